@@ -1,0 +1,158 @@
+"""BM25 over chunks with rank_bm25's semantics, vectorised with scipy.sparse (paper Section 3.2).
+
+In: tokenised chunks and queries. Out: a score matrix or top-k rankings. ``okapi`` reproduces
+``rank_bm25.BM25Okapi`` exactly (given the same k1, b and epsilon; idf = ln((N - n + 0.5) / (n + 0.5)), a negative
+idf replaced by epsilon x the mean idf of the vocabulary, repeated query terms counted per
+occurrence, unknown terms scoring 0). ``bm25l`` and ``bm25plus`` reproduce rank_bm25's BM25L and
+BM25Plus; BM25Plus's delta adds the same constant to every chunk per known query term, kept
+apart from the sparse part. (rank_bm25's own k1 default is 1.5; ours is the paper's 1.2.) Scores are float64 and differ from rank_bm25 only by summation order.
+
+Tokenisation ``reference``: lowercase, word tokens (``\\w+``), punctuation dropped, no stemming,
+no stopwords; stemming (Snowball via PyStemmer) and stopword removal are switches.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .config import BM25Config
+from .errors import InputError
+
+_WORD = re.compile(r"\w+")
+
+
+def tokenize(texts: list[str], stem: bool = False, stopwords: bool = False) -> list[list[str]]:
+    """Reference tokenisation (lowercase word tokens), optionally stopword-filtered and stemmed."""
+    toks = [_WORD.findall(t.lower()) for t in texts]
+    if stopwords:
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS as stop
+
+        toks = [[w for w in t if w not in stop] for t in toks]
+    if stem:
+        import Stemmer
+
+        stemmer = Stemmer.Stemmer("english")
+        toks = [stemmer.stemWords(t) for t in toks]
+    return toks
+
+
+def tokenize_cfg(texts: list[str], cfg: BM25Config) -> list[list[str]]:
+    return tokenize(texts, cfg.stem, cfg.stopwords)
+
+
+@dataclass
+class BM25Index:
+    """Per-term weights of every chunk: ``score(q, d) = sum_t count_q(t) * (W[d, t] + floor[t])``."""
+
+    vocab: dict[str, int]
+    weights: sp.csr_matrix  # (n_chunks, vocab)
+    floor: np.ndarray  # (vocab,) constant added to every chunk (bm25l / bm25plus), 0 for okapi
+    idf: np.ndarray
+    n_docs: int
+
+    @classmethod
+    def build(cls, corpus_tokens: list[list[str]], cfg: BM25Config | None = None) -> "BM25Index":
+        cfg = cfg or BM25Config()
+        if not corpus_tokens:
+            raise InputError("BM25 needs at least one chunk", "corpus",
+                             "check that the corpus has documents with text")
+        if cfg.k1 < 0 or not 0 <= cfg.b <= 1:
+            raise InputError(f"bm25.k1 = {cfg.k1}, bm25.b = {cfg.b}", "config",
+                             "use k1 >= 0 and 0 <= b <= 1 (defaults 1.2 and 0.75)")
+        vocab: dict[str, int] = {}
+        rows, cols = [], []
+        for i, toks in enumerate(corpus_tokens):
+            for w in toks:
+                rows.append(i)
+                cols.append(vocab.setdefault(w, len(vocab)))
+        n, v = len(corpus_tokens), max(len(vocab), 1)
+        tf = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, v), dtype=np.float64)
+        tf.sum_duplicates()
+        doc_len = np.array([len(t) for t in corpus_tokens], dtype=np.float64)
+        avgdl = doc_len.sum() / n if doc_len.sum() > 0 else 1.0
+        df = np.bincount(tf.indices, minlength=v).astype(np.float64)
+        k1, b = cfg.k1, cfg.b
+        norm = 1 - b + b * doc_len / avgdl  # per chunk
+        row_norm = np.repeat(norm, np.diff(tf.indptr))
+        f = tf.data
+        floor = np.zeros(v)
+        if cfg.variant == "okapi":
+            idf = np.log(n - df + 0.5) - np.log(df + 0.5)
+            if len(vocab):
+                idf = np.where(idf < 0, cfg.epsilon * idf.mean(), idf)
+            data = f * (k1 + 1) / (f + k1 * row_norm)
+        elif cfg.variant == "bm25l":
+            idf = np.log(n + 1) - np.log(df + 0.5)
+            ctd = f / row_norm
+            data = f * (k1 + 1) * (ctd + cfg.delta) / (k1 + ctd + cfg.delta)
+        elif cfg.variant == "bm25plus":
+            idf = np.log(n + 1) - np.log(df)
+            data = f * (k1 + 1) / (k1 * row_norm + f)
+            floor = idf * cfg.delta
+        else:
+            raise InputError(f"bm25.variant = {cfg.variant!r}", "config", "use okapi, bm25l or bm25plus")
+        w = sp.csr_matrix((data * idf[tf.indices], tf.indices, tf.indptr), shape=(n, v))
+        return cls(vocab, w, floor, idf, n)
+
+    def query_matrix(self, query_tokens: list[list[str]]) -> sp.csr_matrix:
+        """Term counts of each query over the vocabulary (unknown terms dropped)."""
+        rows, cols = [], []
+        for i, toks in enumerate(query_tokens):
+            for w in toks:
+                j = self.vocab.get(w)
+                if j is not None:
+                    rows.append(i)
+                    cols.append(j)
+        q = sp.csr_matrix((np.ones(len(rows)), (rows, cols)),
+                          shape=(len(query_tokens), self.weights.shape[1]), dtype=np.float64)
+        q.sum_duplicates()
+        return q
+
+    def scores(self, query_tokens: list[list[str]]) -> np.ndarray:
+        """Dense (n_queries, n_chunks) scores."""
+        q = self.query_matrix(query_tokens)
+        out = (q @ self.weights.T).toarray()
+        if self.floor.any():
+            out += (q @ self.floor)[:, None]
+        return out
+
+    def topk(self, query_tokens: list[list[str]], k: int, batch: int = 256,
+             drop_nonpositive: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k chunk indices and scores per query, ties broken by chunk order. Rows shorter
+        than k (k > corpus, or non-positive scores dropped) are padded with index -1 / score nan."""
+        k_eff = min(k, self.n_docs)
+        idx = np.full((len(query_tokens), k), -1, dtype=np.int64)
+        val = np.full((len(query_tokens), k), np.nan, dtype=np.float64)
+        for s in range(0, len(query_tokens), batch):
+            sc = self.scores(query_tokens[s:s + batch])
+            top = top_k_indices(sc, k_eff)
+            ts = np.take_along_axis(sc, top, axis=1)
+            if drop_nonpositive:
+                keep = ts > 0
+                top = np.where(keep, top, -1)
+                ts = np.where(keep, ts, np.nan)
+            idx[s:s + len(sc), :k_eff] = top
+            val[s:s + len(sc), :k_eff] = ts
+        return idx, val
+
+
+def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest scores per row, sorted by score desc then index asc."""
+    n = scores.shape[1]
+    k = min(k, n)
+    if k < n:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        # include every index tied with the k-th score so that ties resolve by index
+        kth = np.take_along_axis(scores, part, 1).min(axis=1, keepdims=True)
+        out = np.empty((scores.shape[0], k), dtype=np.int64)
+        for i in range(scores.shape[0]):
+            cand = np.flatnonzero(scores[i] >= kth[i])
+            order = np.lexsort((cand, -scores[i, cand]))
+            out[i] = cand[order[:k]]
+        return out
+    order = np.lexsort((np.broadcast_to(np.arange(n), scores.shape), -scores), axis=1)
+    return order[:, :k]

@@ -1,0 +1,220 @@
+"""On-disk stage cache: every stage result keyed by hash(stage, config, input keys, code version).
+
+Layout: ``<root>/<stage>/<key>/`` holding the stage's files plus ``manifest.json`` (sha256 and
+size of every file, the config and input keys that produced it). An entry is written into a
+temporary sibling folder and renamed into place, so a crash never leaves a half-written entry
+under a valid key. On read every file is checked against the manifest; a truncated or
+corrupted entry is reported, moved aside and recomputed. Formats are JSON/JSONL, npy and
+parquet/safetensors written by the stages themselves - never pickle (``np.load`` is always
+called with ``allow_pickle=False``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Iterable, TypeVar
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+MANIFEST = "manifest.json"
+
+
+def stable_hash(obj: Any, length: int = 16) -> str:
+    """sha256 of a JSON-serialisable object with sorted keys; hex prefix of ``length``."""
+    blob = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:length]
+
+
+def code_version(*modules: ModuleType) -> str:
+    """Hash of the source of the given modules: editing a stage's code invalidates its entries."""
+    h = hashlib.sha256()
+    for m in modules:
+        h.update(inspect.getsource(m).encode())
+    return h.hexdigest()[:12]
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+class CacheCorruption(RuntimeError):
+    """A cache entry failed its integrity check."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    stage: str
+    key: str
+    path: Path
+    manifest: dict
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+
+class StageCache:
+    """A folder of stage results. ``enabled=False`` computes everything and stores nothing."""
+
+    def __init__(self, root: str | os.PathLike, enabled: bool = True):
+        self.root = Path(root)
+        self.enabled = enabled
+
+    # -- keys ---------------------------------------------------------------------------
+    @staticmethod
+    def make_key(stage: str, config: Any, inputs: Iterable[str], version: str) -> str:
+        return stable_hash({"stage": stage, "config": config, "inputs": list(inputs), "code": version})
+
+    # -- read ---------------------------------------------------------------------------
+    def lookup(self, stage: str, key: str) -> Entry | None:
+        """The verified entry for (stage, key), or None when absent or corrupted (moved aside)."""
+        path = self.root / stage / key
+        if not self.enabled or not path.is_dir():
+            return None
+        try:
+            manifest = self._verify(path)
+        except CacheCorruption as err:
+            bad = path.with_name(f"{key}.corrupt-{int(time.time())}")
+            log.warning("cache entry %s/%s is corrupted (%s); recomputing (old entry kept at %s)",
+                        stage, key, err, bad)
+            os.replace(path, bad)
+            return None
+        return Entry(stage, key, path, manifest)
+
+    @staticmethod
+    def _verify(path: Path) -> dict:
+        mf = path / MANIFEST
+        try:
+            manifest = json.loads(mf.read_text())
+        except (OSError, ValueError) as err:
+            raise CacheCorruption(f"unreadable manifest: {err}") from None
+        for name, meta in manifest.get("files", {}).items():
+            f = path / name
+            if not f.is_file():
+                raise CacheCorruption(f"missing file {name}")
+            if f.stat().st_size != meta["size"]:
+                raise CacheCorruption(f"{name} has {f.stat().st_size} bytes, expected {meta['size']}")
+            if file_sha256(f) != meta["sha256"]:
+                raise CacheCorruption(f"{name} checksum mismatch")
+        return manifest
+
+    # -- write --------------------------------------------------------------------------
+    def store(self, stage: str, key: str, write: Callable[[Path], None], info: dict | None = None) -> Entry:
+        """Run ``write(tmpdir)``, checksum what it wrote and atomically publish it as the entry."""
+        final = self.root / stage / key
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=final.parent))
+        try:
+            write(tmp)
+            files = {
+                p.name: {"sha256": file_sha256(p), "size": p.stat().st_size}
+                for p in sorted(tmp.iterdir()) if p.is_file()
+            }
+            manifest = {"stage": stage, "key": key, "created": time.time(), "files": files,
+                        **(info or {})}
+            _write_text_atomic(tmp / MANIFEST, json.dumps(manifest, indent=1, default=str))
+            if final.exists():  # a concurrent writer won; keep theirs
+                shutil.rmtree(tmp)
+            else:
+                os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return Entry(stage, key, final, manifest)
+
+    # -- listing ------------------------------------------------------------------------
+    def entries(self) -> list[dict]:
+        rows = []
+        if not self.root.is_dir():
+            return rows
+        for stage_dir in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            for e in sorted(stage_dir.iterdir()):
+                if not e.is_dir() or e.name.startswith("."):
+                    continue
+                size = sum(f.stat().st_size for f in e.rglob("*") if f.is_file())
+                try:
+                    created = json.loads((e / MANIFEST).read_text()).get("created")
+                except (OSError, ValueError):
+                    created = None
+                rows.append({"stage": stage_dir.name, "key": e.name, "bytes": size,
+                             "created": created, "corrupt": ".corrupt-" in e.name})
+        return rows
+
+    def clear(self, stage: str | None = None) -> int:
+        """Delete every entry (or one stage's); returns the number removed."""
+        target = self.root / stage if stage else self.root
+        n = sum(1 for r in self.entries() if stage in (None, r["stage"]))
+        if target.is_dir():
+            shutil.rmtree(target)
+        return n
+
+
+def cached(cache: StageCache, stage: str, config: Any, inputs: Iterable[str], version: str,
+           compute: Callable[[], T], save: Callable[[T, Path], None],
+           load: Callable[[Path], T]) -> tuple[T, str]:
+    """Return (value, key): loaded from the cache when a verified entry exists, else computed
+    and stored. ``load`` failing on a verified entry counts as corruption and recomputes."""
+    key = StageCache.make_key(stage, config, inputs, version)
+    entry = cache.lookup(stage, key)
+    if entry is not None:
+        try:
+            return load(entry.path), key
+        except Exception as err:  # noqa: BLE001 - any decode failure means recompute
+            log.warning("cache entry %s/%s could not be read (%s); recomputing", stage, key, err)
+            shutil.rmtree(entry.path, ignore_errors=True)
+    value = compute()
+    if cache.enabled:
+        cache.store(stage, key, lambda d: save(value, d), {"config": config, "inputs": list(inputs)})
+    return value, key
+
+
+# -- small safe-format helpers used by the stages ------------------------------------------
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    _write_text_atomic(Path(path), json.dumps(obj, indent=1, default=str))
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def save_npy(path: Path, arr: np.ndarray) -> None:
+    np.save(path, np.ascontiguousarray(arr), allow_pickle=False)
+
+
+def load_npy(path: Path) -> np.ndarray:
+    return np.load(path, allow_pickle=False)

@@ -1,0 +1,146 @@
+"""Token-measured, sentence-aligned chunking (paper Section 4 "chunk size 256 / 1,024").
+
+In: documents and a tokenizer (the encoder's own). Out: :class:`Chunk` records with character
+offsets into their document, token counts and page span. Guarantees (METHOD.md lists the
+reference chunker's faults that these avoid):
+
+* no empty chunk, no dropped tail: every non-blank sentence lands in some chunk;
+* no chunk over ``chunk_tokens`` unless one sentence is longer - that sentence alone is then
+  split on token boundaries into pieces of at most ``chunk_tokens``;
+* overlap is measured in tokens and sentence-aligned: the next chunk starts with the longest
+  run of trailing sentences of the previous one whose tokens fit in ``overlap_tokens``.
+
+Token counts are those of the document tokenized once in context (no special tokens).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .corpus import Document
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+
+# A sentence ends at . ! ? (plus closing quotes/brackets) before whitespace, or at a line break.
+_BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
+
+
+@dataclass
+class Chunk:
+    chunk_id: str
+    doc_id: str
+    text: str
+    start: int  # char offset in the document, inclusive
+    end: int  # exclusive
+    n_tokens: int
+    title: str = ""
+    source: str = ""
+    page_start: int | None = None
+    page_end: int | None = None
+
+    def to_record(self) -> dict:
+        return asdict(self)
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of sentences (and lines), whitespace trimmed, blank ones dropped."""
+    spans, pos = [], 0
+    for m in _BOUNDARY.finditer(text):
+        spans.append((pos, m.start() + len(m.group(0).rstrip())))
+        pos = m.end()
+    spans.append((pos, len(text)))
+    out = []
+    for s, e in spans:
+        seg = text[s:e]
+        if seg.strip():
+            lead = len(seg) - len(seg.lstrip())
+            out.append((s + lead, s + len(seg.rstrip())))
+    return out
+
+
+def _units(text: str, offsets: np.ndarray, max_tokens: int) -> list[tuple[int, int, int]]:
+    """(start_char, end_char, n_tokens) units: sentences, with over-long ones split on tokens."""
+    tok_starts = offsets[:, 0] if len(offsets) else np.zeros(0, dtype=np.int64)
+    units = []
+    for s, e in sentence_spans(text):
+        a, b = (int(x) for x in np.searchsorted(tok_starts, [s, e]))
+        n = int(b - a)
+        if n <= max_tokens:
+            units.append((s, e, n))
+            continue
+        for i in range(a, b, max_tokens):  # a single sentence longer than the limit
+            j = min(i + max_tokens, b)
+            ps = s if i == a else int(offsets[i, 0])
+            pe = e if j == b else int(offsets[j, 0])
+            seg = text[ps:pe]
+            ps, pe = ps + len(seg) - len(seg.lstrip()), ps + len(seg.rstrip())
+            units.append((ps, pe, j - i))
+    return units
+
+
+def pack_units(units: list[tuple[int, int, int]], max_tokens: int, overlap_tokens: int
+               ) -> list[tuple[int, int]]:
+    """Greedy packing of units into [first, last) unit-index ranges (see module docstring)."""
+    chunks, i, n = [], 0, len(units)
+    while i < n:
+        j, total = i, 0
+        while j < n and (j == i or total + units[j][2] <= max_tokens):
+            total += units[j][2]
+            j += 1
+        chunks.append((i, j))
+        if j >= n:
+            break
+        s, carried = j, 0  # walk back over trailing units that fit in the overlap budget
+        while s - 1 > i and carried + units[s - 1][2] <= overlap_tokens:
+            s -= 1
+            carried += units[s][2]
+        while s < j and carried + units[j][2] > max_tokens:  # keep room for one new unit
+            carried -= units[s][2]
+            s += 1
+        i = s
+    return chunks
+
+
+def chunk_documents(docs: list[Document], tokenizer, chunk_tokens: int = 256,
+                    overlap_tokens: int = 0, batch_size: int = 64) -> list[Chunk]:
+    """Chunk every document; ids are ``<doc_id>#<n>``. See the module docstring."""
+    if chunk_tokens < 1:
+        raise InputError(f"chunking.chunk_tokens = {chunk_tokens}", "config",
+                         "use a positive token count (the paper uses 256 or 1024)")
+    if not 0 <= overlap_tokens < chunk_tokens:
+        raise InputError(f"chunking.overlap_tokens = {overlap_tokens} with chunk_tokens = {chunk_tokens}",
+                         "config", "use 0 <= overlap_tokens < chunk_tokens")
+    from tqdm.auto import tqdm
+
+    chunks: list[Chunk] = []
+    bar = tqdm(total=len(docs), desc="chunking", disable=len(docs) < 50, leave=False)
+    for b in range(0, len(docs), batch_size):
+        batch = docs[b:b + batch_size]
+        enc = tokenizer([d.text for d in batch], add_special_tokens=False,
+                        return_offsets_mapping=True, verbose=False)
+        for doc, offs in zip(batch, enc["offset_mapping"]):
+            units = _units(doc.text, np.asarray(offs, dtype=np.int64).reshape(-1, 2), chunk_tokens)
+            for k, (i, j) in enumerate(pack_units(units, chunk_tokens, overlap_tokens)):
+                s, e = units[i][0], units[j - 1][1]
+                chunks.append(Chunk(
+                    f"{doc.doc_id}#{k}", doc.doc_id, doc.text[s:e], s, e,
+                    sum(u[2] for u in units[i:j]), doc.title, doc.source,
+                    doc.page_at(s), doc.page_at(max(s, e - 1))))
+        bar.update(len(batch))
+    bar.close()
+    return chunks
+
+
+def check_chunk_length(chunk_tokens: int, encoder_max_length: int, n_special: int = 2) -> str | None:
+    """A warning text when chunks are longer than the encoder can see, else None."""
+    if chunk_tokens + n_special > encoder_max_length:
+        return (f"chunking.chunk_tokens = {chunk_tokens} but the encoder reads at most "
+                f"{encoder_max_length} tokens ({n_special} of them special): the tail of longer "
+                f"chunks is never embedded. Fix: set chunk_tokens <= {encoder_max_length - n_special}, "
+                f"or use an encoder with a longer max length.")
+    return None

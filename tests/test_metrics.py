@@ -1,0 +1,72 @@
+"""Metrics against hand-computed cases."""
+
+import math
+
+import numpy as np
+import pytest
+
+from bmembed_lab import metrics as M
+
+
+def test_hit_mrr_recall():
+    ranked = ["a", "b", "c", "d"]
+    grades = {"c": 1.0}
+    assert M.hit_at_k(ranked, grades, 2) == 0.0
+    assert M.hit_at_k(ranked, grades, 3) == 1.0
+    assert M.mrr_at_k(ranked, grades, 10) == pytest.approx(1 / 3)
+    assert M.mrr_at_k(ranked, grades, 2) == 0.0
+    facts = {"b": [0], "d": [0, 1]}
+    assert M.recall_at_k(ranked, facts, 3, 2) == pytest.approx(1 / 3)
+    assert M.recall_at_k(ranked, facts, 3, 4) == pytest.approx(2 / 3)
+
+
+def test_map_both_definitions_methods_example():
+    # two gold facts found at ranks 1 and 3 (METHOD.md): official 0.667, textbook 0.833
+    ranked = ["x", "y", "z"]
+    facts = {"x": [0], "z": [1]}
+    grades = {"x": 1.0, "z": 1.0}
+    assert M.multihop_ap_at_k(ranked, facts, 2, 10) == pytest.approx((1 + 1 / 3) / 2)
+    assert M.ap_at_k(ranked, grades, 10) == pytest.approx((1 + 2 / 3) / 2)
+
+
+def test_multihop_map_counts_facts_once():
+    # chunk 1 and 2 hold the same fact: the second adds nothing; denominator min(n_facts, k)
+    ranked = ["a", "b", "c"]
+    facts = {"a": [0], "b": [0], "c": [1]}
+    assert M.multihop_ap_at_k(ranked, facts, 3, 10) == pytest.approx((1 + 1 / 3) / 3)
+    # textbook counts chunks: relevant at 1, 2, 3 -> (1 + 1 + 1) / 3
+    assert M.ap_at_k(ranked, {"a": 1, "b": 1, "c": 1}, 10) == pytest.approx(1.0)
+    assert M.multihop_ap_at_k([], facts, 3, 10) == 0.0
+
+
+def test_ndcg_graded():
+    ranked = ["a", "b", "c"]
+    grades = {"b": 2.0, "c": 1.0}
+    dcg = 2 / math.log2(3) + 1 / math.log2(4)
+    idcg = 2 / math.log2(2) + 1 / math.log2(3)
+    assert M.ndcg_at_k(ranked, grades, 10) == pytest.approx(dcg / idcg)
+    assert M.ndcg_at_k(["b", "c"], grades, 10) == pytest.approx(1.0)
+
+
+def test_padding_is_never_relevant():
+    assert M.hit_at_k([-1, -1], {3: 1.0}, 2) == 0.0
+
+
+def test_bootstrap_identical_and_clear_difference():
+    a = np.array([1, 0, 1, 1, 0, 1, 0, 1] * 10, float)
+    r = M.paired_bootstrap(a, a, n_boot=500)
+    assert r["diff"] == 0 and r["low"] == 0 and r["high"] == 0 and r["p_value"] == 1.0
+    b = np.zeros_like(a)
+    r = M.paired_bootstrap(a, b, n_boot=2000, seed=1)
+    assert r["diff"] == pytest.approx(a.mean())
+    assert 0 < r["low"] < r["diff"] < r["high"] <= 1
+    assert r["p_value"] < 0.01
+    with pytest.raises(ValueError):
+        M.paired_bootstrap(a, a[:-1])
+
+
+def test_bootstrap_noise_interval_covers_zero():
+    rng = np.random.default_rng(0)
+    a, b = rng.random(200), rng.random(200)
+    r = M.paired_bootstrap(a, b, n_boot=2000)
+    assert r["low"] < 0 < r["high"] and r["p_value"] > 0.05
