@@ -144,7 +144,7 @@ def _coerce(section: str, key: str, value: Any, where: str) -> Any:
         raise InputError(f"unknown option {section}.{key}", where,
                          f"known options in [{section}]: {', '.join(hints)}")
     typ = hints[key]
-    if isinstance(value, str) and typ is not str:  # from --set
+    if isinstance(value, str) and where == "--set":  # a TOML value, or bare text for strings
         try:
             value = tomllib.loads(f"v = {value}")["v"]
         except tomllib.TOMLDecodeError:

@@ -48,7 +48,7 @@ DOCS = [
      "may pass on their own with pain medication."},
 ]
 QUERIES = [{"_id": "q1", "text": "what hormone causes acromegaly"},
-           {"_id": "q2", "text": "how are gallstones found"},
+           {"_id": "q2", "text": "do doctors use ultrasound for gallstones"},
            {"_id": "q3", "text": "how to prevent kidney stones"},
            {"_id": "q4", "text": "question with no label"}]
 EVIDENCE = [{"query_id": "q1", "doc_id": "d1", "text": "caused by excess growth hormone"},

@@ -1,0 +1,80 @@
+"""Stage cache: hit, miss, corruption detected and recomputed, atomic writes, no pickle."""
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from bmembed_lab.cache import StageCache, cached, load_npy, save_npy
+
+
+def _run(cache, calls, config=None, value=None):
+    def compute():
+        calls.append(1)
+        return np.arange(5) if value is None else value
+    return cached(cache, "stage", config or {"a": 1}, ["in"], "v1", compute,
+                  lambda v, d: save_npy(d / "x.npy", v), lambda d: load_npy(d / "x.npy"))
+
+
+def test_hit_and_miss(tmp_path):
+    cache, calls = StageCache(tmp_path), []
+    v1, k1 = _run(cache, calls)
+    v2, k2 = _run(cache, calls)
+    assert calls == [1] and k1 == k2 and (v1 == v2).all()
+    _, k3 = _run(cache, calls, {"a": 2})
+    assert calls == [1, 1] and k3 != k1
+    assert StageCache.make_key("s", {"a": 1}, ["in"], "v2") != StageCache.make_key("s", {"a": 1}, ["in"], "v1")
+    assert [r["stage"] for r in cache.entries()] == ["stage", "stage"]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "delete", "manifest"])
+def test_corruption_detected_reported_and_recomputed(tmp_path, caplog, damage):
+    cache, calls = StageCache(tmp_path), []
+    _, key = _run(cache, calls)
+    entry = tmp_path / "stage" / key
+    f = entry / "x.npy"
+    if damage == "truncate":
+        f.write_bytes(f.read_bytes()[:-8])
+    elif damage == "flip":
+        b = bytearray(f.read_bytes()); b[-1] ^= 0xFF; f.write_bytes(bytes(b))
+    elif damage == "delete":
+        f.unlink()
+    else:
+        (entry / "manifest.json").write_text("{not json")
+    with caplog.at_level(logging.WARNING):
+        v, _ = _run(cache, calls)
+    assert calls == [1, 1] and (v == np.arange(5)).all()
+    assert "corrupted" in caplog.text
+    assert any(".corrupt-" in p.name for p in (tmp_path / "stage").iterdir())  # kept aside
+    calls.clear()
+    _run(cache, calls)
+    assert calls == []  # the recomputed entry is valid
+
+
+def test_failed_write_leaves_no_entry(tmp_path):
+    cache = StageCache(tmp_path)
+
+    def bad_save(v, d):
+        (d / "partial.json").write_text("{")
+        raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError):
+        cached(cache, "s", {}, [], "v", lambda: 1, bad_save, lambda d: 1)
+    assert not any(p.is_dir() and not p.name.startswith(".") for p in (tmp_path / "s").iterdir())
+    assert list((tmp_path / "s").iterdir()) == []
+
+
+def test_object_arrays_are_refused(tmp_path):
+    save_npy(tmp_path / "ok.npy", np.arange(3))
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError):
+        load_npy(tmp_path / "obj.npy")
+
+
+def test_clear_and_disabled(tmp_path):
+    cache, calls = StageCache(tmp_path), []
+    _run(cache, calls)
+    assert cache.clear() == 1 and cache.entries() == []
+    off = StageCache(tmp_path, enabled=False)
+    _run(off, calls); _run(off, calls)
+    assert len(calls) == 3 and not (tmp_path / "stage").exists()

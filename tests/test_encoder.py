@@ -1,0 +1,77 @@
+"""Encoder: pooling, normalisation, order, precision; the real bundled MiniLM."""
+
+import numpy as np
+import pytest
+import torch
+
+from bmembed_lab.config import EncoderConfig
+from bmembed_lab.encoder import Encoder, model_fingerprint, native_bf16, resolve_model_path
+from bmembed_lab.errors import InputError
+
+TEXTS = ["short", "a somewhat longer text about kidney stones and water",
+         "growth hormone and the pituitary gland", "x " * 40]
+
+
+def test_tiny_model_mean_pooling_matches_manual(tiny_model_dir):
+    enc = Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32", batch_size=2))
+    assert enc.pooling == "mean" and enc.max_length == 128
+    emb = enc.encode(TEXTS, progress=False)
+    assert emb.shape == (4, 32) and emb.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
+    # one text at a time (no padding) gives the same vectors: order restored, padding masked
+    single = np.stack([enc.encode([t], progress=False)[0] for t in TEXTS])
+    np.testing.assert_allclose(emb, single, atol=1e-5)
+    with torch.no_grad():
+        b = enc.tokenizer([TEXTS[1]], return_tensors="pt")
+        h = enc.model(**b).last_hidden_state[0].mean(0)
+    np.testing.assert_allclose(emb[1], (h / h.norm()).numpy(), atol=1e-5)
+
+
+def test_last_token_pooling_left_and_right_padding(tiny_model_dir):
+    enc = Encoder.load(EncoderConfig(model=str(tiny_model_dir), pooling="last", precision="fp32"))
+    hidden = torch.arange(2 * 3 * 2, dtype=torch.float32).reshape(2, 3, 2) + 1
+    right = enc.pool(hidden, torch.tensor([[1, 1, 0], [1, 1, 1]]))
+    left = enc.pool(hidden, torch.tensor([[0, 1, 1], [1, 1, 1]]))
+    np.testing.assert_allclose(right[0].numpy(), torch.nn.functional.normalize(hidden[0, 1], dim=0).numpy())
+    np.testing.assert_allclose(left[0].numpy(), torch.nn.functional.normalize(hidden[0, 2], dim=0).numpy())
+
+
+def test_query_instruction_only_on_queries(tiny_model_dir):
+    enc = Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32",
+                                     query_instruction="Instruct: find\nQuery: "))
+    plain = Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32"))
+    assert np.allclose(enc.encode(TEXTS[:2], progress=False), plain.encode(TEXTS[:2], progress=False))
+    assert not np.allclose(enc.encode(TEXTS[:2], is_query=True, progress=False),
+                           plain.encode(TEXTS[:2], is_query=True, progress=False))
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    with pytest.raises(InputError, match="nothing is downloaded"):
+        resolve_model_path(str(tmp_path / "nope"))
+    with pytest.raises(InputError):
+        resolve_model_path("sentence-transformers/some-hub-model")
+
+
+def test_fingerprint_tracks_weights(tiny_model_dir, tmp_path):
+    import shutil
+    copy = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, copy)
+    assert model_fingerprint(copy) == model_fingerprint(tiny_model_dir)
+    f = copy / "model.safetensors"
+    b = bytearray(f.read_bytes()); b[-1] ^= 1; f.write_bytes(bytes(b))
+    assert model_fingerprint(copy) != model_fingerprint(tiny_model_dir)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not native_bf16(), reason="no native bf16 on this CPU")
+def test_real_minilm_bf16_close_to_fp32_and_sentence_transformers():
+    texts = ["Acromegaly is a hormonal disorder that results from too much growth hormone.",
+             "What are the treatments for gallstones ?"] * 8 + ["kidney " * 200]
+    fp32 = Encoder.load(EncoderConfig(precision="fp32")).encode(texts, progress=False)
+    bf16 = Encoder.load(EncoderConfig(precision="bf16")).encode(texts, progress=False)
+    assert (fp32 * bf16).sum(1).min() >= 0.998
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(str(resolve_model_path("all-MiniLM-L6-v2")), device="cpu")
+    ref = st.encode(texts, normalize_embeddings=True)
+    assert (fp32 * ref).sum(1).min() >= 0.9999

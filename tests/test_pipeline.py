@@ -1,0 +1,123 @@
+"""The main job end to end on a tiny config, the CLI, caching across runs, bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bmembed_lab import encoder as encoder_mod
+from bmembed_lab.cli import main
+from bmembed_lab.config import load_config
+from bmembed_lab.errors import InputError
+from bmembed_lab.pipeline import Pipeline
+
+from .conftest import make_pdf, tiny_config, write_jsonl
+
+
+def test_pipeline_end_to_end_and_cached_rerun(tmp_path, beir_dir, tiny_model_dir, monkeypatch):
+    cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir)
+    res = Pipeline(cfg).evaluate()
+    s = res["summary"]
+    assert list(s.index) == ["bm25", "base", "rrf"] and (s["queries"] == 3).all()
+    pq = res["per_query"]
+    assert set(pq.query_id) == {"q1", "q2", "q3"}  # q4 has no label: not evaluated
+    # BM25 finds each tiny query's gold chunk first: exact lexical overlap
+    assert s.loc["bm25", "Hit@1"] == 100.0
+    assert {"rrf - bm25", "rrf - base", "base - bm25"} == set(res["comparisons"].comparison)
+    calls = []
+    orig = encoder_mod.Encoder.encode
+    monkeypatch.setattr(encoder_mod.Encoder, "encode", lambda self, *a, **k: calls.append(1) or orig(self, *a, **k))
+    again = Pipeline(cfg).evaluate()
+    assert calls == []  # every stage came from the cache
+    assert again["summary"].equals(s)
+    cfg2 = tiny_config(tmp_path, beir_dir, tiny_model_dir, chunking__chunk_tokens=12)
+    Pipeline(cfg2).evaluate()
+    assert len(calls) == 2  # chunking changed: chunks re-embedded; queries hit a new key too
+
+
+def test_cli_run_json_and_cache_commands(tmp_path, beir_dir, tiny_model_dir, capsys):
+    cfg_file = tmp_path / "c.toml"
+    cfg_file.write_text(f'[corpus]\npath = "{beir_dir}"\n[encoder]\nmodel = "{tiny_model_dir}"\n'
+                        f'[chunking]\nchunk_tokens = 24\n[eval]\nbootstrap = 100\n'
+                        f'[cache]\ndir = "{tmp_path / "cache"}"\n')
+    out_json = tmp_path / "r.json"
+    assert main(["run", "-c", str(cfg_file), "--json", str(out_json), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "Hit@1" in out and "rrf - bm25" in out and "stage times" in out
+    data = json.loads(out_json.read_text())
+    assert {r["system"] for r in data["summary"]} == {"bm25", "base", "rrf"}
+    assert main(["cache", "ls", "-c", str(cfg_file)]) == 0
+    listing = capsys.readouterr().out
+    for stage in ("dataset", "chunks", "relevance", "bm25_run", "embeddings", "dense_run", "rrf_run"):
+        assert stage in listing
+    assert main(["chunk", "-c", str(cfg_file)]) == 0
+    assert json.loads(capsys.readouterr().out)["tokens"]["max"] <= 24
+    assert main(["cache", "clear", "-c", str(cfg_file)]) == 0
+    assert "removed" in capsys.readouterr().out
+
+
+def test_folder_corpus_with_pdf_and_page_evidence(tmp_path, tiny_model_dir):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    make_pdf(folder / "report.pdf", ["Revenue grew in the northern region.", "Capital expenditure was 1577 million."])
+    (folder / "notes.md").write_text("# Notes\nThe board met twice.")
+    q = write_jsonl(tmp_path / "q.jsonl", [{"id": "c", "q": "capital expenditure"}])
+    ev = write_jsonl(tmp_path / "ev.jsonl", [{"query_id": "c", "doc_id": "report.pdf", "page": 1}])
+    cfg = tiny_config(tmp_path, folder, tiny_model_dir, corpus__format="folder",
+                      corpus__queries=str(q), corpus__query_id_field="id", corpus__query_text_field="q",
+                      corpus__evidence=str(ev), chunking__chunk_tokens=8)
+    pipe = Pipeline(cfg)
+    rel, _ = pipe.relevance()
+    chunks, _ = pipe.chunks()
+    gold = [chunks[i] for i in rel.grades["c"]]
+    assert gold and all(c.page_start == 1 and c.doc_id == "report.pdf" for c in gold)
+    assert pipe.evaluate(["bm25"])["summary"].loc["bm25", "Hit@1"] == 100.0
+
+
+def test_queries_without_relevant_chunk_are_counted(tmp_path, beir_dir, tiny_model_dir):
+    write_jsonl(beir_dir / "evidence.jsonl", [{"query_id": "q1", "doc_id": "d1", "text": "not in the corpus"},
+                                             {"query_id": "q2", "doc_id": "d2", "text": "Doctors use ultrasound"}])
+    pipe = Pipeline(tiny_config(tmp_path, beir_dir, tiny_model_dir))
+    rep = pipe.report()
+    assert rep["labelled queries without a relevant chunk (excluded)"] == 1
+    assert rep["evaluated queries"] == 2  # q2 by evidence, q3 by its doc qrel
+
+
+def test_bad_input_exits_2_with_message_not_traceback(tmp_path, tiny_model_dir):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "corpus.jsonl").write_text("")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[corpus]\npath = "{empty}"\n[encoder]\nmodel = "{tiny_model_dir}"\n'
+                   f'[cache]\ndir = "{tmp_path / "cache"}"\n')
+    r = subprocess.run([sys.executable, "-m", "bmembed_lab.cli", "run", "-c", str(cfg)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "no documents" in r.stderr and "Fix:" in r.stderr
+    cfg.write_text('[corpus]\npath = "x"\nchunk_size = 3\n')
+    r = subprocess.run([sys.executable, "-m", "bmembed_lab.cli", "run", "-c", str(cfg)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown option corpus.chunk_size" in r.stderr
+
+
+def test_config_validation_and_help(capsys):
+    with pytest.raises(InputError, match="should be of type int"):
+        load_config(None, ["chunking.chunk_tokens=abc"])
+    with pytest.raises(InputError, match="not one of"):
+        load_config(None, ["bm25.variant=bm99"])
+    cfg = load_config(None, ["bm25.k1=1.5", "eval.systems=[\"bm25\"]"])
+    assert cfg.bm25.k1 == 1.5 and cfg.eval.systems == ["bm25"]
+    d = load_config()
+    assert (d.chunking.chunk_tokens, d.bm25.k1, d.bm25.b, d.eval.rrf_u) == (256, 1.2, 0.75, 40)
+    assert main(["config", "--explain"]) == 0
+    assert "rrf_u = 40" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert "--set" in capsys.readouterr().out
+
+
+def test_chunk_longer_than_encoder_warns(tmp_path, beir_dir, tiny_model_dir, caplog):
+    pipe = Pipeline(tiny_config(tmp_path, beir_dir, tiny_model_dir, chunking__chunk_tokens=1024))
+    pipe.chunks()
+    assert "the tail of longer chunks is never embedded" in caplog.text

@@ -1,0 +1,40 @@
+"""Dense top-k and RRF against hand-computed cases."""
+
+import numpy as np
+import pytest
+
+from bmembed_lab.retrieval import Run, dense_run, rrf
+
+
+def test_dense_run_orders_by_cosine_and_pads():
+    c = np.eye(3, dtype=np.float32)
+    q = np.array([[0.6, 0.8, 0.0]], dtype=np.float32)
+    run = dense_run(q, c, ["q"], k=5)
+    assert run.ranked(0) == [1, 0, 2]
+    assert run.indices[0, 3:].tolist() == [-1, -1]
+    np.testing.assert_allclose(run.scores[0, :3], [0.8, 0.6, 0.0])
+
+
+def test_rrf_hand_computed():
+    a = Run("a", ["q"], np.array([[10, 20, 30]]), np.zeros((1, 3)))
+    b = Run("b", ["q"], np.array([[30, 10, -1]]), np.zeros((1, 3)))
+    fused = rrf([a, b], u=40)
+    # 10: 1/41 + 1/42; 30: 1/43 + 1/41; 20: 1/42
+    assert fused.ranked(0) == [10, 30, 20]
+    np.testing.assert_allclose(fused.scores[0, :3], [1/41 + 1/42, 1/43 + 1/41, 1/42])
+    assert rrf([a, b], u=0).ranked(0) == [10, 30, 20]
+
+
+def test_rrf_rejects_mismatched_queries():
+    a = Run("a", ["q1"], np.zeros((1, 1), int), np.zeros((1, 1)))
+    b = Run("b", ["q2"], np.zeros((1, 1), int), np.zeros((1, 1)))
+    with pytest.raises(ValueError, match="different queries"):
+        rrf([a, b])
+
+
+def test_run_roundtrip(tmp_path):
+    r = Run("x", ["a", "b"], np.array([[1, -1], [0, 2]]), np.array([[0.5, np.nan], [1.0, 0.2]]))
+    r.save(tmp_path)
+    back = Run.load(tmp_path)
+    assert back.query_ids == ["a", "b"] and back.ranked(0) == [1]
+    np.testing.assert_array_equal(back.indices, r.indices)
