@@ -66,10 +66,12 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 def _units(text: str, offsets: np.ndarray, max_tokens: int) -> list[tuple[int, int, int]]:
     """(start_char, end_char, n_tokens) units: sentences, with over-long ones split on tokens."""
     tok_starts = offsets[:, 0] if len(offsets) else np.zeros(0, dtype=np.int64)
+    spans = sentence_spans(text)
+    bounds = np.searchsorted(tok_starts, np.asarray(spans, dtype=np.int64).reshape(-1)).tolist()
     units = []
-    for s, e in sentence_spans(text):
-        a, b = (int(x) for x in np.searchsorted(tok_starts, [s, e]))
-        n = int(b - a)
+    for k, (s, e) in enumerate(spans):
+        a, b = bounds[2 * k], bounds[2 * k + 1]
+        n = b - a
         if n <= max_tokens:
             units.append((s, e, n))
             continue
@@ -107,7 +109,7 @@ def pack_units(units: list[tuple[int, int, int]], max_tokens: int, overlap_token
 
 
 def chunk_documents(docs: list[Document], tokenizer, chunk_tokens: int = 256,
-                    overlap_tokens: int = 0, batch_size: int = 64) -> list[Chunk]:
+                    overlap_tokens: int = 0, batch_size: int = 16) -> list[Chunk]:
     """Chunk every document; ids are ``<doc_id>#<n>``. See the module docstring."""
     if chunk_tokens < 1:
         raise InputError(f"chunking.chunk_tokens = {chunk_tokens}", "config",

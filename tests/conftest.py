@@ -30,6 +30,12 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return out
 
 
+def flip_last_byte(path: Path, mask: int = 0xFF) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= mask
+    path.write_bytes(bytes(data))
+
+
 def write_jsonl(path: Path, rows) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")

@@ -1,12 +1,13 @@
 """Stage cache: hit, miss, corruption detected and recomputed, atomic writes, no pickle."""
 
-import json
 import logging
 
 import numpy as np
 import pytest
 
 from bmembed_lab.cache import StageCache, cached, load_npy, save_npy
+
+from .conftest import flip_last_byte
 
 
 def _run(cache, calls, config=None, value=None):
@@ -37,7 +38,7 @@ def test_corruption_detected_reported_and_recomputed(tmp_path, caplog, damage):
     if damage == "truncate":
         f.write_bytes(f.read_bytes()[:-8])
     elif damage == "flip":
-        b = bytearray(f.read_bytes()); b[-1] ^= 0xFF; f.write_bytes(bytes(b))
+        flip_last_byte(f)
     elif damage == "delete":
         f.unlink()
     else:
@@ -76,5 +77,6 @@ def test_clear_and_disabled(tmp_path):
     _run(cache, calls)
     assert cache.clear() == 1 and cache.entries() == []
     off = StageCache(tmp_path, enabled=False)
-    _run(off, calls); _run(off, calls)
+    _run(off, calls)
+    _run(off, calls)
     assert len(calls) == 3 and not (tmp_path / "stage").exists()

@@ -1,6 +1,5 @@
 """Ingestion of every format, and clear errors on bad input."""
 
-from pathlib import Path
 
 import pytest
 

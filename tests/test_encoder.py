@@ -8,6 +8,8 @@ from bmembed_lab.config import EncoderConfig
 from bmembed_lab.encoder import Encoder, model_fingerprint, native_bf16, resolve_model_path
 from bmembed_lab.errors import InputError
 
+from .conftest import flip_last_byte
+
 TEXTS = ["short", "a somewhat longer text about kidney stones and water",
          "growth hormone and the pituitary gland", "x " * 40]
 
@@ -58,7 +60,7 @@ def test_fingerprint_tracks_weights(tiny_model_dir, tmp_path):
     shutil.copytree(tiny_model_dir, copy)
     assert model_fingerprint(copy) == model_fingerprint(tiny_model_dir)
     f = copy / "model.safetensors"
-    b = bytearray(f.read_bytes()); b[-1] ^= 1; f.write_bytes(bytes(b))
+    flip_last_byte(f, 1)
     assert model_fingerprint(copy) != model_fingerprint(tiny_model_dir)
 
 

@@ -1,0 +1,55 @@
+"""Rank partitions and the target distribution against hand-computed cases."""
+
+import numpy as np
+import pytest
+
+from bmembed_lab.errors import InputError
+from bmembed_lab.partitions import entropy, rank_partitions, target_distribution
+
+
+def covers(parts, k):
+    return parts[0][0] == 0 and parts[-1][1] == k and all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
+
+
+def test_paper_illustration_section_3_2():
+    assert rank_partitions(20, 4, "paper-illustration") == [(0, 2), (2, 6), (6, 12), (12, 20)]
+
+
+def test_fine_to_coarse_geometric_from_first_three():
+    p = rank_partitions(1000, 10, "fine-to-coarse", ratio=2.0)
+    assert len(p) == 10 and p[0] == (0, 3) and covers(p, 1000)
+    lengths = [b - a for a, b in p[1:]]
+    assert all(l2 >= l1 for l1, l2 in zip(lengths, lengths[1:]))
+    assert lengths[-1] / lengths[-2] == pytest.approx(2, rel=0.02)
+    # m+1 convention: m intervals after [0, 3)
+    assert len(rank_partitions(1000, 10, convention="m_plus_one")) == 11
+
+
+def test_uniform_and_small_cases():
+    p = rank_partitions(23, 5, "uniform")
+    assert p == [(0, 3), (3, 8), (8, 13), (13, 18), (18, 23)]
+    assert rank_partitions(4, 2) == [(0, 3), (3, 4)]
+    assert rank_partitions(10, 1) == [(0, 3)]
+
+
+def test_impossible_parameters():
+    with pytest.raises(InputError, match="cannot give lists"):
+        rank_partitions(5, 6)
+    with pytest.raises(InputError, match="strategy"):
+        rank_partitions(100, 5, "zigzag")
+    with pytest.raises(InputError, match="ratio"):
+        rank_partitions(100, 5, ratio=0)
+
+
+def test_target_distribution_and_entropy():
+    p = target_distribution(np.array([[2.0, 1.0, 0.0]]), alpha=2.0)
+    e = np.exp([1.0, 0.5, 0.0])
+    np.testing.assert_allclose(p[0], e / e.sum(), rtol=1e-6)
+    assert p.dtype == np.float32
+    assert entropy(np.array([1.0, 0, 0])) == 0
+    assert entropy(np.full(4, 0.25)) == pytest.approx(np.log(4))
+    # a tiny alpha makes the target one-hot, a huge one uniform
+    assert entropy(target_distribution(np.array([30.0, 10.0, 5.0]), 0.1)) < 1e-6
+    assert entropy(target_distribution(np.array([30.0, 10.0, 5.0]), 1e6)) == pytest.approx(np.log(3), abs=1e-4)
+    with pytest.raises(InputError):
+        target_distribution(np.zeros(3), 0)
