@@ -131,6 +131,54 @@ def bench_financebench(max_docs: int = 0) -> dict:
     return out
 
 
+def render_tables() -> str:
+    """Markdown tables from bench/results/*.json (what bench/README.md shows)."""
+    out = []
+    enc = RESULTS / "encode.json"
+    if enc.is_file():
+        e = json.loads(enc.read_text())
+        out += ["### Encoding throughput (all-MiniLM-L6-v2, same texts, one process)", "",
+                "| encoder | precision | texts/s | ratio | cosine to ST (min / mean) |",
+                "|---|---|---|---|---|",
+                f"| sentence-transformers `encode` | fp32 | {e['sentence_transformers_fp32_texts_per_s']:.1f} | 1.00x | - |",
+                f"| bmembed_lab `Encoder.encode` | {e['bmembed_lab_precision']} | {e['bmembed_lab_texts_per_s']:.1f} | "
+                f"**{e['speedup']:.2f}x** | {e['cosine_min']:.5f} / {e['cosine_mean']:.5f} |", "",
+                f"{e['texts']} demo chunks, {e['mean_tokens']:.0f} tokens on average, batch {e['batch_size']}, "
+                f"best of 2 after a warm-up; {e['machine']['cpu_count']} CPU cores, torch {e['machine']['torch']}. "
+                f"Target: {e['target']}.", ""]
+    fb = RESULTS / "financebench.json"
+    if fb.is_file():
+        f = json.loads(fb.read_text())
+        info = f["inputs"]
+        out += ["### FinanceBench (BM25, base MiniLM, RRF)", "",
+                f"{info['pdfs']} PDFs read by the project's folder loader; {info['questions']} questions "
+                f"({info['questions dropped (evidence document missing)']} dropped because an evidence "
+                "document is not among the PDFs); chunks of at most 254 MiniLM tokens.", ""]
+        for match, r in f["relevance"].items():
+            c = r["counts"]
+            out += [f"**Relevance by evidence {match}** ({c['chunks']} chunks, {c['evaluated queries']} "
+                    f"questions evaluated, {c['labelled queries without a relevant chunk (excluded)']} "
+                    "without any relevant chunk excluded)", "",
+                    "| system | Hit@1 | Hit@4 | Hit@10 | MAP@10 (Multihop-RAG) | MAP@10 (textbook) | nDCG@10 |",
+                    "|---|---|---|---|---|---|---|"]
+            for row in r["summary"]:
+                out.append(f"| {row['system']} | {row['Hit@1']:.2f} | {row['Hit@4']:.2f} | {row['Hit@10']:.2f} | "
+                           f"{row['MAP@10']:.2f} | {row['MAP@10 (textbook)']:.2f} | {row['nDCG@10']:.2f} |")
+            t = r["stage_seconds"]
+            out += ["", "Stage wall times (s, cached stages load in well under a second): "
+                    + ", ".join(f"{k} {v:.1f}" for k, v in t.items()) + f"; total {r['total_seconds']:.1f}", ""]
+    return "\n".join(out)
+
+
+def write_readme() -> None:
+    readme = ROOT / "bench" / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    head, rest = text.split(start)
+    _, tail = rest.split(end)
+    readme.write_text(f"{head}{start}\n{render_tables()}\n{end}{tail}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", nargs="*", default=["encode", "financebench"])
@@ -146,6 +194,7 @@ def main() -> None:
             sys.exit(f"FinanceBench not found at {FB}")
         r = {"machine": machine(), **bench_financebench(a.max_docs)}
         (RESULTS / "financebench.json").write_text(json.dumps(r, indent=1, default=str))
+    write_readme()  # the tables always reflect every result file present
 
 
 if __name__ == "__main__":

@@ -37,11 +37,18 @@ def stable_hash(obj: Any, length: int = 16) -> str:
     return hashlib.sha256(blob).hexdigest()[:length]
 
 
+_SOURCE_HASHES: dict[str, str] = {}
+
+
 def code_version(*modules: ModuleType) -> str:
-    """Hash of the source of the given modules: editing a stage's code invalidates its entries."""
+    """Hash of the source of the given modules: editing a stage's code invalidates its entries.
+    Each module's hash is taken once per process, so a file edited while a run is under way
+    does not change the keys of the code that is actually running."""
     h = hashlib.sha256()
     for m in modules:
-        h.update(inspect.getsource(m).encode())
+        if m.__name__ not in _SOURCE_HASHES:
+            _SOURCE_HASHES[m.__name__] = hashlib.sha256(inspect.getsource(m).encode()).hexdigest()
+        h.update(_SOURCE_HASHES[m.__name__].encode())
     return h.hexdigest()[:12]
 
 

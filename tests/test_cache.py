@@ -80,3 +80,19 @@ def test_clear_and_disabled(tmp_path):
     _run(off, calls)
     _run(off, calls)
     assert len(calls) == 3 and not (tmp_path / "stage").exists()
+
+
+def test_code_version_is_fixed_per_process(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    from bmembed_lab.cache import code_version
+
+    mod_file = tmp_path / "stage_mod_for_test.py"
+    mod_file.write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod = importlib.import_module("stage_mod_for_test")
+    v1 = code_version(mod)
+    mod_file.write_text("X = 2  # edited while running\n")
+    assert code_version(mod) == v1
+    sys.modules.pop("stage_mod_for_test")
