@@ -165,8 +165,6 @@ def cmd_config(cfg: Config, args) -> int:
     if args.explain:
         print(explain())
     else:
-        import tomllib  # noqa: F401 - the output is TOML-shaped JSON
-
         print(json.dumps(cfg.to_dict(), indent=1))
     return 0
 
