@@ -134,7 +134,7 @@ class StageCache:
             }
             manifest = {"stage": stage, "key": key, "created": time.time(), "files": files,
                         **(info or {})}
-            _write_text_atomic(tmp / MANIFEST, json.dumps(manifest, indent=1, default=str))
+            atomic_write_text(tmp / MANIFEST, json.dumps(manifest, indent=1, default=str))
             if final.exists():  # a concurrent writer won; keep theirs
                 shutil.rmtree(tmp)
             else:
@@ -191,14 +191,21 @@ def cached(cache: StageCache, stage: str, config: Any, inputs: Iterable[str], ve
 
 
 # -- small safe-format helpers used by the stages ------------------------------------------
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write through a uniquely named temp file and a rename (safe across threads/processes)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def write_json(path: Path, obj: Any) -> None:
-    _write_text_atomic(Path(path), json.dumps(obj, indent=1, default=str))
+    atomic_write_text(Path(path), json.dumps(obj, indent=1, default=str))
 
 
 def read_json(path: Path) -> Any:

@@ -84,6 +84,68 @@ class EncoderConfig:
 
 
 @dataclass
+class QueriesConfig:
+    backend: str = opt("offline", "offline | llm | file: offline = pseudo-queries from the corpus "
+                                  "itself (no network); llm = event extraction + query synthesis "
+                                  "through an OpenAI-compatible endpoint ([llm]); file = queries.file")
+    method: str = opt("keyphrase", "offline method: keyphrase (questions built from a passage's "
+                                   "most distinctive words) | ict (Inverse-Cloze-Task: a sentence, "
+                                   "some words deleted, its neighbours as evidence)")
+    file: str = opt("", "backend = file: JSONL of {text, query_id?, doc_id?, evidence?} per query")
+    seed: int = opt(0, "seed of the offline backend (each document draws from its own seeded stream)")
+    events_per_doc: int = opt(0, "offline: passages ('events') per document; 0 = one per "
+                                 "passage_sentences x 4 sentences, at most max_events_per_doc")
+    max_events_per_doc: int = opt(12, "offline and llm: at most this many events per document "
+                                      "(per segment for llm)")
+    queries_per_event: int = opt(2, "queries asked per event (offline and llm)")
+    passage_sentences: int = opt(3, "offline: sentences per passage (the query's evidence)")
+    min_words: int = opt(3, "filter: drop queries with fewer words")
+    max_words: int = opt(64, "filter: drop queries with more words")
+    drop_duplicates: bool = opt(True, "filter: drop repeated queries (case and spacing ignored)")
+    max_copy_ratio: float = opt(0.9, "filter: drop a query whose longest word run shared with its "
+                                     "evidence covers more than this share of its words (1 = keep all)")
+    leakage_threshold: float = opt(0.8, "leakage check: word-set Jaccard at or above which a "
+                                        "synthetic query near-duplicates an evaluation query")
+    leakage: str = opt("drop", "drop | flag: what to do with queries that leak evaluation queries "
+                               "(both are reported)")
+
+
+@dataclass
+class LLMConfig:
+    base_url: str = opt("", "OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (vLLM), "
+                            "http://127.0.0.1:11434/v1 (Ollama); empty = $OPENAI_BASE_URL or OpenAI")
+    api_key_env: str = opt("OPENAI_API_KEY", "NAME of the environment variable holding the API "
+                                             "key; the key itself is never written anywhere")
+    extract_model: str = opt("gpt-4o", "model for event extraction (paper: GPT-4o)")
+    query_model: str = opt("gpt-4o-mini", "model for query synthesis (paper: GPT-4o-mini)")
+    temperature: float = opt(0.0, "sampling temperature")
+    max_output_tokens: int = opt(2048, "max_tokens of each reply")
+    concurrency: int = opt(4, "requests in flight at once")
+    max_retries: int = opt(6, "retries of a call on 429, 5xx, timeouts and connection errors")
+    backoff: float = opt(1.0, "first retry wait in seconds; doubles each retry (with jitter; a "
+                              "server's Retry-After wins)")
+    timeout: float = opt(120.0, "seconds to wait for one reply")
+    segment_tokens: int = opt(3000, "documents longer than this (about 4 characters a token) are "
+                                    "split into segments, one extraction call each")
+
+
+@dataclass
+class SamplingConfig:
+    k: int = opt(1000, "BM25 depth ranked per synthetic query (paper: 1,000; 4,000 for Legal); "
+                       "capped at the number of chunks sharing a word with the query")
+    m: int = opt(9, "list size (paper: 9 for Multihop-RAG, 6 for Finance/Legal); see convention")
+    strategy: str = opt("fine-to-coarse", "fine-to-coarse | uniform | paper-illustration")
+    ratio: float = opt(2.0, "fine-to-coarse growth ratio of interval lengths (reference README: 1.2)")
+    first: int = opt(3, "the first interval is [0, first): the 'positive' top chunks")
+    convention: str = opt("m_items", "m_items: lists of m items (current reference code) | "
+                                     "m_plus_one: m intervals after the first (paper-era code)")
+    lists_per_query: int = opt(1, "lists drawn per query (paper Table 9: fewer queries with more "
+                                  "lists is about as good)")
+    seed: int = opt(0, "sampling seed")
+    drop_duplicate_chunks: bool = opt(True, "rank only the first of chunks with identical text")
+
+
+@dataclass
 class EvalConfig:
     systems: list = opt(["bm25", "base", "rrf"], "systems to evaluate: bm25, base (the encoder), "
                                                  "rrf (BM25 + base fused)")
@@ -107,6 +169,9 @@ class Config:
     relevance: RelevanceConfig = field(default_factory=RelevanceConfig)
     bm25: BM25Config = field(default_factory=BM25Config)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    queries: QueriesConfig = field(default_factory=QueriesConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     base_dir: str = "."  # folder that relative paths are resolved against
@@ -130,6 +195,11 @@ CHOICES = {
     ("encoder", "pooling"): {"auto", "mean", "cls", "last"},
     ("encoder", "precision"): {"auto", "fp32", "bf16"},
     ("encoder", "device"): {"auto", "cpu", "cuda"},
+    ("queries", "backend"): {"offline", "llm", "file"},
+    ("queries", "method"): {"keyphrase", "ict"},
+    ("queries", "leakage"): {"drop", "flag"},
+    ("sampling", "strategy"): {"fine-to-coarse", "uniform", "paper-illustration"},
+    ("sampling", "convention"): {"m_items", "m_plus_one"},
 }
 
 

@@ -1,0 +1,123 @@
+"""The LLM backend through the real openai client over real HTTP, against a local
+OpenAI-compatible server (tests/openai_server.py): faults, retries, resume, key hygiene."""
+
+import json
+import logging
+
+import pytest
+
+from bmembed_lab.config import LLMConfig, QueriesConfig
+from bmembed_lab.corpus import Document
+from bmembed_lab.errors import InputError
+from bmembed_lab.llm import LLMClient
+from bmembed_lab.pipeline import Pipeline
+from bmembed_lab.querygen import dry_run, generate_queries
+
+from .conftest import DOCS, tiny_config
+from .openai_server import FakeOpenAI
+
+KEY = "sk-test-DO-NOT-LEAK-4f9a2c"
+
+
+@pytest.fixture
+def server(monkeypatch):
+    monkeypatch.setenv("BMEMBED_TEST_KEY", KEY)
+    with FakeOpenAI(api_key=KEY, timeout_sleep=1.5) as s:
+        yield s
+
+
+def llm_cfg(server, **kw) -> LLMConfig:
+    return LLMConfig(**{"base_url": server.base_url, "api_key_env": "BMEMBED_TEST_KEY",
+                        "backoff": 0.01, "max_retries": 3, "timeout": 0.5, "concurrency": 3,
+                        "segment_tokens": 40, **kw})
+
+
+def docs():
+    return [Document(d["_id"], d["text"], d["title"]) for d in DOCS]
+
+
+def run(server, tmp_path, qcfg=None, **kw):
+    client = LLMClient(llm_cfg(server, **kw), tmp_path / "calls")
+    return generate_queries(docs(), qcfg or QueriesConfig(backend="llm", queries_per_event=2,
+                                                          max_copy_ratio=1.0), client), client
+
+
+def test_two_stage_generation_over_http(server, tmp_path):
+    qs, client = run(server, tmp_path)
+    n_segs = qs.counts["segments"]
+    assert n_segs > len(DOCS)  # segment_tokens=40: documents split into several segments
+    assert qs.counts["extraction calls"] == qs.counts["synthesis calls"] == n_segs
+    assert len(server.requests) == 2 * n_segs
+    assert {r["model"] for r in server.requests} == {"gpt-4o", "gpt-4o-mini"}
+    assert qs.events and all(e.context_in_doc and e.type == "fine-grained" for e in qs.events)
+    q = qs.queries[0]
+    assert q.backend == "llm" and q.event_id.startswith(q.doc_id)
+    ev = next(e for e in qs.events if e.event_id == q.event_id)
+    assert q.evidence == ev.context  # the event's original context is the query's evidence
+    assert qs.counts["generated"] == 2 * len(qs.events)
+    assert server.auth_headers[0] == f"Bearer {KEY}"
+
+
+def test_faults_are_retried_and_malformed_replies_kept(server, tmp_path):
+    server.script("429", "500", "timeout", "badbody", "garbage")
+    qs, client = run(server, tmp_path)
+    assert client.stats.retries == 4  # 429, 500, timeout and the non-JSON body were retried
+    assert qs.counts["unparsed replies"] == 1  # the garbage completion: kept raw, counted
+    u = qs.unparsed[0]
+    assert u["raw"] == "I cannot help with that, sorry." and u["stage"] == "extraction"
+    clean, _ = run(server, tmp_path / "clean")
+    assert qs.counts["segments"] == clean.counts["segments"]
+    assert len(qs.events) == len(clean.events) - 2  # one segment's two events lost to garbage
+
+
+def test_interrupted_run_resumes_sending_only_missing_calls(server, tmp_path):
+    server.fail_after = 4  # the endpoint goes down after 4 answers
+    with pytest.raises(InputError) as err:
+        run(server, tmp_path, max_retries=1)
+    assert "rerun" in str(err.value)
+    answered = server.answered
+    assert answered == 4
+    server.fail_after = None
+    before = len(server.requests)
+    qs, client = run(server, tmp_path)
+    total = 2 * qs.counts["segments"]
+    assert len(server.requests) - before == total - answered  # nothing asked twice
+    assert client.stats.cached == answered
+    again, c2 = run(server, tmp_path)  # fully cached: no request at all
+    assert len(server.requests) - before == total - answered and c2.stats.sent == 0
+    assert [q.text for q in again.queries] == [q.text for q in qs.queries]
+
+
+def test_wrong_key_stops_with_a_fix(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("BMEMBED_TEST_KEY", "sk-wrong")
+    with pytest.raises(InputError, match="HTTP 401") as err:
+        run(server, tmp_path)
+    assert "BMEMBED_TEST_KEY" in str(err.value) and "sk-wrong" not in str(err.value)
+    monkeypatch.delenv("BMEMBED_TEST_KEY")
+    client = LLMClient(LLMConfig(api_key_env="BMEMBED_TEST_KEY"), None)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(InputError, match="is not set"):
+        client.client()
+
+
+def test_dry_run_counts_calls_and_sends_nothing(server):
+    est = dry_run(docs(), QueriesConfig(backend="llm"), llm_cfg(server))
+    assert est["extraction calls"] == est["synthesis calls (at most)"] == est["segments"] > 3
+    assert est["approx prompt tokens"] > 0 and est["max completion tokens"] == 2 * est["segments"] * 2048
+    assert server.requests == []
+
+
+def test_api_key_never_written(server, tmp_path, beir_dir, tiny_model_dir, caplog, capsys):
+    caplog.set_level(logging.DEBUG)
+    cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, queries__backend="llm",
+                      llm__base_url=server.base_url, llm__api_key_env="BMEMBED_TEST_KEY",
+                      llm__segment_tokens=40, queries__max_copy_ratio=1.0)
+    pipe = Pipeline(cfg)
+    qs, _ = pipe.synthetic_queries()
+    assert qs.counts["kept"] > 0 and (tmp_path / "cache" / "llm_calls").is_dir()
+    written = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert len(written) > 10
+    for p in written:
+        assert KEY.encode() not in p.read_bytes(), p
+    assert KEY not in json.dumps(cfg.to_dict())
+    assert KEY not in caplog.text and KEY not in capsys.readouterr().out
