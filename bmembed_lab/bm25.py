@@ -14,7 +14,7 @@ no stopwords; stemming (Snowball via PyStemmer) and stopword removal are switche
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -53,6 +53,7 @@ class BM25Index:
     floor: np.ndarray  # (vocab,) constant added to every chunk (bm25l / bm25plus), 0 for okapi
     idf: np.ndarray
     n_docs: int
+    _wt: sp.csr_matrix | None = field(default=None, repr=False)  # weights.T as CSR, built once
 
     @classmethod
     def build(cls, corpus_tokens: list[list[str]], cfg: BM25Config | None = None) -> "BM25Index":
@@ -96,7 +97,7 @@ class BM25Index:
         else:
             raise InputError(f"bm25.variant = {cfg.variant!r}", "config", "use okapi, bm25l or bm25plus")
         w = sp.csr_matrix((data * idf[tf.indices], tf.indices, tf.indptr), shape=(n, v))
-        return cls(vocab, w, floor, idf, n)
+        return cls(vocab, w, floor, idf, n, w.T.tocsr())
 
     def query_matrix(self, query_tokens: list[list[str]]) -> sp.csr_matrix:
         """Term counts of each query over the vocabulary (unknown terms dropped)."""
@@ -115,20 +116,27 @@ class BM25Index:
     def scores(self, query_tokens: list[list[str]]) -> np.ndarray:
         """Dense (n_queries, n_chunks) scores."""
         q = self.query_matrix(query_tokens)
-        out = (q @ self.weights.T).toarray()
+        if self._wt is None:
+            self._wt = self.weights.T.tocsr()  # (vocab, chunks): a CSR x CSR product is fastest
+        out = (q @ self._wt).toarray()
         if self.floor.any():
             out += (q @ self.floor)[:, None]
         return out
 
     def topk(self, query_tokens: list[list[str]], k: int, batch: int = 256,
-             drop_nonpositive: bool = False) -> tuple[np.ndarray, np.ndarray]:
+             drop_nonpositive: bool = False, exclude: np.ndarray | None = None,
+             progress=None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k chunk indices and scores per query, ties broken by chunk order. Rows shorter
-        than k (k > corpus, or non-positive scores dropped) are padded with index -1 / score nan."""
+        than k (k > corpus, or non-positive scores dropped) are padded with index -1 / score nan.
+        ``exclude``: a boolean mask of chunks never ranked (e.g. duplicates);
+        ``progress(done, total)`` is called after each batch."""
         k_eff = min(k, self.n_docs)
         idx = np.full((len(query_tokens), k), -1, dtype=np.int64)
         val = np.full((len(query_tokens), k), np.nan, dtype=np.float64)
         for s in range(0, len(query_tokens), batch):
             sc = self.scores(query_tokens[s:s + batch])
+            if exclude is not None:
+                sc[:, exclude] = -np.inf
             top = top_k_indices(sc, k_eff)
             ts = np.take_along_axis(sc, top, axis=1)
             if drop_nonpositive:
@@ -137,6 +145,11 @@ class BM25Index:
                 ts = np.where(keep, ts, np.nan)
             idx[s:s + len(sc), :k_eff] = top
             val[s:s + len(sc), :k_eff] = ts
+            if progress:
+                progress(min(s + batch, len(query_tokens)), len(query_tokens))
+        if exclude is not None and not drop_nonpositive:
+            bad = ~np.isfinite(val)
+            idx[bad], val[bad] = -1, np.nan
         return idx, val
 
 
@@ -146,13 +159,13 @@ def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
     k = min(k, n)
     if k < n:
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        # include every index tied with the k-th score so that ties resolve by index
-        kth = np.take_along_axis(scores, part, 1).min(axis=1, keepdims=True)
-        out = np.empty((scores.shape[0], k), dtype=np.int64)
-        for i in range(scores.shape[0]):
+        vals = np.take_along_axis(scores, part, 1)
+        out = np.take_along_axis(part, np.lexsort((part, -vals), axis=1), 1)
+        # rows where scores tied with the k-th one fall outside the partition: resolve by index
+        kth = vals.min(axis=1, keepdims=True)
+        for i in np.flatnonzero((scores >= kth).sum(axis=1) > k):
             cand = np.flatnonzero(scores[i] >= kth[i])
-            order = np.lexsort((cand, -scores[i, cand]))
-            out[i] = cand[order[:k]]
+            out[i] = cand[np.lexsort((cand, -scores[i, cand]))[:k]]
         return out
     order = np.lexsort((np.broadcast_to(np.arange(n), scores.shape), -scores), axis=1)
     return order[:, :k]

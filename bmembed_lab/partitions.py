@@ -82,3 +82,10 @@ def entropy(p: np.ndarray) -> np.ndarray:
     """Shannon entropy in nats along the last axis (0 for one-hot, ln n for uniform)."""
     p = np.asarray(p, dtype=np.float64)
     return -(np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0)).sum(axis=-1)
+
+
+def partition_boundaries(k: int, m: int, strategy: str = "fine-to-coarse", ratio: float = 2.0,
+                         first: int = 3, convention: str = "m_items") -> np.ndarray:
+    """The interval edges alone, e.g. [0, 3, 4, 6, ..., k]: what a plot of the rank axis draws."""
+    parts = rank_partitions(k, m, strategy, ratio, first, convention)
+    return np.array([parts[0][0]] + [b for _, b in parts], dtype=np.int64)
