@@ -21,7 +21,8 @@ DESCRIPTION = """\
 bmembed-lab - adapt a text-embedding model to a private corpus with BM25 ranking signals
 (BMEmbed), and measure it.
 
-stages:  ingest -> chunk -> evaluate (BM25, base encoder, RRF)
+stages:  ingest -> chunk -> queries (synthetic, offline or LLM) -> lists (BM25 top-k,
+         rank-partition sampling) -> evaluate (BM25, base encoder, RRF)
          `run` does every stage available, each cached on disk by a hash of its config,
          inputs and code, so a second run only recomputes what changed.
 """
@@ -56,6 +57,23 @@ def build_parser() -> argparse.ArgumentParser:
                                      "chunk statistics")
     _common(p)
 
+    p = sub.add_parser("queries", help="generate synthetic training queries (queries.backend: "
+                                       "offline | llm | file), filter them, check leakage")
+    _common(p)
+    p.add_argument("--dry-run", action="store_true",
+                   help="llm backend: print the number of calls and a token estimate, send nothing")
+    p.add_argument("--show", type=int, default=5, metavar="N", help="print N sample queries")
+    p.add_argument("--out", type=Path, help="write the kept queries (JSONL) here")
+    p.add_argument("--report", type=Path, help="write the full report (dropped, leakage, "
+                                               "unparsed replies, counts) as JSON here")
+
+    p = sub.add_parser("lists", help="rank every synthetic query's top-k chunks with BM25 and "
+                                     "draw the training lists by rank partitions")
+    _common(p)
+    p.add_argument("--show", type=int, default=1, metavar="N", help="print N sample lists")
+    p.add_argument("--out", type=Path, help="write the lists (one row per item) as CSV or "
+                                            ".parquet here")
+
     p = sub.add_parser("evaluate", help="evaluate retrieval systems (eval.systems) on the "
                                         "labelled queries")
     _common(p)
@@ -85,8 +103,13 @@ def cmd_run(cfg: Config, args) -> int:
 
     t0 = time.perf_counter()
     pipe = _pipeline(cfg)
+    qs, _ = pipe.synthetic_queries()
+    lists, _ = pipe.training_lists()
     res = pipe.evaluate()
     counts = pipe.report()
+    print(f"\ntraining queries ({cfg.queries.backend}): " + _fmt_counts(qs.counts))
+    print(f"training lists ({cfg.sampling.strategy}, k={cfg.sampling.k}, m={cfg.sampling.m}): "
+          + _fmt_counts(lists.counts))
     print(f"\ncorpus: {cfg.resolve(cfg.corpus.path)}")
     print("  " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
     print("\nRetrieval on held-out questions (percent; MAP@10 = Multihop-RAG's official variant):")
@@ -103,6 +126,7 @@ def cmd_run(cfg: Config, args) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "config": cfg.to_dict(), "counts": counts,
+            "queries": qs.counts, "lists": lists.counts,
             "summary": res["summary"].reset_index().to_dict(orient="records"),
             "comparisons": res["comparisons"].to_dict(orient="records"),
             "stage_seconds": pipe.timings, "total_seconds": total}, indent=1, default=str))
@@ -129,6 +153,64 @@ def cmd_chunk(cfg: Config, args) -> int:
                                  "max": int(n.max()), "limit": cfg.chunking.chunk_tokens},
                       "over the limit (single long sentences split on tokens never are)":
                           int((n > cfg.chunking.chunk_tokens).sum())}, indent=1))
+    return 0
+
+
+def _fmt_counts(c: dict) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in c.items())
+
+
+def cmd_queries(cfg: Config, args) -> int:
+    from dataclasses import asdict
+
+    pipe = _pipeline(cfg)
+    if args.dry_run:
+        from .querygen import dry_run
+
+        if cfg.queries.backend != "llm":
+            print(f"queries.backend = {cfg.queries.backend}: nothing would be sent to an LLM")
+            return 0
+        ds, _ = pipe.dataset()
+        print(json.dumps(dry_run(ds.documents, cfg.queries, cfg.llm), indent=1))
+        return 0
+    qs, key = pipe.synthetic_queries()
+    print(json.dumps({"cache_key": key, **qs.counts}, indent=1))
+    if qs.leakage:
+        print(f"{len(qs.leakage)} queries near-duplicate an evaluation query "
+              f"({'dropped' if cfg.queries.leakage == 'drop' else 'kept, flagged'}), e.g.:")
+        for r in qs.leakage[:3]:
+            print(f"  {r['text']!r} ~ {r['eval_text']!r} (Jaccard {r['jaccard']})")
+    for q in qs.queries[: args.show]:
+        print(f"  [{q.doc_id}] {q.text}")
+    if args.out:
+        from .cache import write_jsonl
+
+        write_jsonl(args.out, (asdict(q) for q in qs.queries))
+        print(f"queries: {args.out}")
+    if args.report:
+        args.report.write_text(json.dumps({k: v for k, v in qs.to_json().items() if k != "queries"},
+                                          indent=1))
+        print(f"report: {args.report}")
+    return 0
+
+
+def cmd_lists(cfg: Config, args) -> int:
+    pipe = _pipeline(cfg)
+    lists, key = pipe.training_lists()
+    chunks, _ = pipe.chunks()
+    print(json.dumps({"cache_key": key, **lists.counts}, indent=1))
+    df = lists.frame()
+    for i in range(min(args.show, len(lists))):
+        print(f"\nlist {i}: {lists.query_texts[i]!r}")
+        for _, r in df[df["list"] == i].iterrows():
+            text = " ".join(chunks[r.chunk_index].text.split())
+            print(f"  rank {r['rank']:>4}  bm25 {r.bm25:7.3f}  {r.chunk_id:<24} {text[:70]}")
+    if args.out:
+        if args.out.suffix == ".parquet":
+            df.to_parquet(args.out, index=False)
+        else:
+            df.to_csv(args.out, index=False)
+        print(f"lists: {args.out}")
     return 0
 
 
@@ -169,7 +251,8 @@ def cmd_config(cfg: Config, args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "ingest": cmd_ingest, "chunk": cmd_chunk, "evaluate": cmd_evaluate,
+COMMANDS = {"run": cmd_run, "ingest": cmd_ingest, "chunk": cmd_chunk, "queries": cmd_queries,
+            "lists": cmd_lists, "evaluate": cmd_evaluate,
             "cache": cmd_cache, "config": cmd_config}
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from . import bm25 as bm25_mod
 from . import chunking, corpus, encoder as encoder_mod, relevance as relevance_mod, retrieval
+from . import llm as llm_mod, partitions, querygen, sampling
 from .cache import (StageCache, cached, code_version, load_npy, read_json, read_jsonl, save_npy,
                     write_json, write_jsonl)
 from .chunking import Chunk
@@ -186,6 +187,68 @@ def rrf_stage(cache: StageCache, runs: list[tuple[Run, str]], u: int, k: int, sy
                   lambda: retrieval.rrf([r for r, _ in runs], u, k, system), lambda v, d: v.save(d), Run.load)
 
 
+def queries_stage(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str, progress=None
+                  ) -> tuple[querygen.QuerySet, str]:
+    """Synthetic training queries (queries.backend), filtered and checked against the
+    dataset's evaluation queries for leakage. LLM replies are cached one by one under
+    ``<cache>/llm_calls`` as they arrive, so an interrupted run resumes where it stopped."""
+    q = cfg.queries
+    conf = asdict(q)
+    inputs = [ds_key]
+    if q.backend == "llm":
+        conf["llm"] = {k: v for k, v in asdict(cfg.llm).items()
+                       if k not in ("concurrency", "max_retries", "backoff", "timeout")}
+    if q.backend == "file":
+        path = cfg.resolve(q.file)
+        if not path.is_file():
+            raise InputError("queries file not found", str(path), "set queries.file to a JSONL file")
+        inputs.append(files_fingerprint([path]))
+    eval_q = [(x.query_id, x.text) for x in ds.queries]
+
+    def compute():
+        client = None
+        if q.backend == "llm":
+            calls_dir = cache.root / "llm_calls" if cache.enabled else None
+            client = llm_mod.LLMClient(cfg.llm, calls_dir)
+        qc = q
+        if q.backend == "file":
+            from dataclasses import replace
+
+            qc = replace(q, file=str(cfg.resolve(q.file)))
+        return querygen.generate_queries(ds.documents, qc, client, eval_q, progress)
+
+    return cached(cache, "queries", conf, inputs, code_version(querygen, llm_mod), compute,
+                  lambda v, d: write_json(d / "queries.json", v.to_json()),
+                  lambda d: querygen.QuerySet.from_json(read_json(d / "queries.json")))
+
+
+def training_ranking_stage(cfg: Config, cache: StageCache, chunks: list[Chunk], chunks_key: str,
+                           qs: querygen.QuerySet, qs_key: str, index=None, progress=None
+                           ) -> tuple[sampling.Ranking, str]:
+    """BM25 top-k (sampling.k) of every synthetic query over the chunks."""
+    s = cfg.sampling
+
+    def compute():
+        idx = index if index is not None else bm25_index(cfg, chunks)
+        excl = sampling.duplicate_mask([c.text for c in chunks]) if s.drop_duplicate_chunks else None
+        return sampling.rank_for_training(idx, [x.query_id for x in qs.queries],
+                                          [x.text for x in qs.queries], cfg.bm25, s.k, excl, progress)
+
+    return cached(cache, "train_ranking", asdict(cfg.bm25) | {"k": s.k, "dedup": s.drop_duplicate_chunks},
+                  [chunks_key, qs_key], code_version(bm25_mod, sampling), compute,
+                  lambda v, d: v.save(d), sampling.Ranking.load)
+
+
+def lists_stage(cfg: Config, cache: StageCache, ranking: sampling.Ranking, ranking_key: str,
+                chunks: list[Chunk]) -> tuple[sampling.TrainingLists, str]:
+    """Training lists drawn by rank partitions (sampling.*)."""
+    s = cfg.sampling
+    conf = {k: v for k, v in asdict(s).items() if k != "drop_duplicate_chunks"}
+    return cached(cache, "lists", conf, [ranking_key], code_version(sampling, partitions),
+                  lambda: sampling.sample_lists(ranking, s, [c.chunk_id for c in chunks]),
+                  lambda v, d: v.save(d), sampling.TrainingLists.load)
+
+
 # -- the chained pipeline ------------------------------------------------------------------
 @dataclass
 class Pipeline:
@@ -270,6 +333,26 @@ class Pipeline:
             return bm25_stage(self.cfg, self.cache, ch, ck, ids, texts, self.cfg.eval.depth,
                               index=None)
         return self._stage("bm25", run)
+
+    def synthetic_queries(self, progress=None) -> tuple[querygen.QuerySet, str]:
+        def run():
+            ds, dk = self.dataset()
+            return queries_stage(self.cfg, self.cache, ds, dk, progress)
+        return self._stage("queries", run)
+
+    def training_ranking(self, progress=None) -> tuple[sampling.Ranking, str]:
+        def run():
+            ch, ck = self.chunks()
+            qs, qk = self.synthetic_queries()
+            return training_ranking_stage(self.cfg, self.cache, ch, ck, qs, qk,
+                                          index=self._memo.get("bm25_index"), progress=progress)
+        return self._stage("train_ranking", run)
+
+    def training_lists(self) -> tuple[sampling.TrainingLists, str]:
+        def run():
+            ranking, rk = self.training_ranking()
+            return lists_stage(self.cfg, self.cache, ranking, rk, self.chunks()[0])
+        return self._stage("lists", run)
 
     def encoder(self) -> encoder_mod.Encoder:
         return self._stage("load_encoder", lambda: encoder_mod.Encoder.load(self.cfg.encoder))

@@ -40,16 +40,18 @@ def test_cli_run_json_and_cache_commands(tmp_path, beir_dir, tiny_model_dir, cap
     cfg_file = tmp_path / "c.toml"
     cfg_file.write_text(f'[corpus]\npath = "{beir_dir}"\n[encoder]\nmodel = "{tiny_model_dir}"\n'
                         f'[chunking]\nchunk_tokens = 24\n[eval]\nbootstrap = 100\n'
-                        f'[cache]\ndir = "{tmp_path / "cache"}"\n')
+                        f'[sampling]\nm = 3\n[cache]\ndir = "{tmp_path / "cache"}"\n')
     out_json = tmp_path / "r.json"
     assert main(["run", "-c", str(cfg_file), "--json", str(out_json), "-q"]) == 0
     out = capsys.readouterr().out
     assert "Hit@1" in out and "rrf - bm25" in out and "stage times" in out
+    assert "training queries (offline)" in out and "training lists (fine-to-coarse, k=1000, m=3)" in out
     data = json.loads(out_json.read_text())
     assert {r["system"] for r in data["summary"]} == {"bm25", "base", "rrf"}
     assert main(["cache", "ls", "-c", str(cfg_file)]) == 0
     listing = capsys.readouterr().out
-    for stage in ("dataset", "chunks", "relevance", "bm25_run", "embeddings", "dense_run", "rrf_run"):
+    for stage in ("dataset", "chunks", "relevance", "bm25_run", "embeddings", "dense_run", "rrf_run",
+                  "queries", "train_ranking", "lists"):
         assert stage in listing
     assert main(["chunk", "-c", str(cfg_file)]) == 0
     assert json.loads(capsys.readouterr().out)["tokens"]["max"] <= 24
