@@ -128,9 +128,9 @@ class StageCache:
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=final.parent))
         try:
             write(tmp)
-            files = {
-                p.name: {"sha256": file_sha256(p), "size": p.stat().st_size}
-                for p in sorted(tmp.iterdir()) if p.is_file()
+            files = {  # every file, sub-folders included (exported models have some)
+                p.relative_to(tmp).as_posix(): {"sha256": file_sha256(p), "size": p.stat().st_size}
+                for p in sorted(tmp.rglob("*")) if p.is_file()
             }
             manifest = {"stage": stage, "key": key, "created": time.time(), "files": files,
                         **(info or {})}

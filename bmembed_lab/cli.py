@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="evaluate retrieval systems (eval.systems) on the "
                                         "labelled queries")
     _common(p)
-    p.add_argument("--systems", nargs="+", choices=["bm25", "base", "rrf"],
+    p.add_argument("--systems", nargs="+",
+                   choices=["bm25", "base", "rrf", "bmembed", "cl", "rrf+bmembed", "rrf+cl"],
                    help="systems to evaluate (default: eval.systems)")
     p.add_argument("--per-query", type=Path, help="write the per-query table (CSV) here")
 

@@ -146,9 +146,46 @@ class SamplingConfig:
 
 
 @dataclass
+class TrainingConfig:
+    preset: str = opt("", "'' | minilm-setting1 (full fine-tune, lr 2e-5, 500 steps: paper "
+                          "Appendix C) | lora (LoRA r 16, lr 1e-5, 100 warm-up, 1,000 steps: the main "
+                          "runs); a preset sets the values below unless the config sets them too")
+    method: str = opt("bmembed", "bmembed (listwise on the BM25 lists) | cl (InfoNCE, evidence as "
+                                 "positive, in-batch negatives) | mnrl (MultipleNegativesRankingLoss "
+                                 "with mined hard negatives)")
+    loss: str = opt("listnet", "bmembed loss: listnet | listmle")
+    alpha: float = opt(2.0, "ListNet label temperature on raw BM25 scores (reference 1/alpha = 0.5)")
+    tau: float = opt(0.05, "similarity temperature (a scale of 1/tau = 20)")
+    lora: bool = opt(False, "train LoRA adapters (peft) instead of every weight")
+    lora_r: int = opt(16, "LoRA rank")
+    lora_alpha: int = opt(32, "LoRA scaling alpha")
+    lora_dropout: float = opt(0.1, "LoRA dropout")
+    target_modules: list = opt([], "LoRA target modules; empty = per architecture (BERT: query, "
+                                    "key, value, dense; decoders: q/k/v/o and MLP projections)")
+    lr: float = opt(2e-5, "AdamW learning rate")
+    weight_decay: float = opt(0.01, "AdamW weight decay")
+    warmup_steps: int = opt(50, "linear warm-up steps, then linear decay to 0")
+    steps: int = opt(500, "optimizer steps")
+    batch_size: int = opt(1, "lists (bmembed) or (query, positive) pairs (cl, mnrl) per micro-batch")
+    grad_accum: int = opt(1, "micro-batches per optimizer step")
+    max_length: int = opt(256, "token limit of queries and passages in training")
+    seed: int = opt(0, "seed of data order, dropout and initialisation")
+    checkpoint_every: int = opt(100, "save a resumable checkpoint every N steps (0 = only at the end)")
+    keep_checkpoints: int = opt(2, "checkpoints kept (older ones deleted)")
+    hard_negatives: int = opt(1, "mnrl: hard negatives per query")
+    negatives_from: str = opt("bm25", "mnrl: mine hard negatives from bm25 or base (the encoder)")
+    negative_depth: int = opt(30, "mnrl: draw negatives from this top-k, the positive excluded")
+    negative_margin: float = opt(0.95, "mnrl: skip candidates scoring above margin x the positive's "
+                                       "score (likely false negatives)")
+    matryoshka_dims: list = opt([], "mnrl: also train truncated dimensions, e.g. [384, 256, 128, 64]")
+
+
+@dataclass
 class EvalConfig:
     systems: list = opt(["bm25", "base", "rrf"], "systems to evaluate: bm25, base (the encoder), "
-                                                 "rrf (BM25 + base fused)")
+                                                 "rrf (BM25 + base fused), bmembed (the encoder "
+                                                 "trained on the BM25 lists), cl (the contrastive "
+                                                 "baseline), rrf+bmembed")
     ks: list = opt([1, 4, 10], "cut-offs for Hit@k and Recall@k")
     depth: int = opt(100, "ranking depth kept per query and system (and fused by RRF)")
     rrf_u: int = opt(40, "RRF constant u in 1 / (u + rank) (paper: 40; 60 is common elsewhere)")
@@ -172,6 +209,7 @@ class Config:
     queries: QueriesConfig = field(default_factory=QueriesConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     base_dir: str = "."  # folder that relative paths are resolved against
@@ -200,6 +238,14 @@ CHOICES = {
     ("queries", "leakage"): {"drop", "flag"},
     ("sampling", "strategy"): {"fine-to-coarse", "uniform", "paper-illustration"},
     ("sampling", "convention"): {"m_items", "m_plus_one"},
+    ("training", "preset"): {"", "minilm-setting1", "lora"},
+    ("training", "method"): {"bmembed", "cl", "mnrl"},
+    ("training", "loss"): {"listnet", "listmle"},
+    ("training", "negatives_from"): {"bm25", "base"},
+}
+PRESETS = {
+    "minilm-setting1": {"lora": False, "lr": 2e-5, "steps": 500, "warmup_steps": 50},
+    "lora": {"lora": True, "lr": 1e-5, "warmup_steps": 100, "steps": 1000},
 }
 
 
@@ -253,6 +299,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise InputError(f"not valid TOML ({err})", where, "fix the syntax") from None
         base = path.parent
     cfg = Config(base_dir=str(base))
+    explicit: set[tuple[str, str]] = set()
     for section, values in raw.items():
         if section not in SECTIONS:
             raise InputError(f"unknown section [{section}]", where,
@@ -261,6 +308,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise InputError(f"'{section}' must be a table ([{section}])", where, "")
         for key, value in values.items():
             setattr(getattr(cfg, section), key, _coerce(section, key, value, where))
+            explicit.add((section, key))
     for ov in overrides or []:
         if "=" not in ov or "." not in ov.split("=", 1)[0]:
             raise InputError(f"--set {ov!r}", "command line", "write --set section.key=value")
@@ -270,6 +318,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise InputError(f"unknown section '{section}' in --set {ov!r}", "command line",
                              f"known sections: {', '.join(SECTIONS)}")
         setattr(getattr(cfg, section), key, _coerce(section, key, value.strip(), "--set"))
+        explicit.add((section, key.strip()))
+    for key, value in PRESETS.get(cfg.training.preset, {}).items():
+        if ("training", key) not in explicit:
+            setattr(cfg.training, key, value)
     return cfg
 
 

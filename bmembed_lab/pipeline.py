@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ import pandas as pd
 
 from . import bm25 as bm25_mod
 from . import chunking, corpus, encoder as encoder_mod, relevance as relevance_mod, retrieval
-from . import llm as llm_mod, partitions, querygen, sampling
+from . import llm as llm_mod, partitions, querygen, sampling, training as training_mod
 from .cache import (StageCache, cached, code_version, load_npy, read_json, read_jsonl, save_npy,
                     write_json, write_jsonl)
 from .chunking import Chunk
@@ -249,7 +250,78 @@ def lists_stage(cfg: Config, cache: StageCache, ranking: sampling.Ranking, ranki
                   lambda v, d: v.save(d), sampling.TrainingLists.load)
 
 
+def training_data(method: str, qs: querygen.QuerySet, lists: sampling.TrainingLists,
+                  chunks: list[Chunk]):
+    """The trainer's input: BM25 lists for bmembed, (query, evidence) pairs for cl."""
+    if method == "bmembed":
+        return training_mod.ListData(list(lists.query_texts),
+                                     [[chunks[j].text for j in row] for row in lists.chunk_indices],
+                                     lists.scores)
+    if method == "cl":
+        pairs = [(q.text, q.evidence[0]) for q in qs.queries if q.evidence]
+        if not pairs:
+            raise InputError("no training query has evidence text", "queries",
+                             "the CL baseline needs evidence (offline and llm backends keep it)")
+        return training_mod.PairData([a for a, _ in pairs], [b for _, b in pairs])
+    raise InputError(f"training method {method!r} is not available yet", "training.method",
+                     "use bmembed or cl")
+
+
+@dataclass
+class TrainedModel:
+    path: Path  # the export folder: merged/, adapter/ (LoRA), README.md, train.json
+    info: dict
+
+    @property
+    def merged(self) -> Path:
+        return self.path / "merged"
+
+
+def train_stage(cfg: Config, cache: StageCache, method: str, data, data_key: str,
+                on_step=None, progress: bool = True) -> tuple[TrainedModel, str]:
+    """Fine-tune the configured encoder with ``method`` and export it. Checkpoints live in
+    ``<cache>/train_runs/<key>/`` until the export is stored, so a killed run resumes."""
+    from dataclasses import replace
+
+    tcfg = replace(cfg.training, method=method)
+    if method == "cl":
+        tcfg = replace(tcfg, batch_size=max(tcfg.batch_size, 16))  # the paper's CL batch
+    base = encoder_mod.resolve_model_path(cfg.encoder.model)
+    conf = {"training": asdict(tcfg), "encoder": asdict(cfg.encoder) | {"model": encoder_mod.model_fingerprint(base)}}
+    conf["training"].pop("checkpoint_every")
+    conf["training"].pop("keep_checkpoints")
+    key = StageCache.make_key("model", conf, [data_key], code_version(training_mod, encoder_mod))
+    entry = cache.lookup("model", key)
+    if entry is None:
+        enc = training_mod.prepare_model(encoder_mod.Encoder.load(replace(cfg.encoder, precision=cfg.encoder.precision)), tcfg)
+        run_dir = cache.root / "train_runs" / key
+        result = training_mod.train(enc, data, tcfg, run_dir, on_step=on_step, progress=progress)
+        info = {"name": f"{base.name} + {method}", "base_model": str(base),
+                "base_fingerprint": encoder_mod.model_fingerprint(base), "method": method,
+                "data_key": data_key, "config_hash": key, "steps": result.steps,
+                "seconds": result.seconds, "final_loss": result.losses[-1]["loss"],
+                "trainable_parameters": result.trainable_parameters,
+                "total_parameters": result.total_parameters, "resumed_from": result.resumed_from,
+                "pooling": enc.pooling, "hyperparameters": asdict(tcfg), "losses": result.losses}
+
+        def write(d: Path) -> None:
+            training_mod.export_model(enc, base, d, info)
+            write_json(d / "train.json", info)
+
+        if not cache.enabled:
+            out = run_dir / "export"
+            shutil.rmtree(out, ignore_errors=True)
+            write(out)
+            return TrainedModel(out, info), key
+        entry = cache.store("model", key, write, {"config": conf, "inputs": [data_key]})
+        shutil.rmtree(run_dir, ignore_errors=True)  # checkpoints are no longer needed
+    return TrainedModel(entry.path, read_json(entry.path / "train.json")), key
+
+
 # -- the chained pipeline ------------------------------------------------------------------
+TRAINED = ("bmembed", "cl")
+
+
 @dataclass
 class Pipeline:
     """The stages chained for one config, each computed (or loaded) once per instance."""
@@ -354,10 +426,30 @@ class Pipeline:
             return lists_stage(self.cfg, self.cache, ranking, rk, self.chunks()[0])
         return self._stage("lists", run)
 
+    def trained(self, method: str = "bmembed", on_step=None) -> tuple[TrainedModel, str]:
+        def run():
+            ch, _ = self.chunks()
+            qs, qk = self.synthetic_queries()
+            lists, lk = self.training_lists()
+            data = training_data(method, qs, lists, ch)
+            return train_stage(self.cfg, self.cache, method, data, lk if method == "bmembed" else qk,
+                               on_step=on_step)
+        return self._stage(f"train:{method}", run)
+
+    def adapted_encoder(self, method: str = "bmembed") -> encoder_mod.Encoder:
+        from dataclasses import replace
+
+        def run():
+            tm, _ = self.trained(method)
+            base = self.encoder()
+            return encoder_mod.Encoder.load(replace(self.cfg.encoder, model=str(tm.merged),
+                                                    pooling=base.pooling))
+        return self._stage(f"load_encoder:{method}", run)
+
     def encoder(self) -> encoder_mod.Encoder:
         return self._stage("load_encoder", lambda: encoder_mod.Encoder.load(self.cfg.encoder))
 
-    def embeddings(self, enc: encoder_mod.Encoder | None = None, on_batch=None):
+    def embeddings(self, enc: encoder_mod.Encoder | None = None, on_batch=None, label: str = ""):
         """(chunk embeddings, key, query embeddings, key) for the evaluation queries."""
         def run():
             e = enc or self.encoder()
@@ -366,11 +458,12 @@ class Pipeline:
             c_emb, c_key = embed_stage(self.cache, e, [c.text for c in ch], False, ck, on_batch)
             q_emb, q_key = embed_stage(self.cache, e, texts, True, text_key(texts))
             return c_emb, c_key, q_emb, q_key
-        return self._stage("encode" if enc is None else f"encode:{id(enc)}", run)
+        return self._stage("encode" if enc is None else f"encode:{label or id(enc)}", run)
 
     def dense_run(self, system: str = "base") -> tuple[Run, str]:
         def run():
-            c_emb, c_key, q_emb, q_key = self.embeddings()
+            enc = None if system == "base" else self.adapted_encoder(system)
+            c_emb, c_key, q_emb, q_key = self.embeddings(enc, label=system)
             ids, _ = self.eval_queries()
             return dense_stage(self.cache, q_emb, q_key, c_emb, c_key, ids, self.cfg.eval.depth, system)
         return self._stage(f"dense:{system}", run)
@@ -388,7 +481,12 @@ class Pipeline:
             return self.dense_run("base")
         if system == "rrf":
             return self.rrf_run()
-        raise InputError(f"unknown system '{system}'", "eval.systems", "use bm25, base or rrf")
+        if system in TRAINED:
+            return self.dense_run(system)
+        if system.startswith("rrf+") and system[4:] in TRAINED:
+            return self.rrf_run(("bm25", system[4:]), system)
+        raise InputError(f"unknown system '{system}'", "eval.systems",
+                         "use bm25, base, rrf, bmembed, cl, rrf+bmembed")
 
     def evaluate(self, systems: list[str] | None = None) -> dict:
         """Per-query table, summary table and bootstrap comparisons for the systems."""
@@ -400,6 +498,13 @@ class Pipeline:
             tables.append(per_query_table(run, rel, tuple(self.cfg.eval.ks)))
         per_query = pd.concat(tables, ignore_index=True)
         comparisons = []
+        boot = {"n_boot": self.cfg.eval.bootstrap, "seed": self.cfg.eval.seed}
+        for trained in [x for x in systems if x in TRAINED]:
+            for other in ("base", "bm25"):
+                if other in systems:
+                    comparisons.append(compare_systems(per_query, trained, other, **boot))
+        if "rrf+bmembed" in systems and "rrf" in systems:
+            comparisons.append(compare_systems(per_query, "rrf+bmembed", "rrf", **boot))
         if "rrf" in systems:
             for other in ("bm25", "base"):
                 if other in systems:

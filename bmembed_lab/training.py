@@ -1,0 +1,370 @@
+"""Fine-tuning the encoder on the training lists (paper Section 3.3, Appendix C).
+
+In: an :class:`~.encoder.Encoder` (its model is trained in place), the training data, a
+:class:`~.config.TrainingConfig` and a run folder. Out: :class:`TrainResult` (loss curve, steps,
+seconds). Full fine-tuning or LoRA (peft); AdamW with linear warm-up and decay; gradient
+accumulation; bf16 autocast where the hardware has native bf16.
+
+Robustness: a checkpoint (trainable weights, optimizer state, step; safetensors + JSON, written
+to a temp folder and renamed) every ``checkpoint_every`` steps; a rerun resumes from the newest
+one. Data order and dropout are pure functions of (seed, step), so a resumed run ends with the
+same weights as an uninterrupted one. A NaN/inf loss stops the run with a clear message before
+the optimizer step, leaving the last good checkpoint in place.
+
+Multi-process (``accelerate launch``, DDP): each rank takes its own slice of every batch and
+gradients are averaged by DDP, so the weights stay identical across ranks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import TrainingConfig
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+BERT_TARGETS = {"query", "key", "value", "dense"}
+DECODER_TARGETS = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
+
+class TrainingDiverged(InputError):
+    pass
+
+
+@dataclass
+class ListData:
+    """BMEmbed's input: per list a query and m passages with their raw BM25 scores."""
+
+    queries: list[str]
+    passages: list[list[str]]
+    scores: np.ndarray  # (n_lists, m) float
+
+    def __len__(self) -> int:
+        return len(self.queries)
+
+
+@dataclass
+class PairData:
+    """CL / MNRL input: per query a positive passage and optional hard negatives."""
+
+    queries: list[str]
+    positives: list[str]
+    negatives: list[list[str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.queries)
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    losses: list[dict]  # {step, loss, lr, seconds}
+    seconds: float
+    resumed_from: int = 0
+    trainable_parameters: int = 0
+    total_parameters: int = 0
+
+
+# -- model set-up ----------------------------------------------------------------------------
+def lora_targets(model) -> list[str]:
+    """Linear layers to adapt, by architecture: decoder projections, else BERT-style names."""
+    import torch
+
+    names = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    chosen = names & DECODER_TARGETS or names & BERT_TARGETS
+    if not chosen:
+        raise InputError(f"no known LoRA target among the model's linear layers {sorted(names)[:12]}",
+                         "training.target_modules", "name the modules to adapt explicitly")
+    return sorted(chosen)
+
+
+def prepare_model(enc, tcfg: TrainingConfig):
+    """Make ``enc.model`` trainable (fp32 master weights; LoRA-wrapped if configured)."""
+    import torch
+
+    torch.manual_seed(tcfg.seed)
+    enc.model.to(torch.float32)
+    if tcfg.lora:
+        from peft import LoraConfig, get_peft_model
+
+        targets = list(tcfg.target_modules) or lora_targets(enc.model)
+        enc.model = get_peft_model(enc.model, LoraConfig(
+            r=tcfg.lora_r, lora_alpha=tcfg.lora_alpha, lora_dropout=tcfg.lora_dropout,
+            target_modules=targets, bias="none"))
+    else:
+        for p in enc.model.parameters():
+            p.requires_grad_(True)
+    enc.max_length = min(enc.max_length, tcfg.max_length)
+    enc.model.train()
+    return enc
+
+
+# -- data order --------------------------------------------------------------------------------
+def batch_indices(n: int, step: int, micro: int, tcfg: TrainingConfig, rank: int = 0,
+                  world: int = 1) -> list[int]:
+    """Sample indices of one micro-batch: position t of an endless stream of seeded
+    permutations, one per epoch; ranks take disjoint consecutive slices."""
+    b = tcfg.batch_size
+    first = ((step * tcfg.grad_accum + micro) * world + rank) * b
+    out = []
+    for t in range(first, first + b):
+        epoch, pos = divmod(t, n)
+        out.append(int(np.random.default_rng([tcfg.seed, epoch]).permutation(n)[pos]))
+    return out
+
+
+# -- losses on a batch ---------------------------------------------------------------------------
+def batch_loss(enc, data, idx: list[int], tcfg: TrainingConfig):
+    import torch
+
+    from .losses import infonce_loss, listmle_loss, listnet_loss, matryoshka_loss
+
+    instr = enc.query_instruction
+    queries = [instr + data.queries[i] for i in idx]
+    if isinstance(data, ListData):
+        m = len(data.passages[idx[0]])
+        q = enc.forward(queries)
+        p = enc.forward([t for i in idx for t in data.passages[i]]).view(len(idx), m, -1)
+        sim = torch.einsum("bd,bmd->bm", q, p)
+        scores = torch.as_tensor(data.scores[idx], dtype=torch.float32)
+        if tcfg.loss == "listmle":
+            return listmle_loss(sim, scores, tcfg.tau)
+        return listnet_loss(sim, scores, tcfg.alpha, tcfg.tau)
+    q = enc.forward(queries)
+    p = enc.forward([data.positives[i] for i in idx])
+    neg = None
+    if data.negatives and tcfg.hard_negatives:
+        h = tcfg.hard_negatives
+        neg = enc.forward([t for i in idx for t in data.negatives[i][:h]]).view(len(idx), h, -1)
+
+    def fn(a, b, c=None):
+        return infonce_loss(a, b, c, 1.0 / tcfg.tau)
+
+    if tcfg.matryoshka_dims:
+        parts = [q, p] + ([neg] if neg is not None else [])
+        return matryoshka_loss(fn, parts, list(tcfg.matryoshka_dims))
+    return fn(q, p, neg)
+
+
+# -- checkpoints ------------------------------------------------------------------------------------
+def _trainable(model) -> dict:
+    return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+
+def save_checkpoint(run_dir: Path, step: int, model, opt, losses: list[dict], keep: int) -> Path:
+    """Trainable weights + AdamW state (safetensors) + step and loss curve (JSON), atomically."""
+    from safetensors.torch import save_file
+
+    ckdir = run_dir / "checkpoints"
+    ckdir.mkdir(parents=True, exist_ok=True)
+    final = ckdir / f"step-{step:07d}"
+    tmp = ckdir / f".tmp-{step:07d}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    save_file({n: p.detach().contiguous().cpu() for n, p in _trainable(model).items()},
+              str(tmp / "weights.safetensors"))
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            if hasattr(v, "shape"):
+                tensors[f"{pid}.{k}"] = v.detach().contiguous().cpu()
+            else:
+                scalars[f"{pid}.{k}"] = v
+    save_file(tensors, str(tmp / "optimizer.safetensors"))
+    (tmp / "state.json").write_text(json.dumps({"step": step, "param_groups": sd["param_groups"],
+                                                "scalars": scalars, "losses": losses}))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    for old in sorted(p for p in ckdir.glob("step-*"))[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    done = sorted(p for p in (run_dir / "checkpoints").glob("step-*") if (p / "state.json").is_file())
+    return done[-1] if done else None
+
+
+def load_checkpoint(path: Path, model, opt) -> tuple[int, list[dict]]:
+    import torch
+    from safetensors.torch import load_file
+
+    weights = load_file(str(path / "weights.safetensors"))
+    params = _trainable(model)
+    missing = set(params) ^ set(weights)
+    if missing:
+        raise InputError(f"checkpoint does not fit the model ({len(missing)} tensors differ)",
+                         str(path), "delete the run folder or restore the training config")
+    with torch.no_grad():
+        for n, p in params.items():
+            p.copy_(weights[n])
+    meta = json.loads((path / "state.json").read_text())
+    tens = load_file(str(path / "optimizer.safetensors"))
+    state: dict = {}
+    for key, v in tens.items():
+        pid, k = key.split(".", 1)
+        state.setdefault(int(pid), {})[k] = v
+    for key, v in meta["scalars"].items():
+        pid, k = key.split(".", 1)
+        state.setdefault(int(pid), {})[k] = v
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    return meta["step"], meta["losses"]
+
+
+# -- the loop ------------------------------------------------------------------------------------------
+def train(enc, data, tcfg: TrainingConfig, run_dir: Path, on_step=None, progress: bool = True,
+          accelerator=None) -> TrainResult:
+    """Train ``enc.model`` in place on ``data`` (:class:`ListData` or :class:`PairData`).
+    ``on_step(step, loss, lr)`` is called after each optimizer step (live loss curves)."""
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import get_linear_schedule_with_warmup
+
+    if len(data) == 0:
+        raise InputError("no training data", "training", "check the queries and lists stages")
+    if tcfg.steps < 1 or tcfg.batch_size < 1 or tcfg.grad_accum < 1:
+        raise InputError(f"training.steps = {tcfg.steps}, batch_size = {tcfg.batch_size}, "
+                         f"grad_accum = {tcfg.grad_accum}", "config", "use values >= 1")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
+    model = enc.model
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    sched = get_linear_schedule_with_warmup(opt, min(tcfg.warmup_steps, tcfg.steps), tcfg.steps)
+    start, losses = 0, []
+    ck = latest_checkpoint(run_dir)
+    if ck is not None:
+        start, losses = load_checkpoint(ck, model, opt)
+        import warnings
+
+        with warnings.catch_warnings():  # fast-forwarding the schedule, not a misuse
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(start):
+                sched.step()
+        log.info("resumed from %s (step %d)", ck, start)
+    if accelerator is not None:
+        enc.model, opt = accelerator.prepare(model, opt)
+    t0 = time.perf_counter()
+    bar = tqdm(total=tcfg.steps, initial=start, desc="training", disable=not progress or rank != 0)
+    try:
+        for step in range(start, tcfg.steps):
+            torch.manual_seed(tcfg.seed * 1_000_003 + step)  # dropout: a function of the step
+            opt.zero_grad(set_to_none=True)
+            total = 0.0
+            for micro in range(tcfg.grad_accum):
+                idx = batch_indices(len(data), step, micro, tcfg, rank, world)
+                loss = batch_loss(enc, data, idx, tcfg) / tcfg.grad_accum
+                if not torch.isfinite(loss):
+                    last = latest_checkpoint(run_dir)
+                    raise TrainingDiverged(
+                        f"the loss became {loss.item()} at step {step}; the last good checkpoint is "
+                        f"{last or 'none (no checkpoint written yet)'}", "training",
+                        "lower training.lr, raise training.tau or training.alpha, or check the "
+                        "lists for extreme BM25 scores; a rerun resumes from the last checkpoint")
+                if accelerator is not None:
+                    accelerator.backward(loss)
+                else:
+                    loss.backward()
+                total += loss.item()
+            opt.step()
+            sched.step()
+            lr = sched.get_last_lr()[0]
+            losses.append({"step": step + 1, "loss": total, "lr": lr,
+                           "seconds": time.perf_counter() - t0})
+            bar.update(1)
+            bar.set_postfix(loss=f"{total:.4f}")
+            if on_step:
+                on_step(step + 1, total, lr)
+            every = tcfg.checkpoint_every
+            if rank == 0 and every and (step + 1) % every == 0 and step + 1 < tcfg.steps:
+                save_checkpoint(run_dir, step + 1, _unwrap(enc.model, accelerator), opt, losses,
+                                tcfg.keep_checkpoints)
+    finally:
+        bar.close()
+    if accelerator is not None:
+        enc.model = accelerator.unwrap_model(enc.model)
+    enc.model.eval()
+    n_train = sum(p.numel() for p in enc.model.parameters() if p.requires_grad)
+    n_all = sum(p.numel() for p in enc.model.parameters())
+    return TrainResult(tcfg.steps, losses, time.perf_counter() - t0, start, n_train, n_all)
+
+
+def _unwrap(model, accelerator):
+    return accelerator.unwrap_model(model) if accelerator is not None else model
+
+
+
+# -- export ---------------------------------------------------------------------------------------------
+ST_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json")
+
+
+def export_model(enc, base_path: Path, out: Path, card: dict) -> dict:
+    """Write ``out/adapter`` (LoRA only, peft format), ``out/merged`` (a plain transformers
+    folder that sentence-transformers also loads, pooling and normalisation included) and
+    ``out/README.md`` (the model card). Returns the paths."""
+    out = Path(out)
+    paths = {}
+    model = enc.model
+    if hasattr(model, "merge_and_unload"):  # a peft model
+        model.save_pretrained(str(out / "adapter"))
+        paths["adapter"] = str(out / "adapter")
+        model = model.merge_and_unload()
+    merged = out / "merged"
+    model.save_pretrained(str(merged), safe_serialization=True)
+    enc.tokenizer.save_pretrained(str(merged))
+    base_path = Path(base_path)
+    if (base_path / "modules.json").is_file():
+        for name in ST_FILES:
+            if (base_path / name).is_file():
+                shutil.copy(base_path / name, merged / name)
+        for m in json.loads((base_path / "modules.json").read_text()):
+            if m.get("path") and (base_path / m["path"]).is_dir():
+                shutil.copytree(base_path / m["path"], merged / m["path"], dirs_exist_ok=True)
+    else:
+        dim = int(model.config.hidden_size)
+        (merged / "modules.json").write_text(json.dumps([
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]))
+        (merged / "1_Pooling").mkdir(exist_ok=True)
+        (merged / "1_Pooling" / "config.json").write_text(json.dumps({
+            "word_embedding_dimension": dim, "pooling_mode_cls_token": enc.pooling == "cls",
+            "pooling_mode_mean_tokens": enc.pooling == "mean",
+            "pooling_mode_lasttoken": enc.pooling == "last", "include_prompt": True}))
+        (merged / "2_Normalize").mkdir(exist_ok=True)
+        (merged / "sentence_bert_config.json").write_text(json.dumps(
+            {"max_seq_length": enc.max_length, "do_lower_case": False}))
+    paths["merged"] = str(merged)
+    (out / "README.md").write_text(model_card(card))
+    paths["card"] = str(out / "README.md")
+    return paths
+
+
+def model_card(info: dict) -> str:
+    """Markdown: base model, data and config hashes, every hyperparameter, the evaluation."""
+    lines = [f"# {info.get('name', 'bmembed-lab adapted encoder')}", "",
+             "Adapted to a private corpus with bmembed-lab "
+             "(BMEmbed: listwise fine-tuning on BM25 rank lists).", "",
+             f"- base model: `{info.get('base_model')}` (content hash `{info.get('base_fingerprint')}`)",
+             f"- method: {info.get('method')}", f"- training data (lists) key: `{info.get('data_key')}`",
+             f"- config hash: `{info.get('config_hash')}`", f"- steps: {info.get('steps')}, "
+             f"seconds: {info.get('seconds', 0):.0f}, final loss: {info.get('final_loss')}", "",
+             "## Hyperparameters", "", "| option | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in sorted(info.get("hyperparameters", {}).items())]
+    if info.get("evaluation"):
+        lines += ["", "## Evaluation", "", info["evaluation"]]
+    lines += ["", "Load with `sentence_transformers.SentenceTransformer('merged')` or "
+              "`transformers.AutoModel.from_pretrained('merged')` (pooling: "
+              f"{info.get('pooling')}, L2-normalised)."]
+    return "\n".join(lines) + "\n"

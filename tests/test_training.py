@@ -1,0 +1,117 @@
+"""Training on a tiny random model: the pipeline's bmembed system, export, SIGKILL + resume,
+NaN stop."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from bmembed_lab import training as training_mod
+from bmembed_lab.config import EncoderConfig, TrainingConfig
+from bmembed_lab.encoder import Encoder
+from bmembed_lab.pipeline import Pipeline
+from bmembed_lab.training import ListData, TrainingDiverged, latest_checkpoint, prepare_model, train
+
+from .conftest import tiny_config
+
+
+def tiny_lists(n=12, m=4):
+    rng = np.random.default_rng(0)
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+    q = [" ".join(rng.choice(words, 4)) for _ in range(n)]
+    p = [[" ".join(rng.choice(words, 8)) for _ in range(m)] for _ in range(n)]
+    return ListData(q, p, np.sort(rng.random((n, m)) * 20, axis=1)[:, ::-1].copy())
+
+
+def trained_weights(model_dir, run_dir, steps=6, **kw):
+    tcfg = TrainingConfig(steps=steps, warmup_steps=2, lr=1e-3, checkpoint_every=2, batch_size=2, **kw)
+    enc = prepare_model(Encoder.load(EncoderConfig(model=str(model_dir), precision="fp32")), tcfg)
+    res = train(enc, tiny_lists(), tcfg, run_dir, progress=False)
+    return {n: p.detach().clone() for n, p in enc.model.named_parameters()}, res
+
+
+def test_sigkill_then_resume_gives_the_same_weights(tmp_path, tiny_model_dir):
+    ref, res = trained_weights(tiny_model_dir, tmp_path / "ref")
+    assert len(res.losses) == 6
+    from .conftest import REPO
+
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(REPO)!r})
+        from tests.test_training import tiny_lists
+        from bmembed_lab.config import EncoderConfig, TrainingConfig
+        from bmembed_lab.encoder import Encoder
+        from bmembed_lab.training import prepare_model, train
+        tcfg = TrainingConfig(steps=6, warmup_steps=2, lr=1e-3, checkpoint_every=2, batch_size=2)
+        enc = prepare_model(Encoder.load(EncoderConfig(model={str(tiny_model_dir)!r}, precision="fp32")), tcfg)
+        def kill(step, loss, lr):
+            if step == 5:
+                os.kill(os.getpid(), signal.SIGKILL)
+        train(enc, tiny_lists(), tcfg, {str(tmp_path / "killed")!r}, on_step=kill, progress=False)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == -9, proc.stderr  # killed by SIGKILL
+    assert latest_checkpoint(tmp_path / "killed").name == "step-0000004"
+    got, res2 = trained_weights(tiny_model_dir, tmp_path / "killed")
+    assert res2.resumed_from == 4 and [x["step"] for x in res2.losses] == [1, 2, 3, 4, 5, 6]
+    worst = max(float((got[n] - ref[n]).abs().max()) for n in ref)
+    assert worst == 0.0, worst
+
+
+def test_lora_resume_and_targets(tmp_path, tiny_model_dir):
+    ref, res = trained_weights(tiny_model_dir, tmp_path / "a", lora=True)
+    assert res.trainable_parameters < res.total_parameters / 5
+    enc = Encoder.load(EncoderConfig(model=str(tiny_model_dir)))
+    assert training_mod.lora_targets(enc.model) == ["dense", "key", "query", "value"]
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, tiny_model_dir, monkeypatch):
+    calls = {"n": 0}
+    real = training_mod.batch_loss
+
+    def flaky(*a, **k):
+        calls["n"] += 1
+        out = real(*a, **k)
+        return out * float("nan") if calls["n"] == 5 else out
+
+    monkeypatch.setattr(training_mod, "batch_loss", flaky)
+    with pytest.raises(TrainingDiverged, match="became nan at step 4") as err:
+        trained_weights(tiny_model_dir, tmp_path / "run")
+    assert "step-0000004" in str(err.value) and "Fix:" in str(err.value)
+    assert latest_checkpoint(tmp_path / "run").name == "step-0000004"
+
+
+def test_pipeline_bmembed_system_and_export(tmp_path, beir_dir, tiny_model_dir):
+    cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, sampling__m=3, training__steps=3,
+                      training__warmup_steps=1, training__lr=1e-3, training__lora=True,
+                      eval__systems=["bm25", "base", "rrf", "bmembed", "rrf+bmembed"])
+    pipe = Pipeline(cfg)
+    res = pipe.evaluate()
+    assert list(res["summary"].index) == ["bm25", "base", "rrf", "bmembed", "rrf+bmembed"]
+    assert {"bmembed - base", "bmembed - bm25", "rrf+bmembed - rrf"} <= set(res["comparisons"].comparison)
+    tm, key = pipe.trained("bmembed")
+    info = json.loads((tm.path / "train.json").read_text())
+    assert info["steps"] == 3 and len(info["losses"]) == 3
+    assert (tm.path / "adapter" / "adapter_config.json").is_file()
+    card = (tm.path / "README.md").read_text()
+    assert "lora_r | 16" in card and key in card
+    assert not (tmp_path / "cache" / "train_runs" / key).exists()  # checkpoints cleaned up
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoModel
+
+    st = SentenceTransformer(str(tm.merged), device="cpu")
+    ours = Encoder.load(EncoderConfig(model=str(tm.merged), precision="fp32"))
+    texts = ["what hormone causes acromegaly", "gallstones form in the gallbladder"]
+    a = st.encode(texts, normalize_embeddings=True)
+    b = ours.encode(texts, progress=False)
+    assert np.allclose(a, b, atol=1e-5)
+    base = Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32")).encode(texts, progress=False)
+    assert not np.allclose(base, b, atol=1e-4)  # training changed the model
+    assert AutoModel.from_pretrained(str(tm.merged)) is not None
+    # cached: a second pipeline trains nothing
+    monkey = Pipeline(cfg)
+    t2, key2 = monkey.trained("bmembed")
+    assert key2 == key and monkey.timings["train:bmembed"] < 5
