@@ -150,6 +150,10 @@ class LLMClient:
             with self._lock:
                 self.stats.cached += 1
             return hit
+        return self._send(call)
+
+    def _send(self, call: Call) -> Reply:
+        """Ask the endpoint (no cache lookup), retrying transient failures; store the reply."""
         import openai
 
         client = self.client()
@@ -215,7 +219,7 @@ class LLMClient:
         if todo:
             self.client()  # a missing key fails before any thread starts
             with ThreadPoolExecutor(max(1, self.cfg.concurrency)) as pool:
-                futures = {pool.submit(self.complete, calls[i]): i for i in todo}
+                futures = {pool.submit(self._send, calls[i]): i for i in todo}
                 try:
                     for fut in as_completed(futures):
                         out[futures[fut]] = fut.result()

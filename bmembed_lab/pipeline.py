@@ -151,11 +151,11 @@ def bm25_index(cfg: Config, chunks: list[Chunk]) -> bm25_mod.BM25Index:
 
 
 def bm25_stage(cfg: Config, cache: StageCache, chunks: list[Chunk], chunks_key: str,
-               query_ids: list[str], query_texts: list[str], k: int, index=None
+               query_ids: list[str], query_texts: list[str], k: int, index_fn=None
                ) -> tuple[Run, str]:
     """BM25 top-k of each query over the chunks."""
     def compute() -> Run:
-        idx = index if index is not None else bm25_index(cfg, chunks)
+        idx = index_fn() if index_fn is not None else bm25_index(cfg, chunks)
         return retrieval.bm25_run(idx, query_ids, bm25_mod.tokenize_cfg(query_texts, cfg.bm25), k)
 
     return cached(cache, "bm25_run", asdict(cfg.bm25) | {"k": k},
@@ -224,13 +224,13 @@ def queries_stage(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str, prog
 
 
 def training_ranking_stage(cfg: Config, cache: StageCache, chunks: list[Chunk], chunks_key: str,
-                           qs: querygen.QuerySet, qs_key: str, index=None, progress=None
+                           qs: querygen.QuerySet, qs_key: str, index_fn=None, progress=None
                            ) -> tuple[sampling.Ranking, str]:
     """BM25 top-k (sampling.k) of every synthetic query over the chunks."""
     s = cfg.sampling
 
     def compute():
-        idx = index if index is not None else bm25_index(cfg, chunks)
+        idx = index_fn() if index_fn is not None else bm25_index(cfg, chunks)
         excl = sampling.duplicate_mask([c.text for c in chunks]) if s.drop_duplicate_chunks else None
         return sampling.rank_for_training(idx, [x.query_id for x in qs.queries],
                                           [x.text for x in qs.queries], cfg.bm25, s.k, excl, progress)
@@ -293,7 +293,7 @@ def train_stage(cfg: Config, cache: StageCache, method: str, data, data_key: str
     key = StageCache.make_key("model", conf, [data_key], code_version(training_mod, encoder_mod))
     entry = cache.lookup("model", key)
     if entry is None:
-        enc = training_mod.prepare_model(encoder_mod.Encoder.load(replace(cfg.encoder, precision=cfg.encoder.precision)), tcfg)
+        enc = training_mod.prepare_model(encoder_mod.Encoder.load(cfg.encoder), tcfg)
         run_dir = cache.root / "train_runs" / key
         result = training_mod.train(enc, data, tcfg, run_dir, on_step=on_step, progress=progress)
         info = {"name": f"{base.name} + {method}", "base_model": str(base),
@@ -403,7 +403,7 @@ class Pipeline:
             ch, ck = self.chunks()
             ids, texts = self.eval_queries()
             return bm25_stage(self.cfg, self.cache, ch, ck, ids, texts, self.cfg.eval.depth,
-                              index=None)
+                              index_fn=self.bm25_index)
         return self._stage("bm25", run)
 
     def synthetic_queries(self, progress=None) -> tuple[querygen.QuerySet, str]:
@@ -417,7 +417,7 @@ class Pipeline:
             ch, ck = self.chunks()
             qs, qk = self.synthetic_queries()
             return training_ranking_stage(self.cfg, self.cache, ch, ck, qs, qk,
-                                          index=self._memo.get("bm25_index"), progress=progress)
+                                          index_fn=self.bm25_index, progress=progress)
         return self._stage("train_ranking", run)
 
     def training_lists(self) -> tuple[sampling.TrainingLists, str]:

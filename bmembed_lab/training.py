@@ -17,6 +17,7 @@ gradients are averaged by DDP, so the weights stay identical across ranks.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -117,8 +118,13 @@ def batch_indices(n: int, step: int, micro: int, tcfg: TrainingConfig, rank: int
     out = []
     for t in range(first, first + b):
         epoch, pos = divmod(t, n)
-        out.append(int(np.random.default_rng([tcfg.seed, epoch]).permutation(n)[pos]))
+        out.append(int(_epoch_order(tcfg.seed, epoch, n)[pos]))
     return out
+
+
+@functools.lru_cache(maxsize=4)
+def _epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch]).permutation(n)
 
 
 # -- losses on a batch ---------------------------------------------------------------------------
