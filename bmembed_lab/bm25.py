@@ -123,6 +123,14 @@ class BM25Index:
             out += (q @ self.floor)[:, None]
         return out
 
+    def pair_scores(self, query_tokens: list[list[str]], chunk_idx: np.ndarray) -> np.ndarray:
+        """Score of query i against chunk ``chunk_idx[i]`` only, (n_queries,)."""
+        q = self.query_matrix(query_tokens)
+        out = np.asarray(q.multiply(self.weights[np.asarray(chunk_idx)]).sum(1)).ravel()
+        if self.floor.any():
+            out += q @ self.floor
+        return out
+
     def topk(self, query_tokens: list[list[str]], k: int, batch: int = 256,
              drop_nonpositive: bool = False, exclude: np.ndarray | None = None,
              progress=None) -> tuple[np.ndarray, np.ndarray]:

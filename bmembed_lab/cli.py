@@ -8,8 +8,10 @@ names the input and the fix, exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -77,10 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="evaluate retrieval systems (eval.systems) on the "
                                         "labelled queries")
     _common(p)
-    p.add_argument("--systems", nargs="+",
-                   choices=["bm25", "base", "rrf", "bmembed", "cl", "rrf+bmembed", "rrf+cl"],
-                   help="systems to evaluate (default: eval.systems)")
+    p.add_argument("--systems", nargs="+", metavar="SYSTEM",
+                   help="systems to evaluate (default: eval.systems): bm25 base rrf bmembed cl mnrl "
+                        "rrf+bmembed rrf+cl rrf+mnrl, or a dense one truncated to d dimensions as "
+                        "name@d (mnrl@128)")
     p.add_argument("--per-query", type=Path, help="write the per-query table (CSV) here")
+
+    p = sub.add_parser("train", help="fine-tune the encoder (training.method) and export it; "
+                                     "runs unchanged under `accelerate launch` (DDP)")
+    _common(p)
+    p.add_argument("--method", choices=["bmembed", "cl", "mnrl"],
+                   help="training method (default: training.method)")
 
     p = sub.add_parser("cache", help="list or clear the stage cache")
     p.add_argument("action", choices=["ls", "clear"], help="ls: list entries; clear: delete them")
@@ -227,6 +236,33 @@ def cmd_evaluate(cfg: Config, args) -> int:
     return 0
 
 
+def cmd_train(cfg: Config, args) -> int:
+    """Train one method. Under ``accelerate launch`` every rank trains its slice of each batch;
+    rank 0 prepares the data first (the others then read it from the cache), writes the
+    checkpoints and the export, and all ranks check that they hold the same weights."""
+    method = args.method or cfg.training.method
+    acc = None
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from accelerate import Accelerator
+
+        import torch
+
+        acc = Accelerator(cpu=not torch.cuda.is_available())  # CPU-only: gloo
+    pipe = _pipeline(cfg)
+    with acc.main_process_first() if acc else contextlib.nullcontext():
+        pipe.training_inputs(method)
+    tm, key = pipe.trained(method, accelerator=acc)
+    if acc is not None and not acc.is_main_process:
+        return 0
+    info = tm.info
+    print(f"trained {info['name']}: {info['steps']} steps in {info['seconds']:.0f} s, "
+          f"final loss {info['final_loss']:.4f}")
+    for r, d in enumerate(info.get("rank_weight_digests", [])):
+        print(f"rank {r} weights sha256 {d}")
+    print(f"export: {tm.path} (merged model: {tm.merged}; model card: {tm.path / 'README.md'})")
+    return 0
+
+
 def cmd_cache(cfg: Config, args) -> int:
     from .cache import StageCache
 
@@ -253,7 +289,7 @@ def cmd_config(cfg: Config, args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "ingest": cmd_ingest, "chunk": cmd_chunk, "queries": cmd_queries,
-            "lists": cmd_lists, "evaluate": cmd_evaluate,
+            "lists": cmd_lists, "evaluate": cmd_evaluate, "train": cmd_train,
             "cache": cmd_cache, "config": cmd_config}
 
 

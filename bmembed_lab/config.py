@@ -169,6 +169,10 @@ class TrainingConfig:
     batch_size: int = opt(1, "lists (bmembed) or (query, positive) pairs (cl, mnrl) per micro-batch")
     grad_accum: int = opt(1, "micro-batches per optimizer step")
     max_length: int = opt(256, "token limit of queries and passages in training")
+    attention_dropout: float = opt(0.0, "dropout on attention probabilities in training; -1 keeps "
+                                        "the model's (BERT: 0.1). Non-zero forces PyTorch's slow "
+                                        "attention path: about 2x slower steps on CPU. Hidden-state "
+                                        "dropout is kept either way")
     seed: int = opt(0, "seed of data order, dropout and initialisation")
     checkpoint_every: int = opt(100, "save a resumable checkpoint every N steps (0 = only at the end)")
     keep_checkpoints: int = opt(2, "checkpoints kept (older ones deleted)")

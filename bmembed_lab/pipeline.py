@@ -19,7 +19,8 @@ import pandas as pd
 
 from . import bm25 as bm25_mod
 from . import chunking, corpus, encoder as encoder_mod, relevance as relevance_mod, retrieval
-from . import llm as llm_mod, partitions, querygen, sampling, training as training_mod
+from . import llm as llm_mod, negatives as negatives_mod, partitions, querygen, sampling
+from . import training as training_mod
 from .cache import (StageCache, cached, code_version, load_npy, read_json, read_jsonl, save_npy,
                     write_json, write_jsonl)
 from .chunking import Chunk
@@ -250,9 +251,40 @@ def lists_stage(cfg: Config, cache: StageCache, ranking: sampling.Ranking, ranki
                   lambda v, d: v.save(d), sampling.TrainingLists.load)
 
 
+def negatives_stage(cfg: Config, cache: StageCache, qs: querygen.QuerySet, qs_key: str,
+                    chunks: list[Chunk], source: str, cand_fn, source_key: str
+                    ) -> tuple[negatives_mod.MinedPairs, str]:
+    """(query, source chunk, hard negatives) for the mnrl baseline. ``cand_fn(queries)`` gives
+    the miner's (candidate indices, scores, positive-score function) over the queries kept."""
+    t = cfg.training
+    conf = {"from": source, "n": t.hard_negatives, "depth": t.negative_depth, "margin": t.negative_margin}
+
+    def compute():
+        ci, cs, pos_fn = cand_fn()
+        return negatives_mod.mine_pairs(qs.queries, chunks, ci, cs, pos_fn, t.hard_negatives,
+                                        t.negative_depth, t.negative_margin)
+
+    def save(v: negatives_mod.MinedPairs, d: Path) -> None:
+        write_json(d / "pairs.json", {"query_ids": v.query_ids, "queries": v.queries, "counts": v.counts})
+        save_npy(d / "positives.npy", v.positives)
+        save_npy(d / "negatives.npy", v.negatives)
+
+    def load(d: Path) -> negatives_mod.MinedPairs:
+        m = read_json(d / "pairs.json")
+        return negatives_mod.MinedPairs(m["query_ids"], m["queries"], load_npy(d / "positives.npy"),
+                                        load_npy(d / "negatives.npy"), m["counts"])
+
+    return cached(cache, "negatives", conf, [qs_key, source_key], code_version(negatives_mod),
+                  compute, save, load)
+
+
 def training_data(method: str, qs: querygen.QuerySet, lists: sampling.TrainingLists,
-                  chunks: list[Chunk]):
-    """The trainer's input: BM25 lists for bmembed, (query, evidence) pairs for cl."""
+                  chunks: list[Chunk], mined: negatives_mod.MinedPairs | None = None):
+    """The trainer's input: BM25 lists for bmembed, (query, evidence) pairs for cl, (query,
+    source chunk, mined hard negatives) for mnrl."""
+    if method == "mnrl":
+        return training_mod.PairData(list(mined.queries), [chunks[i].text for i in mined.positives],
+                                     [[chunks[j].text for j in row] for row in mined.negatives])
     if method == "bmembed":
         return training_mod.ListData(list(lists.query_texts),
                                      [[chunks[j].text for j in row] for row in lists.chunk_indices],
@@ -263,8 +295,8 @@ def training_data(method: str, qs: querygen.QuerySet, lists: sampling.TrainingLi
             raise InputError("no training query has evidence text", "queries",
                              "the CL baseline needs evidence (offline and llm backends keep it)")
         return training_mod.PairData([a for a, _ in pairs], [b for _, b in pairs])
-    raise InputError(f"training method {method!r} is not available yet", "training.method",
-                     "use bmembed or cl")
+    raise InputError(f"unknown training method {method!r}", "training.method",
+                     "use bmembed, cl or mnrl")
 
 
 @dataclass
@@ -278,14 +310,16 @@ class TrainedModel:
 
 
 def train_stage(cfg: Config, cache: StageCache, method: str, data, data_key: str,
-                on_step=None, progress: bool = True) -> tuple[TrainedModel, str]:
+                on_step=None, progress: bool = True, accelerator=None) -> tuple[TrainedModel, str]:
     """Fine-tune the configured encoder with ``method`` and export it. Checkpoints live in
-    ``<cache>/train_runs/<key>/`` until the export is stored, so a killed run resumes."""
+    ``<cache>/train_runs/<key>/`` until the export is stored, so a killed run resumes.
+    With an ``accelerator`` (DDP) every rank trains, the ranks' weights are compared, and rank 0
+    exports while the others wait and then read the stored export."""
     from dataclasses import replace
 
     tcfg = replace(cfg.training, method=method)
-    if method == "cl":
-        tcfg = replace(tcfg, batch_size=max(tcfg.batch_size, 16))  # the paper's CL batch
+    if method in ("cl", "mnrl"):  # in-batch negatives: the paper's CL batch of 16
+        tcfg = replace(tcfg, batch_size=max(tcfg.batch_size, 16))
     base = encoder_mod.resolve_model_path(cfg.encoder.model)
     conf = {"training": asdict(tcfg), "encoder": asdict(cfg.encoder) | {"model": encoder_mod.model_fingerprint(base)}}
     conf["training"].pop("checkpoint_every")
@@ -295,14 +329,20 @@ def train_stage(cfg: Config, cache: StageCache, method: str, data, data_key: str
     if entry is None:
         enc = training_mod.prepare_model(encoder_mod.Encoder.load(cfg.encoder), tcfg)
         run_dir = cache.root / "train_runs" / key
-        result = training_mod.train(enc, data, tcfg, run_dir, on_step=on_step, progress=progress)
+        result = training_mod.train(enc, data, tcfg, run_dir, on_step=on_step, progress=progress,
+                                    accelerator=accelerator)
+        digests = training_mod.rank_digests(enc.model, accelerator)
+        if accelerator is not None and not accelerator.is_main_process:
+            accelerator.wait_for_everyone()  # rank 0 exports
+            return TrainedModel(cache.lookup("model", key).path, {"rank_weight_digests": digests}), key
         info = {"name": f"{base.name} + {method}", "base_model": str(base),
                 "base_fingerprint": encoder_mod.model_fingerprint(base), "method": method,
                 "data_key": data_key, "config_hash": key, "steps": result.steps,
                 "seconds": result.seconds, "final_loss": result.losses[-1]["loss"],
                 "trainable_parameters": result.trainable_parameters,
                 "total_parameters": result.total_parameters, "resumed_from": result.resumed_from,
-                "pooling": enc.pooling, "hyperparameters": asdict(tcfg), "losses": result.losses}
+                "pooling": enc.pooling, "hyperparameters": asdict(tcfg), "losses": result.losses,
+                "processes": len(digests), "rank_weight_digests": digests}
 
         def write(d: Path) -> None:
             training_mod.export_model(enc, base, d, info)
@@ -315,11 +355,37 @@ def train_stage(cfg: Config, cache: StageCache, method: str, data, data_key: str
             return TrainedModel(out, info), key
         entry = cache.store("model", key, write, {"config": conf, "inputs": [data_key]})
         shutil.rmtree(run_dir, ignore_errors=True)  # checkpoints are no longer needed
+        if accelerator is not None:
+            accelerator.wait_for_everyone()
     return TrainedModel(entry.path, read_json(entry.path / "train.json")), key
 
 
+def _dimension(dim: str, full: int, system: str) -> int:
+    if not dim.isdigit() or not 0 < int(dim) <= full:
+        raise InputError(f"system '{system}'", "eval.systems",
+                         f"write name@d with 1 <= d <= {full} (the model's dimension)")
+    return int(dim)
+
+
+def _bm25_candidates(qs: querygen.QuerySet, ranking: sampling.Ranking, index, cfg: Config, depth: int):
+    """The training ranking's top ``depth`` per synthetic query (queries it skipped: none)."""
+    row = {q: i for i, q in enumerate(ranking.query_ids)}
+    n = len(qs.queries)
+    ci = np.full((n, depth), -1, dtype=np.int64)
+    cs = np.full((n, depth), np.nan)
+    for i, q in enumerate(qs.queries):
+        if q.query_id in row:
+            r = row[q.query_id]
+            ci[i], cs[i] = ranking.indices[r, :depth], ranking.scores[r, :depth]
+
+    def pos_fn(rows, pos):
+        toks = bm25_mod.tokenize_cfg([qs.queries[r].text for r in rows], cfg.bm25)
+        return index.pair_scores(toks, pos)
+    return ci, cs, pos_fn
+
+
 # -- the chained pipeline ------------------------------------------------------------------
-TRAINED = ("bmembed", "cl")
+TRAINED = ("bmembed", "cl", "mnrl")
 
 
 @dataclass
@@ -426,15 +492,46 @@ class Pipeline:
             return lists_stage(self.cfg, self.cache, ranking, rk, self.chunks()[0])
         return self._stage("lists", run)
 
-    def trained(self, method: str = "bmembed", on_step=None) -> tuple[TrainedModel, str]:
+    def training_inputs(self, method: str = "bmembed"):
+        """(trainer input, its key): the lists (bmembed), the evidence pairs (cl) or the mined
+        triples (mnrl)."""
+        ch, _ = self.chunks()
+        qs, qk = self.synthetic_queries()
+        lists, lk = self.training_lists() if method == "bmembed" else (None, "")
+        mined, mk = self.mined_negatives() if method == "mnrl" else (None, "")
+        return training_data(method, qs, lists, ch, mined), {"bmembed": lk, "cl": qk, "mnrl": mk}.get(method, "")
+
+    def trained(self, method: str = "bmembed", on_step=None, progress: bool = True,
+                accelerator=None) -> tuple[TrainedModel, str]:
         def run():
-            ch, _ = self.chunks()
-            qs, qk = self.synthetic_queries()
-            lists, lk = self.training_lists()
-            data = training_data(method, qs, lists, ch)
-            return train_stage(self.cfg, self.cache, method, data, lk if method == "bmembed" else qk,
-                               on_step=on_step)
+            data, dk = self.training_inputs(method)
+            return train_stage(self.cfg, self.cache, method, data, dk, on_step=on_step,
+                               progress=progress, accelerator=accelerator)
         return self._stage(f"train:{method}", run)
+
+    def mined_negatives(self) -> tuple[negatives_mod.MinedPairs, str]:
+        """Hard negatives for mnrl from the BM25 training ranking or the base encoder."""
+        def run():
+            ch, ck = self.chunks()
+            qs, qk = self.synthetic_queries()
+            src = self.cfg.training.negatives_from
+            depth = self.cfg.training.negative_depth
+            if src == "bm25":
+                ranking, rk = self.training_ranking()
+                idx = self.bm25_index()
+                return negatives_stage(self.cfg, self.cache, qs, qk, ch, src,
+                                       lambda: _bm25_candidates(qs, ranking, idx, self.cfg, depth), rk)
+            c_emb, c_key, _, _ = self.embeddings()
+            enc = self.encoder()
+
+            def cand():
+                q_emb = enc.encode([q.text for q in qs.queries], is_query=True)
+                run = retrieval.dense_run(q_emb, c_emb, [q.query_id for q in qs.queries], depth)
+                return run.indices, run.scores, lambda rows, pos: np.einsum(
+                    "nd,nd->n", q_emb[rows], c_emb[pos])
+            return negatives_stage(self.cfg, self.cache, qs, qk, ch, src, cand,
+                                   f"{c_key}:{text_key(list(map(str, enc.identity.items())))}")
+        return self._stage("negatives", run)
 
     def adapted_encoder(self, method: str = "bmembed") -> encoder_mod.Encoder:
         from dataclasses import replace
@@ -461,9 +558,15 @@ class Pipeline:
         return self._stage("encode" if enc is None else f"encode:{label or id(enc)}", run)
 
     def dense_run(self, system: str = "base") -> tuple[Run, str]:
+        """A dense system's run; ``name@d`` keeps the first d dimensions (Matryoshka eval)."""
         def run():
-            enc = None if system == "base" else self.adapted_encoder(system)
-            c_emb, c_key, q_emb, q_key = self.embeddings(enc, label=system)
+            name, _, dim = system.partition("@")
+            enc = None if name == "base" else self.adapted_encoder(name)
+            c_emb, c_key, q_emb, q_key = self.embeddings(enc, label=name)
+            if dim:
+                d = _dimension(dim, c_emb.shape[1], system)
+                c_emb, q_emb = retrieval.truncate(c_emb, d), retrieval.truncate(q_emb, d)
+                c_key, q_key = f"{c_key}@{d}", f"{q_key}@{d}"
             ids, _ = self.eval_queries()
             return dense_stage(self.cache, q_emb, q_key, c_emb, c_key, ids, self.cfg.eval.depth, system)
         return self._stage(f"dense:{system}", run)
@@ -481,12 +584,13 @@ class Pipeline:
             return self.dense_run("base")
         if system == "rrf":
             return self.rrf_run()
-        if system in TRAINED:
+        if system in TRAINED or system.partition("@")[0] in TRAINED + ("base",):
             return self.dense_run(system)
         if system.startswith("rrf+") and system[4:] in TRAINED:
             return self.rrf_run(("bm25", system[4:]), system)
         raise InputError(f"unknown system '{system}'", "eval.systems",
-                         "use bm25, base, rrf, bmembed, cl, rrf+bmembed")
+                         "use bm25, base, rrf, bmembed, cl, mnrl, rrf+bmembed, or a dense system "
+                         "truncated to d dimensions as name@d (e.g. mnrl@128)")
 
     def evaluate(self, systems: list[str] | None = None) -> dict:
         """Per-query table, summary table and bootstrap comparisons for the systems."""

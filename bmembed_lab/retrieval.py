@@ -60,6 +60,12 @@ def dense_run(query_emb: np.ndarray, chunk_emb: np.ndarray, query_ids: list[str]
     return Run(system, list(query_ids), idx, val)
 
 
+def truncate(emb: np.ndarray, dim: int) -> np.ndarray:
+    """The first ``dim`` coordinates, re-normalised (Matryoshka evaluation)."""
+    t = emb[:, :dim]
+    return t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
+
+
 def rrf(runs: list[Run], u: int = 40, k: int | None = None, system: str = "rrf") -> Run:
     """Reciprocal rank fusion: score(d) = sum over runs of 1 / (u + rank_run(d)), ranks 1-based;
     a chunk missing from a run gets nothing from it. Ties break by chunk index."""

@@ -115,3 +115,16 @@ def test_pipeline_bmembed_system_and_export(tmp_path, beir_dir, tiny_model_dir):
     monkey = Pipeline(cfg)
     t2, key2 = monkey.trained("bmembed")
     assert key2 == key and monkey.timings["train:bmembed"] < 5
+
+
+def test_attention_dropout_is_set_on_every_attention_module(tiny_model_dir):
+    import torch
+
+    enc = prepare_model(Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32")),
+                        TrainingConfig(attention_dropout=0.0))
+    attn = [m.dropout.p for m in enc.model.modules() if type(m).__name__ == "BertSelfAttention"]
+    assert attn == [0.0, 0.0]  # 2 layers; hidden dropout untouched:
+    assert {m.p for m in enc.model.modules() if isinstance(m, torch.nn.Dropout)} == {0.0, 0.1}
+    keep = prepare_model(Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32")),
+                         TrainingConfig(attention_dropout=-1))
+    assert [m.dropout.p for m in keep.model.modules() if type(m).__name__ == "BertSelfAttention"] == [0.1, 0.1]
