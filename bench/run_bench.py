@@ -130,10 +130,10 @@ def bench_financebench(max_docs: int = 0) -> dict:
     return out
 
 
-def financebench_config(folder: Path, qp: Path, ep: Path, match: str = "page"):
+def financebench_config(folder: Path, qp: Path, ep: Path, match: str = "page", extra: list[str] = ()):
     from bmembed_lab.config import load_config
 
-    return load_config(None, ["corpus.format=folder", f'corpus.path="{folder}"',
+    return load_config(None, [*extra, "corpus.format=folder", f'corpus.path="{folder}"',
                               f'corpus.queries="{qp}"', f'corpus.evidence="{ep}"',
                               f"relevance.match={json.dumps(match)}", "chunking.chunk_tokens=254",
                               f'cache.dir="{ROOT / ".bmembed_cache"}"'])
@@ -293,6 +293,72 @@ def bench_train(steps: int = 30, timed_from: int = 6, n_lists: int = 64) -> dict
     return out
 
 
+COMPARE_SYSTEMS = ["bm25", "base", "cl", "mnrl", "bmembed", "rrf", "rrf+bmembed", "base@128", "mnrl@128"]
+TEXTS_PER_STEP = {"bmembed": 10, "cl": 32, "mnrl": 48}  # 1 query + 9 passages; 16 x (q, p[, n])
+
+
+def compare_one(cfg, label: str) -> dict:
+    """The paper's Table 2/6 layout on one corpus: every system, bootstrap comparisons.
+    Each trained method gets the config's steps scaled to the same number of encoded texts as
+    BMEmbed's (CL and MNRL encode 32 / 48 texts per step at batch 16, BMEmbed 10), and MNRL is
+    trained with a Matryoshka loss over 384/256/128/64 dimensions."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from bmembed_lab.evaluation import compare_systems, per_query_table, summary_table
+    from bmembed_lab.pipeline import Pipeline
+
+    steps = cfg.training.steps
+    pipes = {}
+    for method in ("bmembed", "cl", "mnrl"):
+        c = replace(cfg, training=replace(cfg.training, steps=max(1, round(
+            steps * TEXTS_PER_STEP["bmembed"] / TEXTS_PER_STEP[method]))))
+        if method == "mnrl":
+            c = replace(c, training=replace(c.training, matryoshka_dims=[384, 256, 128, 64]))
+        pipes[method] = Pipeline(c)
+    main = pipes["bmembed"]
+    rel, _ = main.relevance()
+    t0 = time.perf_counter()
+    tables = []
+    for s in COMPARE_SYSTEMS:
+        owner = next((m for m in ("mnrl", "cl") if s.split("@")[0].endswith(m)), "bmembed")
+        run, _ = pipes[owner].run_for(s)
+        tables.append(per_query_table(run, rel, (1, 4, 10)))
+        print(f"{label}: {s} done ({time.perf_counter() - t0:.0f} s)", flush=True)
+    pq = pd.concat(tables, ignore_index=True)
+    pairs = [("bmembed", "base"), ("bmembed", "bm25"), ("bmembed", "cl"), ("bmembed", "mnrl"),
+             ("rrf+bmembed", "rrf"), ("cl", "base"), ("mnrl", "base"), ("mnrl@128", "base@128")]
+    n_boot, seed = cfg.eval.bootstrap, cfg.eval.seed
+    cmp = pd.concat([compare_systems(pq, a, b, n_boot=n_boot, seed=seed) for a, b in pairs], ignore_index=True)
+    trained = {m: pipes[m].trained(m)[0].info for m in ("bmembed", "cl", "mnrl")}
+    return {"counts": main.report(),
+            "training": {m: {"steps": i["steps"], "seconds": i["seconds"], "final_loss": i["final_loss"],
+                             "batch_size": i["hyperparameters"]["batch_size"], "lr": i["hyperparameters"]["lr"]}
+                         for m, i in trained.items()},
+            "queries": main.synthetic_queries()[0].counts, "lists": main.training_lists()[0].counts,
+            "mined": pipes["mnrl"].mined_negatives()[0].counts,
+            "summary": summary_table(pq).reset_index().to_dict(orient="records"),
+            "comparisons": cmp.to_dict(orient="records"), "seconds": time.perf_counter() - t0}
+
+
+def bench_compare(which: list[str], max_docs: int = 0) -> dict:
+    from bmembed_lab.config import load_config
+
+    out = json.loads((RESULTS / "compare.json").read_text()) if (RESULTS / "compare.json").is_file() else {}
+    demo = load_config(ROOT / "configs" / "demo.toml")
+    if "demo" in which:
+        out["demo"] = compare_one(demo, "demo")
+        (RESULTS / "compare.json").write_text(json.dumps(out, indent=1, default=str))
+    if "financebench" in which:
+        folder, qp, ep, info = financebench_inputs(max_docs)
+        cfg = financebench_config(folder, qp, ep, "page", [f"training.steps={demo.training.steps}",
+                                                           f"training.warmup_steps={demo.training.warmup_steps}"])
+        out["financebench"] = {"inputs": info, **compare_one(cfg, "financebench")}
+        (RESULTS / "compare.json").write_text(json.dumps(out, indent=1, default=str))
+    return out
+
+
 def render_tables() -> str:
     """Markdown tables from bench/results/*.json (what bench/README.md shows)."""
     out = []
@@ -342,6 +408,33 @@ def render_tables() -> str:
                 "BM25 scores. Loss as KL divergence (ours minus the target entropy; theirs / tau^2); the largest "
                 f"per-step KL difference between ours and theirs (fp32) is {r['kl_max_abs_step_difference_vs_st_fp32']:.4f} "
                 f"(dropout masks differ). Target: {r['target']}.", ""]
+    cp = RESULTS / "compare.json"
+    if cp.is_file():
+        for corpus, r in json.loads(cp.read_text()).items():
+            c = r["counts"]
+            out += [f"### Comparison table ({corpus}: {c['chunks']:,} chunks, {c['evaluated queries']} questions; "
+                    "the paper's Table 2/6 layout)", "",
+                    "| system | Hit@1 | Hit@4 | Hit@10 | MAP@10 (Multihop-RAG) | MAP@10 (textbook) | nDCG@10 |",
+                    "|---|---|---|---|---|---|---|"]
+            for row in r["summary"]:
+                out.append(f"| {row['system']} | {row['Hit@1']:.2f} | {row['Hit@4']:.2f} | {row['Hit@10']:.2f} | "
+                           f"{row['MAP@10']:.2f} | {row['MAP@10 (textbook)']:.2f} | {row['nDCG@10']:.2f} |")
+            out += ["", "Paired bootstrap (10,000 resamples), difference in points [95% interval]:", "",
+                    "| comparison | Hit@1 | Hit@4 | Hit@10 | MAP@10 | nDCG@10 |", "|---|---|---|---|---|---|"]
+            by = {}
+            for x in r["comparisons"]:
+                by.setdefault(x["comparison"], {})[x["metric"]] = x
+            for name, ms in by.items():
+                out.append(f"| {name} | " + " | ".join(
+                    f"{ms[m]['diff']:+.2f} [{ms[m]['ci_low']:+.2f}, {ms[m]['ci_high']:+.2f}]"
+                    for m in ("Hit@1", "Hit@4", "Hit@10", "MAP@10", "nDCG@10")) + " |")
+            tr = r["training"]
+            out += ["", "Training (compute-matched: every method encodes about the same number of texts): "
+                    + "; ".join(f"{m} {t['steps']} steps x batch {t['batch_size']}, lr {t['lr']:g}, "
+                                f"{t['seconds'] / 60:.1f} min" for m, t in tr.items())
+                    + f". Offline keyphrase queries: {r['queries'].get('kept')} kept; MNRL pairs with a mined "
+                    f"hard negative: {r['mined'].get('pairs')}. MNRL uses a Matryoshka loss (384/256/128/64); "
+                    f"`@128` rows keep the first 128 dimensions. Wall time {r['seconds'] / 60:.1f} min.", ""]
     fb = RESULTS / "financebench.json"
     if fb.is_file():
         f = json.loads(fb.read_text())
@@ -377,7 +470,8 @@ def write_readme() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", nargs="*", default=["encode", "bm25", "train", "financebench"])
+    ap.add_argument("which", nargs="*", default=["encode", "bm25", "train", "financebench", "compare"])
+    ap.add_argument("--corpora", default="demo,financebench", help="compare: demo and/or financebench")
     ap.add_argument("--train-steps", type=int, default=30, help="train: steps per trainer")
     ap.add_argument("--max-docs", type=int, default=0, help="FinanceBench: only the first N evidence PDFs")
     a = ap.parse_args()
@@ -395,6 +489,8 @@ def main() -> None:
         (RESULTS / "train.json").write_text(json.dumps(r, indent=1))
         print(json.dumps({k: v for k, v in r.items() if k != "runs"}, indent=1),
               {k: v["steps_per_s"] for k, v in r["runs"].items()}, flush=True)
+    if "compare" in a.which:
+        bench_compare(a.corpora.split(","), a.max_docs)
     if "financebench" in a.which:
         if not FB.is_dir():
             sys.exit(f"FinanceBench not found at {FB}")

@@ -89,3 +89,21 @@ def partition_boundaries(k: int, m: int, strategy: str = "fine-to-coarse", ratio
     """The interval edges alone, e.g. [0, 3, 4, 6, ..., k]: what a plot of the rank axis draws."""
     parts = rank_partitions(k, m, strategy, ratio, first, convention)
     return np.array([parts[0][0]] + [b for _, b in parts], dtype=np.int64)
+
+
+def target_warning(p: np.ndarray, low: float = 0.1, high: float = 0.9) -> str | None:
+    """A warning when a target distribution (one list, or the mean over lists) is near one-hot
+    (normalised entropy H / ln n below ``low``: the loss reduces to picking the top item) or
+    near uniform (above ``high``: the BM25 order carries almost no signal); else None."""
+    p = np.atleast_2d(np.asarray(p, dtype=np.float64))
+    n = p.shape[-1]
+    if n < 2:
+        return "a list of one item: the target is trivially one-hot"
+    h = float(np.mean(entropy(p))) / np.log(n)
+    if h < low:
+        return (f"near one-hot: normalised entropy {h:.2f} < {low}; the list reduces to its top "
+                "item (raise alpha)")
+    if h > high:
+        return (f"near uniform: normalised entropy {h:.2f} > {high}; the BM25 order carries "
+                "little signal (lower alpha)")
+    return None

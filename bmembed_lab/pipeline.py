@@ -19,7 +19,7 @@ import pandas as pd
 
 from . import bm25 as bm25_mod
 from . import chunking, corpus, encoder as encoder_mod, relevance as relevance_mod, retrieval
-from . import llm as llm_mod, negatives as negatives_mod, partitions, querygen, sampling
+from . import diagnostics, embedmap, llm as llm_mod, negatives as negatives_mod, partitions, querygen, sampling
 from . import training as training_mod
 from .cache import (StageCache, cached, code_version, load_npy, read_json, read_jsonl, save_npy,
                     write_json, write_jsonl)
@@ -414,6 +414,15 @@ class Pipeline:
                 stack[-1] += elapsed
         return self._memo[name]
 
+    def invalidate(self, stage: str, memo_prefix: str | None = None) -> int:
+        """Forget a stage so the next call recomputes it: its cache entries (every config) and
+        this pipeline's in-memory results whose name starts with ``memo_prefix`` (default: the
+        stage name). Notebooks' recompute buttons call this. Returns the entries removed."""
+        prefix = memo_prefix or stage
+        for name in [k for k in self._memo if k.startswith(prefix)]:
+            del self._memo[name]
+        return self.cache.clear(stage)
+
     def dataset(self) -> tuple[Dataset, str]:
         return self._stage("ingest", lambda: load_dataset(self.cfg, self.cache))
 
@@ -561,7 +570,7 @@ class Pipeline:
         """A dense system's run; ``name@d`` keeps the first d dimensions (Matryoshka eval)."""
         def run():
             name, _, dim = system.partition("@")
-            enc = None if name == "base" else self.adapted_encoder(name)
+            enc = self._encoder_for(name)
             c_emb, c_key, q_emb, q_key = self.embeddings(enc, label=name)
             if dim:
                 d = _dimension(dim, c_emb.shape[1], system)
@@ -570,6 +579,52 @@ class Pipeline:
             ids, _ = self.eval_queries()
             return dense_stage(self.cache, q_emb, q_key, c_emb, c_key, ids, self.cfg.eval.depth, system)
         return self._stage(f"dense:{system}", run)
+
+    def _encoder_for(self, system: str):
+        return None if system == "base" else self.adapted_encoder(system)
+
+    def alignment_uniformity(self, system: str = "base", max_points: int = 4000) -> dict:
+        """Alignment (raw and normalised) of the evaluation (query, gold chunk) pairs and the
+        uniformity of the chunks under a dense system (paper Appendix E); cached."""
+        def run():
+            c_emb, c_key, q_emb, q_key = self.embeddings(self._encoder_for(system), label=system)
+            rel, rk = self.relevance()
+            ids, _ = self.eval_queries()
+            pairs = [(i, c) for i, q in enumerate(ids) for c in rel.grades[q]]
+            conf = {"max_points": max_points, "seed": self.cfg.eval.seed, "t": 2.0}
+            v, _ = cached(self.cache, "diagnostics", conf, [q_key, c_key, rk], code_version(diagnostics),
+                          lambda: diagnostics.alignment_uniformity(q_emb, c_emb, pairs, max_points,
+                                                                   self.cfg.eval.seed),
+                          lambda v, d: write_json(d / "diagnostics.json", v),
+                          lambda d: read_json(d / "diagnostics.json"))
+            return v | {"system": system}
+        return self._stage(f"diagnostics:{system}", run)
+
+    def embedding_map(self, systems: tuple[str, ...] = ("base", "bmembed"),
+                      params: embedmap.MapParams = embedmap.MapParams()) -> pd.DataFrame:
+        """Joint 2-D UMAP of the evaluation queries and the chunks under each system (one fit,
+        comparable positions), cached per (systems, embeddings, parameters). Chunks beyond
+        ``params.max_chunks`` are subsampled, always keeping the mapped queries' gold chunks."""
+        def run():
+            ch, _ = self.chunks()
+            rel, _ = self.relevance()
+            ids, _ = self.eval_queries()
+            qsel = embedmap.subsample(len(ids), params.max_queries, set(), params.seed)
+            gold = {c for i in qsel for c in rel.grades[ids[i]]}
+            csel = embedmap.subsample(len(ch), params.max_chunks, gold, params.seed)
+            blocks, keys = [], []
+            for s in systems:
+                c_emb, c_key, q_emb, q_key = self.embeddings(self._encoder_for(s), label=s)
+                blocks += [(s, "query", [ids[i] for i in qsel], q_emb[qsel]),
+                           (s, "chunk", [ch[i].chunk_id for i in csel], c_emb[csel])]
+                keys += [c_key, q_key]
+            conf = asdict(params) | {"systems": list(systems)}
+            v, _ = cached(self.cache, "embedding_map", conf, keys, code_version(embedmap),
+                          lambda: embedmap.joint_umap(blocks, params),
+                          lambda v, d: v.to_parquet(d / "map.parquet"),
+                          lambda d: pd.read_parquet(d / "map.parquet"))
+            return v
+        return self._stage(f"embedding_map:{'+'.join(systems)}:{hash(params)}", run)
 
     def rrf_run(self, parts: tuple[str, ...] = ("bm25", "base"), system: str = "rrf") -> tuple[Run, str]:
         def run():

@@ -145,3 +145,11 @@ def test_pipeline_and_cli_queries_lists(tmp_path, beir_dir, tiny_model_dir, caps
     assert '"extraction calls"' in capsys.readouterr().out
     assert main(["lists", "-c", str(cfg_file), "-q", "--set", "sampling.m=40"]) == 2
     assert "Fix:" in capsys.readouterr().err
+
+
+def test_target_warning_thresholds():
+    from bmembed_lab.partitions import target_warning
+
+    assert "one-hot" in target_warning(np.array([1.0, 0.0, 0.0, 0.0]))
+    assert "uniform" in target_warning(np.full(4, 0.25))
+    assert target_warning(np.array([0.5, 0.3, 0.15, 0.05])) is None

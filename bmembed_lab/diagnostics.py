@@ -1,0 +1,87 @@
+"""Alignment and uniformity of an embedding (paper Section 5, Appendix E; Wang and Isola, 2020).
+
+In: L2-normalised embeddings as numpy arrays. Out: floats.
+* ``alignment(x, y)``: mean ||x_i - y_i||^2 over positive pairs (row i of x with row i of y).
+  Lower is better; identical pairs give 0.
+* ``alignment_norm(x, y, pool)``: each pair's squared distance divided by the squared distance
+  from x_i to its nearest row of ``pool`` (the chunks): the paper's normalised alignment, which
+  makes models with different overall scales comparable. 1 means the gold chunk is as close as
+  the nearest chunk.
+* ``uniformity(x, t=2)``: log mean exp(-t ||x_i - x_j||^2) over pairs i < j. Always <= 0; 0 for
+  a collapsed set, more negative for better-spread points. The paper and the workbench report
+  its absolute value |uniformity| (larger = more uniform) and say so on every plot.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputError
+
+
+def _pairs(x: np.ndarray, y: np.ndarray) -> None:
+    if x.shape != y.shape or x.ndim != 2 or not len(x):
+        raise InputError(f"alignment needs two (n, d) arrays of equal shape, got {x.shape} and {y.shape}",
+                         "embeddings", "pass one row per (query, gold chunk) pair")
+
+
+def alignment(x: np.ndarray, y: np.ndarray) -> float:
+    _pairs(x, y)
+    return float(np.mean(np.sum((x - y) ** 2, axis=1)))
+
+
+def nearest_sq_distance(x: np.ndarray, pool: np.ndarray, batch: int = 1024) -> np.ndarray:
+    """Squared L2 distance from each row of x to its nearest row of pool, (n,)."""
+    out = np.empty(len(x))
+    pn = np.sum(pool.astype(np.float64) ** 2, axis=1)
+    for s in range(0, len(x), batch):
+        xb = x[s:s + batch].astype(np.float64)
+        d = np.sum(xb ** 2, axis=1)[:, None] + pn[None, :] - 2 * xb @ pool.T.astype(np.float64)
+        out[s:s + batch] = np.maximum(d.min(axis=1), 0.0)
+    return out
+
+
+def alignment_norm(x: np.ndarray, y: np.ndarray, pool: np.ndarray, eps: float = 1e-9
+                   ) -> tuple[float, int]:
+    """(mean of ||x_i - y_i||^2 / ||x_i - nearest(pool)||^2, pairs skipped because x_i sits on
+    a pool point, distance < eps)."""
+    _pairs(x, y)
+    num = np.sum((x.astype(np.float64) - y) ** 2, axis=1)
+    den = nearest_sq_distance(x, pool)
+    ok = den >= eps
+    if not ok.any():
+        raise InputError("every query coincides with a chunk", "embeddings",
+                         "normalised alignment is undefined; use the raw alignment")
+    return float(np.mean(num[ok] / den[ok])), int((~ok).sum())
+
+
+def uniformity(x: np.ndarray, t: float = 2.0, max_points: int = 4000, seed: int = 0) -> float:
+    """log E_{i<j} exp(-t ||x_i - x_j||^2); a seeded subsample of ``max_points`` rows when
+    larger (the pair count grows quadratically). <= 0; report ``abs()`` (larger = more uniform)."""
+    if len(x) < 2:
+        raise InputError(f"uniformity needs at least 2 points, got {len(x)}", "embeddings",
+                         "add chunks")
+    if len(x) > max_points:
+        x = x[np.sort(np.random.default_rng(seed).choice(len(x), max_points, replace=False))]
+    x = x.astype(np.float64)
+    sq = np.sum(x ** 2, axis=1)
+    d = np.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0.0)
+    iu = np.triu_indices(len(x), 1)
+    v = -t * d[iu]
+    m = v.max()
+    return float(m + np.log(np.mean(np.exp(v - m))))  # log-mean-exp, stable
+
+
+def alignment_uniformity(query_emb: np.ndarray, chunk_emb: np.ndarray,
+                         pairs: list[tuple[int, int]], max_points: int = 4000, seed: int = 0) -> dict:
+    """Every number for one model: ``pairs`` are (query row, gold chunk row)."""
+    if not pairs:
+        raise InputError("no (query, gold chunk) pair", "relevance", "alignment needs labelled queries")
+    qi = np.array([a for a, _ in pairs])
+    ci = np.array([b for _, b in pairs])
+    x, y = query_emb[qi], chunk_emb[ci]
+    an, skipped = alignment_norm(x, y, chunk_emb)
+    u = uniformity(chunk_emb, max_points=max_points, seed=seed)
+    return {"alignment": alignment(x, y), "alignment_norm": an, "uniformity": u,
+            "uniformity_abs": abs(u), "pairs": len(pairs), "pairs_skipped": skipped,
+            "uniformity_points": min(len(chunk_emb), max_points)}

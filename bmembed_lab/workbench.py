@@ -1,0 +1,72 @@
+"""What the notebooks call besides the pipeline: which config to open, and small functions that
+shape stage results into the tables the notebooks display. No algorithm lives in a notebook;
+the ones here are plain functions over plain data, tested like the rest.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import SamplingConfig, load_config
+from .partitions import entropy, partition_boundaries, target_distribution, target_warning
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG_ENV = "BMEMBED_CONFIG"
+
+
+def config_path() -> Path:
+    """``$BMEMBED_CONFIG`` if set (tests point it at a tiny config), else the demo config."""
+    return Path(os.environ.get(CONFIG_ENV) or ROOT / "configs" / "demo.toml")
+
+
+def open_pipeline(path: str | Path | None = None, overrides: list[str] | None = None):
+    from .pipeline import Pipeline
+
+    return Pipeline(load_config(path or config_path(), overrides))
+
+
+def design_list(ranking, row: int, chunks, sampling: SamplingConfig, alpha: float) -> dict:
+    """The partition designer's view of one query: interval edges over its candidates, one
+    list drawn with ``sampling`` (seeded per query, as in training), its items with text,
+    the target softmax(scores / alpha), its entropy and a warning if near one-hot / uniform."""
+    from .sampling import Ranking, sample_lists
+
+    n = int((ranking.indices[row] >= 0).sum())
+    k = min(sampling.k, n)
+    one = Ranking([ranking.query_ids[row]], [ranking.query_texts[row]],
+                  ranking.indices[row:row + 1], ranking.scores[row:row + 1])
+    lists = sample_lists(one, sampling, [c.chunk_id for c in chunks])
+    edges = partition_boundaries(k, sampling.m, sampling.strategy, sampling.ratio, sampling.first,
+                                 sampling.convention)
+    scores = lists.scores[0].astype(float)
+    p = target_distribution(scores, alpha)
+    items = pd.DataFrame({
+        "interval": [f"[{a}, {b})" for a, b in zip(edges[:-1], edges[1:])],
+        "rank": lists.ranks[0] + 1, "bm25": scores, "target p": p.astype(float),
+        "chunk": [chunks[j].chunk_id for j in lists.chunk_indices[0]],
+        "text": [chunks[j].text[:300] for j in lists.chunk_indices[0]]})
+    return {"edges": edges, "candidates": n, "k": k, "items": items,
+            "curve": ranking.scores[row, :n].astype(float),
+            "entropy": float(entropy(p)), "max_entropy": float(np.log(len(p))),
+            "warning": target_warning(p)}
+
+
+def win_loss(per_query: pd.DataFrame, a: str, b: str, metric: str = "Hit@10") -> pd.DataFrame:
+    """Per query: a's and b's value of ``metric`` and whether a fixed it (b misses, a hits),
+    broke it (b hits, a misses), or both / neither hit. For binary metrics (Hit@k); other
+    metrics compare as a > b / a < b."""
+    pa = per_query[per_query.system == a].set_index("query_id")
+    pb = per_query[per_query.system == b].set_index("query_id")
+    common = pa.index.intersection(pb.index)
+    va, vb = pa.loc[common, metric], pb.loc[common, metric]
+    status = np.select([va > vb, va < vb, (va > 0) & (vb > 0)], ["fixed", "broke", "both hit"], "both miss")
+    out = pd.DataFrame({"query_id": common, a: va.to_numpy(), b: vb.to_numpy(), "status": status})
+    for col in ("gold_rank",):
+        if col in pa.columns:
+            out[f"gold rank ({a})"] = pa.loc[common, col].to_numpy()
+            out[f"gold rank ({b})"] = pb.loc[common, col].to_numpy()
+    return out.reset_index(drop=True)

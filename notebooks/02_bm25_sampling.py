@@ -1,0 +1,139 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium")
+
+
+@app.cell
+def _():
+    import marimo as mo
+    import numpy as np
+    import plotly.graph_objects as go
+
+    from bmembed_lab import workbench
+    from bmembed_lab.config import SamplingConfig
+    return SamplingConfig, go, mo, np, workbench
+
+
+@app.cell
+def _(mo):
+    mo.md(r"""
+    # 02 · BM25 ranking and rank-partition sampling (paper Section 3.2)
+
+    Every synthetic query's top-*k* chunks are ranked with BM25. A training list takes one
+    chunk from each **rank interval**: fine-to-coarse intervals are short near the top (fine
+    distinctions among close competitors) and grow geometrically further down (coarse
+    negatives). The list's target is softmax(BM25 score / α): α decides how much of the BM25
+    order the model is asked to reproduce.
+
+    Move the controls: the interval edges, the drawn list and its target redraw at once.
+    """)
+    return
+
+
+@app.cell
+def _(workbench):
+    pipe = workbench.open_pipeline()
+    chunks, _ = pipe.chunks()
+    return chunks, pipe
+
+
+@app.cell
+def _(mo, pipe):
+    recompute = mo.ui.run_button(label="Recompute the BM25 ranking of the training queries")
+    recompute
+    return (recompute,)
+
+
+@app.cell
+def _(mo, pipe, recompute):
+    with mo.status.progress_bar(total=1, title="BM25 top-k of every training query",
+                                remove_on_exit=True) as _bar:
+        if recompute.value:
+            pipe.invalidate("train_ranking")
+        ranking, _ranking_key = pipe.training_ranking()
+        _bar.update()
+    mo.md(f"**{len(ranking.query_ids):,}** training queries ranked over **{len(pipe.chunks()[0]):,}** chunks "
+          f"(skipped: {sum(len(v) for v in ranking.skipped.values())}).")
+    return (ranking,)
+
+
+@app.cell
+def _(mo, pipe, ranking):
+    cfg = pipe.cfg.sampling
+    k = mo.ui.slider(2, max(3, int(ranking.indices.shape[1])), value=min(cfg.k, int(ranking.indices.shape[1])),
+                     label="k (BM25 depth)", show_value=True)
+    m = mo.ui.slider(2, 20, value=cfg.m, label="m (list size)", show_value=True)
+    strategy = mo.ui.dropdown(["fine-to-coarse", "uniform", "paper-illustration"], value=cfg.strategy,
+                              label="strategy")
+    ratio = mo.ui.slider(1.0, 4.0, step=0.1, value=cfg.ratio, label="ratio", show_value=True)
+    alpha = mo.ui.slider(0.2, 10.0, step=0.1, value=pipe.cfg.training.alpha, label="alpha (label temperature)",
+                         show_value=True)
+    query = mo.ui.dropdown({f"{t[:70]} ({q})": i for i, (q, t) in
+                            enumerate(zip(ranking.query_ids[:200], ranking.query_texts[:200]))},
+                           value=f"{ranking.query_texts[0][:70]} ({ranking.query_ids[0]})", label="query")
+    mo.vstack([mo.hstack([k, m, strategy]), mo.hstack([ratio, alpha]), query])
+    return alpha, k, m, query, ratio, strategy
+
+
+@app.cell
+def _(SamplingConfig, alpha, chunks, k, m, mo, pipe, query, ranking, ratio, strategy, workbench):
+    from dataclasses import replace
+
+    from bmembed_lab.errors import InputError
+
+    sampling = replace(pipe.cfg.sampling, k=k.value, m=m.value, strategy=strategy.value, ratio=ratio.value)
+    try:
+        view = workbench.design_list(ranking, query.value, chunks, sampling, alpha.value)
+        problem = None
+    except InputError as err:
+        view, problem = None, str(err)
+    mo.stop(view is None, mo.callout(mo.md(f"**These settings cannot draw a list:** {problem}"), kind="warn"))
+    return (view,)
+
+
+@app.cell
+def _(go, np, view):
+    curve = view["curve"]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=np.arange(1, len(curve) + 1), y=curve, mode="lines", name="BM25 score",
+                             line={"color": "#888"}))
+    _items = view["items"]
+    fig.add_trace(go.Scatter(x=_items["rank"], y=_items["bm25"], mode="markers", name="sampled",
+                             marker={"size": 10, "color": "#d62728"}, text=_items["text"].str[:120],
+                             hovertemplate="rank %{x}<br>score %{y:.2f}<br>%{text}<extra></extra>"))
+    for e in view["edges"][1:-1]:
+        fig.add_vline(x=int(e) + 0.5, line={"width": 1, "dash": "dot", "color": "#1f77b4"})
+    fig.update_layout(title=f"BM25 scores of the query's top {view['k']} (of {view['candidates']} candidates); "
+                            "dotted lines = interval edges", xaxis_title="rank (log scale)",
+                      yaxis_title="BM25 score", xaxis_type="log", height=380, margin={"t": 50})
+    fig
+    return (fig,)
+
+
+@app.cell
+def _(go, mo, view):
+    _items = view["items"]
+    target_fig = go.Figure(go.Bar(x=[f"{r}" for r in _items["rank"]], y=_items["target p"],
+                                  marker_color="#2ca02c"))
+    target_fig.update_layout(title=f"Target softmax(score / alpha): entropy {view['entropy']:.2f} of at most "
+                            f"{view['max_entropy']:.2f} nats", xaxis_title="rank of the sampled chunk",
+                      yaxis_title="target probability", height=300, margin={"t": 50})
+    warn = mo.callout(mo.md(f"**Target {view['warning']}**"), kind="warn") if view["warning"] else mo.md("")
+    mo.vstack([warn, target_fig, mo.ui.table(_items, selection=None, page_size=20)])
+    return (target_fig,)
+
+
+@app.function
+def test_design_view_matches_partitions():
+    """Notebook-level check: the designer's edges are the package's partition edges."""
+    from bmembed_lab.config import SamplingConfig as _S
+    from bmembed_lab.partitions import partition_boundaries
+
+    edges = partition_boundaries(100, 5, "fine-to-coarse", 2.0, 3, "m_items")
+    assert edges[0] == 0 and edges[-1] == 100 and len(edges) == 6
+    assert _S().m == 9
+
+
+if __name__ == "__main__":
+    app.run()

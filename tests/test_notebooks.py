@@ -1,0 +1,88 @@
+"""The marimo notebooks run headless as scripts on a tiny config, and their figures hold the
+right data (the apps are run in-process and their definitions inspected)."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+
+
+@pytest.fixture
+def tiny_toml(tmp_path, beir_dir, tiny_model_dir, monkeypatch) -> Path:
+    p = tmp_path / "tiny.toml"
+    p.write_text(f"""
+[corpus]
+path = {json.dumps(str(beir_dir))}
+[encoder]
+model = {json.dumps(str(tiny_model_dir))}
+[chunking]
+chunk_tokens = 24
+[sampling]
+m = 3
+[training]
+steps = 2
+warmup_steps = 1
+lr = 1e-3
+[eval]
+bootstrap = 200
+depth = 10
+[cache]
+dir = {json.dumps(str(tmp_path / "cache"))}
+""")
+    monkeypatch.setenv("BMEMBED_CONFIG", str(p))
+    return p
+
+
+def load_app(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.app
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
+def test_notebook_runs_as_a_script(nb, tiny_toml):
+    out = subprocess.run([sys.executable, str(nb)], capture_output=True, text=True, timeout=280,
+                         env=dict(os.environ), cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Traceback" not in out.stderr, out.stderr[-3000:]
+
+
+def test_partition_designer_data(tiny_toml):
+    _, defs = load_app(ROOT / "notebooks" / "02_bm25_sampling.py").run()
+    view, fig = defs["view"], defs["fig"]
+    items = view["items"]
+    assert len(items) == 3 and items["target p"].sum() == pytest.approx(1.0, abs=1e-5)
+    assert list(items["rank"]) == sorted(items["rank"])  # one chunk per interval, in rank order
+    sampled = fig.data[1]
+    assert list(sampled.x) == list(items["rank"]) and list(sampled.y) == list(items["bm25"])
+    assert len(fig.data[0].y) == view["candidates"]
+
+
+def test_embedding_map_data(tiny_toml):
+    _, defs = load_app(ROOT / "notebooks" / "06_embedding_map.py").run()
+    coords, table, lines, fig = defs["coords"], defs["table"], defs["lines"], defs["fig"]
+    per_model = coords.groupby(["model", "kind"]).size().unstack()
+    assert set(per_model.index) == {"base", "bmembed"}
+    assert (per_model.loc["base"] == per_model.loc["bmembed"]).all()  # same items in both panels
+    q = defs["question"].value
+    gold = lines["base"]["gold"]
+    assert gold and set(gold) == set(lines["bmembed"]["gold"])
+    assert (table[(table.kind == "chunk") & table.item.isin(gold)].relevance == "gold chunk").all()
+    assert ((table.kind == "query") & (table.item == q)).sum() == 2
+    # every line starts at the selected question's point in its panel
+    line_traces = [t for t in fig.data if t.mode == "lines"]
+    assert len(line_traces) >= 2 * len(gold)
+    # reopening loads the cached coordinates (no new UMAP fit)
+    from bmembed_lab import workbench
+
+    again = workbench.open_pipeline().embedding_map(("base", "bmembed"), defs["params"])
+    assert again.equals(coords)
