@@ -5,9 +5,18 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup bench clean-cache
+.PHONY: demo test setup bench clean-cache browser
 
 setup: $(STAMP)
+
+# The browser tests drive Debian's chromium + chromedriver (never a downloaded browser); they
+# skip, with a reason, where neither apt nor the packages are available.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { command -v apt-get >/dev/null && $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	  echo "chromium not installed: the browser tests will be skipped"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,8 +28,12 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/bmembed-lab run --config configs/demo.toml
+	@echo ""
+	@echo "Open the workbench (served on 127.0.0.1 only, marimo's access token on):"
+	@echo "  $(VENV)/bin/marimo edit notebooks/          # edit and run every notebook"
+	@echo "  $(VENV)/bin/marimo run --token notebooks/02_bm25_sampling.py   # one notebook as an app"
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -309,12 +309,8 @@ class TrainedModel:
         return self.path / "merged"
 
 
-def train_stage(cfg: Config, cache: StageCache, method: str, data, data_key: str,
-                on_step=None, progress: bool = True, accelerator=None) -> tuple[TrainedModel, str]:
-    """Fine-tune the configured encoder with ``method`` and export it. Checkpoints live in
-    ``<cache>/train_runs/<key>/`` until the export is stored, so a killed run resumes.
-    With an ``accelerator`` (DDP) every rank trains, the ranks' weights are compared, and rank 0
-    exports while the others wait and then read the stored export."""
+def train_key(cfg: Config, method: str, data_key: str):
+    """(effective training config, base model path, keyed config, stage key) of a training run."""
     from dataclasses import replace
 
     tcfg = replace(cfg.training, method=method)
@@ -324,7 +320,16 @@ def train_stage(cfg: Config, cache: StageCache, method: str, data, data_key: str
     conf = {"training": asdict(tcfg), "encoder": asdict(cfg.encoder) | {"model": encoder_mod.model_fingerprint(base)}}
     conf["training"].pop("checkpoint_every")
     conf["training"].pop("keep_checkpoints")
-    key = StageCache.make_key("model", conf, [data_key], code_version(training_mod, encoder_mod))
+    return tcfg, base, conf, StageCache.make_key("model", conf, [data_key], code_version(training_mod, encoder_mod))
+
+
+def train_stage(cfg: Config, cache: StageCache, method: str, data, data_key: str,
+                on_step=None, progress: bool = True, accelerator=None) -> tuple[TrainedModel, str]:
+    """Fine-tune the configured encoder with ``method`` and export it. Checkpoints live in
+    ``<cache>/train_runs/<key>/`` until the export is stored, so a killed run resumes.
+    With an ``accelerator`` (DDP) every rank trains, the ranks' weights are compared, and rank 0
+    exports while the others wait and then read the stored export."""
+    tcfg, base, conf, key = train_key(cfg, method, data_key)
     entry = cache.lookup("model", key)
     if entry is None:
         enc = training_mod.prepare_model(encoder_mod.Encoder.load(cfg.encoder), tcfg)
@@ -541,6 +546,18 @@ class Pipeline:
             return negatives_stage(self.cfg, self.cache, qs, qk, ch, src, cand,
                                    f"{c_key}:{text_key(list(map(str, enc.identity.items())))}")
         return self._stage("negatives", run)
+
+    def cached_models(self) -> list[str]:
+        """Trained methods whose export is already in the cache for this config (no training)."""
+        out = []
+        for m in TRAINED:
+            try:
+                _, dk = self.training_inputs(m)
+            except InputError:
+                continue
+            if self.cache.lookup("model", train_key(self.cfg, m, dk)[3]) is not None:
+                out.append(m)
+        return out
 
     def adapted_encoder(self, method: str = "bmembed") -> encoder_mod.Encoder:
         from dataclasses import replace

@@ -86,3 +86,24 @@ def test_embedding_map_data(tiny_toml):
 
     again = workbench.open_pipeline().embedding_map(("base", "bmembed"), defs["params"])
     assert again.equals(coords)
+
+
+def test_alignment_uniformity_and_evaluation_notebooks_data(tiny_toml):
+    from bmembed_lab import workbench
+
+    workbench.open_pipeline().trained("bmembed", progress=False)  # one adapted model in the cache
+    _, defs = load_app(ROOT / "notebooks" / "05_alignment_uniformity.py").run()
+    au, fig = defs["au"], defs["fig"]
+    assert list(au.system) == ["base", "bmembed"]
+    assert (au.uniformity <= 0).all() and (au.uniformity_abs == -au.uniformity).all()
+    assert list(fig.data[0].y) == list(au.uniformity_abs)
+    assert len(fig.layout.annotations) == 1  # the base -> bmembed arrow
+    _, ev = load_app(ROOT / "notebooks" / "04_evaluation.py").run()
+    assert list(ev["res"]["summary"].index) == ["bm25", "base", "rrf", "bmembed", "rrf+bmembed"]
+    wl = ev["wl"]
+    assert set(wl.status) <= {"fixed", "broke", "both hit", "both miss"}
+    assert sum(ev["counts"].values()) == len(wl) == len(ev["res"]["per_query"].query_id.unique())
+    _, ov = load_app(ROOT / "notebooks" / "00_overview.py").run()
+    assert ov["headline"].equals(ev["res"]["summary"])
+    _, tr = load_app(ROOT / "notebooks" / "03_training.py").run()
+    assert tr["trained_info"]["steps"] == 2 and len(tr["loss_fig"].data[0].x) == 2

@@ -1,0 +1,64 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium")
+
+
+@app.cell
+def _():
+    import marimo as mo
+    import pandas as pd
+
+    from bmembed_lab import workbench
+    return mo, pd, workbench
+
+
+@app.cell
+def _(mo):
+    mo.md(r"""
+    # bmembed-lab · BMEmbed in brief
+
+    **BMEmbed** (Wei, Han & Yang) adapts a general-purpose text encoder to a private corpus
+    with BM25 as the teacher:
+
+    1. **Queries** — generate questions about the corpus (LLM or offline) → `01_query_generation`
+    2. **Lists** — rank every chunk for each question with BM25 and draw one chunk per rank
+       interval (fine near the top, coarse further down) → `02_bm25_sampling`
+    3. **Training** — ListNet pulls the encoder's similarity distribution over a list towards
+       softmax(BM25 / α) → `03_training`
+    4. **Evaluation** — held-out questions, Hit@k / MAP@10 / nDCG@10 with bootstrap intervals
+       → `04_evaluation`
+    5. **Why it works (or not)** — alignment and uniformity → `05_alignment_uniformity`;
+       a joint UMAP map of base and adapted embeddings → `06_embedding_map`
+
+    Open any of them with `marimo edit notebooks/` (or `marimo run notebooks/NN_name.py`).
+    """)
+    return
+
+
+@app.cell
+def _(mo, pd, workbench):
+    pipe = workbench.open_pipeline()
+    counts = pipe.report()
+    cfg = pipe.cfg
+    mo.vstack([mo.md(f"**Config**: `{workbench.config_path()}` · corpus `{cfg.resolve(cfg.corpus.path)}` · "
+                     f"encoder `{cfg.encoder.model}`"),
+               mo.ui.table(pd.DataFrame({"count": list(counts), "value": list(counts.values())}),
+                           selection=None, page_size=20)])
+    return (pipe,)
+
+
+@app.cell
+def _(mo, pipe):
+    trained = pipe.cached_models()
+    systems = ["bm25", "base", "rrf"] + trained + [f"rrf+{m}" for m in trained]
+    with mo.status.spinner(title="headline table (from the stage cache)"):
+        headline = pipe.evaluate(systems)["summary"]
+    mo.vstack([mo.md("### Headline table (percent)" + ("" if trained else
+                     " — no adapted model in the cache yet: train one in `03_training`")),
+               mo.ui.table(headline.round(2).reset_index(), selection=None)])
+    return (headline,)
+
+
+if __name__ == "__main__":
+    app.run()

@@ -1,0 +1,112 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium")
+
+
+@app.cell
+def _():
+    import marimo as mo
+    import pandas as pd
+
+    from bmembed_lab import workbench
+    return mo, pd, workbench
+
+
+@app.cell
+def _(mo):
+    mo.md(r"""
+    # 01 · Query generation (paper Section 3.1, Appendix A)
+
+    BMEmbed needs questions about the private corpus. The **llm** backend asks any
+    OpenAI-compatible endpoint to extract events from each document segment and to write
+    questions about them; the **offline** backend (the default, no network) builds template
+    questions from a passage's most distinctive words (`keyphrase`) or deletes words from one of
+    its sentences (`ict`). Filters drop empty, duplicate and copied queries and any query that
+    leaks an evaluation question.
+    """)
+    return
+
+
+@app.cell
+def _(mo, workbench):
+    cfg = workbench.open_pipeline().cfg
+    backend = mo.ui.dropdown(["offline", "llm"], value=cfg.queries.backend if cfg.queries.backend != "file"
+                             else "offline", label="backend")
+    method = mo.ui.dropdown(["keyphrase", "ict"], value=cfg.queries.method, label="offline method")
+    base_url = mo.ui.text(value=cfg.llm.base_url or "", label="LLM base URL (OpenAI-compatible)",
+                          full_width=True)
+    generate = mo.ui.run_button(label="Generate (or load the cached queries)")
+    mo.vstack([mo.hstack([backend, method]), base_url, generate])
+    return backend, base_url, generate, method
+
+
+@app.cell
+def _(backend, base_url, method):
+    import json as _json
+
+    overrides = [f"queries.backend={_json.dumps(backend.value)}", f"queries.method={_json.dumps(method.value)}"]
+    if base_url.value:
+        overrides.append(f"llm.base_url={_json.dumps(base_url.value)}")
+    return (overrides,)
+
+
+@app.cell
+def _(mo, overrides, pd, workbench):
+    from bmembed_lab.querygen import dry_run
+
+    pipe = workbench.open_pipeline(overrides=overrides)
+    docs = pipe.dataset()[0].documents
+    est = dry_run(docs, pipe.cfg.queries, pipe.cfg.llm)
+    mo.vstack([mo.md("**LLM dry run** (nothing is sent): what the llm backend would cost on this corpus"),
+               mo.ui.table(pd.DataFrame({"item": list(est), "value": [str(v) for v in est.values()]}),
+                           selection=None)])
+    return docs, pipe
+
+
+@app.cell
+def _(backend, generate, mo, pipe):
+    mo.stop(backend.value == "llm" and not generate.value,
+            mo.md("Press *Generate* to call the endpoint (replies are cached one by one)."))
+    with mo.status.progress_bar(total=len(pipe.dataset()[0].documents), title="generating queries",
+                                remove_on_exit=True) as _bar:
+        qs, _ = pipe.synthetic_queries(progress=lambda done, total: _bar.update())
+    mo.md("**Counts**: " + ", ".join(f"{k}: {v}" for k, v in qs.counts.items()))
+    return (qs,)
+
+
+@app.cell
+def _(docs, mo, qs):
+    doc = mo.ui.dropdown({d.title or d.doc_id: d.doc_id for d in docs[:300]},
+                         value=(docs[0].title or docs[0].doc_id), label="document")
+    doc
+    return (doc,)
+
+
+@app.cell
+def _(doc, docs, mo, pd, qs):
+    d = next(x for x in docs if x.doc_id == doc.value)
+    events = [e for e in qs.events if e.doc_id == d.doc_id]
+    queries = [q for q in qs.queries if q.doc_id == d.doc_id]
+    side = pd.DataFrame({"event": [e.event[:200] for e in events],
+                         "evidence": [" … ".join(e.context)[:300] for e in events],
+                         "queries": [" | ".join(q.text for q in queries if q.event_id == e.event_id) for e in events]})
+    mo.vstack([mo.md(f"**{d.title or d.doc_id}** ({len(d.text):,} characters): {len(events)} events → "
+                     f"{len(queries)} kept queries"),
+               mo.md(f"> {d.text[:600]}…"), mo.ui.table(side, selection=None, page_size=8)])
+    return (side,)
+
+
+@app.cell
+def _(mo, pd, qs):
+    dropped = pd.DataFrame(qs.dropped, columns=["query_id", "text", "reason", "detail"])
+    leak = pd.DataFrame(qs.leakage)
+    mo.vstack([mo.md(f"### Filter report: {len(dropped)} dropped"),
+               mo.ui.table(dropped, selection=None, page_size=8),
+               mo.md(f"### Leakage check: {len(leak)} queries too close to an evaluation question"),
+               mo.ui.table(leak, selection=None, page_size=8)])
+    return dropped, leak
+
+
+if __name__ == "__main__":
+    app.run()

@@ -1,0 +1,79 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium")
+
+
+@app.cell
+def _():
+    import marimo as mo
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    from bmembed_lab import workbench
+    return go, mo, pd, workbench
+
+
+@app.cell
+def _(mo):
+    mo.md(r"""
+    # 05 · Alignment and uniformity (paper Section 5, Appendix E)
+
+    **Alignment**: mean ‖e(q) − e(gold chunk)‖² over the evaluation (question, gold chunk) pairs;
+    the paper's **normalised** version divides each pair by ‖e(q) − e(nearest chunk)‖², so 1 means
+    the gold chunk is as close as the closest chunk of all. Lower is better.
+    **Uniformity**: log E exp(−2‖x − y‖²) over chunk pairs. It is ≤ 0; plotted as its absolute
+    value |uniformity|, where larger means better spread. The paper's claim: BMEmbed raises
+    uniformity while keeping alignment low (an arrow pointing up and to the left).
+    """)
+    return
+
+
+@app.cell
+def _(workbench):
+    pipe = workbench.open_pipeline()
+    systems = ["base"] + pipe.cached_models()
+    return pipe, systems
+
+
+@app.cell
+def _(mo, systems):
+    which = mo.ui.radio({"normalised (Appendix E)": "alignment_norm", "raw": "alignment"},
+                        value="normalised (Appendix E)", label="alignment", inline=True)
+    mo.vstack([mo.md(f"Models in the cache: **{', '.join(systems)}** (train more in notebook 03)."), which])
+    return (which,)
+
+
+@app.cell
+def _(mo, pd, pipe, systems):
+    with mo.status.progress_bar(total=len(systems), title="alignment / uniformity", remove_on_exit=True) as _bar:
+        rows = []
+        for _s in systems:
+            rows.append(pipe.alignment_uniformity(_s))
+            _bar.update()
+    au = pd.DataFrame(rows)[["system", "alignment", "alignment_norm", "uniformity", "uniformity_abs",
+                            "pairs", "pairs_skipped", "uniformity_points"]]
+    mo.ui.table(au.round(4), selection=None)
+    return (au,)
+
+
+@app.cell
+def _(au, go, which):
+    x = which.value
+    fig = go.Figure(go.Scatter(x=au[x], y=au["uniformity_abs"], mode="markers+text", text=au["system"],
+                               textposition="top center", marker={"size": 12}))
+    base = au[au.system == "base"].iloc[0]
+    for _, _r in au[au.system != "base"].iterrows():
+        fig.add_annotation(x=_r[x], y=_r["uniformity_abs"], ax=base[x], ay=base["uniformity_abs"],
+                           xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=3,
+                           arrowwidth=1.5, arrowcolor="#d62728")
+    fig.update_layout(
+        title="Alignment (lower is better) vs |uniformity| (higher is better); arrows: base → adapted",
+        xaxis_title=f"{'normalised ' if x == 'alignment_norm' else ''}alignment ↓",
+        yaxis_title="|uniformity| = −log E exp(−2‖x−y‖²) ↑  (uniformity itself is ≤ 0)", height=480)
+    fig
+    return (fig,)
+
+
+if __name__ == "__main__":
+    app.run()

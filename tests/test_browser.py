@@ -1,0 +1,143 @@
+"""Real-browser tests: `marimo run` serves a notebook on 127.0.0.1 (access token on), headless
+Debian Chromium (selenium + chromedriver from apt, never a downloaded browser) opens it, a
+control is moved, the output must update, no cell may error, and a screenshot is saved."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .test_notebooks import ROOT, tiny_toml  # noqa: F401  (fixture)
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+pytestmark = [
+    pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(DRIVER).exists()),
+                       reason="Debian chromium + chromium-driver not installed (make test installs them)"),
+    pytest.mark.timeout(420),
+]
+TOKEN = "bmembed-test-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def serve(tmp_path, tiny_toml):  # noqa: F811
+    procs = []
+
+    def start(notebook: str) -> tuple[str, Path]:
+        port = free_port()
+        log = tmp_path / f"{notebook}.log"
+        p = subprocess.Popen([sys.executable, "-m", "marimo", "run", str(ROOT / "notebooks" / notebook),
+                              "--host", "127.0.0.1", "--port", str(port), "--headless",
+                              "--token", "--token-password", TOKEN],
+                             stdout=log.open("w"), stderr=subprocess.STDOUT, env=dict(os.environ), cwd=ROOT)
+        procs.append(p)
+        for _ in range(120):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return f"http://127.0.0.1:{port}/?access_token={TOKEN}", log
+            time.sleep(0.5)
+        raise RuntimeError(f"marimo did not start: {log.read_text()[-2000:]}")
+
+    yield start
+    for p in procs:
+        p.terminate()
+        p.wait(timeout=20)
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--window-size=1400,2000"):
+        opts.add_argument(a)
+    opts.binary_location = CHROMIUM
+    d = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    yield d
+    d.quit()
+
+
+def shadow_all(d, tag: str):
+    return d.execute_script(f"return Array.from(document.querySelectorAll('{tag}'))")
+
+
+def plot_titles(d) -> list[str]:
+    return d.execute_script("""return Array.from(document.querySelectorAll('marimo-plotly')).map(
+        e => { const t = (e.shadowRoot || e).querySelector('.gtitle'); return t ? t.textContent : ''; });""")
+
+
+def wait_for(fn, timeout=180, what="condition"):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def press_slider(d, index: int, key: str, times: int) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    host = shadow_all(d, "marimo-slider")[index]
+    thumb = host.shadow_root.find_element("css selector", "[role=slider]")
+    thumb.click()
+    chain = ActionChains(d)
+    for _ in range(times):
+        chain.send_keys(key)
+    chain.perform()
+
+
+def assert_no_errors(d, log: Path) -> None:
+    text = d.execute_script("return document.body.innerText")
+    server = log.read_text()
+    assert "Traceback" not in server and "error_id=" not in server, server[-3000:]
+    assert "An internal error" not in text and "raised an exception" not in text
+
+
+def test_partition_designer_redraws_when_alpha_moves(serve, browser, tmp_path):
+    from selenium.webdriver.common.keys import Keys
+
+    url, log = serve("02_bm25_sampling.py")
+    browser.get(url)
+    titles = wait_for(lambda: [t for t in plot_titles(browser) if "entropy" in t], what="target plot")
+    before = titles[0]
+    press_slider(browser, 3, Keys.ARROW_RIGHT, 20)  # sliders: k, m, ratio, alpha
+    after = wait_for(lambda: [t for t in plot_titles(browser) if "entropy" in t and t != before],
+                     what="the target plot to redraw")[0]
+    assert float(after.split("entropy ")[1].split()[0]) > float(before.split("entropy ")[1].split()[0])
+    browser.save_screenshot(str(tmp_path / "02_bm25_sampling.png"))
+    assert (tmp_path / "02_bm25_sampling.png").stat().st_size > 10_000
+    assert_no_errors(browser, log)
+
+
+def test_embedding_map_redraws_when_the_colouring_changes(serve, browser, tmp_path):
+    url, log = serve("06_embedding_map.py")
+    browser.get(url)
+    legend = ("return Array.from(document.querySelectorAll('marimo-plotly')).map(e => Array.from("
+              "(e.shadowRoot || e).querySelectorAll('.legendtext')).map(t => t.textContent).join('|'))")
+    before = wait_for(lambda: [t for t in browser.execute_script(legend) if t], timeout=300,
+                      what="the map")[0]
+    assert "question" in before
+    radio = shadow_all(browser, "marimo-radio")[0]
+    options = radio.shadow_root.find_elements("css selector", "[role=radio], input[type=radio]")
+    options[1].click()  # colour by relevance
+    after = wait_for(lambda: [t for t in browser.execute_script(legend) if t and t != before],
+                     what="the map to redraw")[0]
+    assert "gold chunk" in after
+    browser.save_screenshot(str(tmp_path / "06_embedding_map.png"))
+    assert (tmp_path / "06_embedding_map.png").stat().st_size > 10_000
+    assert_no_errors(browser, log)
