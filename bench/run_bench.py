@@ -332,6 +332,8 @@ def compare_one(cfg, label: str) -> dict:
     n_boot, seed = cfg.eval.bootstrap, cfg.eval.seed
     cmp = pd.concat([compare_systems(pq, a, b, n_boot=n_boot, seed=seed) for a, b in pairs], ignore_index=True)
     trained = {m: pipes[m].trained(m)[0].info for m in ("bmembed", "cl", "mnrl")}
+    runs = {s: main.run_for(s)[0] for s in ("bm25", "base", "bmembed")}
+    out_teacher = teacher_effect(pq, runs)
     return {"counts": main.report(),
             "training": {m: {"steps": i["steps"], "seconds": i["seconds"], "final_loss": i["final_loss"],
                              "batch_size": i["hyperparameters"]["batch_size"], "lr": i["hyperparameters"]["lr"]}
@@ -339,7 +341,29 @@ def compare_one(cfg, label: str) -> dict:
             "queries": main.synthetic_queries()[0].counts, "lists": main.training_lists()[0].counts,
             "mined": pipes["mnrl"].mined_negatives()[0].counts,
             "summary": summary_table(pq).reset_index().to_dict(orient="records"),
-            "comparisons": cmp.to_dict(orient="records"), "seconds": time.perf_counter() - t0}
+            "comparisons": cmp.to_dict(orient="records"), "teacher": out_teacher,
+            "seconds": time.perf_counter() - t0}
+
+
+def teacher_effect(pq, runs: dict) -> dict:
+    """Did BMEmbed move the encoder towards its teacher? Mean top-10 overlap (Jaccard) with BM25
+    for base and for bmembed, and the questions BMEmbed fixed / broke against base (Hit@10)
+    split by whether BM25 itself finds a gold chunk in its top 10."""
+    from bmembed_lab.workbench import win_loss
+
+    def overlap(a, b) -> float:
+        rows = [len(set(a.ranked(i)[:10]) & set(b.ranked(i)[:10])) / max(1, len(set(a.ranked(i)[:10]) | set(b.ranked(i)[:10])))
+                for i in range(len(a.query_ids))]
+        return float(np.mean(rows))
+
+    wl = win_loss(pq, "bmembed", "base", "Hit@10")
+    bm = pq[pq.system == "bm25"].set_index("query_id")["Hit@10"]
+    wl["bm25 hit"] = wl.query_id.map(bm) > 0
+    split = {st: {"bm25 hit": int((g["bm25 hit"]).sum()), "bm25 miss": int((~g["bm25 hit"]).sum())}
+             for st, g in wl.groupby("status")}
+    return {"top10_jaccard_with_bm25": {"base": overlap(runs["base"], runs["bm25"]),
+                                         "bmembed": overlap(runs["bmembed"], runs["bm25"])},
+            "bmembed_vs_base_hit10": split}
 
 
 def bench_compare(which: list[str], max_docs: int = 0) -> dict:
@@ -428,6 +452,15 @@ def render_tables() -> str:
                 out.append(f"| {name} | " + " | ".join(
                     f"{ms[m]['diff']:+.2f} [{ms[m]['ci_low']:+.2f}, {ms[m]['ci_high']:+.2f}]"
                     for m in ("Hit@1", "Hit@4", "Hit@10", "MAP@10", "nDCG@10")) + " |")
+            te = r.get("teacher")
+            if te:
+                j = te["top10_jaccard_with_bm25"]
+                sp = te["bmembed_vs_base_hit10"]
+                out += ["", f"Teacher effect: top-10 overlap (Jaccard) with BM25 rises from {j['base']:.3f} (base) to "
+                        f"{j['bmembed']:.3f} (bmembed). Against base on Hit@10, bmembed fixed "
+                        f"{sum(sp.get('fixed', {}).values())} questions ({sp.get('fixed', {}).get('bm25 hit', 0)} of them "
+                        f"found by BM25) and broke {sum(sp.get('broke', {}).values())} "
+                        f"({sp.get('broke', {}).get('bm25 miss', 0)} of them missed by BM25)."]
             tr = r["training"]
             out += ["", "Training (compute-matched: every method encodes about the same number of texts): "
                     + "; ".join(f"{m} {t['steps']} steps x batch {t['batch_size']}, lr {t['lr']:g}, "
@@ -435,6 +468,24 @@ def render_tables() -> str:
                     + f". Offline keyphrase queries: {r['queries'].get('kept')} kept; MNRL pairs with a mined "
                     f"hard negative: {r['mined'].get('pairs')}. MNRL uses a Matryoshka loss (384/256/128/64); "
                     f"`@128` rows keep the first 128 dimensions. Wall time {r['seconds'] / 60:.1f} min.", ""]
+    sw = RESULTS / "sweep_demo.json"
+    if sw.is_file():
+        r = json.loads(sw.read_text())
+        t = r.get("teacher_check", {})
+        out += ["### Why BMEmbed does not beat Base here: the sweep (`python bench/sweep.py`, demo corpus)", "",
+                "| variant (200 steps, warm-up 20) | overrides | BMEmbed MAP@10 | Base MAP@10 | difference [95% interval] | "
+                "BMEmbed Hit@10 | Base Hit@10 |", "|---|---|---|---|---|---|---|"]
+        for name, v in r["variants"].items():
+            d = v["bmembed_minus_base"]["MAP@10"]
+            ov = ", ".join(o for o in v["overrides"] if not o.startswith(("training.steps", "training.warmup"))) or "-"
+            out.append(f"| {name} | `{ov}` | {v['bmembed']['MAP@10']:.2f} | {v['base']['MAP@10']:.2f} | "
+                       f"{d['diff']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}] | {v['bmembed']['Hit@10']:.2f} | "
+                       f"{v['base']['Hit@10']:.2f} |")
+        if t:
+            out += ["", f"Teacher check on {t['queries']} synthetic training queries: BM25 ranks the query's own "
+                    f"source chunk first for {100 * t['bm25_top1_is_source']:.1f}% of them, the base encoder for "
+                    f"{100 * t['base_top1_is_source']:.1f}%. On the held-out questions the order flips (see the "
+                    "comparison table): BM25 is the better ranker on its keyword queries, the worse one on real questions.", ""]
     fb = RESULTS / "financebench.json"
     if fb.is_file():
         f = json.loads(fb.read_text())
