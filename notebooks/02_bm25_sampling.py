@@ -93,7 +93,7 @@ def _(SamplingConfig, alpha, chunks, k, m, mo, pipe, query, ranking, ratio, stra
 
 
 @app.cell
-def _(go, np, view):
+def _(go, mo, np, view):
     curve = view["curve"]
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=np.arange(1, len(curve) + 1), y=curve, mode="lines", name="BM25 score",
@@ -107,8 +107,9 @@ def _(go, np, view):
     fig.update_layout(title=f"BM25 scores of the query's top {view['k']} (of {view['candidates']} candidates); "
                             "dotted lines = interval edges", xaxis_title="rank (log scale)",
                       yaxis_title="BM25 score", xaxis_type="log", height=380, margin={"t": 50})
-    fig
-    return (fig,)
+    curve_view = mo.ui.plotly(fig)
+    curve_view
+    return curve_view, fig
 
 
 @app.cell

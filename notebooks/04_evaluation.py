@@ -26,12 +26,24 @@ def _(mo):
 
 
 @app.cell
-def _(mo, workbench):
+def _(mo):
+    recompute = mo.ui.run_button(label="Recompute the retrieval runs")
+    recompute
+    return (recompute,)
+
+
+@app.cell
+def _(mo, recompute, workbench):
     pipe = workbench.open_pipeline()
+    if recompute.value:
+        for _stage in ("bm25_run", "dense_run", "rrf_run"):
+            pipe.invalidate(_stage, _stage.split("_")[0])
     trained = pipe.cached_models()
     systems = ["bm25", "base", "rrf"] + trained + [f"rrf+{m}" for m in trained]
-    with mo.status.spinner(title="evaluating (cached runs load in seconds)"):
-        res = pipe.evaluate(systems)
+    for _s in mo.status.progress_bar(systems, title="evaluating (cached runs load in seconds)",
+                                     remove_on_exit=True):
+        pipe.run_for(_s)
+    res = pipe.evaluate(systems)
     mo.vstack([mo.md("### Summary (percent)"), mo.ui.table(res["summary"].round(2).reset_index(), selection=None)])
     return pipe, res, systems, trained
 

@@ -40,12 +40,16 @@ def _(workbench):
 def _(mo, systems):
     which = mo.ui.radio({"normalised (Appendix E)": "alignment_norm", "raw": "alignment"},
                         value="normalised (Appendix E)", label="alignment", inline=True)
-    mo.vstack([mo.md(f"Models in the cache: **{', '.join(systems)}** (train more in notebook 03)."), which])
-    return (which,)
+    recompute = mo.ui.run_button(label="Recompute the diagnostics")
+    mo.vstack([mo.md(f"Models in the cache: **{', '.join(systems)}** (train more in notebook 03)."),
+               mo.hstack([which, recompute])])
+    return recompute, which
 
 
 @app.cell
-def _(mo, pd, pipe, systems):
+def _(mo, pd, pipe, recompute, systems):
+    if recompute.value:
+        pipe.invalidate("diagnostics")
     with mo.status.progress_bar(total=len(systems), title="alignment / uniformity", remove_on_exit=True) as _bar:
         rows = []
         for _s in systems:
@@ -58,7 +62,7 @@ def _(mo, pd, pipe, systems):
 
 
 @app.cell
-def _(au, go, which):
+def _(au, go, mo, which):
     x = which.value
     fig = go.Figure(go.Scatter(x=au[x], y=au["uniformity_abs"], mode="markers+text", text=au["system"],
                                textposition="top center", marker={"size": 12}))
@@ -71,8 +75,9 @@ def _(au, go, which):
         title="Alignment (lower is better) vs |uniformity| (higher is better); arrows: base → adapted",
         xaxis_title=f"{'normalised ' if x == 'alignment_norm' else ''}alignment ↓",
         yaxis_title="|uniformity| = −log E exp(−2‖x−y‖²) ↑  (uniformity itself is ≤ 0)", height=480)
-    fig
-    return (fig,)
+    plane = mo.ui.plotly(fig)
+    plane
+    return fig, plane
 
 
 if __name__ == "__main__":

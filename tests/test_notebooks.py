@@ -107,3 +107,14 @@ def test_alignment_uniformity_and_evaluation_notebooks_data(tiny_toml):
     assert ov["headline"].equals(ev["res"]["summary"])
     _, tr = load_app(ROOT / "notebooks" / "03_training.py").run()
     assert tr["trained_info"]["steps"] == 2 and len(tr["loss_fig"].data[0].x) == 2
+
+
+def test_query_generation_notebook_data(tiny_toml):
+    _, defs = load_app(ROOT / "notebooks" / "01_query_generation.py").run()
+    qs, side, doc = defs["qs"], defs["side"], defs["doc"]
+    events = [e for e in qs.events if e.doc_id == doc.value]
+    assert len(side) == len(events) > 0
+    kept = [q.text for q in qs.queries if q.doc_id == doc.value]
+    assert set(" | ".join(side.queries).split(" | ")) - {""} == set(kept)
+    assert defs["est"]["documents"] == len(defs["docs"])  # the dry run covers the corpus
+    assert len(defs["dropped"]) == len(qs.dropped)
