@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -35,10 +36,14 @@ log = logging.getLogger(__name__)
 
 
 # -- input fingerprints ------------------------------------------------------------------
-def files_fingerprint(paths: list[Path]) -> str:
+def files_fingerprint(paths: list[Path], root: Path | None = None) -> str:
+    """Hash of the files' contents and their names relative to ``root`` (else their base
+    names): the same data gives the same key however the config spells its path
+    ("configs/../data" or an absolute one)."""
     h = hashlib.sha256()
     for p in sorted(paths):
-        h.update(str(p).encode())
+        name = os.path.relpath(os.path.abspath(p), os.path.abspath(root)) if root else Path(p).name
+        h.update(name.encode())
         with open(p, "rb") as f:
             while block := f.read(1 << 22):
                 h.update(block)
@@ -100,8 +105,11 @@ def load_dataset(cfg: Config, cache: StageCache) -> tuple[Dataset, str]:
         return Dataset.from_records({**read_json(d / "dataset.json"),
                                      "documents": read_jsonl(d / "documents.jsonl")})
 
-    conf = {k: v for k, v in asdict(c).items() if k != "max_queries"}
-    return cached(cache, "dataset", conf, [files_fingerprint(corpus_files(cfg))],
+    # file locations are left out: their contents and relative names are in the fingerprint
+    conf = {k: v for k, v in asdict(c).items() if k not in ("max_queries", "path", "queries", "qrels", "evidence")}
+    conf["files"] = {k: bool(getattr(c, k)) for k in ("queries", "qrels", "evidence")}
+    root = cfg.resolve(c.path)
+    return cached(cache, "dataset", conf, [files_fingerprint(corpus_files(cfg), root if root.is_dir() else root.parent)],
                   code_version(corpus), compute, save, load)
 
 

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +124,19 @@ def test_chunk_longer_than_encoder_warns(tmp_path, beir_dir, tiny_model_dir, cap
     pipe = Pipeline(tiny_config(tmp_path, beir_dir, tiny_model_dir, chunking__chunk_tokens=1024))
     pipe.chunks()
     assert "the tail of longer chunks is never embedded" in caplog.text
+
+
+def test_dataset_key_does_not_depend_on_how_the_path_is_spelled(tmp_path, beir_dir, tiny_model_dir, monkeypatch):
+    """A config reached as 'configs/../data' and one with an absolute path share the cache."""
+    import shutil
+
+    a = tiny_config(tmp_path, beir_dir, tiny_model_dir)
+    monkeypatch.chdir(beir_dir.parent)
+    b = tiny_config(tmp_path, Path(beir_dir.name) / ".." / beir_dir.name, tiny_model_dir)
+    ka, kb = Pipeline(a).dataset()[1], Pipeline(b).dataset()[1]
+    assert ka == kb
+    moved = tmp_path / "elsewhere"  # the same files in another folder: the same key
+    shutil.copytree(beir_dir, moved)
+    assert Pipeline(tiny_config(tmp_path, moved, tiny_model_dir)).dataset()[1] == ka
+    (moved / "queries.jsonl").write_text('{"_id": "q1", "text": "changed"}\n')  # content counts
+    assert Pipeline(tiny_config(tmp_path, moved, tiny_model_dir)).dataset()[1] != ka
