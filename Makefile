@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup bench clean-cache browser
+.PHONY: demo test setup bench clean-cache browser wordnet
 
 setup: $(STAMP)
 
@@ -18,6 +18,14 @@ browser:
 	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
 	  echo "chromium not installed: the browser tests will be skipped"
 
+# WordNet 3.0 (Debian's wordnet-base) for the offline synonym substitution of the perturbation
+# study; without it that backend says how to install it and the real-WordNet test is skipped.
+wordnet:
+	@test -f /usr/share/wordnet/index.noun || \
+	  { command -v apt-get >/dev/null && $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wordnet-base >/dev/null; } || \
+	  echo "wordnet-base not installed: perturbation.substitution = 'wordnet' will ask for it"
+
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -26,17 +34,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) wordnet
 	$(VENV)/bin/bmembed-lab run --config configs/demo.toml
 	@echo ""
 	@echo "Open the workbench (served on 127.0.0.1 only, marimo's access token on):"
 	@echo "  $(VENV)/bin/marimo edit notebooks/          # edit and run every notebook"
 	@echo "  $(VENV)/bin/marimo run --token notebooks/02_bm25_sampling.py   # one notebook as an app"
 
-test: $(STAMP) browser
+test: $(STAMP) browser wordnet
 	$(PY) -m pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP) wordnet
 	$(PY) bench/run_bench.py
 
 clean-cache:

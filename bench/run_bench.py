@@ -1,6 +1,7 @@
 """Benchmarks: encoding speed against sentence-transformers, and FinanceBench retrieval.
 
-    python bench/run_bench.py [encode] [bm25] [financebench] [--max-docs N]
+    python bench/run_bench.py [encode] [bm25] [train] [financebench] [compare] [perturb]
+                              [--corpora demo,financebench] [--max-docs N]
 
 * encode: the same model and texts through sentence-transformers' ``encode`` (fp32, its
   defaults) and through ``bmembed_lab.encoder`` (precision auto), side by side in one process,
@@ -11,6 +12,9 @@
 * financebench: the 74 PDFs in ../shared/datasets/financebench read with the project's own
   folder loader, the 150 questions' evidence turned into page-level and text-level labels,
   BM25 / base MiniLM / RRF evaluated, wall time of every stage.
+
+* compare: the paper's Table 2/6 (every system, bootstrap comparisons) on the demo and FinanceBench.
+* perturb: the paper's Table 5 (keyword masking / synonym substitution) on the demo and FinanceBench.
 
 Results go to bench/results/<name>.json; bench/README.md holds the table.
 FinanceBench is CC BY-NC 4.0: its derived files live in bench/.work/ (git-ignored), never in git.
@@ -366,6 +370,42 @@ def teacher_effect(pq, runs: dict) -> dict:
             "bmembed_vs_base_hit10": split}
 
 
+def perturb_one(cfg, label: str) -> dict:
+    """The paper's Table 5 on one corpus: BM25, Base, BMEmbed and RRF+BMEmbed on original,
+    masked and substituted questions (offline keywords, WordNet substitutes)."""
+    from bmembed_lab.pipeline import Pipeline
+
+    pipe = Pipeline(cfg)
+    t0 = time.perf_counter()
+    res = pipe.perturbation_study(["bm25", "base", "bmembed", "rrf+bmembed"],
+                                  progress=lambda d, n: print(f"{label}: {d}/{n} runs", flush=True))
+    pset, _ = pipe.perturbations()
+    examples = [{"original": q.text, "keywords": q.keywords, "masked": q.masked, "substituted": q.substituted}
+                for q in pset.queries[:: max(1, len(pset.queries) // 6)][:6]]
+    return {"counts": res["counts"], "study": res["study"].to_dict(orient="records"),
+            "reading": res["reading"], "examples": examples,
+            "stage_seconds": pipe.timings, "seconds": time.perf_counter() - t0}
+
+
+def bench_perturb(which: list[str], max_docs: int = 0) -> dict:
+    from bmembed_lab.config import load_config
+
+    path = RESULTS / "perturbation.json"
+    out = json.loads(path.read_text()) if path.is_file() else {}
+    demo = load_config(ROOT / "configs" / "demo.toml")
+    out["machine"] = machine()
+    if "demo" in which:
+        out["demo"] = perturb_one(demo, "demo")
+        path.write_text(json.dumps(out, indent=1, default=str))
+    if "financebench" in which:
+        folder, qp, ep, info = financebench_inputs(max_docs)
+        cfg = financebench_config(folder, qp, ep, "page", [f"training.steps={demo.training.steps}",
+                                                           f"training.warmup_steps={demo.training.warmup_steps}"])
+        out["financebench"] = {"inputs": info, **perturb_one(cfg, "financebench")}
+        path.write_text(json.dumps(out, indent=1, default=str))
+    return out
+
+
 def bench_compare(which: list[str], max_docs: int = 0) -> dict:
     from bmembed_lab.config import load_config
 
@@ -468,6 +508,38 @@ def render_tables() -> str:
                     + f". Offline keyphrase queries: {r['queries'].get('kept')} kept; MNRL pairs with a mined "
                     f"hard negative: {r['mined'].get('pairs')}. MNRL uses a Matryoshka loss (384/256/128/64); "
                     f"`@128` rows keep the first 128 dimensions. Wall time {r['seconds'] / 60:.1f} min.", ""]
+    pp = RESULTS / "perturbation.json"
+    if pp.is_file():
+        for corpus, r in json.loads(pp.read_text()).items():
+            if corpus == "machine":
+                continue
+            c = r["counts"]
+            out += [f"### Lexical sensitivity ({corpus}: {c['queries']} questions; the paper's Table 5 layout)", "",
+                    "Value in percent, then the change from the same questions' original value in points "
+                    "[paired-bootstrap 95% interval]. Offline keywords (words a question shares with its "
+                    "gold chunks, by BM25 idf, at most 5), WordNet substitutes.", "",
+                    "| system | questions | n | Hit@1 | Hit@4 | Hit@10 | MAP@10 |", "|---|---|---|---|---|---|---|"]
+            rows = {}
+            for x in r["study"]:
+                rows.setdefault((x["system"], x["variant"]), {})[x["metric"]] = x
+            for system in dict.fromkeys(s for s, _ in rows):
+                m = rows[(system, "masked")]
+                out.append(f"| {system} | original | {m['Hit@1']['queries']} | " + " | ".join(
+                    f"{m[k]['original']:.2f}" for k in ("Hit@1", "Hit@4", "Hit@10", "MAP@10")) + " |")
+                for variant in ("masked", "substituted"):
+                    v = rows.get((system, variant))
+                    if v:
+                        out.append(f"| {system} | {variant} | {v['Hit@1']['queries']} | " + " | ".join(
+                            f"{v[k]['perturbed']:.2f} ({v[k]['change']:+.2f} [{v[k]['ci_low']:+.2f}, "
+                            f"{v[k]['ci_high']:+.2f}])" for k in ("Hit@1", "Hit@4", "Hit@10", "MAP@10")) + " |")
+            out += ["", "Counts: " + ", ".join(f"{k} {v}" for k, v in c.items()) + ".", "",
+                    "What the numbers say (computed by `perturbation.reading`):", ""]
+            out += [f"- {line}" for line in r["reading"]]
+            out += ["", "Examples:", ""] + [
+                f"- {e['original']!r} -> masked {e['masked']!r} -> substituted {e['substituted']!r}"
+                for e in r["examples"]]
+            out += ["", f"Wall time {r['seconds'] / 60:.1f} min (trained models and chunk embeddings from the "
+                    "stage cache where present).", ""]
     sw = RESULTS / "sweep_demo.json"
     if sw.is_file():
         r = json.loads(sw.read_text())
@@ -486,6 +558,16 @@ def render_tables() -> str:
                     f"source chunk first for {100 * t['bm25_top1_is_source']:.1f}% of them, the base encoder for "
                     f"{100 * t['base_top1_is_source']:.1f}%. On the held-out questions the order flips (see the "
                     "comparison table): BM25 is the better ranker on its keyword queries, the worse one on real questions.", ""]
+            h = t.get("held_out_synthetic")
+            if h:
+                d1, d10 = h["bmembed - base Hit@1"], h["bmembed - base Hit@10"]
+                out += [f"What the student learned: on {h['queries']} held-out synthetic queries (the same offline "
+                        "generator with another seed, texts seen in training removed; gold = the query's source "
+                        "chunk), Hit@1 / Hit@10 of BM25 "
+                        f"{h['bm25 Hit@1']:.1f} / {h['bm25 Hit@10']:.1f}, base {h['base Hit@1']:.1f} / "
+                        f"{h['base Hit@10']:.1f}, BMEmbed {h['bmembed Hit@1']:.1f} / {h['bmembed Hit@10']:.1f}; "
+                        f"BMEmbed - base Hit@1 {d1['diff']:+.2f} [{d1['ci_low']:+.2f}, {d1['ci_high']:+.2f}], "
+                        f"Hit@10 {d10['diff']:+.2f} [{d10['ci_low']:+.2f}, {d10['ci_high']:+.2f}].", ""]
     fb = RESULTS / "financebench.json"
     if fb.is_file():
         f = json.loads(fb.read_text())
@@ -542,6 +624,8 @@ def main() -> None:
               {k: v["steps_per_s"] for k, v in r["runs"].items()}, flush=True)
     if "compare" in a.which:
         bench_compare(a.corpora.split(","), a.max_docs)
+    if "perturb" in a.which:
+        bench_perturb(a.corpora.split(","), a.max_docs)
     if "financebench" in a.which:
         if not FB.is_dir():
             sys.exit(f"FinanceBench not found at {FB}")

@@ -24,7 +24,8 @@ bmembed-lab - adapt a text-embedding model to a private corpus with BM25 ranking
 (BMEmbed), and measure it.
 
 stages:  ingest -> chunk -> queries (synthetic, offline or LLM) -> lists (BM25 top-k,
-         rank-partition sampling) -> evaluate (BM25, base encoder, RRF)
+         rank-partition sampling) -> train -> evaluate (BM25, base encoder, RRF, adapted)
+         -> perturb (keyword masking / synonym substitution study)
          `run` does every stage available, each cached on disk by a hash of its config,
          inputs and code, so a second run only recomputes what changed.
 """
@@ -90,6 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--method", choices=["bmembed", "cl", "mnrl"],
                    help="training method (default: training.method)")
+
+    p = sub.add_parser("perturb", help="the lexical-sensitivity study (paper Section 6, Table 5): "
+                                       "systems on original, keyword-masked and synonym-substituted "
+                                       "questions")
+    _common(p)
+    p.add_argument("--systems", nargs="+", metavar="SYSTEM",
+                   help="systems to compare (default: perturbation.systems)")
+    p.add_argument("--show", type=int, default=3, metavar="N", help="print N perturbed questions")
+    p.add_argument("--out", type=Path, help="write the perturbed questions (JSONL) here")
+    p.add_argument("--per-query", type=Path, help="write the per-query table (CSV) here")
 
     p = sub.add_parser("cache", help="list or clear the stage cache")
     p.add_argument("action", choices=["ls", "clear"], help="ls: list entries; clear: delete them")
@@ -236,6 +247,30 @@ def cmd_evaluate(cfg: Config, args) -> int:
     return 0
 
 
+def cmd_perturb(cfg: Config, args) -> int:
+    from dataclasses import asdict
+
+    pipe = _pipeline(cfg)
+    pset, key = pipe.perturbations()
+    print(json.dumps({"cache_key": key, **pset.counts}, indent=1))
+    for q in [x for x in pset.queries if x.keywords][: args.show]:
+        print(f"\n  original:    {q.text}\n  keywords:    {', '.join(q.keywords)}\n"
+              f"  masked:      {q.masked}\n  substituted: {q.substituted}")
+    res = pipe.perturbation_study(args.systems)
+    print("\nValue in percent (change from original in points [95% bootstrap interval]):")
+    print(res["table"].to_string(index=False))
+    print("\n" + "\n".join(f"- {line}" for line in res["reading"]))
+    if args.out:
+        from .cache import write_jsonl
+
+        write_jsonl(args.out, (asdict(q) for q in pset.queries))
+        print(f"perturbed questions: {args.out}")
+    if args.per_query:
+        res["per_query"].to_csv(args.per_query, index=False)
+        print(f"per-query table: {args.per_query}")
+    return 0
+
+
 def cmd_train(cfg: Config, args) -> int:
     """Train one method. Under ``accelerate launch`` every rank trains its slice of each batch;
     rank 0 prepares the data first (the others then read it from the cache), writes the
@@ -289,7 +324,7 @@ def cmd_config(cfg: Config, args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "ingest": cmd_ingest, "chunk": cmd_chunk, "queries": cmd_queries,
-            "lists": cmd_lists, "evaluate": cmd_evaluate, "train": cmd_train,
+            "lists": cmd_lists, "evaluate": cmd_evaluate, "train": cmd_train, "perturb": cmd_perturb,
             "cache": cmd_cache, "config": cmd_config}
 
 

@@ -198,6 +198,27 @@ class EvalConfig:
 
 
 @dataclass
+class PerturbationConfig:
+    keywords: str = opt("offline", "keyword extraction (paper Section 6): offline (words the query "
+                                   "shares with its gold chunks, ranked by BM25 idf) | llm (the "
+                                   "[llm] endpoint, Appendix F's prompt in our words)")
+    substitution: str = opt("wordnet", "synonym substitution: wordnet (WordNet 3.0 files, same part "
+                                       "of speech; keywords without a synonym are counted) | llm | "
+                                       "none")
+    max_keywords: int = opt(5, "at most this many keywords per query")
+    max_df: float = opt(0.25, "offline: words in more than this fraction of the chunks are too "
+                              "common to be keywords")
+    min_chars: int = opt(2, "offline: shortest keyword, in characters")
+    mask_token: str = opt("[MASK]", "what a masked keyword becomes (the paper: [MASK])")
+    wordnet_dir: str = opt("/usr/share/wordnet", "WordNet 3.0 database folder (index.noun, "
+                                                 "data.noun, ...): Debian's wordnet-base")
+    max_senses: int = opt(3, "wordnet: synonyms come from the keyword's most frequent N senses")
+    llm_model: str = opt("", "llm backends' model; empty = llm.extract_model")
+    systems: list = opt(["bm25", "base", "bmembed", "rrf+bmembed"], "systems compared on original, "
+                                                                   "masked and substituted queries")
+
+
+@dataclass
 class CacheConfig:
     dir: str = opt(".bmembed_cache", "stage cache folder (relative to the config file's folder)")
     enabled: bool = opt(True, "read and write the stage cache")
@@ -215,6 +236,7 @@ class Config:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    perturbation: PerturbationConfig = field(default_factory=PerturbationConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     base_dir: str = "."  # folder that relative paths are resolved against
 
@@ -246,6 +268,8 @@ CHOICES = {
     ("training", "method"): {"bmembed", "cl", "mnrl"},
     ("training", "loss"): {"listnet", "listmle"},
     ("training", "negatives_from"): {"bm25", "base"},
+    ("perturbation", "keywords"): {"offline", "llm"},
+    ("perturbation", "substitution"): {"wordnet", "llm", "none"},
 }
 PRESETS = {
     "minilm-setting1": {"lora": False, "lr": 2e-5, "steps": 500, "warmup_steps": 50},

@@ -21,6 +21,7 @@ import pandas as pd
 from . import bm25 as bm25_mod
 from . import chunking, corpus, encoder as encoder_mod, relevance as relevance_mod, retrieval
 from . import diagnostics, embedmap, llm as llm_mod, negatives as negatives_mod, partitions, querygen, sampling
+from . import perturbation as perturbation_mod, wordnet as wordnet_mod
 from . import training as training_mod
 from .cache import (StageCache, cached, code_version, load_npy, read_json, read_jsonl, save_npy,
                     write_json, write_jsonl)
@@ -305,6 +306,46 @@ def training_data(method: str, qs: querygen.QuerySet, lists: sampling.TrainingLi
         return training_mod.PairData([a for a, _ in pairs], [b for _, b in pairs])
     raise InputError(f"unknown training method {method!r}", "training.method",
                      "use bmembed, cl or mnrl")
+
+
+def perturbation_stage(cfg: Config, cache: StageCache, chunks: list[Chunk], chunks_key: str,
+                       rel: Relevance, rel_key: str, ids: list[str], texts: list[str], progress=None
+                       ) -> tuple[perturbation_mod.PerturbationSet, str]:
+    """Keywords, masked and substituted queries of the evaluation queries (paper Section 6)."""
+    p = cfg.perturbation
+    conf = {k: v for k, v in asdict(p).items() if k != "systems"}
+    llm_used = "llm" in (p.keywords, p.substitution)
+    model = p.llm_model or cfg.llm.extract_model
+    if llm_used:
+        conf["llm"] = {"base_url": cfg.llm.base_url, "model": model, "temperature": cfg.llm.temperature}
+    wn_dir = cfg.resolve(p.wordnet_dir)
+    if p.substitution == "wordnet":
+        wn = wordnet_mod.WordNet.load(wn_dir)  # fails early, with the fix, if the data is missing
+        conf["wordnet_dir"] = files_fingerprint([wn_dir / f"{k}.{n}" for n in wordnet_mod.POS_FILES.values()
+                                                 for k in ("index", "data")])
+
+    def compute():
+        chunk_texts = [c.text for c in chunks]
+        gold = [[chunk_texts[c] for c in rel.grades[q]] for q in ids]
+        counts: dict = {}
+        subs, kws = None, None
+        if p.keywords == "offline":
+            idf, common = perturbation_mod.keyword_statistics(chunk_texts, p.max_df)
+            kws = [perturbation_mod.offline_keywords(t, g, idf, p.max_keywords, common, p.min_chars)
+                   for t, g in zip(texts, gold)]
+        if llm_used:
+            client = llm_mod.LLMClient(cfg.llm, cache.root / "llm_calls" if cache.enabled else None)
+            kws, subs, counts = perturbation_mod.llm_keywords_and_substitutes(
+                texts, gold, client, model, p.max_keywords, p.substitution == "llm", progress,
+                keywords=kws if p.keywords == "offline" else None)
+        if p.substitution == "wordnet":
+            subs = [perturbation_mod.wordnet_substitutions(t, k, wn, p.max_senses) for t, k in zip(texts, kws)]
+        return perturbation_mod.build_set(ids, texts, kws, subs, p.mask_token, counts)
+
+    return cached(cache, "perturbations", conf, [chunks_key, rel_key, text_key(ids + texts)],
+                  code_version(perturbation_mod, wordnet_mod, llm_mod), compute,
+                  lambda v, d: write_json(d / "perturbations.json", v.to_json()),
+                  lambda d: perturbation_mod.PerturbationSet.from_json(read_json(d / "perturbations.json")))
 
 
 @dataclass
@@ -671,6 +712,63 @@ class Pipeline:
         raise InputError(f"unknown system '{system}'", "eval.systems",
                          "use bm25, base, rrf, bmembed, cl, mnrl, rrf+bmembed, or a dense system "
                          "truncated to d dimensions as name@d (e.g. mnrl@128)")
+
+    # -- the lexical-sensitivity study (paper Section 6, Table 5) --------------------------------
+    def perturbations(self, progress=None) -> tuple[perturbation_mod.PerturbationSet, str]:
+        """Keywords, masked and substituted versions of the evaluation queries (cached)."""
+        def run():
+            ch, ck = self.chunks()
+            rel, rk = self.relevance()
+            ids, texts = self.eval_queries()
+            return perturbation_stage(self.cfg, self.cache, ch, ck, rel, rk, ids, texts, progress)
+        return self._stage("perturbations", run)
+
+    def query_run(self, system: str, variant: str) -> tuple[Run, str]:
+        """``system``'s run over one variant (original / masked / substituted) of the
+        evaluation queries: bm25, base, a trained encoder, or rrf / rrf+<trained> (cached)."""
+        if variant == "original":
+            return self.run_for(system)
+
+        def run():
+            ids, texts = self.perturbations()[0].variant(variant)
+            depth = self.cfg.eval.depth
+            if system == "bm25":
+                ch, ck = self.chunks()
+                return bm25_stage(self.cfg, self.cache, ch, ck, ids, texts, depth, index_fn=self.bm25_index)
+            if system == "rrf" or (system.startswith("rrf+") and system[4:] in TRAINED):
+                parts = ("bm25", "base" if system == "rrf" else system[4:])
+                return rrf_stage(self.cache, [self.query_run(x, variant) for x in parts],
+                                 self.cfg.eval.rrf_u, depth, system)
+            if system != "base" and system not in TRAINED:
+                raise InputError(f"unknown system '{system}'", "perturbation.systems",
+                                 "use bm25, base, rrf, bmembed, cl, mnrl or rrf+bmembed")
+            enc = self._encoder_for(system) or self.encoder()
+            c_emb, c_key, _, _ = self.embeddings(self._encoder_for(system), label=system)
+            q_emb, q_key = embed_stage(self.cache, enc, texts, True, text_key(texts))
+            return dense_stage(self.cache, q_emb, q_key, c_emb, c_key, ids, depth, system)
+        return self._stage(f"query_run:{system}:{variant}", run)
+
+    def perturbation_study(self, systems: list[str] | None = None, progress=None) -> dict:
+        """Every system on original / masked / substituted queries: the per-query table (with
+        a variant column), the study table (drops with bootstrap intervals), the rank changes
+        of each query's gold chunk, the set's counts and a computed reading of the numbers."""
+        systems = systems or list(self.cfg.perturbation.systems)
+        pset, _ = self.perturbations()
+        rel, _ = self.relevance()
+        tables = []
+        todo = [(s, v) for s in systems for v in perturbation_mod.VARIANTS]
+        for i, (s, v) in enumerate(todo):
+            run, _ = self.query_run(s, v)
+            t = per_query_table(run, rel, tuple(self.cfg.eval.ks))
+            t.insert(1, "variant", v)
+            tables.append(t)
+            if progress:
+                progress(i + 1, len(todo))
+        per_query = pd.concat(tables, ignore_index=True)
+        study = perturbation_mod.study_table(per_query, self.cfg.eval.bootstrap, self.cfg.eval.seed)
+        return {"per_query": per_query, "study": study, "table": perturbation_mod.table5(study),
+                "rank_changes": perturbation_mod.rank_changes(per_query), "counts": pset.counts,
+                "reading": perturbation_mod.reading(study)}
 
     def evaluate(self, systems: list[str] | None = None) -> dict:
         """Per-query table, summary table and bootstrap comparisons for the systems."""

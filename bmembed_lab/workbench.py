@@ -70,3 +70,34 @@ def win_loss(per_query: pd.DataFrame, a: str, b: str, metric: str = "Hit@10") ->
             out[f"gold rank ({a})"] = pa.loc[common, col].to_numpy()
             out[f"gold rank ({b})"] = pb.loc[common, col].to_numpy()
     return out.reset_index(drop=True)
+
+
+def highlight(text: str, phrases: list[str], color: str = "#ffe08a") -> str:
+    """HTML of ``text`` with every whole-word occurrence of ``phrases`` (any case) marked,
+    the rest escaped: the perturbation notebook's side-by-side view."""
+    import html
+
+    from .perturbation import occurrences
+
+    out, last = [], 0
+    for start, end, _ in occurrences(text, [p for p in phrases if p]):
+        out += [html.escape(text[last:start]),
+                f'<mark style="background:{color}">{html.escape(text[start:end])}</mark>']
+        last = end
+    return "".join(out + [html.escape(text[last:])])
+
+
+def perturbation_view(pset, mask_token: str) -> pd.DataFrame:
+    """One row per query: original with its keywords marked, masked with the mask tokens
+    marked, substituted with the replacements marked (HTML), and the keyword lists."""
+    rows = []
+    for q in pset.queries:
+        rows.append({
+            "query_id": q.query_id,
+            "original": highlight(q.text, q.keywords),
+            "masked": highlight(q.masked, [mask_token], "#f4a6a6") if q.masked else "<i>no keyword</i>",
+            "substituted": (highlight(q.substituted, list(q.substitutions.values()), "#a6d8f4")
+                            if q.substituted else "<i>no substitute</i>"),
+            "keywords": ", ".join(q.keywords),
+            "no substitute": ", ".join(q.no_substitute)})
+    return pd.DataFrame(rows)

@@ -122,3 +122,37 @@ def tiny_config(tmp_path: Path, corpus_dir: Path, model_dir: Path, **sections):
     for k, v in sections.items():
         overrides.append(f"{k.replace('__', '.')}={json.dumps(v)}")
     return load_config(None, overrides)
+
+
+# -- a tiny WordNet in the original database format (index.*, data.*, *.exc, cntlist.rev) --
+TINY_WORDNET = {  # pos -> [(lemmas of one synset)], in sense order
+    "n": [["stone", "rock"], ["doctor", "physician", "doc"], ["gallstone", "bilestone"],
+          ["kidney"], ["hormone", "endocrine"], ["ultrasound", "sonography"], ["cause", "reason"]],
+    "v": [["prevent", "forestall"], ["cause", "do", "make"], ["use", "utilize"]],
+    "a": [],
+    "r": [],
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_wordnet_dir(tmp_path_factory) -> Path:
+    """WordNet files with a handful of synsets, byte offsets and all, as the real ones."""
+    out = tmp_path_factory.mktemp("wordnet")
+    names = {"n": "noun", "v": "verb", "a": "adj", "r": "adv"}
+    ss = {"n": "n", "v": "v", "a": "a", "r": "r"}
+    for pos, synsets in TINY_WORDNET.items():
+        data = "  1 tiny WordNet for tests\n"
+        index: dict[str, list[int]] = {}
+        for lemmas in synsets:
+            off = len(data.encode())
+            words = " ".join(f"{w} 0" for w in lemmas)
+            data += f"{off:08d} 03 {ss[pos]} {len(lemmas):02x} {words} 000 | a test synset\n"
+            for w in lemmas:
+                index.setdefault(w, []).append(off)
+        (out / f"data.{names[pos]}").write_text(data)
+        (out / f"index.{names[pos]}").write_text("  1 tiny WordNet for tests\n" + "".join(
+            f"{w} {pos} {len(o)} 0 {len(o)} 0 {' '.join(f'{x:08d}' for x in o)}  \n"
+            for w, o in sorted(index.items())))
+        (out / f"{names[pos]}.exc").write_text("")
+    (out / "cntlist.rev").write_text("cause%1:11:00:: 1 5\ncause%2:36:00:: 1 9\n")
+    return out

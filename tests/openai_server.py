@@ -103,6 +103,15 @@ class FakeOpenAI:
     @staticmethod
     def reply(body: dict) -> str:
         user = body["messages"][-1]["content"]
+        if "List the keywords of the question" in user:  # perturbation study, Appendix F
+            q = re.search(r"Question: (.*)", user).group(1)
+            passage = re.search(r"Passage: (.*?)\n\nList the keywords", user, re.S).group(1).lower()
+            shared = [w for w in re.findall(r"\w+", q) if len(w) > 3 and w.lower() in passage]
+            return json.dumps({"keywords": list(dict.fromkeys(shared))})
+        if "give ONE replacement" in user:  # the reversed word: a stand-in that shares no word
+            kws = json.loads(re.search(r"Keywords: (.*)", user).group(1))
+            subs = {k: (None if k.lower().startswith("ultra") else k[::-1].lower()) for k in kws}
+            return "Here you are:\n" + json.dumps({"substitutions": subs})
         doc = re.search(r"<<<\n(.*?)\n>>>", user, re.S).group(1)
         sents = [s.strip() for s in re.split(r"(?<=[.!?])\s+", doc) if len(s.split()) >= 4]
         if "List the events" in user:

@@ -15,7 +15,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
 
 
 @pytest.fixture
-def tiny_toml(tmp_path, beir_dir, tiny_model_dir, monkeypatch) -> Path:
+def tiny_toml(tmp_path, beir_dir, tiny_model_dir, tiny_wordnet_dir, monkeypatch) -> Path:
     p = tmp_path / "tiny.toml"
     p.write_text(f"""
 [corpus]
@@ -33,6 +33,9 @@ lr = 1e-3
 [eval]
 bootstrap = 200
 depth = 10
+[perturbation]
+wordnet_dir = {json.dumps(str(tiny_wordnet_dir))}
+max_df = 0.9
 [cache]
 dir = {json.dumps(str(tmp_path / "cache"))}
 """)
@@ -118,3 +121,22 @@ def test_query_generation_notebook_data(tiny_toml):
     assert set(" | ".join(side.queries).split(" | ")) - {""} == set(kept)
     assert defs["est"]["documents"] == len(defs["docs"])  # the dry run covers the corpus
     assert len(defs["dropped"]) == len(qs.dropped)
+
+
+def test_perturbation_notebook_data(tiny_toml):
+    from bmembed_lab import workbench
+
+    workbench.open_pipeline().trained("bmembed", progress=False)  # one adapted model in the cache
+    _, defs = load_app(ROOT / "notebooks" / "07_perturbation.py").run()
+    pset, res, view, fig = defs["pset"], defs["res"], defs["view"], defs["fig"]
+    assert defs["systems"] == ["bm25", "base", "bmembed", "rrf+bmembed"]
+    assert set(res["study"].system) == set(defs["systems"])
+    # side by side: keywords marked in the original, mask tokens in the masked question
+    q = next(x for x in pset.queries if x.keywords)
+    row = view[view.query_id == q.query_id].iloc[0]
+    assert row.original.count("<mark") == sum(q.text.lower().count(k) for k in q.keywords)
+    assert row.masked.count("<mark") == q.masked.count("[MASK]")
+    # the bar chart shows the study's changes for the chosen metric
+    hit10 = res["study"][(res["study"].metric == "Hit@10") & (res["study"].variant == "masked")]
+    assert list(fig.data[0].y) == list(hit10.change)
+    assert res["reading"] and res["counts"]["queries"] == len(pset.queries)

@@ -1,0 +1,144 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium")
+
+
+@app.cell
+def _():
+    import marimo as mo
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    from bmembed_lab import perturbation, workbench
+    from bmembed_lab.errors import InputError
+    return InputError, go, mo, perturbation, workbench
+
+
+@app.cell
+def _(mo):
+    mo.md(r"""
+    # 07 · Lexical sensitivity: keyword masking and synonym substitution (paper Section 6, Table 5)
+
+    How much of each retriever's success rests on the exact domain keywords that a question
+    shares with its gold passage? Each evaluation question is perturbed twice: **masked** (every
+    occurrence of every keyword replaced by a mask token) and **substituted** (each keyword
+    replaced by one word of the same meaning). The perturbed questions are computed once and
+    shared by every system. BM25 should collapse under masking; a dense encoder should lose
+    less under substitution; the question is where BMEmbed, taught by BM25, lands between them.
+    """)
+    return
+
+
+@app.cell
+def _(mo):
+    keywords_backend = mo.ui.dropdown({"offline: shared words ranked by BM25 idf": "offline",
+                                       "LLM ([llm] endpoint, Appendix F)": "llm"},
+                                      value="offline: shared words ranked by BM25 idf", label="keywords")
+    substitution_backend = mo.ui.dropdown({"WordNet (offline)": "wordnet", "LLM ([llm] endpoint)": "llm",
+                                           "none": "none"}, value="WordNet (offline)", label="substitutes")
+    max_keywords = mo.ui.slider(1, 10, value=5, label="max keywords per question", show_value=True)
+    mask_token = mo.ui.text(value="[MASK]", label="mask token")
+    mo.hstack([keywords_backend, substitution_backend, max_keywords, mask_token], wrap=True)
+    return keywords_backend, mask_token, max_keywords, substitution_backend
+
+
+@app.cell
+def _(InputError, keywords_backend, mask_token, max_keywords, mo, substitution_backend, workbench):
+    import json as _json
+
+    pipe = workbench.open_pipeline(overrides=[
+        f"perturbation.keywords={_json.dumps(keywords_backend.value)}",
+        f"perturbation.substitution={_json.dumps(substitution_backend.value)}",
+        f"perturbation.max_keywords={max_keywords.value}",
+        f"perturbation.mask_token={_json.dumps(mask_token.value or '[MASK]')}"])
+    try:
+        pset, _ = pipe.perturbations()
+        problem = None
+    except InputError as _err:
+        pset, problem = None, str(_err)
+    mo.stop(problem is not None, mo.callout(mo.md(f"**Cannot build the perturbed questions.** {problem}"),
+                                            kind="danger"))
+    mo.ui.table([{"count": k, "value": v} for k, v in pset.counts.items()], selection=None,
+                label="what was perturbed (and what was skipped)")
+    return pipe, pset
+
+
+@app.cell
+def _(mask_token, mo, pset, workbench):
+    view = workbench.perturbation_view(pset, mask_token.value or "[MASK]")
+    _rows = "".join(f"<tr><td>{r.query_id}</td><td>{r.original}</td><td>{r.masked}</td>"
+                    f"<td>{r.substituted}</td></tr>" for r in view.head(25).itertuples())
+    mo.vstack([mo.md("### Questions side by side (first 25; keywords, masks and substitutes marked)"),
+               mo.Html("<table><tr><th>id</th><th>original</th><th>masked</th><th>substituted</th></tr>"
+                       f"{_rows}</table>")])
+    return (view,)
+
+
+@app.cell
+def _(mo, pipe):
+    trained = pipe.cached_models()
+    systems = ["bm25", "base"] + trained + [f"rrf+{m}" for m in trained]
+    mo.md(f"Systems: **{', '.join(systems)}**" + ("" if trained else
+          " (no adapted model in the cache yet: train one in notebook 03 or with `make demo`)."))
+    return (systems,)
+
+
+@app.cell
+def _(mo, pipe, systems):
+    with mo.status.progress_bar(total=3 * len(systems), title="retrieval on original / masked / "
+                                "substituted questions", remove_on_exit=True) as _bar:
+        res = pipe.perturbation_study(systems, progress=lambda done, total: _bar.update())
+    mo.vstack([mo.md("### The study table (paper Table 5 layout): value (change from original "
+                     "[95% bootstrap interval]), in percent"),
+               mo.ui.table(res["table"], selection=None, page_size=20)])
+    return (res,)
+
+
+@app.cell
+def _(mo):
+    metric = mo.ui.dropdown(["Hit@1", "Hit@4", "Hit@10", "MAP@10"], value="Hit@10", label="metric")
+    metric
+    return (metric,)
+
+
+@app.cell
+def _(go, metric, mo, perturbation, res):
+    _s = res["study"][res["study"].metric == metric.value]
+    fig = go.Figure()
+    for _v, _color in (("masked", "#d62728"), ("substituted", "#1f77b4")):
+        _d = _s[_s.variant == _v]
+        fig.add_bar(x=_d.system, y=_d.change, name=_v, marker_color=_color,
+                    error_y={"type": "data", "symmetric": False, "array": _d.ci_high - _d.change,
+                             "arrayminus": _d.change - _d.ci_low})
+    fig.update_layout(barmode="group", height=420, yaxis_title=f"change in {metric.value} (points)",
+                      title=f"{metric.value}: perturbed minus original, 95% bootstrap intervals")
+    mo.vstack([mo.ui.plotly(fig), mo.md("### What the numbers say\n\n" + "\n".join(
+        f"- {line}" for line in perturbation.reading(res["study"], metric.value)))])
+    return (fig,)
+
+
+@app.cell
+def _(mo, view):
+    picked = mo.ui.table(view[["query_id", "keywords", "no substitute"]], selection="single",
+                         page_size=8, label="pick a question for the drill-down")
+    picked
+    return (picked,)
+
+
+@app.cell
+def _(mo, picked, pset, res):
+    _rows = picked.value
+    mo.stop(_rows is None or len(_rows) == 0, mo.md("Select a question above to see how the rank of "
+                                                   "its gold chunk moves under each perturbation."))
+    qid = _rows.iloc[0]["query_id"]
+    q = next(x for x in pset.queries if x.query_id == qid)
+    drill = res["rank_changes"][res["rank_changes"].query_id == qid].drop(columns="query_id")
+    mo.vstack([mo.md(f"**original:** {q.text}  \n**masked:** {q.masked}  \n**substituted:** "
+                     f"{q.substituted}  \nRank of the first gold chunk (1 = top; empty = not in the top "
+                     "100) and its change:"), mo.ui.table(drill.round(0), selection=None)])
+    return (drill,)
+
+
+if __name__ == "__main__":
+    app.run()

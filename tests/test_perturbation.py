@@ -1,0 +1,209 @@
+"""The lexical-sensitivity study (paper Section 6): keywords, masking, substitution (WordNet and
+an LLM over real HTTP), the study table and its edge cases, on the tiny corpus."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bmembed_lab import perturbation as pt
+from bmembed_lab.errors import InputError
+from bmembed_lab.pipeline import Pipeline
+from bmembed_lab.wordnet import WordNet, inflect_like, same_word
+
+from .conftest import tiny_config
+from .openai_server import FakeOpenAI
+
+REAL_WORDNET = Path("/usr/share/wordnet")
+
+
+def test_offline_keywords_shared_ranked_by_idf_capped():
+    idf = {"kidney": 2.0, "stones": 3.0, "prevent": 1.0, "water": 4.0}
+    gold = ["Drinking enough water helps prevent kidney stones."]
+    q = "How to prevent KIDNEY stones, stones and more stones?"
+    assert pt.offline_keywords(q, gold, idf) == ["stones", "kidney", "prevent"]  # 'how', 'to': stopwords
+    assert pt.offline_keywords(q, gold, idf, max_keywords=2) == ["stones", "kidney"]
+    assert pt.offline_keywords(q, gold, idf, common=frozenset({"stones"})) == ["kidney", "prevent"]
+    assert pt.offline_keywords("what is acromegaly", gold, idf) == []  # nothing shared
+    idf2, common = pt.keyword_statistics(["a kidney", "a stone", "a kidney stone", "water"], max_df=0.5)
+    assert common == {"a"} and idf2["water"] > idf2["kidney"] > idf2["a"]
+
+
+def test_masking_every_occurrence_case_punctuation_and_multiword():
+    q = "Kidney stones? kidney-stones, KIDNEY and stones (kidneys)."
+    masked, n = pt.mask_query(q, ["kidney", "kidney stones"])
+    # the longer keyword wins where both match; 'kidneys' is another word, left alone
+    assert masked == "[MASK]? [MASK], [MASK] and stones (kidneys)."
+    assert n == 3
+    assert pt.mask_query(q, ["stones"], "<m>") == ("Kidney <m>? kidney-<m>, KIDNEY and <m> (kidneys).", 3)
+    assert pt.mask_query("no keyword here", []) == ("no keyword here", 0)
+    assert pt.mask_query("C++ and c", ["c++"])[0] == "[MASK]++ and [MASK]"  # words only: 'c'
+    out, n = pt.replace_keywords("Stones and stones", ["stones"], ["rocks"])
+    assert out == "Rocks and rocks" and n == 2  # the first letter's case is kept
+    assert pt.occurrences("a Blood Sugar test, blood  sugar", ["blood sugar"]) == [(2, 13, 0), (20, 32, 0)]
+
+
+def test_tiny_wordnet_synonyms_keep_part_of_speech_and_inflection(tiny_wordnet_dir):
+    wn = WordNet.load(tiny_wordnet_dir)
+    assert wn.synonym("stones") == ("rocks", "n")  # plural kept
+    assert wn.synonym("doctors") == ("physicians", "n")
+    assert wn.synonym("kidney") is None  # no synonym: skipped (and counted by the study)
+    assert wn.synonym("prevent") == ("forestall", "v")
+    assert wn.synonym("preventing") == ("forestalling", "v")
+    assert wn.part_of_speech("causes") == ("v", "cause")  # more tagged uses as a verb
+    assert wn.part_of_speech("causes", previous="the") == ("n", "cause")  # after a determiner
+    assert wn.synonym("causes", previous="the") == ("reasons", "n")
+    assert wn.synonym("zzz") is None
+    assert same_word("stone", "Stones") and same_word("gallstone", "stone") and not same_word("rock", "stone")
+    assert inflect_like("shed blood", "bleeding", "bleed", "v") == "sheding blood"  # first word of a verb phrase
+    assert inflect_like("blood sugar", "glucoses", "glucose", "n") == "blood sugars"
+    with pytest.raises(InputError, match="wordnet-base"):
+        WordNet.load(tiny_wordnet_dir / "missing")
+
+
+@pytest.mark.skipif(not (REAL_WORDNET / "index.noun").is_file(), reason="Debian wordnet-base not installed")
+def test_real_wordnet_synonyms():
+    wn = WordNet.load(REAL_WORDNET)
+    assert wn.synonym("stones") == ("rocks", "n")
+    assert wn.synonym("treated")[1] == "v" and wn.synonym("treated")[0].endswith("ed")
+    assert wn.synonym("kidney") is None
+    assert wn.synonym("hemochromatosis")[0] == "iron-storage disease"  # multi-word lemma
+
+
+def test_build_set_counts_and_edge_cases(tiny_wordnet_dir):
+    wn = WordNet.load(tiny_wordnet_dir)
+    ids = ["a", "b", "c"]
+    texts = ["Do doctors use ultrasound for gallstones? Doctors do.", "what is this", "kidney pain"]
+    kws = [["doctors", "ultrasound", "gallstones"], [], ["kidney"]]
+    subs = [pt.wordnet_substitutions(t, k, wn) for t, k in zip(texts, kws)]
+    s = pt.build_set(ids, texts, kws, subs, "[MASK]")
+    a, b, c = s.queries
+    assert a.masked == "Do [MASK] use [MASK] for [MASK]? [MASK] do."
+    assert a.substituted == "Do physicians use sonography for bilestones? Physicians do."
+    assert b.masked is None and b.substituted is None
+    assert c.masked == "[MASK] pain" and c.substituted is None and c.no_substitute == ["kidney"]
+    assert s.counts["queries without a keyword (not masked)"] == 1
+    assert s.counts["keyword occurrences masked"] == 5
+    assert s.counts["keywords without a substitute (left in place)"] == 1
+    assert s.counts["queries without any substitute (not substituted)"] == 1
+    assert s.variant("masked") == (["a", "c"], [a.masked, c.masked])
+    assert s.variant("substituted") == (["a"], [a.substituted])
+    assert pt.PerturbationSet.from_json(json.loads(json.dumps(s.to_json()))).queries == s.queries
+    none = pt.build_set(ids, texts, kws, None, "[MASK]")  # substitution = none
+    assert none.counts["substituted queries"] == 0 and none.queries[2].no_substitute == []
+
+
+def test_study_table_drops_and_intervals():
+    rng = np.random.default_rng(0)
+    rows = []
+    for q in range(200):
+        for system, p_orig, p_mask in (("bm25", 0.8, 0.1), ("base", 0.7, 0.6)):
+            hit = rng.random()
+            for variant, p in (("original", p_orig), ("masked", p_mask), ("substituted", p_orig)):
+                if variant == "masked" and q % 10 == 0:
+                    continue  # queries without keywords are not in the masked set
+                h = float(hit < p)
+                rows.append({"system": system, "variant": variant, "query_id": f"q{q}",
+                             "Hit@1": h, "Hit@4": h, "Hit@10": h, "MAP@10": h / 2,
+                             "gold_rank": 1 if h else np.nan})
+    pq = pd.DataFrame(rows)
+    st = pt.study_table(pq, n_boot=500)
+    m = st[(st.system == "bm25") & (st.variant == "masked") & (st.metric == "Hit@10")].iloc[0]
+    assert m.queries == 180
+    o = pq[(pq.system == "bm25") & (pq.variant == "original") & ~pq.query_id.isin([f"q{i}" for i in range(0, 200, 10)])]
+    assert m.original == pytest.approx(100 * o["Hit@10"].mean())
+    assert m.change == pytest.approx(m.perturbed - m.original)
+    assert m.ci_low <= m.change <= m.ci_high < 0
+    sub = st[(st.system == "base") & (st.variant == "substituted") & (st.metric == "Hit@10")].iloc[0]
+    assert sub.change == 0 and sub.ci_low == sub.ci_high == 0
+    wide = pt.table5(st)
+    assert list(wide.queries) == ["original", "masked", "substituted"] * 2
+    assert wide.iloc[1]["Hit@10"].startswith(f"{m.perturbed:.2f} ({m.change:+.2f} [")
+    text = " ".join(pt.reading(st))
+    assert "Masking the keywords costs bm25 the most" in text and "BM25 keeps" in text
+    rc = pt.rank_changes(pq)
+    assert {"original", "masked", "substituted", "masked change"} <= set(rc.columns)
+
+
+def test_pipeline_study_on_tiny_corpus(tmp_path, beir_dir, tiny_model_dir, tiny_wordnet_dir):
+    cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, perturbation__wordnet_dir=str(tiny_wordnet_dir),
+                      perturbation__max_df=0.9)
+    pipe = Pipeline(cfg)
+    res = pipe.perturbation_study(["bm25", "base", "rrf"])
+    pset, key = pipe.perturbations()
+    by_id = {q.query_id: q for q in pset.queries}
+    assert by_id["q3"].keywords and "[MASK]" in by_id["q3"].masked
+    # every system saw the same perturbed texts: one BM25 run per variant, and the dense runs
+    # are keyed by the same query texts
+    pq = res["per_query"]
+    assert set(pq.variant) == {"original", "masked", "substituted"}
+    masked_ids = set(pset.variant("masked")[0])
+    for s in ("bm25", "base", "rrf"):
+        assert set(pq[(pq.system == s) & (pq.variant == "masked")].query_id) == masked_ids
+    # BM25 scores nothing once every shared word is masked away: the gold chunk is lost
+    bm = pq[(pq.system == "bm25") & (pq.variant == "masked")]
+    assert (bm["Hit@10"] <= pq[(pq.system == "bm25") & (pq.variant == "original")
+                               & pq.query_id.isin(bm.query_id)]["Hit@10"].to_numpy()).all()
+    assert set(res["study"].system) == {"bm25", "base", "rrf"} and res["reading"]
+    # cached: a new pipeline loads the set without recomputing
+    again = Pipeline(cfg)
+    assert again.perturbations()[1] == key and again.perturbations()[0].queries == pset.queries
+
+
+@pytest.fixture
+def server(monkeypatch):
+    monkeypatch.setenv("BMEMBED_TEST_KEY", "sk-test")
+    with FakeOpenAI(api_key="sk-test", timeout_sleep=1.0) as s:
+        yield s
+
+
+def test_llm_keywords_and_substitutes_over_http(tmp_path, beir_dir, tiny_model_dir, server):
+    llm = {"llm__base_url": server.base_url, "llm__api_key_env": "BMEMBED_TEST_KEY",
+           "llm__backoff": 0.01, "llm__timeout": 0.5}
+    cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, perturbation__keywords="llm",
+                      perturbation__substitution="llm", llm__max_retries=2, **llm)
+    server.script("429", "badbody")  # retried
+    pset, _ = Pipeline(cfg).perturbations()
+    q2 = next(q for q in pset.queries if q.query_id == "q2")
+    assert q2.keywords == ["doctors", "ultrasound", "gallstones"]
+    # the fake model returns None for 'ultrasound': left in place and counted
+    assert q2.substitutions == {"doctors": "srotcod", "gallstones": "senotsllag"}
+    assert q2.substituted == "do srotcod use ultrasound for senotsllag"
+    assert pset.counts["keywords without a substitute (left in place)"] >= 1
+    n = len(server.requests)
+    Pipeline(cfg).perturbations()  # cached stage: nothing sent
+    assert len(server.requests) == n
+    # a dead endpoint: a clear error naming the endpoint and the offline fix
+    server.fail_after = 0
+    cfg2 = tiny_config(tmp_path / "b", beir_dir, tiny_model_dir, perturbation__keywords="llm",
+                       perturbation__substitution="none", llm__max_retries=1, **llm)
+    with pytest.raises(InputError, match="offline"):
+        Pipeline(cfg2).perturbations()
+
+
+def test_parse_llm_replies_validate():
+    assert pt.parse_keywords('```json\n{"keywords": ["Kidney", "pizza", "kidney"]}\n```',
+                             "kidney stones", 5) == ["Kidney"]  # not in query / duplicate dropped
+    assert pt.parse_keywords("no json here", "q", 5) is None
+    assert pt.parse_substitutions('{"substitutions": {"stones": "rocks", "kidney": "kidney organ", '
+                                  '"x": "y", "pain": ""}}', ["stones", "kidney", "pain"]) == {"stones": "rocks"}
+
+
+def test_cli_perturb(tmp_path, beir_dir, tiny_model_dir, tiny_wordnet_dir, capsys):
+    from bmembed_lab.cli import main
+
+    toml = tmp_path / "c.toml"
+    toml.write_text(f"""[corpus]\npath = {json.dumps(str(beir_dir))}\n[encoder]\nmodel = {json.dumps(str(tiny_model_dir))}
+[chunking]\nchunk_tokens = 24\n[eval]\nbootstrap = 100\ndepth = 10
+[perturbation]\nwordnet_dir = {json.dumps(str(tiny_wordnet_dir))}\nmax_df = 0.9\nsystems = ["bm25", "base"]
+[cache]\ndir = {json.dumps(str(tmp_path / "cache"))}\n""")
+    assert main(["perturb", "-c", str(toml), "--out", str(tmp_path / "p.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert "masked:" in out and "substituted" in out and "- Masking the keywords" in out
+    rows = [json.loads(x) for x in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 and any(r["masked"] for r in rows)
+    # no WordNet: exit 2 with the fix, no traceback
+    assert main(["perturb", "-c", str(toml), "--set", 'perturbation.wordnet_dir="/nonexistent"']) == 2
+    assert "wordnet-base" in capsys.readouterr().err
