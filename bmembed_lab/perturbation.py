@@ -403,11 +403,18 @@ def reading(study: pd.DataFrame, metric: str = "Hit@10") -> list[str]:
                 f"{k} {100 * x:.0f}%" for k, x in kept.sort_values(ascending=False).items()) + ".")
         for adapted in [x for x in v.index if x not in ("bm25", "base", "rrf") and not x.startswith("rrf")]:
             if "base" in v.index:
-                d = v.loc[adapted].change - v.loc["base"].change
-                lean = "more" if d < 0 else "less"
-                out.append(f"When {variant}, {adapted} loses {abs(d):.1f} points {lean} than base "
-                           f"({v.loc[adapted].change:+.1f} vs {v.loc['base'].change:+.1f}): it leans {lean} "
-                           f"on the exact keywords than the encoder it was adapted from.")
+                a, b = v.loc[adapted], v.loc["base"]
+                d = a.change - b.change
+                overlap = not (a.ci_high < b.ci_low or b.ci_high < a.ci_low)
+                if abs(d) < 1.0 or overlap:
+                    out.append(f"When {variant}, {adapted} loses about as much as base ({a.change:+.1f} vs "
+                               f"{b.change:+.1f}; the intervals overlap): adapting it did not measurably "
+                               "change how much it rests on these words.")
+                else:
+                    lean = "more" if d < 0 else "less"
+                    out.append(f"When {variant}, {adapted} loses {abs(d):.1f} points {lean} than base "
+                               f"({a.change:+.1f} vs {b.change:+.1f}, non-overlapping intervals): it leans "
+                               f"{lean} on the exact keywords than the encoder it was adapted from.")
     if "bm25" in set(s.system):
         m = s[(s.system == "bm25") & (s.variant == "masked")]
         if len(m) and m.iloc[0].original > 0:

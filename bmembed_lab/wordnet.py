@@ -123,17 +123,32 @@ class WordNet:
 
     def synonym(self, word: str, max_senses: int = 3, previous: str = "") -> tuple[str, str] | None:
         """(replacement, pos) for ``word``, inflected like it, or None if it has no synonym.
-        Single words are preferred to multi-word lemmas."""
+        Single words are preferred to multi-word lemmas; light verbs (do, make, get, ...) are
+        never chosen, as they rarely keep a question's meaning."""
         found = self.part_of_speech(word, previous)
         if found is None:
             return None
         pos, lemma = found
         cands = [c for off in self.index[pos][lemma][:max_senses] for c in self.synset_lemmas(pos, off)
-                 if not same_word(c, lemma)]
+                 if not same_word(c, lemma) and not (pos == "v" and c in LIGHT_VERBS)]
         cands = [c for c in cands if "_" not in c] + [c for c in cands if "_" in c]
         if not cands:
             return None
-        return inflect_like(cands[0].replace("_", " "), word.lower(), lemma, pos), pos
+        return inflect_like(cands[0].replace("_", " "), word.lower(), lemma, pos, self.irregular(pos)), pos
+
+    def irregular(self, pos: str) -> dict[str, list[str]]:
+        """lemma -> its irregular forms (the exception lists read backwards: get -> got, gotten)."""
+        key = f"_irregular_{pos}"
+        if key not in self._files:
+            rev: dict[str, list[str]] = defaultdict(list)
+            for form, bases in self.exceptions[pos].items():
+                for b in bases:
+                    rev[b].append(form)
+            self._files[key] = dict(rev)
+        return self._files[key]
+
+
+LIGHT_VERBS = frozenset("be do make get have go take give set put come".split())
 
 
 def same_word(a: str, b: str) -> bool:
@@ -158,21 +173,27 @@ def _plural(w: str) -> str:
     return w + "s"
 
 
-def inflect_like(replacement: str, word: str, lemma: str, pos: str) -> str:
+def inflect_like(replacement: str, word: str, lemma: str, pos: str,
+                 irregular: dict[str, list[str]] | None = None) -> str:
     """Give ``replacement`` (a lemma, maybe several words) the inflection that turned ``lemma``
     into ``word``: a noun phrase's last word, a verb phrase's first word carries it (-s, -ing,
-    -ed; consonant doubling and irregular forms are not attempted). Adjectives and adverbs are
-    left as lemmas."""
+    -ed). Irregular forms come from WordNet's exception lists when given (get -> got,
+    shed -> shedding, child -> children); otherwise the regular rules apply. Adjectives and
+    adverbs are left as lemmas."""
     if word == lemma or pos not in ("n", "v"):
         return replacement
     parts = replacement.split(" ")
     i = len(parts) - 1 if pos == "n" else 0
     w = parts[i]
+    forms = (irregular or {}).get(w, [])
     if pos == "n" or word.endswith("s"):
-        w = w + "es" if pos == "v" and w.endswith("o") else _plural(w)
+        plural = [f for f in forms if f.endswith("s") or pos == "n"]
+        w = plural[0] if plural else (w + "es" if pos == "v" and w.endswith("o") else _plural(w))
     elif word.endswith("ing"):
-        w = (w[:-1] if w.endswith("e") and not w.endswith("ee") else w) + "ing"
-    elif word.endswith("ed"):
-        w = w + ("d" if w.endswith("e") else "ed")
+        ing = [f for f in forms if f.endswith("ing")]
+        w = ing[0] if ing else (w[:-1] if w.endswith("e") and not w.endswith("ee") else w) + "ing"
+    elif word.endswith("ed") or word not in (lemma + "s", lemma + "es"):
+        past = [f for f in forms if not f.endswith(("ing", "s"))]
+        w = past[0] if past else w + ("d" if w.endswith("e") else "ed")
     parts[i] = w
-    return " ".join(parts)
+    return " ".join(parts).replace("_", " ")

@@ -207,3 +207,12 @@ def test_cli_perturb(tmp_path, beir_dir, tiny_model_dir, tiny_wordnet_dir, capsy
     # no WordNet: exit 2 with the fix, no traceback
     assert main(["perturb", "-c", str(toml), "--set", 'perturbation.wordnet_dir="/nonexistent"']) == 2
     assert "wordnet-base" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not (REAL_WORDNET / "index.noun").is_file(), reason="Debian wordnet-base not installed")
+def test_real_wordnet_irregular_forms_and_light_verbs():
+    wn = WordNet.load(REAL_WORDNET)
+    assert inflect_like("get", "acquired", "acquire", "v", wn.irregular("v")) == "got"
+    assert inflect_like("shed blood", "bleeding", "bleed", "v", wn.irregular("v")) == "shedding blood"
+    assert inflect_like("child", "kids", "kid", "n", wn.irregular("n")) == "children"
+    assert wn.synonym("causes")[0] not in ("does", "makes")  # light verbs are never chosen
