@@ -141,3 +141,21 @@ def test_embedding_map_redraws_when_the_colouring_changes(serve, browser, tmp_pa
     browser.save_screenshot(str(tmp_path / "06_embedding_map.png"))
     assert (tmp_path / "06_embedding_map.png").stat().st_size > 10_000
     assert_no_errors(browser, log)
+
+
+def test_perturbation_study_redraws_when_the_metric_changes(serve, browser, tmp_path):
+    from selenium.webdriver.support.ui import Select
+
+    url, log = serve("07_perturbation.py")
+    browser.get(url)
+    before = wait_for(lambda: [t for t in plot_titles(browser) if "perturbed minus original" in t],
+                      timeout=300, what="the study chart")[0]
+    assert before.startswith("Hit@10")
+    text = browser.execute_script("return document.body.innerText")
+    assert "[MASK]" in text and "What the numbers say" in text  # side by side + reading
+    metric = shadow_all(browser, "marimo-dropdown")[2]  # keywords, substitutes, metric
+    Select(metric.shadow_root.find_element("css selector", "select")).select_by_visible_text("Hit@1")
+    wait_for(lambda: [t for t in plot_titles(browser) if t.startswith("Hit@1:")], what="the chart to redraw")
+    browser.save_screenshot(str(tmp_path / "07_perturbation.png"))
+    assert (tmp_path / "07_perturbation.png").stat().st_size > 10_000
+    assert_no_errors(browser, log)
