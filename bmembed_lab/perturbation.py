@@ -72,10 +72,14 @@ class PerturbationSet:
 
 
 # -- keywords ---------------------------------------------------------------------------------
+QUESTION_WORDS = frozenset("does did doing done is are was were be can could should would "
+                           "will shall may might must".split())
+
+
 def _stopwords() -> frozenset:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    return ENGLISH_STOP_WORDS
+    return ENGLISH_STOP_WORDS | QUESTION_WORDS
 
 
 def offline_keywords(query: str, gold_texts: list[str], idf: dict[str, float], max_keywords: int = 5,
@@ -406,10 +410,19 @@ def reading(study: pd.DataFrame, metric: str = "Hit@10") -> list[str]:
                 a, b = v.loc[adapted], v.loc["base"]
                 d = a.change - b.change
                 overlap = not (a.ci_high < b.ci_low or b.ci_high < a.ci_low)
-                if abs(d) < 1.0 or overlap:
+                if abs(a.original - b.original) > 5 and a.original > 0 and b.original > 0:
+                    out.append(f"When {variant}, {adapted} starts from {a.original:.1f} against base's "
+                               f"{b.original:.1f}, so their point losses ({a.change:+.1f} vs {b.change:+.1f}) "
+                               f"are not comparable; it keeps {100 * a.perturbed / a.original:.0f}% of its "
+                               f"{metric}, base {100 * b.perturbed / b.original:.0f}%.")
+                elif abs(d) < 1.0:
                     out.append(f"When {variant}, {adapted} loses about as much as base ({a.change:+.1f} vs "
-                               f"{b.change:+.1f}; the intervals overlap): adapting it did not measurably "
-                               "change how much it rests on these words.")
+                               f"{b.change:+.1f}): adapting it did not change how much it rests on these words.")
+                elif overlap:
+                    out.append(f"When {variant}, {adapted} loses {abs(d):.1f} points {'less' if d > 0 else 'more'} "
+                               f"than base ({a.change:+.1f} vs {b.change:+.1f}), but the intervals overlap: "
+                               "the difference is not established (compare the shares kept, as the two "
+                               "start from different values).")
                 else:
                     lean = "more" if d < 0 else "less"
                     out.append(f"When {variant}, {adapted} loses {abs(d):.1f} points {lean} than base "

@@ -123,14 +123,17 @@ class WordNet:
 
     def synonym(self, word: str, max_senses: int = 3, previous: str = "") -> tuple[str, str] | None:
         """(replacement, pos) for ``word``, inflected like it, or None if it has no synonym.
-        Single words are preferred to multi-word lemmas; light verbs (do, make, get, ...) are
-        never chosen, as they rarely keep a question's meaning."""
+        Single words are preferred to multi-word lemmas; light verbs (do, make, get, ...) and
+        lemmas with digits are never chosen, as they rarely keep a question's meaning. WordNet
+        knows no company or product names: a name that is also a word ("Square") gets that
+        word's synonym; the llm backend reads the context."""
         found = self.part_of_speech(word, previous)
         if found is None:
             return None
         pos, lemma = found
         cands = [c for off in self.index[pos][lemma][:max_senses] for c in self.synset_lemmas(pos, off)
-                 if not same_word(c, lemma) and not (pos == "v" and c in LIGHT_VERBS)]
+                 if not same_word(c, lemma) and not (pos == "v" and c in LIGHT_VERBS)
+                 and not any(ch.isdigit() for ch in c)]  # million -> 1000000 is no paraphrase
         cands = [c for c in cands if "_" not in c] + [c for c in cands if "_" in c]
         if not cands:
             return None

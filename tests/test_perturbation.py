@@ -216,3 +216,17 @@ def test_real_wordnet_irregular_forms_and_light_verbs():
     assert inflect_like("shed blood", "bleeding", "bleed", "v", wn.irregular("v")) == "shedding blood"
     assert inflect_like("child", "kids", "kid", "n", wn.irregular("n")) == "children"
     assert wn.synonym("causes")[0] not in ("does", "makes")  # light verbs are never chosen
+
+
+def test_reading_wording_follows_the_intervals():
+    def row(system, change, lo, hi, orig=50.0):
+        return {"system": system, "variant": "masked", "metric": "Hit@10", "queries": 100,
+                "original": orig, "perturbed": orig + change, "change": change, "ci_low": lo, "ci_high": hi}
+    same = pd.DataFrame([row("base", -20, -25, -15), row("bmembed", -20.4, -25, -15)])
+    assert "about as much as base" in " ".join(pt.reading(same))
+    overlap = pd.DataFrame([row("base", -30, -38, -22), row("bmembed", -20, -27, -13)])
+    assert "the difference is not established" in " ".join(pt.reading(overlap))
+    apart = pd.DataFrame([row("base", -40, -44, -36), row("bmembed", -10, -14, -6)])
+    assert "leans less on the exact keywords" in " ".join(pt.reading(apart))
+    lower = pd.DataFrame([row("base", -40, -44, -36, orig=60), row("bmembed", -20, -24, -16, orig=30)])
+    assert "are not comparable; it keeps 33% of its Hit@10, base 33%" in " ".join(pt.reading(lower))
