@@ -510,6 +510,10 @@ def render_tables() -> str:
                     f"`@128` rows keep the first 128 dimensions. Wall time {r['seconds'] / 60:.1f} min.", ""]
     pp = RESULTS / "perturbation.json"
     if pp.is_file():
+        import pandas as pd
+
+        from bmembed_lab.perturbation import table5
+
         for corpus, r in json.loads(pp.read_text()).items():
             if corpus == "machine":
                 continue
@@ -517,21 +521,10 @@ def render_tables() -> str:
             out += [f"### Lexical sensitivity ({corpus}: {c['queries']} questions; the paper's Table 5 layout)", "",
                     "Value in percent, then the change from the same questions' original value in points "
                     "[paired-bootstrap 95% interval]. Offline keywords (words a question shares with its "
-                    "gold chunks, by BM25 idf, at most 5), WordNet substitutes.", "",
-                    "| system | questions | n | Hit@1 | Hit@4 | Hit@10 | MAP@10 |", "|---|---|---|---|---|---|---|"]
-            rows = {}
-            for x in r["study"]:
-                rows.setdefault((x["system"], x["variant"]), {})[x["metric"]] = x
-            for system in dict.fromkeys(s for s, _ in rows):
-                m = rows[(system, "masked")]
-                out.append(f"| {system} | original | {m['Hit@1']['queries']} | " + " | ".join(
-                    f"{m[k]['original']:.2f}" for k in ("Hit@1", "Hit@4", "Hit@10", "MAP@10")) + " |")
-                for variant in ("masked", "substituted"):
-                    v = rows.get((system, variant))
-                    if v:
-                        out.append(f"| {system} | {variant} | {v['Hit@1']['queries']} | " + " | ".join(
-                            f"{v[k]['perturbed']:.2f} ({v[k]['change']:+.2f} [{v[k]['ci_low']:+.2f}, "
-                            f"{v[k]['ci_high']:+.2f}])" for k in ("Hit@1", "Hit@4", "Hit@10", "MAP@10")) + " |")
+                    "gold chunks, by BM25 idf, at most 5), WordNet substitutes.", ""]
+            t = table5(pd.DataFrame(r["study"]))
+            out += ["| " + " | ".join(t.columns) + " |", "|" + "---|" * len(t.columns)]
+            out += ["| " + " | ".join(map(str, row)) + " |" for row in t.itertuples(index=False)]
             out += ["", "Counts: " + ", ".join(f"{k} {v}" for k, v in c.items()) + ".", "",
                     "What the numbers say (computed by `perturbation.reading`):", ""]
             out += [f"- {line}" for line in r["reading"]]

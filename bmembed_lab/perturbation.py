@@ -60,9 +60,6 @@ class PerturbationSet:
         rows = [(i, t) for i, t in rows if t is not None]
         return [i for i, _ in rows], [t for _, t in rows]
 
-    def frame(self) -> pd.DataFrame:
-        return pd.DataFrame([{**asdict(q), "keywords": list(q.keywords)} for q in self.queries])
-
     def to_json(self) -> dict:
         return {"queries": [asdict(q) for q in self.queries], "counts": self.counts}
 
@@ -77,9 +74,9 @@ QUESTION_WORDS = frozenset("does did doing done is are was were be can could sho
 
 
 def _stopwords() -> frozenset:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+    from .querygen import _stopwords as english
 
-    return ENGLISH_STOP_WORDS | QUESTION_WORDS
+    return english() | QUESTION_WORDS
 
 
 def offline_keywords(query: str, gold_texts: list[str], idf: dict[str, float], max_keywords: int = 5,
@@ -381,10 +378,6 @@ def reading(study: pd.DataFrame, metric: str = "Hit@10") -> list[str]:
     s = study[study.metric == metric]
     out = []
 
-    def drops(variant):
-        v = s[s.variant == variant].set_index("system")
-        return v
-
     def sig(r) -> str:
         if r.ci_high < 0:
             return "a drop whose 95% interval excludes zero"
@@ -393,7 +386,7 @@ def reading(study: pd.DataFrame, metric: str = "Hit@10") -> list[str]:
         return "within noise (the interval contains zero)"
 
     for variant, verb in (("masked", "Masking the keywords"), ("substituted", "Substituting synonyms")):
-        v = drops(variant)
+        v = s[s.variant == variant].set_index("system")
         if v.empty:
             continue
         worst = v.change.idxmin()

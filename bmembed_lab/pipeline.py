@@ -319,10 +319,8 @@ def perturbation_stage(cfg: Config, cache: StageCache, chunks: list[Chunk], chun
     if llm_used:
         conf["llm"] = {"base_url": cfg.llm.base_url, "model": model, "temperature": cfg.llm.temperature}
     wn_dir = cfg.resolve(p.wordnet_dir)
-    if p.substitution == "wordnet":
-        wn = wordnet_mod.WordNet.load(wn_dir)  # fails early, with the fix, if the data is missing
-        conf["wordnet_dir"] = files_fingerprint([wn_dir / f"{k}.{n}" for n in wordnet_mod.POS_FILES.values()
-                                                 for k in ("index", "data")])
+    if p.substitution == "wordnet":  # missing data fails here, with the fix, before any work
+        conf["wordnet_dir"] = files_fingerprint(wordnet_mod.WordNet.database_files(wn_dir))
 
     def compute():
         chunk_texts = [c.text for c in chunks]
@@ -339,6 +337,7 @@ def perturbation_stage(cfg: Config, cache: StageCache, chunks: list[Chunk], chun
                 texts, gold, client, model, p.max_keywords, p.substitution == "llm", progress,
                 keywords=kws if p.keywords == "offline" else None)
         if p.substitution == "wordnet":
+            wn = wordnet_mod.WordNet.load(wn_dir)
             subs = [perturbation_mod.wordnet_substitutions(t, k, wn, p.max_senses) for t, k in zip(texts, kws)]
         return perturbation_mod.build_set(ids, texts, kws, subs, p.mask_token, counts)
 
@@ -742,9 +741,9 @@ class Pipeline:
             if system != "base" and system not in TRAINED:
                 raise InputError(f"unknown system '{system}'", "perturbation.systems",
                                  "use bm25, base, rrf, bmembed, cl, mnrl or rrf+bmembed")
-            enc = self._encoder_for(system) or self.encoder()
-            c_emb, c_key, _, _ = self.embeddings(self._encoder_for(system), label=system)
-            q_emb, q_key = embed_stage(self.cache, enc, texts, True, text_key(texts))
+            adapted = self._encoder_for(system)
+            c_emb, c_key, _, _ = self.embeddings(adapted, label=system)
+            q_emb, q_key = embed_stage(self.cache, adapted or self.encoder(), texts, True, text_key(texts))
             return dense_stage(self.cache, q_emb, q_key, c_emb, c_key, ids, depth, system)
         return self._stage(f"query_run:{system}:{variant}", run)
 

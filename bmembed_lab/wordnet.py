@@ -43,18 +43,26 @@ class WordNet:
     index: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # pos -> lemma -> offsets
     exceptions: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # pos -> form -> bases
     counts: dict[tuple[str, str], int] = field(default_factory=dict)  # (lemma, pos) -> tagged uses
-    _files: dict = field(default_factory=dict, repr=False)
+    _files: dict = field(default_factory=dict, repr=False)  # pos -> open data file
+    _irregular: dict = field(default_factory=dict, repr=False)  # pos -> lemma -> forms
 
-    @classmethod
-    def load(cls, root: str | Path = DEFAULT_DIR) -> "WordNet":
+    @staticmethod
+    def database_files(root: str | Path = DEFAULT_DIR) -> list[Path]:
+        """The index and data files a WordNet folder must hold; a clear error if any is missing."""
         root = Path(root)
-        missing = [f"{k}.{p}" for p in POS_FILES.values() for k in ("index", "data")
-                   if not (root / f"{k}.{p}").is_file()]
+        files = [root / f"{k}.{p}" for p in POS_FILES.values() for k in ("index", "data")]
+        missing = [f.name for f in files if not f.is_file()]
         if missing:
             raise InputError(f"WordNet database not found ({', '.join(missing[:2])} missing)", str(root),
                              "install Debian's WordNet data (apt-get install wordnet-base), or set "
                              "perturbation.wordnet_dir to a WordNet 3.0 'dict' folder, or use "
                              "perturbation.substitution = 'llm' or 'none'")
+        return files
+
+    @classmethod
+    def load(cls, root: str | Path = DEFAULT_DIR) -> "WordNet":
+        root = Path(root)
+        cls.database_files(root)
         wn = cls(root)
         for pos, name in POS_FILES.items():
             table: dict[str, list[int]] = {}
@@ -141,14 +149,13 @@ class WordNet:
 
     def irregular(self, pos: str) -> dict[str, list[str]]:
         """lemma -> its irregular forms (the exception lists read backwards: get -> got, gotten)."""
-        key = f"_irregular_{pos}"
-        if key not in self._files:
+        if pos not in self._irregular:
             rev: dict[str, list[str]] = defaultdict(list)
             for form, bases in self.exceptions[pos].items():
                 for b in bases:
                     rev[b].append(form)
-            self._files[key] = dict(rev)
-        return self._files[key]
+            self._irregular[pos] = dict(rev)
+        return self._irregular[pos]
 
 
 LIGHT_VERBS = frozenset("be do make get have go take give set put come".split())
