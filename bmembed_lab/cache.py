@@ -16,6 +16,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -26,9 +27,19 @@ from typing import Any, Callable, Iterable, TypeVar
 
 import numpy as np
 
+from .errors import InputError
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MANIFEST = "manifest.json"
+# Written at the cache root when the workbench creates it (or adopts an empty folder or an
+# earlier version's cache): nothing is ever deleted from a folder without it.
+MARKER = ".bmembed-cache"
+MARKER_TEXT = ("This folder is a bmembed-lab stage cache. `bmembed-lab cache clear` deletes\n"
+               "only folders that hold this file. Delete it by hand if you no longer need it.\n")
+# Folders of the cache that are not stage entries (keyed by run, not by stage key).
+SUB_STORES = ("llm_calls", "train_runs")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 def stable_hash(obj: Any, length: int = 16) -> str:
@@ -43,13 +54,43 @@ _SOURCE_HASHES: dict[str, str] = {}
 def code_version(*modules: ModuleType) -> str:
     """Hash of the source of the given modules: editing a stage's code invalidates its entries.
     Each module's hash is taken once per process, so a file edited while a run is under way
-    does not change the keys of the code that is actually running."""
+    does not change the keys of the code that is actually running.
+    A package counts with every ``.py`` file in its folder."""
     h = hashlib.sha256()
     for m in modules:
         if m.__name__ not in _SOURCE_HASHES:
-            _SOURCE_HASHES[m.__name__] = hashlib.sha256(inspect.getsource(m).encode()).hexdigest()
+            if hasattr(m, "__path__"):  # a package: all of its modules
+                src = b"".join(p.name.encode() + p.read_bytes()
+                               for d in m.__path__ for p in sorted(Path(d).rglob("*.py")))
+            else:
+                src = inspect.getsource(m).encode()
+            _SOURCE_HASHES[m.__name__] = hashlib.sha256(src).hexdigest()
         h.update(_SOURCE_HASHES[m.__name__].encode())
     return h.hexdigest()[:12]
+
+
+def files_fingerprint(paths: list[Path], root: Path | None = None) -> str:
+    """Hash of the files' contents and their names relative to ``root`` (else their base
+    names): the same data gives the same key however the config spells its path
+    ("configs/../data" or an absolute one)."""
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        name = os.path.relpath(os.path.abspath(p), os.path.abspath(root)) if root else Path(p).name
+        h.update(name.encode())
+        with open(p, "rb") as f:
+            while block := f.read(1 << 22):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+def texts_key(texts: list[str]) -> str:
+    """Hash of a list of strings, order and boundaries included (an input key for stages
+    whose input is text, such as query embeddings)."""
+    h = hashlib.sha256()
+    for t in texts:
+        h.update(t.encode())
+        h.update(b"\x00")
+    return h.hexdigest()[:16]
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
@@ -71,9 +112,6 @@ class Entry:
     path: Path
     manifest: dict
 
-    def file(self, name: str) -> Path:
-        return self.path / name
-
 
 class StageCache:
     """A folder of stage results. ``enabled=False`` computes everything and stores nothing."""
@@ -81,6 +119,28 @@ class StageCache:
     def __init__(self, root: str | os.PathLike, enabled: bool = True):
         self.root = Path(root)
         self.enabled = enabled
+
+    # -- the root and its marker -------------------------------------------------------
+    @property
+    def marked(self) -> bool:
+        """True when the root holds the marker: the workbench created (or adopted) it."""
+        return (self.root / MARKER).is_file()
+
+    def ensure_root(self) -> None:
+        """Create the root with its marker; an existing folder is marked only when it is empty
+        or already looks like a stage cache (every entry a manifest-holding folder)."""
+        if not self.root.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+        if not self.marked and _looks_like_cache(self.root):
+            atomic_write_text(self.root / MARKER, MARKER_TEXT)
+
+    def sub_store(self, name: str) -> Path:
+        """The folder of a sub-store (``llm_calls``: one file per LLM reply; ``train_runs``:
+        resumable checkpoints per training run), created inside the marked root."""
+        if name not in SUB_STORES:
+            raise ValueError(f"unknown sub-store {name!r}; known: {SUB_STORES}")
+        self.ensure_root()
+        return self.root / name
 
     # -- keys ---------------------------------------------------------------------------
     @staticmethod
@@ -123,6 +183,7 @@ class StageCache:
     # -- write --------------------------------------------------------------------------
     def store(self, stage: str, key: str, write: Callable[[Path], None], info: dict | None = None) -> Entry:
         """Run ``write(tmpdir)``, checksum what it wrote and atomically publish it as the entry."""
+        self.ensure_root()
         final = self.root / stage / key
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=final.parent))
@@ -162,13 +223,64 @@ class StageCache:
                              "created": created, "corrupt": ".corrupt-" in e.name})
         return rows
 
-    def clear(self, stage: str | None = None) -> int:
-        """Delete every entry (or one stage's); returns the number removed."""
-        target = self.root / stage if stage else self.root
-        n = sum(1 for r in self.entries() if stage in (None, r["stage"]))
-        if target.is_dir():
-            shutil.rmtree(target)
+    def stage_names(self) -> list[str]:
+        """Names of the stage folders (and sub-stores) present under the root."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir()
+                      if p.is_dir() and not p.is_symlink() and _NAME.fullmatch(p.name))
+
+    def clear(self, stage: str | None = None, missing_ok: bool = True) -> int:
+        """Delete every entry (or one stage's); returns the number of entries removed.
+
+        Only folders inside a marked cache root are ever removed, and ``stage`` must be the
+        plain name of a folder present there: a path, ``..`` or an unknown name is an
+        :class:`InputError` (an absent but well-formed name returns 0 when ``missing_ok``)."""
+        if stage is not None and (not _NAME.fullmatch(stage) or stage in (".", "..")):
+            raise InputError(f"{stage!r} is not a stage name", "--stage",
+                             "name one stage folder of the cache: " + _names_hint(self))
+        if not self.root.is_dir():
+            return 0
+        if not self.marked:
+            raise InputError(f"{self.root} is not a bmembed-lab cache (it has no {MARKER} file), "
+                             "so nothing in it is deleted", "cache.dir",
+                             "point cache.dir at the cache folder the workbench created "
+                             "(default .bmembed_cache beside the config)")
+        names = self.stage_names()
+        if stage is not None and stage not in names:
+            if missing_ok:
+                return 0
+            raise InputError(f"the cache has no stage {stage!r}", "--stage",
+                             "name one of: " + _names_hint(self))
+        targets = [stage] if stage else names
+        n = sum(1 for r in self.entries() if r["stage"] in targets)
+        for name in targets:
+            shutil.rmtree(self.root / name)
         return n
+
+
+def _names_hint(cache: StageCache) -> str:
+    return ", ".join(cache.stage_names()) or "(the cache is empty)"
+
+
+def _looks_like_cache(root: Path) -> bool:
+    """An empty folder, or one whose every child is a stage folder of entries with a manifest
+    (an earlier version's cache, made before the marker existed), at least one entry found."""
+    children = [c for c in root.iterdir() if not c.name.startswith(".")]
+    found = False
+    for child in children:
+        if not child.is_dir() or child.is_symlink() or not _NAME.fullmatch(child.name):
+            return False
+        if child.name in SUB_STORES:
+            found = True
+            continue
+        for e in child.iterdir():
+            if e.name.startswith(".") or ".corrupt-" in e.name:
+                continue
+            if not (e.is_dir() and (e / MANIFEST).is_file()):
+                return False
+            found = True
+    return found or not children
 
 
 def cached(cache: StageCache, stage: str, config: Any, inputs: Iterable[str], version: str,

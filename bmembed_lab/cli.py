@@ -311,7 +311,7 @@ def cmd_cache(cfg: Config, args) -> int:
                   + ("  CORRUPT (kept aside)" if r["corrupt"] else ""))
         print(f"{len(rows)} entries, {total / 1e6:.2f} MB in {cache.root}")
     else:
-        print(f"removed {cache.clear(args.stage)} entries from {cache.root}")
+        print(f"removed {cache.clear(args.stage, missing_ok=False)} entries from {cache.root}")
     return 0
 
 

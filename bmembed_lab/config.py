@@ -350,7 +350,26 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     for key, value in PRESETS.get(cfg.training.preset, {}).items():
         if ("training", key) not in explicit:
             setattr(cfg.training, key, value)
+    check_cache_dir(cfg, where)
     return cfg
+
+
+def check_cache_dir(cfg: Config, where: str) -> None:
+    """The cache folder may not be empty, a filesystem root, the home folder, the config's own
+    folder (or a folder above it), the working folder (or above it) or the corpus folder (or
+    above it): ``cache clear`` would otherwise have a user folder as its target."""
+    raw = cfg.cache.dir.strip()
+    fix = 'use a folder of its own, e.g. [cache] dir = ".bmembed_cache"'
+    if not raw:
+        raise InputError("cache.dir is empty", where, fix)
+    d = cfg.resolve(raw).resolve()
+    guarded = {Path(d.anchor), Path.home().resolve()}
+    for p in (Path(cfg.base_dir).resolve(), Path.cwd().resolve(), cfg.resolve(cfg.corpus.path).resolve()):
+        guarded.add(p)
+        if d in p.parents:
+            raise InputError(f"cache.dir = {raw!r} is {d}, a folder that holds {p}", where, fix)
+    if d in guarded:
+        raise InputError(f"cache.dir = {raw!r} is {d}, which is not a folder of its own", where, fix)
 
 
 def explain() -> str:

@@ -219,7 +219,7 @@ def queries_stage(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str, prog
     def compute():
         client = None
         if q.backend == "llm":
-            calls_dir = cache.root / "llm_calls" if cache.enabled else None
+            calls_dir = cache.sub_store("llm_calls") if cache.enabled else None
             client = llm_mod.LLMClient(cfg.llm, calls_dir)
         qc = q
         if q.backend == "file":
@@ -332,7 +332,7 @@ def perturbation_stage(cfg: Config, cache: StageCache, chunks: list[Chunk], chun
             kws = [perturbation_mod.offline_keywords(t, g, idf, p.max_keywords, common, p.min_chars)
                    for t, g in zip(texts, gold)]
         if llm_used:
-            client = llm_mod.LLMClient(cfg.llm, cache.root / "llm_calls" if cache.enabled else None)
+            client = llm_mod.LLMClient(cfg.llm, cache.sub_store("llm_calls") if cache.enabled else None)
             kws, subs, counts = perturbation_mod.llm_keywords_and_substitutes(
                 texts, gold, client, model, p.max_keywords, p.substitution == "llm", progress,
                 keywords=kws if p.keywords == "offline" else None)
@@ -381,7 +381,7 @@ def train_stage(cfg: Config, cache: StageCache, method: str, data, data_key: str
     entry = cache.lookup("model", key)
     if entry is None:
         enc = training_mod.prepare_model(encoder_mod.Encoder.load(cfg.encoder), tcfg)
-        run_dir = cache.root / "train_runs" / key
+        run_dir = cache.sub_store("train_runs") / key
         result = training_mod.train(enc, data, tcfg, run_dir, on_step=on_step, progress=progress,
                                     accelerator=accelerator)
         digests = training_mod.rank_digests(enc.model, accelerator)
