@@ -222,7 +222,9 @@ def bench_train(steps: int = 30, timed_from: int = 6, n_lists: int = 64) -> dict
 
     from bmembed_lab.config import EncoderConfig, TrainingConfig, load_config
     from bmembed_lab.encoder import Encoder, resolve_model_path
-    from bmembed_lab.pipeline import Pipeline, training_data
+    from bmembed_lab.losses import listnet_target
+    from bmembed_lab.pipeline import Pipeline
+    from bmembed_lab.stages.train import training_data
     from bmembed_lab.training import batch_indices, prepare_model, train
 
     pipe = Pipeline(load_config(ROOT / "configs" / "demo.toml"))
@@ -233,7 +235,7 @@ def bench_train(steps: int = 30, timed_from: int = 6, n_lists: int = 64) -> dict
     tcfg = TrainingConfig(steps=steps, lr=2e-5, warmup_steps=5, batch_size=1, checkpoint_every=0, seed=0)
     order = [batch_indices(len(data), t, 0, tcfg)[0] for t in range(steps)]
     sc = torch.tensor(data.scores[order], dtype=torch.float32)
-    target = torch.softmax(sc / tcfg.alpha, -1)
+    target = listnet_target(sc, tcfg.alpha)
     entropy = (-(target * target.clamp_min(1e-30).log()).sum(-1)).numpy()
     path = str(resolve_model_path("all-MiniLM-L6-v2"))
 
@@ -310,7 +312,7 @@ def compare_one(cfg, label: str) -> dict:
 
     import pandas as pd
 
-    from bmembed_lab.evaluation import compare_systems, per_query_table, summary_table
+    from bmembed_lab.evaluation import compare_systems, parse_system, per_query_table, summary_table
     from bmembed_lab.pipeline import Pipeline
 
     steps = cfg.training.steps
@@ -326,8 +328,8 @@ def compare_one(cfg, label: str) -> dict:
     t0 = time.perf_counter()
     tables = []
     for s in COMPARE_SYSTEMS:
-        owner = next((m for m in ("mnrl", "cl") if s.split("@")[0].endswith(m)), "bmembed")
-        run, _ = pipes[owner].run_for(s)
+        owner = next((m for m in ("mnrl", "cl") if parse_system(s).encoder == m), "bmembed")
+        run, _ = pipes[owner].run(s)
         tables.append(per_query_table(run, rel, (1, 4, 10)))
         print(f"{label}: {s} done ({time.perf_counter() - t0:.0f} s)", flush=True)
     pq = pd.concat(tables, ignore_index=True)
@@ -336,7 +338,7 @@ def compare_one(cfg, label: str) -> dict:
     n_boot, seed = cfg.eval.bootstrap, cfg.eval.seed
     cmp = pd.concat([compare_systems(pq, a, b, n_boot=n_boot, seed=seed) for a, b in pairs], ignore_index=True)
     trained = {m: pipes[m].trained(m)[0].info for m in ("bmembed", "cl", "mnrl")}
-    runs = {s: main.run_for(s)[0] for s in ("bm25", "base", "bmembed")}
+    runs = {s: main.run(s)[0] for s in ("bm25", "base", "bmembed")}
     out_teacher = teacher_effect(pq, runs)
     return {"counts": main.report(),
             "training": {m: {"steps": i["steps"], "seconds": i["seconds"], "final_loss": i["final_loss"],

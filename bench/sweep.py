@@ -58,8 +58,8 @@ def source_ranks(pipe, texts: list[str], src: np.ndarray, system: str) -> np.nda
     if system == "bm25":
         scores = pipe.bm25_index().scores(tokenize_cfg(texts, pipe.cfg.bm25))
     else:
-        enc = pipe.encoder() if system == "base" else pipe.adapted_encoder(system)
-        c_emb, _, _, _ = pipe.embeddings(None if system == "base" else enc, label=system)
+        enc = pipe.encoder(system)
+        c_emb, _ = pipe.chunk_embeddings(system)
         scores = enc.encode(texts, is_query=True, progress=False) @ c_emb.T
     own = scores[np.arange(len(texts)), src]
     return 1 + (scores > own[:, None]).sum(1)

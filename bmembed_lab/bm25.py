@@ -13,7 +13,6 @@ no stopwords; stemming (Snowball via PyStemmer) and stopword removal are switche
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,16 +20,15 @@ import scipy.sparse as sp
 
 from .config import BM25Config
 from .errors import InputError
+from .text import stopwords as english_stopwords, words
 
-_WORD = re.compile(r"\w+")
 
 
 def tokenize(texts: list[str], stem: bool = False, stopwords: bool = False) -> list[list[str]]:
     """Reference tokenisation (lowercase word tokens), optionally stopword-filtered and stemmed."""
-    toks = [_WORD.findall(t.lower()) for t in texts]
+    toks = [words(t) for t in texts]
     if stopwords:
-        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS as stop
-
+        stop = english_stopwords()
         toks = [[w for w in t if w not in stop] for t in toks]
     if stem:
         import Stemmer

@@ -207,10 +207,12 @@ class StageCache:
 
     # -- listing ------------------------------------------------------------------------
     def entries(self) -> list[dict]:
+        """One row per stage entry (stage, key, bytes, created, corrupt); sub-stores excluded."""
         rows = []
         if not self.root.is_dir():
             return rows
-        for stage_dir in sorted(p for p in self.root.iterdir() if p.is_dir()):
+        for stage_dir in sorted(p for p in self.root.iterdir()
+                                if p.is_dir() and p.name not in SUB_STORES):
             for e in sorted(stage_dir.iterdir()):
                 if not e.is_dir() or e.name.startswith("."):
                     continue
@@ -222,6 +224,16 @@ class StageCache:
                 rows.append({"stage": stage_dir.name, "key": e.name, "bytes": size,
                              "created": created, "corrupt": ".corrupt-" in e.name})
         return rows
+
+    def sub_store_usage(self) -> dict[str, tuple[int, int]]:
+        """Sub-store name -> (files, bytes), for the sub-stores present."""
+        out = {}
+        for name in SUB_STORES:
+            d = self.root / name
+            if d.is_dir():
+                files = [f for f in d.rglob("*") if f.is_file()]
+                out[name] = (len(files), sum(f.stat().st_size for f in files))
+        return out
 
     def stage_names(self) -> list[str]:
         """Names of the stage folders (and sub-stores) present under the root."""

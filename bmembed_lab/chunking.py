@@ -1,8 +1,8 @@
 """Token-measured, sentence-aligned chunking (paper Section 4 "chunk size 256 / 1,024").
 
 In: documents and a tokenizer (the encoder's own). Out: :class:`Chunk` records with character
-offsets into their document, token counts and page span. Guarantees (METHOD.md lists the
-reference chunker's faults that these avoid):
+offsets into their document, token counts and page span. Guarantees (each one a fault of
+greedy sentence packers seen elsewhere, see docs/method.md "Chunking"):
 
 * no empty chunk, no dropped tail: every non-blank sentence lands in some chunk;
 * no chunk over ``chunk_tokens`` unless one sentence is longer - that sentence alone is then

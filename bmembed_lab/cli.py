@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .config import Config, explain, load_config
 from .errors import InputError
+from .evaluation import SYSTEMS_HELP
 
 DESCRIPTION = """\
 bmembed-lab - adapt a text-embedding model to a private corpus with BM25 ranking signals
@@ -81,9 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "labelled queries")
     _common(p)
     p.add_argument("--systems", nargs="+", metavar="SYSTEM",
-                   help="systems to evaluate (default: eval.systems): bm25 base rrf bmembed cl mnrl "
-                        "rrf+bmembed rrf+cl rrf+mnrl, or a dense one truncated to d dimensions as "
-                        "name@d (mnrl@128)")
+                   help="systems to evaluate (default: eval.systems): " + SYSTEMS_HELP)
     p.add_argument("--per-query", type=Path, help="write the per-query table (CSV) here")
 
     p = sub.add_parser("train", help="fine-tune the encoder (training.method) and export it; "
@@ -97,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "questions")
     _common(p)
     p.add_argument("--systems", nargs="+", metavar="SYSTEM",
-                   help="systems to compare (default: perturbation.systems)")
+                   help="systems to compare (default: perturbation.systems): " + SYSTEMS_HELP)
     p.add_argument("--show", type=int, default=3, metavar="N", help="print N perturbed questions")
     p.add_argument("--out", type=Path, help="write the perturbed questions (JSONL) here")
     p.add_argument("--per-query", type=Path, help="write the per-query table (CSV) here")
@@ -120,7 +119,7 @@ def _pipeline(cfg: Config):
 
 
 def cmd_run(cfg: Config, args) -> int:
-    from .evaluation import format_table
+    from .evaluation import format_comparisons, format_table
 
     t0 = time.perf_counter()
     pipe = _pipeline(cfg)
@@ -137,9 +136,7 @@ def cmd_run(cfg: Config, args) -> int:
     print(format_table(res["summary"]))
     if not res["comparisons"].empty:
         print("\nPaired bootstrap, difference in points [95% interval], p-value:")
-        for _, r in res["comparisons"].iterrows():
-            print(f"  {r.comparison:<14} {r.metric:<8} {r['diff']:+6.2f} "
-                  f"[{r.ci_low:+6.2f}, {r.ci_high:+6.2f}]  p={r.p_value:.4f}")
+        print("\n".join(format_comparisons(res["comparisons"])))
     total = time.perf_counter() - t0
     print("\nstage times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in pipe.timings.items())
           + f"; total {total:.1f}")
@@ -236,11 +233,14 @@ def cmd_lists(cfg: Config, args) -> int:
 
 
 def cmd_evaluate(cfg: Config, args) -> int:
-    from .evaluation import format_table
+    from .evaluation import format_comparisons, format_table
 
     pipe = _pipeline(cfg)
     res = pipe.evaluate(args.systems)
     print(format_table(res["summary"]))
+    if not res["comparisons"].empty:
+        print("\nPaired bootstrap, difference in points [95% interval], p-value:")
+        print("\n".join(format_comparisons(res["comparisons"])))
     if args.per_query:
         res["per_query"].to_csv(args.per_query, index=False)
         print(f"per-query table: {args.per_query}")
@@ -310,6 +310,9 @@ def cmd_cache(cfg: Config, args) -> int:
             print(f"{r['stage']:<12} {r['key']:<40} {r['bytes'] / 1e6:9.2f} MB  {when}"
                   + ("  CORRUPT (kept aside)" if r["corrupt"] else ""))
         print(f"{len(rows)} entries, {total / 1e6:.2f} MB in {cache.root}")
+        for name, (files, size) in cache.sub_store_usage().items():
+            if args.stage in (None, name):
+                print(f"sub-store {name}: {files} files, {size / 1e6:.2f} MB")
     else:
         print(f"removed {cache.clear(args.stage, missing_ok=False)} entries from {cache.root}")
     return 0

@@ -1,4 +1,4 @@
-"""One TOML config for the whole workbench; defaults are the paper's (METHOD.md).
+"""One TOML config for the whole workbench; defaults are the paper's (docs/method.md).
 
 Each section is a dataclass whose fields carry a ``help`` text: the CLI prints them
 (``bmembed-lab config --explain``) and validation errors quote them. A config file only

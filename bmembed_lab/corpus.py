@@ -320,8 +320,10 @@ def load_beir(folder: Path, split: str = "test", errors: str = "strict",
 
 
 def check_dataset(ds: Dataset, where: str) -> Dataset:
-    """Reject an empty corpus; drop (and count) qrels and evidence naming unknown ids; keep only
-    queries that the labels mention when labels exist."""
+    """Reject a corpus without documents; drop and count the qrels rows and evidence items that
+    name an unknown query or document id (one warning per kind, naming ``where``). Documents
+    and queries are returned as they are; which queries are evaluated is decided later, by
+    which of them have a relevant chunk."""
     if not ds.documents:
         raise InputError("the corpus has no documents with text", where,
                          "point corpus.path at a non-empty corpus (and check corpus.format)")

@@ -23,12 +23,16 @@ import numpy as np
 from .config import EncoderConfig
 from .errors import InputError
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 log = logging.getLogger(__name__)
 BUNDLED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "default"}
+
+
+def offline_hub() -> None:
+    """Tell the Hugging Face libraries, before they load anything, that nothing may be
+    downloaded (every model is a local folder) and to keep quiet; a user's own setting wins."""
+    for key, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"),
+                       ("TOKENIZERS_PARALLELISM", "false"), ("HF_HUB_DISABLE_PROGRESS_BARS", "1")):
+        os.environ.setdefault(key, value)
 
 
 def resolve_model_path(name: str) -> Path:
@@ -82,6 +86,7 @@ def native_bf16(device: str = "cpu") -> bool:
 
 
 def load_tokenizer(name_or_path: str):
+    offline_hub()
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(resolve_model_path(name_or_path)))
@@ -102,11 +107,23 @@ def _st_pooling(path: Path) -> str | None:
     return None
 
 
-def _st_max_length(path: Path) -> int | None:
-    f = path / "sentence_bert_config.json"
-    if f.is_file():
-        return json.loads(f.read_text()).get("max_seq_length")
-    return None
+def _json_value(path: Path, key: str):
+    return json.loads(path.read_text()).get(key) if path.is_file() else None
+
+
+def max_input_tokens(path: Path, requested: int = 0) -> int:
+    """The most tokens (special tokens included) the encoder reads from one text: the smallest
+    of sentence-transformers' ``max_seq_length``, the model's ``max_position_embeddings`` and
+    the tokenizer's ``model_max_length`` (512 when none is declared), capped at ``requested``
+    when that is positive. Read from the folder's JSON files: no model is loaded."""
+    path = Path(path)
+    tok_max = _json_value(path / "tokenizer_config.json", "model_max_length")
+    limits = [x for x in (_json_value(path / "sentence_bert_config.json", "max_seq_length"),
+                          _json_value(path / "config.json", "max_position_embeddings"),
+                          tok_max if isinstance(tok_max, (int, float)) and tok_max < 1e6 else None)
+              if x]
+    model_max = int(min(limits)) if limits else 512
+    return min(requested, model_max) if requested > 0 else model_max
 
 
 @dataclass
@@ -126,6 +143,7 @@ class Encoder:
     @classmethod
     def load(cls, cfg: EncoderConfig | None = None, model=None, tokenizer=None) -> "Encoder":
         """Load from ``cfg.model``; an already built ``model``/``tokenizer`` may be passed in."""
+        offline_hub()
         import torch
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
@@ -144,11 +162,7 @@ class Encoder:
                 a.endswith("ForCausalLM") for a in (getattr(mcfg, "architectures", None) or [])
             ) or getattr(mcfg, "model_type", "") in {"qwen2", "qwen3", "mistral", "llama", "gemma"}
             pooling = _st_pooling(path) or ("last" if is_decoder else "mean")
-        limits = [x for x in (_st_max_length(path), getattr(mcfg, "max_position_embeddings", None),
-                              tokenizer.model_max_length if tokenizer.model_max_length < 1e6 else None)
-                  if x]
-        model_max = min(limits) if limits else 512
-        max_length = min(cfg.max_length, model_max) if cfg.max_length else model_max
+        max_length = max_input_tokens(path, cfg.max_length)
         precision = cfg.precision
         if precision == "auto":
             precision = "bf16" if native_bf16(device) else "fp32"

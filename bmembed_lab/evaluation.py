@@ -1,15 +1,83 @@
-"""Evaluation tables: per-query metrics of runs, the system comparison table and paired
-bootstrap intervals between systems (paper Section 4, Tables 2 and 6).
+"""Evaluation: the grammar of system names, per-query metrics of runs, the system comparison
+table and paired-bootstrap intervals between systems (paper Section 4, Tables 2 and 6).
+
+In: runs (ranked chunk indices per query) and the chunk relevance labels. Out: pandas tables
+(one row per query and system; one per system; one per compared pair and metric).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
+from .errors import InputError
 from .metrics import paired_bootstrap, query_metrics
 from .relevance import Relevance
 from .retrieval import Run
+
+# Systems trained by the workbench (the `train` stage's methods).
+TRAINED = ("bmembed", "cl", "mnrl")
+SYSTEMS_HELP = ("bm25 | base | rrf (BM25 + base fused) | a trained encoder: bmembed, cl, mnrl | "
+                "rrf+<trained> (BM25 + that encoder fused) | a dense system truncated to its first "
+                "d dimensions as name@d (base@128, mnrl@128)")
+
+
+@dataclass(frozen=True)
+class System:
+    """A parsed system name. ``kind``: bm25 | dense | rrf. ``encoder``: the dense model
+    (``base`` or a trained method; for rrf the fused dense part). ``dim``: truncation or None."""
+
+    name: str
+    kind: str
+    encoder: str = ""
+    dim: int | None = None
+
+    @property
+    def trained_dense(self) -> bool:
+        """A dense system whose encoder was trained here (bmembed, cl@128, ...)."""
+        return self.kind == "dense" and self.encoder in TRAINED
+
+
+def parse_system(name: str, where: str = "eval.systems") -> System:
+    """``bm25 | base[@d] | rrf | <trained>[@d] | rrf+<trained>`` -> :class:`System`; anything
+    else is an :class:`InputError` naming ``where`` and the grammar."""
+    base, at, dim = name.partition("@")
+    if name == "bm25":
+        return System(name, "bm25")
+    if name == "rrf":
+        return System(name, "rrf", "base")
+    if name.startswith("rrf+") and name[4:] in TRAINED:
+        return System(name, "rrf", name[4:])
+    if base in ("base",) + TRAINED:
+        if not at:
+            return System(name, "dense", base)
+        if dim.isdigit() and int(dim) > 0:
+            return System(name, "dense", base, int(dim))
+        raise InputError(f"system '{name}': the dimension after @ must be a positive whole number",
+                         where, "use " + SYSTEMS_HELP)
+    raise InputError(f"unknown system '{name}'", where, "use " + SYSTEMS_HELP)
+
+
+def default_comparisons(systems: list[str]) -> list[tuple[str, str]]:
+    """The (a, b) pairs that ``evaluate`` bootstraps, a - b, among the systems given: every
+    trained encoder against base (at the same dimension) and BM25; every rrf+<trained> against
+    rrf; rrf against BM25 and base; base against BM25."""
+    have = set(systems)
+    parsed = [parse_system(s) for s in systems]
+    pairs: list[tuple[str, str]] = []
+    for s in parsed:
+        if s.trained_dense:
+            base = f"base@{s.dim}" if s.dim else "base"
+            pairs += [(s.name, other) for other in (base, "bm25") if other in have]
+    pairs += [(s.name, "rrf") for s in parsed if s.kind == "rrf" and s.name != "rrf" and "rrf" in have]
+    if "rrf" in have:
+        pairs += [("rrf", other) for other in ("bm25", "base") if other in have]
+    if {"base", "bm25"} <= have:
+        pairs.append(("base", "bm25"))
+    return pairs
+
 
 HEADLINE = ["Hit@1", "Hit@4", "Hit@10", "MAP@10", "MAP@10 (textbook)", "MRR@10", "nDCG@10"]
 
@@ -52,6 +120,21 @@ def compare_systems(per_query: pd.DataFrame, a: str, b: str, metrics: list[str] 
                      "ci_low": 100 * r["low"], "ci_high": 100 * r["high"], "p_value": r["p_value"],
                      "queries": r["n"]})
     return pd.DataFrame(rows)
+
+
+def compare_all(per_query: pd.DataFrame, pairs: list[tuple[str, str]], n_boot: int = 10000,
+                seed: int = 0) -> pd.DataFrame:
+    """:func:`compare_systems` for every pair, stacked (empty frame for no pair)."""
+    if not pairs:
+        return pd.DataFrame()
+    return pd.concat([compare_systems(per_query, a, b, n_boot=n_boot, seed=seed) for a, b in pairs],
+                     ignore_index=True)
+
+
+def format_comparisons(comparisons: pd.DataFrame) -> list[str]:
+    """One line per comparison and metric: difference in points [95% interval], p-value."""
+    return [f"  {r.comparison:<16} {r.metric:<8} {r['diff']:+6.2f} [{r.ci_low:+6.2f}, "
+            f"{r.ci_high:+6.2f}]  p={r.p_value:.4f}" for _, r in comparisons.iterrows()]
 
 
 def format_table(t: pd.DataFrame, digits: int = 2) -> str:

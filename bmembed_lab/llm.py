@@ -144,14 +144,6 @@ class LLMClient:
                 pass
         return self.cfg.backoff * (2 ** attempt) * (0.5 + random.random() / 2)
 
-    def complete(self, call: Call) -> Reply:
-        hit = self.cached(call)
-        if hit is not None:
-            with self._lock:
-                self.stats.cached += 1
-            return hit
-        return self._send(call)
-
     def _send(self, call: Call) -> Reply:
         """Ask the endpoint (no cache lookup), retrying transient failures; store the reply."""
         import openai

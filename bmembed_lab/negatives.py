@@ -1,5 +1,6 @@
-"""Hard-negative mining for the practitioner baseline (seeds 002-004; METHOD.md "Losses"):
-MultipleNegativesRankingLoss on (query, positive chunk, hard negatives).
+"""Hard-negative mining for the practitioner baseline (sentence-transformers'
+MultipleNegativesRankingLoss with mined hard negatives; docs/method.md): (query, positive
+chunk, hard negatives) triples.
 
 In: the synthetic queries, the chunks, and a candidate ranking per query (BM25's top-k from the
 training ranking stage, or the base encoder's cosine top-k). Out: :class:`MinedPairs`, per

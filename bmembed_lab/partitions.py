@@ -69,13 +69,15 @@ def rank_partitions(k: int, m: int, strategy: str = "fine-to-coarse", ratio: flo
 
 
 def target_distribution(scores: np.ndarray, alpha: float) -> np.ndarray:
-    """softmax(scores / alpha) in float32 (paper Eq. 2's label side); rows are lists."""
+    """softmax(scores / alpha) in float32 (paper Eq. 2's label side); rows are lists. The
+    training loss's own target function (:func:`~bmembed_lab.losses.listnet_target`) on numpy."""
     if alpha <= 0:
         raise InputError(f"alpha = {alpha}", "training.alpha", "use a positive label temperature")
-    s = np.asarray(scores, dtype=np.float32) / np.float32(alpha)
-    s = s - s.max(axis=-1, keepdims=True)
-    e = np.exp(s)
-    return e / e.sum(axis=-1, keepdims=True)
+    import torch
+
+    from .losses import listnet_target
+
+    return listnet_target(torch.as_tensor(np.asarray(scores, dtype=np.float32)), alpha).numpy()
 
 
 def entropy(p: np.ndarray) -> np.ndarray:

@@ -179,11 +179,3 @@ def sample_lists(ranking: Ranking, cfg: SamplingConfig, chunk_ids: list[str] | N
     return TrainingLists(qids, qtexts, idx, np.array(rows_rank, dtype=np.int64),
                          np.array(rows_score, dtype=np.float64), ids, np.array(ncand, dtype=np.int64),
                          counts, skipped)
-
-
-def partition_summary(lists: TrainingLists) -> pd.DataFrame:
-    """Per item position: mean rank and mean BM25 score (what a plot of the lists shows)."""
-    return pd.DataFrame({"item": np.arange(lists.ranks.shape[1]),
-                         "mean_rank": lists.ranks.mean(0), "mean_bm25": lists.scores.mean(0),
-                         "min_rank": lists.ranks.min(0), "max_rank": lists.ranks.max(0)})
-

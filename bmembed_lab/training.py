@@ -5,9 +5,8 @@ In: an :class:`~.encoder.Encoder` (its model is trained in place), the training 
 seconds). Full fine-tuning or LoRA (peft); AdamW with linear warm-up and decay; gradient
 accumulation; bf16 autocast where the hardware has native bf16.
 
-Robustness: a checkpoint (trainable weights, optimizer state, step; safetensors + JSON, written
-to a temp folder and renamed) every ``checkpoint_every`` steps; a rerun resumes from the newest
-one. Data order and dropout are pure functions of (seed, step), so a resumed run ends with the
+Robustness: a checkpoint (:mod:`.checkpoint`) every ``checkpoint_every`` steps; a rerun resumes
+from the newest one. Data order and dropout are pure functions of (seed, step), so a resumed run ends with the
 same weights as an uninterrupted one. A NaN/inf loss stops the run with a clear message before
 the optimizer step, leaving the last good checkpoint in place.
 
@@ -18,18 +17,19 @@ gradients are averaged by DDP, so the weights stay identical across ranks.
 from __future__ import annotations
 
 import functools
-import json
 import logging
-import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .checkpoint import checkpoints, latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainingConfig
 from .errors import InputError
+
+__all__ = ["ListData", "PairData", "TrainResult", "TrainingDiverged", "batch_indices", "batch_loss",
+           "checkpoints", "prepare_model", "rank_digests", "train", "weights_digest"]
 
 log = logging.getLogger(__name__)
 BERT_TARGETS = {"query", "key", "value", "dense"}
@@ -186,72 +186,6 @@ def batch_loss(enc, data, idx: list[int], tcfg: TrainingConfig):
     return fn(q, p, neg)
 
 
-# -- checkpoints ------------------------------------------------------------------------------------
-def _trainable(model) -> dict:
-    return {n: p for n, p in model.named_parameters() if p.requires_grad}
-
-
-def save_checkpoint(run_dir: Path, step: int, model, opt, losses: list[dict], keep: int) -> Path:
-    """Trainable weights + AdamW state (safetensors) + step and loss curve (JSON), atomically."""
-    from safetensors.torch import save_file
-
-    ckdir = run_dir / "checkpoints"
-    ckdir.mkdir(parents=True, exist_ok=True)
-    final = ckdir / f"step-{step:07d}"
-    tmp = ckdir / f".tmp-{step:07d}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_file({n: p.detach().contiguous().cpu() for n, p in _trainable(model).items()},
-              str(tmp / "weights.safetensors"))
-    sd = opt.state_dict()
-    tensors, scalars = {}, {}
-    for pid, st in sd["state"].items():
-        for k, v in st.items():
-            if hasattr(v, "shape"):
-                tensors[f"{pid}.{k}"] = v.detach().contiguous().cpu()
-            else:
-                scalars[f"{pid}.{k}"] = v
-    save_file(tensors, str(tmp / "optimizer.safetensors"))
-    (tmp / "state.json").write_text(json.dumps({"step": step, "param_groups": sd["param_groups"],
-                                                "scalars": scalars, "losses": losses}))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    for old in sorted(p for p in ckdir.glob("step-*"))[:-keep] if keep > 0 else []:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    done = sorted(p for p in (run_dir / "checkpoints").glob("step-*") if (p / "state.json").is_file())
-    return done[-1] if done else None
-
-
-def load_checkpoint(path: Path, model, opt) -> tuple[int, list[dict]]:
-    import torch
-    from safetensors.torch import load_file
-
-    weights = load_file(str(path / "weights.safetensors"))
-    params = _trainable(model)
-    missing = set(params) ^ set(weights)
-    if missing:
-        raise InputError(f"checkpoint does not fit the model ({len(missing)} tensors differ)",
-                         str(path), "delete the run folder or restore the training config")
-    with torch.no_grad():
-        for n, p in params.items():
-            p.copy_(weights[n])
-    meta = json.loads((path / "state.json").read_text())
-    tens = load_file(str(path / "optimizer.safetensors"))
-    state: dict = {}
-    for key, v in tens.items():
-        pid, k = key.split(".", 1)
-        state.setdefault(int(pid), {})[k] = v
-    for key, v in meta["scalars"].items():
-        pid, k = key.split(".", 1)
-        state.setdefault(int(pid), {})[k] = v
-    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    return meta["step"], meta["losses"]
-
 
 # -- the loop ------------------------------------------------------------------------------------------
 def train(enc, data, tcfg: TrainingConfig, run_dir: Path, on_step=None, progress: bool = True,
@@ -374,69 +308,3 @@ def _adamw(params, tcfg: TrainingConfig):
 
 def _unwrap(model, accelerator):
     return accelerator.unwrap_model(model) if accelerator is not None else model
-
-
-
-# -- export ---------------------------------------------------------------------------------------------
-ST_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json")
-
-
-def export_model(enc, base_path: Path, out: Path, card: dict) -> dict:
-    """Write ``out/adapter`` (LoRA only, peft format), ``out/merged`` (a plain transformers
-    folder that sentence-transformers also loads, pooling and normalisation included) and
-    ``out/README.md`` (the model card). Returns the paths."""
-    out = Path(out)
-    paths = {}
-    model = enc.model
-    if hasattr(model, "merge_and_unload"):  # a peft model
-        model.save_pretrained(str(out / "adapter"))
-        paths["adapter"] = str(out / "adapter")
-        model = model.merge_and_unload()
-    merged = out / "merged"
-    model.save_pretrained(str(merged), safe_serialization=True)
-    enc.tokenizer.save_pretrained(str(merged))
-    base_path = Path(base_path)
-    if (base_path / "modules.json").is_file():
-        for name in ST_FILES:
-            if (base_path / name).is_file():
-                shutil.copy(base_path / name, merged / name)
-        for m in json.loads((base_path / "modules.json").read_text()):
-            if m.get("path") and (base_path / m["path"]).is_dir():
-                shutil.copytree(base_path / m["path"], merged / m["path"], dirs_exist_ok=True)
-    else:
-        dim = int(model.config.hidden_size)
-        (merged / "modules.json").write_text(json.dumps([
-            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]))
-        (merged / "1_Pooling").mkdir(exist_ok=True)
-        (merged / "1_Pooling" / "config.json").write_text(json.dumps({
-            "word_embedding_dimension": dim, "pooling_mode_cls_token": enc.pooling == "cls",
-            "pooling_mode_mean_tokens": enc.pooling == "mean",
-            "pooling_mode_lasttoken": enc.pooling == "last", "include_prompt": True}))
-        (merged / "2_Normalize").mkdir(exist_ok=True)
-        (merged / "sentence_bert_config.json").write_text(json.dumps(
-            {"max_seq_length": enc.max_length, "do_lower_case": False}))
-    paths["merged"] = str(merged)
-    (out / "README.md").write_text(model_card(card))
-    paths["card"] = str(out / "README.md")
-    return paths
-
-
-def model_card(info: dict) -> str:
-    """Markdown: base model, data and config hashes, every hyperparameter, the evaluation."""
-    lines = [f"# {info.get('name', 'bmembed-lab adapted encoder')}", "",
-             "Adapted to a private corpus with bmembed-lab "
-             "(BMEmbed: listwise fine-tuning on BM25 rank lists).", "",
-             f"- base model: `{info.get('base_model')}` (content hash `{info.get('base_fingerprint')}`)",
-             f"- method: {info.get('method')}", f"- training data (lists) key: `{info.get('data_key')}`",
-             f"- config hash: `{info.get('config_hash')}`", f"- steps: {info.get('steps')}, "
-             f"seconds: {info.get('seconds', 0):.0f}, final loss: {info.get('final_loss')}", "",
-             "## Hyperparameters", "", "| option | value |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in sorted(info.get("hyperparameters", {}).items())]
-    if info.get("evaluation"):
-        lines += ["", "## Evaluation", "", info["evaluation"]]
-    lines += ["", "Load with `sentence_transformers.SentenceTransformer('merged')` or "
-              "`transformers.AutoModel.from_pretrained('merged')` (pooling: "
-              f"{info.get('pooling')}, L2-normalised)."]
-    return "\n".join(lines) + "\n"

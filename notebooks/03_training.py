@@ -102,9 +102,10 @@ def _(go, mo, pd, trained_info):
 
 @app.cell
 def _(mo, pipe):
-    runs = sorted((pipe.cache.root / "train_runs").glob("*/checkpoints/step-*"))
+    unfinished = pipe.unfinished_runs()
     mo.md("**Checkpoints of unfinished runs** (a rerun resumes from the newest): "
-          + (", ".join(f"`{p.parent.parent.name[:12]}…/{p.name}`" for p in runs) or "none"))
+          + (", ".join(f"`{key[:12]}…/{p.name}`" for key, cks in unfinished.items() for p in cks)
+             or "none"))
     return
 
 

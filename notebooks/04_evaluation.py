@@ -37,12 +37,12 @@ def _(mo, recompute, workbench):
     pipe = workbench.open_pipeline()
     if recompute.value:
         for _stage in ("bm25_run", "dense_run", "rrf_run"):
-            pipe.invalidate(_stage, _stage.split("_")[0])
+            pipe.invalidate(_stage)
     trained = pipe.cached_models()
     systems = ["bm25", "base", "rrf"] + trained + [f"rrf+{m}" for m in trained]
     for _s in mo.status.progress_bar(systems, title="evaluating (cached runs load in seconds)",
                                      remove_on_exit=True):
-        pipe.run_for(_s)
+        pipe.run(_s)
     res = pipe.evaluate(systems)
     mo.vstack([mo.md("### Summary (percent)"), mo.ui.table(res["summary"].round(2).reset_index(), selection=None)])
     return pipe, res, systems, trained
@@ -96,7 +96,7 @@ def _(mo, pd, picked, pipe, res, systems):
     gold = set(rel.grades[qid])
     cols = {}
     for s in systems:
-        run, _ = pipe.run_for(s)
+        run, _ = pipe.run(s)
         top = run.ranked(run.query_ids.index(qid))[:10]
         cols[s] = [("★ " if c in gold else "") + chunks[c].chunk_id for c in top]
     drill = pd.DataFrame({k: v + [""] * (10 - len(v)) for k, v in cols.items()}, index=range(1, 11))

@@ -64,7 +64,7 @@ def _(MapParams, adapted, min_dist, mo, neighbors, pipe, recompute):
 def _(adapted, pipe):
     from bmembed_lab.evaluation import per_query_table
 
-    runs = {s: pipe.run_for(s)[0] for s in ("base", adapted.value)}
+    runs = {s: pipe.run(s)[0] for s in ("base", adapted.value)}
     rel_, _ = pipe.relevance()
     hits = {s: per_query_table(r, rel_).set_index("query_id")["Hit@10"] for s, r in runs.items()}
     return hits, runs

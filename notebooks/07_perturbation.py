@@ -7,7 +7,6 @@ app = marimo.App(width="medium")
 @app.cell
 def _():
     import marimo as mo
-    import pandas as pd
     import plotly.graph_objects as go
 
     from bmembed_lab import perturbation, workbench

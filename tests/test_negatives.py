@@ -76,4 +76,4 @@ def test_pipeline_mnrl_with_matryoshka(tmp_path, beir_dir, tiny_model_dir, sourc
     tm, _ = pipe.trained("mnrl")
     assert tm.info["hyperparameters"]["batch_size"] == 16 and tm.info["steps"] == 2
     with pytest.raises(InputError, match="name@d"):
-        pipe.run_for("mnrl@999")
+        pipe.run("mnrl@999")

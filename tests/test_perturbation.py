@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from bmembed_lab import perturbation as pt
+from bmembed_lab.perturbation.llm import parse_keywords, parse_substitutions
 from bmembed_lab.errors import InputError
 from bmembed_lab.pipeline import Pipeline
 from bmembed_lab.wordnet import WordNet, inflect_like, same_word
@@ -131,7 +132,7 @@ def test_pipeline_study_on_tiny_corpus(tmp_path, beir_dir, tiny_model_dir, tiny_
     cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, perturbation__wordnet_dir=str(tiny_wordnet_dir),
                       perturbation__max_df=0.9)
     pipe = Pipeline(cfg)
-    res = pipe.perturbation_study(["bm25", "base", "rrf"])
+    res = pipe.perturbation_study(["bm25", "base", "rrf", "base@16"])
     pset, key = pipe.perturbations()
     by_id = {q.query_id: q for q in pset.queries}
     assert by_id["q3"].keywords and "[MASK]" in by_id["q3"].masked
@@ -140,13 +141,15 @@ def test_pipeline_study_on_tiny_corpus(tmp_path, beir_dir, tiny_model_dir, tiny_
     pq = res["per_query"]
     assert set(pq.variant) == {"original", "masked", "substituted"}
     masked_ids = set(pset.variant("masked")[0])
-    for s in ("bm25", "base", "rrf"):
+    for s in ("bm25", "base", "rrf", "base@16"):  # name@d as in evaluate
         assert set(pq[(pq.system == s) & (pq.variant == "masked")].query_id) == masked_ids
+    with pytest.raises(InputError, match="perturbation.systems"):
+        pipe.perturbation_study(["bm25", "dense"])
     # BM25 scores nothing once every shared word is masked away: the gold chunk is lost
     bm = pq[(pq.system == "bm25") & (pq.variant == "masked")]
     assert (bm["Hit@10"] <= pq[(pq.system == "bm25") & (pq.variant == "original")
                                & pq.query_id.isin(bm.query_id)]["Hit@10"].to_numpy()).all()
-    assert set(res["study"].system) == {"bm25", "base", "rrf"} and res["reading"]
+    assert set(res["study"].system) == {"bm25", "base", "rrf", "base@16"} and res["reading"]
     # cached: a new pipeline loads the set without recomputing
     again = Pipeline(cfg)
     assert again.perturbations()[1] == key and again.perturbations()[0].queries == pset.queries
@@ -184,10 +187,10 @@ def test_llm_keywords_and_substitutes_over_http(tmp_path, beir_dir, tiny_model_d
 
 
 def test_parse_llm_replies_validate():
-    assert pt.parse_keywords('```json\n{"keywords": ["Kidney", "pizza", "kidney"]}\n```',
+    assert parse_keywords('```json\n{"keywords": ["Kidney", "pizza", "kidney"]}\n```',
                              "kidney stones", 5) == ["Kidney"]  # not in query / duplicate dropped
-    assert pt.parse_keywords("no json here", "q", 5) is None
-    assert pt.parse_substitutions('{"substitutions": {"stones": "rocks", "kidney": "kidney organ", '
+    assert parse_keywords("no json here", "q", 5) is None
+    assert parse_substitutions('{"substitutions": {"stones": "rocks", "kidney": "kidney organ", '
                                   '"x": "y", "pain": ""}}', ["stones", "kidney", "pain"]) == {"stones": "rocks"}
 
 

@@ -5,8 +5,10 @@ import pytest
 from bmembed_lab.config import QueriesConfig
 from bmembed_lab.corpus import Document
 from bmembed_lab.errors import InputError
-from bmembed_lab.querygen import (SyntheticQuery, filter_queries, generate_queries,
-                                  longest_shared_run, parse_events, parse_questions, segments)
+from bmembed_lab.querygen import SyntheticQuery, filter_queries, generate_queries
+from bmembed_lab.querygen.filters import longest_shared_run
+from bmembed_lab.querygen.llm import segments
+from bmembed_lab.querygen.prompts import parse_events, parse_questions
 
 from .conftest import DOCS, write_jsonl
 

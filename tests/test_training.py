@@ -26,10 +26,10 @@ def tiny_lists(n=12, m=4):
     return ListData(q, p, np.sort(rng.random((n, m)) * 20, axis=1)[:, ::-1].copy())
 
 
-def trained_weights(model_dir, run_dir, steps=6, **kw):
+def trained_weights(model_dir, run_dir, steps=6, on_step=None, **kw):
     tcfg = TrainingConfig(steps=steps, warmup_steps=2, lr=1e-3, checkpoint_every=2, batch_size=2, **kw)
     enc = prepare_model(Encoder.load(EncoderConfig(model=str(model_dir), precision="fp32")), tcfg)
-    res = train(enc, tiny_lists(), tcfg, run_dir, progress=False)
+    res = train(enc, tiny_lists(), tcfg, run_dir, on_step=on_step, progress=False)
     return {n: p.detach().clone() for n, p in enc.model.named_parameters()}, res
 
 
@@ -64,6 +64,16 @@ def test_sigkill_then_resume_gives_the_same_weights(tmp_path, tiny_model_dir):
 def test_lora_resume_and_targets(tmp_path, tiny_model_dir):
     ref, res = trained_weights(tiny_model_dir, tmp_path / "a", lora=True)
     assert res.trainable_parameters < res.total_parameters / 5
+
+    def stop(step, loss, lr):
+        if step == 5:
+            raise KeyboardInterrupt  # a Ctrl-C after the step-4 checkpoint
+    with pytest.raises(KeyboardInterrupt):
+        trained_weights(tiny_model_dir, tmp_path / "b", lora=True, on_step=stop)
+    assert latest_checkpoint(tmp_path / "b").name == "step-0000004"
+    got, res2 = trained_weights(tiny_model_dir, tmp_path / "b", lora=True)
+    assert res2.resumed_from == 4
+    assert max(float((got[n] - ref[n]).abs().max()) for n in ref) == 0.0
     enc = Encoder.load(EncoderConfig(model=str(tiny_model_dir)))
     assert training_mod.lora_targets(enc.model) == ["dense", "key", "query", "value"]
 
@@ -84,7 +94,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, tiny_model_
     assert latest_checkpoint(tmp_path / "run").name == "step-0000004"
 
 
-def test_pipeline_bmembed_system_and_export(tmp_path, beir_dir, tiny_model_dir):
+def test_pipeline_bmembed_system_and_export(tmp_path, beir_dir, tiny_model_dir, monkeypatch):
     cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, sampling__m=3, training__steps=3,
                       training__warmup_steps=1, training__lr=1e-3, training__lora=True,
                       eval__systems=["bm25", "base", "rrf", "bmembed", "rrf+bmembed"])
@@ -110,11 +120,17 @@ def test_pipeline_bmembed_system_and_export(tmp_path, beir_dir, tiny_model_dir):
     assert np.allclose(a, b, atol=1e-5)
     base = Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32")).encode(texts, progress=False)
     assert not np.allclose(base, b, atol=1e-4)  # training changed the model
-    assert AutoModel.from_pretrained(str(tm.merged)) is not None
+    plain = AutoModel.from_pretrained(str(tm.merged))
+    assert plain.config.hidden_size == 32
+    assert np.array_equal(plain.embeddings.word_embeddings.weight.detach().numpy(),
+                          ours.model.embeddings.word_embeddings.weight.detach().numpy())
+
     # cached: a second pipeline trains nothing
-    monkey = Pipeline(cfg)
-    t2, key2 = monkey.trained("bmembed")
-    assert key2 == key and monkey.timings["train:bmembed"] < 5
+    def no_training(*a, **k):
+        raise AssertionError("trained again although the export is cached")
+    monkeypatch.setattr(training_mod, "train", no_training)
+    t2, key2 = Pipeline(cfg).trained("bmembed")
+    assert key2 == key and t2.path == tm.path and t2.info["losses"] == info["losses"]
 
 
 def test_attention_dropout_is_set_on_every_attention_module(tiny_model_dir):

@@ -15,8 +15,15 @@ import torch
 import torch.nn.functional as F
 
 
+def listnet_target(bm25: torch.Tensor, alpha: float = 2.0) -> torch.Tensor:
+    """The label distribution softmax(bm25 / alpha) over the last axis, in float32 (paper Eq. 2).
+    The one implementation: the loss below and the partition designer (notebook 02, through
+    :func:`bmembed_lab.partitions.target_distribution`) both call it."""
+    return torch.softmax(bm25.float() / alpha, dim=-1)
+
+
 def listnet_loss(sim: torch.Tensor, bm25: torch.Tensor, alpha: float = 2.0,
                  tau: float = 0.05) -> torch.Tensor:
-    target = torch.softmax(bm25.float() / alpha, dim=-1)
+    target = listnet_target(bm25, alpha)
     log_pred = F.log_softmax(sim.float() / tau, dim=-1)
     return -(target * log_pred).sum(-1).mean()

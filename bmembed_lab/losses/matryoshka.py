@@ -1,5 +1,6 @@
-"""Matryoshka wrapper (Kusupati et al., 2022; seeds 002-004): the same loss on the first
-``dims`` coordinates of every embedding, re-normalised, summed with ``weights``.
+"""Matryoshka wrapper (Kusupati et al., 2022; sentence-transformers' MatryoshkaLoss): the same
+loss on the first ``dims`` coordinates of every embedding, re-normalised, summed with
+``weights``.
 
 Inputs: ``loss_fn(*embeddings)`` over (..., d) L2-normalised tensors, the embeddings, ``dims``
 (each <= d). Output: a scalar, sum_k weights[k] * loss_fn(truncate(e, dims[k]) for e in embeddings).

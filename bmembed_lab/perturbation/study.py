@@ -1,0 +1,135 @@
+"""The study table of the lexical-sensitivity study (paper Section 6, Table 5): each system on
+original, masked and substituted questions, the change from the original on the same questions
+with its paired-bootstrap interval, the gold chunk's rank changes, and a reading of the numbers
+in sentences.
+
+In: a per-query metrics table with columns system, variant, query_id and the metrics. Out:
+pandas tables and a list of sentences.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..evaluation import parse_system
+from ..metrics import paired_bootstrap
+
+VARIANTS = ("original", "masked", "substituted")
+STUDY_METRICS = ["Hit@1", "Hit@4", "Hit@10", "MAP@10"]
+
+
+def study_table(per_query: pd.DataFrame, n_boot: int = 10000, seed: int = 0,
+                metrics: list[str] | None = None) -> pd.DataFrame:
+    """The paper's Table 5 in long form. In: per-query metrics with columns system, variant,
+    query_id and the metrics. Out: one row per (system, perturbed variant, metric): the
+    original and perturbed means on the queries the variant has (percent), the change
+    (perturbed - original, points) and its paired-bootstrap 95% interval."""
+    metrics = metrics or STUDY_METRICS
+    rows = []
+    for system in dict.fromkeys(per_query.system):
+        s = per_query[per_query.system == system]
+        orig = s[s.variant == "original"].set_index("query_id")
+        for variant in ("masked", "substituted"):
+            pert = s[s.variant == variant].set_index("query_id")
+            common = pert.index.intersection(orig.index)
+            if not len(common):
+                continue
+            for m in metrics:
+                a, b = pert.loc[common, m].to_numpy(float), orig.loc[common, m].to_numpy(float)
+                r = paired_bootstrap(a, b, n_boot, seed)
+                rows.append({"system": system, "variant": variant, "metric": m, "queries": len(common),
+                             "original": 100 * b.mean(), "perturbed": 100 * a.mean(),
+                             "change": 100 * r["diff"], "ci_low": 100 * r["low"], "ci_high": 100 * r["high"]})
+    return pd.DataFrame(rows)
+
+
+def table5(study: pd.DataFrame) -> pd.DataFrame:
+    """Wide view in the paper's Table 5 layout: per system, a row for original, masked and
+    substituted queries; each metric with its drop from original in brackets."""
+    rows = []
+    for system in dict.fromkeys(study.system):
+        s = study[study.system == system]
+        masked = s[s.variant == "masked"].set_index("metric")
+        if len(masked):
+            rows.append({"system": system, "queries": "original",
+                         "n": int(masked.queries.iloc[0]), **{m: f"{masked.loc[m, 'original']:.2f}"
+                                                             for m in masked.index}})
+        for variant in ("masked", "substituted"):
+            v = s[s.variant == variant].set_index("metric")
+            if len(v):
+                rows.append({"system": system, "queries": variant, "n": int(v.queries.iloc[0]),
+                             **{m: f"{v.loc[m, 'perturbed']:.2f} ({v.loc[m, 'change']:+.2f} "
+                                   f"[{v.loc[m, 'ci_low']:+.2f}, {v.loc[m, 'ci_high']:+.2f}])"
+                                for m in v.index}})
+    return pd.DataFrame(rows)
+
+
+def rank_changes(per_query: pd.DataFrame) -> pd.DataFrame:
+    """Per query and system: the gold chunk's rank (1-based, NaN = not in the run's depth)
+    under each variant, and its change from the original."""
+    t = per_query.pivot_table(index=["query_id", "system"], columns="variant", values="gold_rank",
+                              aggfunc="first", dropna=False)
+    t = t.reindex(columns=[v for v in VARIANTS if v in t.columns])
+    for v in ("masked", "substituted"):
+        if v in t.columns:
+            t[f"{v} change"] = t[v] - t["original"]
+    return t.reset_index()
+
+
+def reading(study: pd.DataFrame, metric: str = "Hit@10") -> list[str]:
+    """What the study's numbers say, as sentences computed from them (for the notebook and
+    the bench report): which system masking hurts most, whether an adapted encoder leans on
+    keywords more than the base one, and what survives substitution."""
+    s = study[study.metric == metric]
+    out = []
+
+    def sig(r) -> str:
+        if r.ci_high < 0:
+            return "a drop whose 95% interval excludes zero"
+        if r.ci_low > 0:
+            return "a gain whose 95% interval excludes zero"
+        return "within noise (the interval contains zero)"
+
+    for variant, verb in (("masked", "Masking the keywords"), ("substituted", "Substituting synonyms")):
+        v = s[s.variant == variant].set_index("system")
+        if v.empty:
+            continue
+        worst = v.change.idxmin()
+        least = v.change.idxmax()
+        r = v.loc[worst]
+        out.append(f"{verb} costs {worst} the most: {metric} {r.original:.1f} -> {r.perturbed:.1f} "
+                   f"({r.change:+.1f} points, {sig(r)}); {least} loses least ({v.loc[least].change:+.1f}).")
+        kept = (v.perturbed / v.original.where(v.original > 0)).dropna()
+        if len(kept):
+            out.append(f"Share of {metric} kept when {variant}: " + ", ".join(
+                f"{k} {100 * x:.0f}%" for k, x in kept.sort_values(ascending=False).items()) + ".")
+        for adapted in [x for x in v.index if parse_system(x).trained_dense]:
+            if "base" in v.index:
+                a, b = v.loc[adapted], v.loc["base"]
+                d = a.change - b.change
+                overlap = not (a.ci_high < b.ci_low or b.ci_high < a.ci_low)
+                if abs(a.original - b.original) > 5 and a.original > 0 and b.original > 0:
+                    out.append(f"When {variant}, {adapted} starts from {a.original:.1f} against base's "
+                               f"{b.original:.1f}, so their point losses ({a.change:+.1f} vs {b.change:+.1f}) "
+                               f"are not comparable; it keeps {100 * a.perturbed / a.original:.0f}% of its "
+                               f"{metric}, base {100 * b.perturbed / b.original:.0f}%.")
+                elif abs(d) < 1.0:
+                    out.append(f"When {variant}, {adapted} loses about as much as base ({a.change:+.1f} vs "
+                               f"{b.change:+.1f}): adapting it did not change how much it rests on these words.")
+                elif overlap:
+                    out.append(f"When {variant}, {adapted} loses {abs(d):.1f} points {'less' if d > 0 else 'more'} "
+                               f"than base ({a.change:+.1f} vs {b.change:+.1f}), but the intervals overlap: "
+                               "the difference is not established (compare the shares kept, as the two "
+                               "start from different values).")
+                else:
+                    lean = "more" if d < 0 else "less"
+                    out.append(f"When {variant}, {adapted} loses {abs(d):.1f} points {lean} than base "
+                               f"({a.change:+.1f} vs {b.change:+.1f}, non-overlapping intervals): it leans "
+                               f"{lean} on the exact keywords than the encoder it was adapted from.")
+    if "bm25" in set(s.system):
+        m = s[(s.system == "bm25") & (s.variant == "masked")]
+        if len(m) and m.iloc[0].original > 0:
+            out.append(f"BM25 keeps {100 * m.iloc[0].perturbed / m.iloc[0].original:.0f}% of its "
+                       f"{metric} without the keywords: the share of its hits that the other "
+                       "shared words carry.")
+    return out

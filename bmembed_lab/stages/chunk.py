@@ -1,0 +1,81 @@
+"""Stages `chunks` and `relevance`: cut the documents into chunks of at most ``chunk_tokens``
+tokens of the encoder's tokenizer (paper Section 4: 256 for Multihop-RAG, 1,024 for the
+long-document sets), then mark each evaluation query's relevant chunks from its gold facts.
+
+Keys: chunks = ``[chunking]`` + the tokenizer folder's content hash, over the dataset key;
+relevance = ``[relevance]``, over the dataset and chunk keys. Saved as ``chunks.jsonl`` and
+``relevance.json``. Algorithms: :mod:`bmembed_lab.chunking`, :mod:`bmembed_lab.relevance`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from .. import chunking, encoder, relevance as relevance_mod
+from ..cache import StageCache, cached, code_version, read_json, read_jsonl, write_json, write_jsonl
+from ..chunking import Chunk
+from ..config import Config
+from ..corpus import Dataset
+from ..errors import InputError
+from ..evaluation import sample_queries
+from ..relevance import Relevance
+
+CHUNKS = "chunks"
+RELEVANCE = "relevance"
+
+
+def tokenizer_name(cfg: Config) -> str:
+    return cfg.chunking.tokenizer or cfg.encoder.model
+
+
+def chunks(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str) -> tuple[list[Chunk], str]:
+    """(every document's chunks, their key)."""
+    ch = cfg.chunking
+    tok_path = encoder.resolve_model_path(tokenizer_name(cfg))
+
+    def compute() -> list[Chunk]:
+        tok = encoder.load_tokenizer(tokenizer_name(cfg))
+        out = chunking.chunk_documents(ds.documents, tok, ch.chunk_tokens, ch.overlap_tokens)
+        if not out:
+            raise InputError("chunking produced no chunks", cfg.corpus.path,
+                             "check that the documents contain text")
+        return out
+
+    return cached(cache, CHUNKS, asdict(ch) | {"tokenizer": encoder.model_fingerprint(tok_path)},
+                  [ds_key], code_version(chunking), compute,
+                  lambda v, d: write_jsonl(d / "chunks.jsonl", (c.to_record() for c in v)),
+                  lambda d: [Chunk(**r) for r in read_jsonl(d / "chunks.jsonl")])
+
+
+def length_warning(cfg: Config) -> str | None:
+    """A warning when chunks may be longer than the encoder reads (its input limit comes from
+    :func:`bmembed_lab.encoder.max_input_tokens`, the same rule the encoder truncates by)."""
+    path = encoder.resolve_model_path(cfg.encoder.model)
+    return chunking.check_chunk_length(cfg.chunking.chunk_tokens,
+                                       encoder.max_input_tokens(path, cfg.encoder.max_length))
+
+
+def relevance(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str, chunk_list: list[Chunk],
+              chunks_key: str) -> tuple[Relevance, str]:
+    """(graded relevant chunks per labelled query, its key)."""
+    r = cfg.relevance
+    return cached(cache, RELEVANCE, asdict(r), [ds_key, chunks_key], code_version(relevance_mod),
+                  lambda: relevance_mod.chunk_relevance(ds, chunk_list, r.match, r.case_sensitive),
+                  lambda v, d: write_json(d / "relevance.json", v.to_json()),
+                  lambda d: Relevance.from_json(read_json(d / "relevance.json")))
+
+
+def evaluation_queries(cfg: Config, ds: Dataset, rel: Relevance) -> tuple[list[str], list[str]]:
+    """(ids, texts) of the queries evaluated: labelled, with a relevant chunk, at most
+    ``corpus.max_queries`` of them drawn with ``eval.seed``. Not cached: it is a selection."""
+    if not ds.queries:
+        raise InputError("no evaluation queries were read", cfg.corpus.path,
+                         "give corpus.queries (JSONL of {_id, text}) or a BEIR folder with "
+                         "queries.jsonl")
+    if not rel.grades:
+        raise InputError("no evaluation query has a relevant chunk", cfg.corpus.path,
+                         "check the qrels/evidence files (their query ids must match the "
+                         "queries') and relevance.match")
+    ids = sample_queries(list(rel.grades), cfg.corpus.max_queries, cfg.eval.seed)
+    text = {q.query_id: q.text for q in ds.queries}
+    return ids, [text[q] for q in ids]

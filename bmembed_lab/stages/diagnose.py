@@ -1,0 +1,59 @@
+"""Stages `diagnostics` and `embedding_map`: why adaptation works or not (paper Section 5,
+Appendix E): alignment (raw and normalised) of the evaluation (question, gold chunk) pairs and
+the uniformity of the chunks under each encoder; and one joint 2-D UMAP map of the questions
+and chunks under several encoders, so their points share one coordinate system.
+
+Keys: diagnostics = points cap, seed, t, over the query and chunk embedding keys and the
+relevance key; embedding_map = the map parameters and the systems, over every embedding key.
+Saved as ``diagnostics.json`` and ``map.parquet``. Algorithms: :mod:`bmembed_lab.diagnostics`,
+:mod:`bmembed_lab.embedmap`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+
+from .. import diagnostics, embedmap
+from ..cache import StageCache, cached, code_version, read_json, write_json
+
+DIAGNOSTICS = "diagnostics"
+EMBEDDING_MAP = "embedding_map"
+
+
+def alignment_uniformity(cache: StageCache, q_emb: np.ndarray, q_key: str, c_emb: np.ndarray,
+                         c_key: str, pairs: list[tuple[int, int]], rel_key: str, max_points: int,
+                         seed: int) -> tuple[dict, str]:
+    """({alignment, alignment_norm, uniformity, ...} of one encoder, its key). ``pairs``:
+    (query row, gold chunk row) of every evaluation question."""
+    conf = {"max_points": max_points, "seed": seed, "t": 2.0}
+    return cached(cache, DIAGNOSTICS, conf, [q_key, c_key, rel_key], code_version(diagnostics),
+                  lambda: diagnostics.alignment_uniformity(q_emb, c_emb, pairs, max_points, seed),
+                  lambda v, d: write_json(d / "diagnostics.json", v),
+                  lambda d: read_json(d / "diagnostics.json"))
+
+
+def embedding_map(cache: StageCache, systems: tuple[str, ...], params: embedmap.MapParams | None,
+                  query_ids: list[str], grades: dict[str, dict], chunk_ids: list[str], embeddings
+                  ) -> tuple[pd.DataFrame, str]:
+    """(model, kind, item, x, y per mapped point, its key). ``embeddings(system)`` gives
+    (chunk embeddings, key, query embeddings, key). At most ``params.max_queries`` questions and
+    ``params.max_chunks`` chunks are mapped (seeded subsamples, the questions' gold chunks
+    always kept)."""
+    params = params or embedmap.MapParams()
+    qsel = embedmap.subsample(len(query_ids), params.max_queries, set(), params.seed)
+    gold = {c for i in qsel for c in grades[query_ids[i]]}
+    csel = embedmap.subsample(len(chunk_ids), params.max_chunks, gold, params.seed)
+    blocks, keys = [], []
+    for s in systems:
+        c_emb, c_key, q_emb, q_key = embeddings(s)
+        blocks += [(s, "query", [query_ids[i] for i in qsel], q_emb[qsel]),
+                   (s, "chunk", [chunk_ids[i] for i in csel], c_emb[csel])]
+        keys += [c_key, q_key]
+    conf = asdict(params) | {"systems": list(systems)}
+    return cached(cache, EMBEDDING_MAP, conf, keys, code_version(embedmap),
+                  lambda: embedmap.joint_umap(blocks, params),
+                  lambda v, d: v.to_parquet(d / "map.parquet"),
+                  lambda d: pd.read_parquet(d / "map.parquet"))

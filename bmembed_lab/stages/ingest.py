@@ -1,0 +1,85 @@
+"""Stage `dataset`: read the corpus, the evaluation queries and their labels (paper Section 4's
+data; the formats are ours: BEIR folder, JSONL file, folder of .txt/.md/.pdf).
+
+Key: the ``[corpus]`` options that change what is read (not the paths' spelling) and a
+fingerprint of every file read (contents and names relative to the corpus). Saved as
+``documents.jsonl`` + ``dataset.json``. Algorithm: :mod:`bmembed_lab.corpus`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+
+from .. import corpus
+from ..cache import StageCache, cached, code_version, files_fingerprint, read_json, read_jsonl, write_json, write_jsonl
+from ..config import Config
+from ..corpus import Dataset
+from ..errors import InputError
+
+STAGE = "dataset"
+
+
+def corpus_files(cfg: Config) -> list[Path]:
+    """Every file the loader reads: the corpus file or folder's files, and the queries, qrels
+    and evidence files the config names."""
+    c = cfg.corpus
+    root = cfg.resolve(c.path)
+    if not root.exists():
+        raise InputError("corpus path not found", str(root),
+                         "set corpus.path (relative to the config file) to an existing file or folder")
+    if root.is_dir():
+        files = [p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    else:
+        files = [root]
+    return files + [cfg.resolve(p) for p in (c.queries, c.qrels, c.evidence) if p]
+
+
+def _read(cfg: Config) -> Dataset:
+    c = cfg.corpus
+    path = cfg.resolve(c.path)
+    if c.format == "beir":
+        if not path.is_dir():
+            raise InputError("corpus.format = 'beir' needs a folder", str(path),
+                             "point corpus.path at a folder with corpus.jsonl, or set corpus.format")
+        ds = corpus.load_beir(path, c.split, c.encoding_errors, c.skip_bad_lines)
+    else:
+        skipped: Counter = Counter()
+        if c.format == "jsonl":
+            docs = corpus.load_jsonl_documents(path, c.id_field, c.text_field, c.title_field,
+                                               c.encoding_errors, c.skip_bad_lines, skipped)
+        else:
+            docs = corpus.load_folder_documents(path, c.encoding_errors, skipped)
+        ds = Dataset(path.stem, docs, skipped=dict(skipped))
+    if c.queries:
+        ds.queries = corpus.load_queries(cfg.resolve(c.queries), c.query_id_field,
+                                         c.query_text_field, c.encoding_errors, c.skip_bad_lines)
+    if c.qrels:
+        ds.qrels = corpus.load_qrels_tsv(cfg.resolve(c.qrels))
+    if c.evidence:
+        ds.evidence = corpus.load_evidence(cfg.resolve(c.evidence), c.encoding_errors)
+    return corpus.check_dataset(ds, str(path))
+
+
+def _save(ds: Dataset, d: Path) -> None:
+    r = ds.to_records()
+    write_jsonl(d / "documents.jsonl", r.pop("documents"))
+    write_json(d / "dataset.json", r)
+
+
+def _load(d: Path) -> Dataset:
+    return Dataset.from_records({**read_json(d / "dataset.json"),
+                                 "documents": read_jsonl(d / "documents.jsonl")})
+
+
+def dataset(cfg: Config, cache: StageCache) -> tuple[Dataset, str]:
+    """(the dataset, its key)."""
+    c = cfg.corpus
+    conf = {k: v for k, v in asdict(c).items()
+            if k not in ("max_queries", "path", "queries", "qrels", "evidence")}
+    conf["files"] = {k: bool(getattr(c, k)) for k in ("queries", "qrels", "evidence")}
+    root = cfg.resolve(c.path)
+    fingerprint = files_fingerprint(corpus_files(cfg), root if root.is_dir() else root.parent)
+    return cached(cache, STAGE, conf, [fingerprint], code_version(corpus),
+                  lambda: _read(cfg), _save, _load)

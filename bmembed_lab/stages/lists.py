@@ -1,0 +1,52 @@
+"""Stages `train_ranking` and `lists`: rank every training query's top ``k`` chunks with BM25,
+then draw the training lists by rank partitions (paper Section 3.2, Appendix D).
+
+Keys: train_ranking = ``[bm25]`` + k + duplicate-chunk removal, over the chunk and query keys;
+lists = ``[sampling]`` (partition strategy, m, ratio, first, convention, lists per query,
+seed), over the ranking key. Saved by :class:`~bmembed_lab.sampling.Ranking` and
+:class:`~bmembed_lab.sampling.TrainingLists` (npy + JSON). Algorithms:
+:func:`bmembed_lab.sampling.rank_for_training` and :func:`bmembed_lab.sampling.sample_lists`
+(the partitions themselves: :mod:`bmembed_lab.partitions`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Callable
+
+from .. import bm25, partitions, sampling
+from ..bm25 import BM25Index
+from ..cache import StageCache, cached, code_version
+from ..chunking import Chunk
+from ..config import Config
+from ..querygen import QuerySet
+
+RANKING = "train_ranking"
+LISTS = "lists"
+
+
+def training_ranking(cfg: Config, cache: StageCache, chunks: list[Chunk], chunks_key: str,
+                     qs: QuerySet, qs_key: str, index: Callable[[], BM25Index], progress=None
+                     ) -> tuple[sampling.Ranking, str]:
+    """(BM25 top-k chunk indices and scores of every training query, its key). ``index()``
+    gives the corpus' BM25 index (built once per pipeline, only when this stage computes)."""
+    s = cfg.sampling
+
+    def compute() -> sampling.Ranking:
+        excl = sampling.duplicate_mask([c.text for c in chunks]) if s.drop_duplicate_chunks else None
+        return sampling.rank_for_training(index(), [x.query_id for x in qs.queries],
+                                          [x.text for x in qs.queries], cfg.bm25, s.k, excl, progress)
+
+    conf = asdict(cfg.bm25) | {"k": s.k, "dedup": s.drop_duplicate_chunks}
+    return cached(cache, RANKING, conf, [chunks_key, qs_key], code_version(bm25, sampling), compute,
+                  lambda v, d: v.save(d), sampling.Ranking.load)
+
+
+def training_lists(cfg: Config, cache: StageCache, ranking: sampling.Ranking, ranking_key: str,
+                   chunks: list[Chunk]) -> tuple[sampling.TrainingLists, str]:
+    """(the training lists: per list a query, m chunks, their ranks and BM25 scores; its key)."""
+    s = cfg.sampling
+    conf = {k: v for k, v in asdict(s).items() if k != "drop_duplicate_chunks"}
+    return cached(cache, LISTS, conf, [ranking_key], code_version(sampling, partitions),
+                  lambda: sampling.sample_lists(ranking, s, [c.chunk_id for c in chunks]),
+                  lambda v, d: v.save(d), sampling.TrainingLists.load)

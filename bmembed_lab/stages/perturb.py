@@ -1,0 +1,60 @@
+"""Stage `perturbations`: the keywords of every evaluation question, and its masked and
+synonym-substituted versions, for the lexical-sensitivity study (paper Section 6, Table 5,
+Appendix F). One set, shared by every system, so all models see the same texts.
+
+Key: ``[perturbation]`` (the systems left out; the WordNet files' fingerprint for the wordnet
+backend; the endpoint, model and temperature for the llm ones), over the chunk and relevance
+keys and the questions. Saved as ``perturbations.json``. Algorithms:
+:mod:`bmembed_lab.perturbation`, :mod:`bmembed_lab.wordnet`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from .. import llm as llm_mod, perturbation, wordnet
+from ..cache import StageCache, cached, code_version, files_fingerprint, read_json, texts_key, write_json
+from ..chunking import Chunk
+from ..config import Config
+from ..relevance import Relevance
+
+STAGE = "perturbations"
+
+
+def perturbations(cfg: Config, cache: StageCache, chunks: list[Chunk], chunks_key: str,
+                  rel: Relevance, rel_key: str, ids: list[str], texts: list[str], progress=None
+                  ) -> tuple[perturbation.PerturbationSet, str]:
+    """(the perturbed questions with their counts, its key)."""
+    p = cfg.perturbation
+    conf = {k: v for k, v in asdict(p).items() if k != "systems"}
+    llm_used = "llm" in (p.keywords, p.substitution)
+    model = p.llm_model or cfg.llm.extract_model
+    if llm_used:
+        conf["llm"] = {"base_url": cfg.llm.base_url, "model": model, "temperature": cfg.llm.temperature}
+    wn_dir = cfg.resolve(p.wordnet_dir)
+    if p.substitution == "wordnet":  # missing data fails here, with the fix, before any work
+        conf["wordnet_dir"] = files_fingerprint(wordnet.WordNet.database_files(wn_dir))
+
+    def compute() -> perturbation.PerturbationSet:
+        chunk_texts = [c.text for c in chunks]
+        gold = [[chunk_texts[c] for c in rel.grades[q]] for q in ids]
+        counts: dict = {}
+        subs, kws = None, None
+        if p.keywords == "offline":
+            idf, common = perturbation.keyword_statistics(chunk_texts, p.max_df)
+            kws = [perturbation.offline_keywords(t, g, idf, p.max_keywords, common, p.min_chars)
+                   for t, g in zip(texts, gold)]
+        if llm_used:
+            client = llm_mod.LLMClient(cfg.llm, cache.sub_store("llm_calls") if cache.enabled else None)
+            kws, subs, counts = perturbation.llm_keywords_and_substitutes(
+                texts, gold, client, model, p.max_keywords, p.substitution == "llm", progress,
+                keywords=kws if p.keywords == "offline" else None)
+        if p.substitution == "wordnet":
+            wn = wordnet.WordNet.load(wn_dir)
+            subs = [perturbation.wordnet_substitutions(t, k, wn, p.max_senses) for t, k in zip(texts, kws)]
+        return perturbation.build_set(ids, texts, kws, subs, p.mask_token, counts)
+
+    return cached(cache, STAGE, conf, [chunks_key, rel_key, texts_key(ids + texts)],
+                  code_version(perturbation, wordnet, llm_mod), compute,
+                  lambda v, d: write_json(d / "perturbations.json", v.to_json()),
+                  lambda d: perturbation.PerturbationSet.from_json(read_json(d / "perturbations.json")))

@@ -1,0 +1,50 @@
+"""Stage `queries`: synthetic training queries over the corpus (paper Section 3.1, Appendix A),
+from the offline generator, an LLM, or the user's file; filtered, and checked for leakage
+against the evaluation queries.
+
+Key: ``[queries]`` (plus the ``[llm]`` options that change replies, for the llm backend; plus
+the queries file's fingerprint, for the file backend), over the dataset key. Saved as
+``queries.json``. LLM replies are cached one by one in the cache's ``llm_calls`` sub-store as
+they arrive, so an interrupted run resumes. Algorithm: :func:`bmembed_lab.querygen.generate_queries`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+
+from .. import llm as llm_mod, querygen
+from ..cache import StageCache, cached, code_version, files_fingerprint, read_json, write_json
+from ..config import Config
+from ..corpus import Dataset
+from ..errors import InputError
+
+STAGE = "queries"
+# [llm] options that only change how calls are sent, never what comes back
+_TRANSPORT = ("concurrency", "max_retries", "backoff", "timeout")
+
+
+def synthetic_queries(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str, progress=None
+                      ) -> tuple[querygen.QuerySet, str]:
+    """(the kept training queries with their report, their key)."""
+    q = cfg.queries
+    conf = asdict(q)
+    inputs = [ds_key]
+    if q.backend == "llm":
+        conf["llm"] = {k: v for k, v in asdict(cfg.llm).items() if k not in _TRANSPORT}
+    if q.backend == "file":
+        path = cfg.resolve(q.file)
+        if not path.is_file():
+            raise InputError("queries file not found", str(path), "set queries.file to a JSONL file")
+        inputs.append(files_fingerprint([path]))
+        q = replace(q, file=str(path))
+    eval_q = [(x.query_id, x.text) for x in ds.queries]
+
+    def compute() -> querygen.QuerySet:
+        client = None
+        if q.backend == "llm":
+            client = llm_mod.LLMClient(cfg.llm, cache.sub_store("llm_calls") if cache.enabled else None)
+        return querygen.generate_queries(ds.documents, q, client, eval_q, progress)
+
+    return cached(cache, STAGE, conf, inputs, code_version(querygen, llm_mod), compute,
+                  lambda v, d: write_json(d / "queries.json", v.to_json()),
+                  lambda d: querygen.QuerySet.from_json(read_json(d / "queries.json")))

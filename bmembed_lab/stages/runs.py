@@ -1,0 +1,87 @@
+"""Stages `embeddings`, `bm25_run`, `dense_run` and `rrf_run`: the retrieval runs that
+evaluation scores (paper Section 4: BM25, the base and adapted encoders, and their Reciprocal
+Rank Fusion with 1 / (u + rank), u = 40).
+
+Keys: embeddings = the encoder's identity (model content hash, pooling, length limit,
+precision, query instruction) + query or passage side, over the texts' key; bm25_run =
+``[bm25]`` + depth, over the chunks and the queries; dense_run = depth + system, over the two
+embedding keys (+ ``@d`` when truncated); rrf_run = u + depth + system, over its parts' keys.
+Saved as npy + JSON (:class:`~bmembed_lab.retrieval.Run`). Algorithms: :mod:`bmembed_lab.bm25`,
+:mod:`bmembed_lab.encoder`, :mod:`bmembed_lab.retrieval`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Callable
+
+import numpy as np
+
+from .. import bm25, encoder as encoder_mod, retrieval
+from ..cache import StageCache, cached, code_version, load_npy, save_npy
+from ..chunking import Chunk
+from ..config import Config
+from ..errors import InputError
+from ..retrieval import Run
+
+EMBEDDINGS = "embeddings"
+BM25_RUN = "bm25_run"
+DENSE_RUN = "dense_run"
+RRF_RUN = "rrf_run"
+
+
+def bm25_index(cfg: Config, chunks: list[Chunk]) -> bm25.BM25Index:
+    """The corpus' BM25 index (not cached on disk: building it takes about a second)."""
+    return bm25.BM25Index.build(bm25.tokenize_cfg([c.text for c in chunks], cfg.bm25), cfg.bm25)
+
+
+def bm25_run(cfg: Config, cache: StageCache, chunks_key: str, index: Callable[[], bm25.BM25Index],
+             query_ids: list[str], query_texts: list[str], inputs_key: str, depth: int
+             ) -> tuple[Run, str]:
+    """(BM25's top ``depth`` chunks of each query, its key)."""
+    def compute() -> Run:
+        return retrieval.bm25_run(index(), query_ids, bm25.tokenize_cfg(query_texts, cfg.bm25), depth)
+
+    return cached(cache, BM25_RUN, asdict(cfg.bm25) | {"k": depth}, [chunks_key, inputs_key],
+                  code_version(bm25, retrieval), compute, lambda v, d: v.save(d), Run.load)
+
+
+def embeddings(cache: StageCache, enc: encoder_mod.Encoder, texts: list[str], is_query: bool,
+               inputs_key: str, on_batch=None) -> tuple[np.ndarray, str]:
+    """(L2-normalised float32 embeddings of ``texts``, their key)."""
+    return cached(cache, EMBEDDINGS, enc.identity | {"is_query": is_query}, [inputs_key],
+                  code_version(encoder_mod),
+                  lambda: enc.encode(texts, is_query=is_query, on_batch=on_batch),
+                  lambda v, d: save_npy(d / "embeddings.npy", v),
+                  lambda d: load_npy(d / "embeddings.npy"))
+
+
+def truncated(c_emb: np.ndarray, c_key: str, q_emb: np.ndarray, q_key: str, dim: int | None,
+              system: str) -> tuple[np.ndarray, str, np.ndarray, str]:
+    """The embeddings cut to their first ``dim`` dimensions and re-normalised (Matryoshka
+    evaluation), with keys that say so; unchanged for ``dim`` None."""
+    if dim is None:
+        return c_emb, c_key, q_emb, q_key
+    if dim > c_emb.shape[1]:
+        raise InputError(f"system '{system}' asks for {dim} dimensions", "eval.systems",
+                         f"write name@d with 1 <= d <= {c_emb.shape[1]} (the model's dimension)")
+    return (retrieval.truncate(c_emb, dim), f"{c_key}@{dim}",
+            retrieval.truncate(q_emb, dim), f"{q_key}@{dim}")
+
+
+def dense_run(cache: StageCache, q_emb: np.ndarray, q_key: str, c_emb: np.ndarray, c_key: str,
+              query_ids: list[str], depth: int, system: str) -> tuple[Run, str]:
+    """(the top ``depth`` chunks of each query by cosine similarity, its key)."""
+    return cached(cache, DENSE_RUN, {"k": depth, "system": system}, [q_key, c_key],
+                  code_version(retrieval),
+                  lambda: retrieval.dense_run(q_emb, c_emb, query_ids, depth, system),
+                  lambda v, d: v.save(d), Run.load)
+
+
+def rrf_run(cache: StageCache, runs: list[tuple[Run, str]], u: int, depth: int, system: str
+            ) -> tuple[Run, str]:
+    """(the Reciprocal Rank Fusion of ``runs``, its key)."""
+    return cached(cache, RRF_RUN, {"u": u, "k": depth, "system": system}, [key for _, key in runs],
+                  code_version(retrieval),
+                  lambda: retrieval.rrf([r for r, _ in runs], u, depth, system),
+                  lambda v, d: v.save(d), Run.load)

@@ -1,0 +1,191 @@
+"""Stages `negatives` and `model`: fine-tune the encoder and export it (paper Section 3.3,
+Appendix C), with the baselines trained the same way (the paper's CL; MNRL with mined hard
+negatives, sentence-transformers' recipe).
+
+Keys: negatives = source (bm25 | base), count, depth, margin, over the query key and the
+source's key; model = ``[training]`` (checkpointing options left out) + ``[encoder]`` with the
+base model's content hash, over the training data's key (lists for bmembed, queries for cl,
+negatives for mnrl). Saved as npy + JSON, and the export folder (``merged/``, ``adapter/``,
+model card). Checkpoints live in the cache's ``train_runs`` sub-store until the export is
+stored, so a killed run resumes. Algorithms: :mod:`bmembed_lab.training`,
+:mod:`bmembed_lab.negatives`, :mod:`bmembed_lab.export`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from .. import bm25, encoder as encoder_mod, export, negatives as negatives_mod, training
+from ..cache import StageCache, cached, code_version, load_npy, read_json, save_npy, write_json
+from ..chunking import Chunk
+from ..config import Config
+from ..errors import InputError
+from ..querygen import QuerySet
+from ..sampling import Ranking, TrainingLists
+
+NEGATIVES = "negatives"
+MODEL = "model"
+RUNS = "train_runs"  # the cache's sub-store of unfinished runs' checkpoints
+
+
+@dataclass
+class TrainedModel:
+    path: Path  # the export folder: merged/, adapter/ (LoRA), README.md, train.json
+    info: dict
+
+    @property
+    def merged(self) -> Path:
+        return self.path / "merged"
+
+
+# -- hard negatives (mnrl) ---------------------------------------------------------------------
+def negatives_key(cfg: Config, qs_key: str, source_key: str) -> tuple[dict, str]:
+    t = cfg.training
+    conf = {"from": t.negatives_from, "n": t.hard_negatives, "depth": t.negative_depth,
+            "margin": t.negative_margin}
+    return conf, StageCache.make_key(NEGATIVES, conf, [qs_key, source_key], code_version(negatives_mod))
+
+
+def bm25_candidates(cfg: Config, qs: QuerySet, ranking: Ranking, index: bm25.BM25Index):
+    """The training ranking's top ``negative_depth`` per query, and BM25's score function for
+    (query, source chunk) pairs: the miner's candidates from the teacher."""
+    depth = cfg.training.negative_depth
+    row = {q: i for i, q in enumerate(ranking.query_ids)}
+    n = len(qs.queries)
+    ci = np.full((n, depth), -1, dtype=np.int64)
+    cs = np.full((n, depth), np.nan)
+    for i, q in enumerate(qs.queries):
+        if q.query_id in row:
+            r = row[q.query_id]
+            ci[i], cs[i] = ranking.indices[r, :depth], ranking.scores[r, :depth]
+
+    def pos_fn(rows, pos):
+        return index.pair_scores(bm25.tokenize_cfg([qs.queries[r].text for r in rows], cfg.bm25), pos)
+    return ci, cs, pos_fn
+
+
+def dense_candidates(cfg: Config, qs: QuerySet, enc: encoder_mod.Encoder, c_emb: np.ndarray):
+    """The base encoder's top ``negative_depth`` chunks per query and its cosine for pairs."""
+    from ..retrieval import dense_run
+
+    q_emb = enc.encode([q.text for q in qs.queries], is_query=True)
+    run = dense_run(q_emb, c_emb, [q.query_id for q in qs.queries], cfg.training.negative_depth)
+    return run.indices, run.scores, lambda rows, pos: np.einsum("nd,nd->n", q_emb[rows], c_emb[pos])
+
+
+def mined_negatives(cfg: Config, cache: StageCache, qs: QuerySet, qs_key: str, chunks: list[Chunk],
+                    candidates, source_key: str) -> tuple[negatives_mod.MinedPairs, str]:
+    """((query, source chunk, hard negatives) per training query, its key). ``candidates()``
+    gives (indices, scores, positive-score function): :func:`bm25_candidates` or
+    :func:`dense_candidates`."""
+    t = cfg.training
+    conf, _ = negatives_key(cfg, qs_key, source_key)
+
+    def compute():
+        ci, cs, pos_fn = candidates()
+        return negatives_mod.mine_pairs(qs.queries, chunks, ci, cs, pos_fn, t.hard_negatives,
+                                        t.negative_depth, t.negative_margin)
+
+    def save(v: negatives_mod.MinedPairs, d: Path) -> None:
+        write_json(d / "pairs.json", {"query_ids": v.query_ids, "queries": v.queries, "counts": v.counts})
+        save_npy(d / "positives.npy", v.positives)
+        save_npy(d / "negatives.npy", v.negatives)
+
+    def load(d: Path) -> negatives_mod.MinedPairs:
+        m = read_json(d / "pairs.json")
+        return negatives_mod.MinedPairs(m["query_ids"], m["queries"], load_npy(d / "positives.npy"),
+                                        load_npy(d / "negatives.npy"), m["counts"])
+
+    return cached(cache, NEGATIVES, conf, [qs_key, source_key], code_version(negatives_mod),
+                  compute, save, load)
+
+
+# -- the trainer's input -----------------------------------------------------------------------
+def training_data(method: str, qs: QuerySet, lists: TrainingLists | None, chunks: list[Chunk],
+                  mined: negatives_mod.MinedPairs | None = None):
+    """BM25 lists for bmembed, (query, evidence) pairs for cl, (query, source chunk, mined hard
+    negatives) for mnrl."""
+    if method == "mnrl":
+        return training.PairData(list(mined.queries), [chunks[i].text for i in mined.positives],
+                                 [[chunks[j].text for j in row] for row in mined.negatives])
+    if method == "bmembed":
+        return training.ListData(list(lists.query_texts),
+                                 [[chunks[j].text for j in row] for row in lists.chunk_indices],
+                                 lists.scores)
+    if method == "cl":
+        pairs = [(q.text, q.evidence[0]) for q in qs.queries if q.evidence]
+        if not pairs:
+            raise InputError("no training query has evidence text", "queries",
+                             "the CL baseline needs evidence (offline and llm backends keep it)")
+        return training.PairData([a for a, _ in pairs], [b for _, b in pairs])
+    raise InputError(f"unknown training method {method!r}", "training.method", "use bmembed, cl or mnrl")
+
+
+# -- training and export -------------------------------------------------------------------------
+def model_key(cfg: Config, method: str, data_key: str):
+    """(effective training config, base model path, keyed config, stage key) of a run."""
+    tcfg = replace(cfg.training, method=method)
+    if method in ("cl", "mnrl"):  # in-batch negatives: the paper's CL batch of 16
+        tcfg = replace(tcfg, batch_size=max(tcfg.batch_size, 16))
+    base = encoder_mod.resolve_model_path(cfg.encoder.model)
+    conf = {"training": asdict(tcfg),
+            "encoder": asdict(cfg.encoder) | {"model": encoder_mod.model_fingerprint(base)}}
+    conf["training"].pop("checkpoint_every")
+    conf["training"].pop("keep_checkpoints")
+    key = StageCache.make_key(MODEL, conf, [data_key],
+                              code_version(training, encoder_mod, export))
+    return tcfg, base, conf, key
+
+
+def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on_step=None,
+            progress: bool = True, accelerator=None) -> tuple[TrainedModel, str]:
+    """(the exported model, its key): loaded when cached, else trained (resuming from the
+    run's newest checkpoint) and exported. With an ``accelerator`` (DDP) every rank trains,
+    the ranks' weights are compared, and rank 0 exports while the others wait."""
+    tcfg, base, conf, key = model_key(cfg, method, data_key)
+    entry = cache.lookup(MODEL, key)
+    if entry is not None:
+        return TrainedModel(entry.path, read_json(entry.path / "train.json")), key
+    enc = training.prepare_model(encoder_mod.Encoder.load(cfg.encoder), tcfg)
+    run_dir = cache.sub_store(RUNS) / key
+    result = training.train(enc, data, tcfg, run_dir, on_step=on_step, progress=progress,
+                            accelerator=accelerator)
+    digests = training.rank_digests(enc.model, accelerator)
+    if accelerator is not None and not accelerator.is_main_process:
+        accelerator.wait_for_everyone()  # rank 0 exports
+        return TrainedModel(cache.lookup(MODEL, key).path, {"rank_weight_digests": digests}), key
+    info = {"name": f"{base.name} + {method}", "base_model": str(base),
+            "base_fingerprint": encoder_mod.model_fingerprint(base), "method": method,
+            "data_key": data_key, "config_hash": key, "steps": result.steps,
+            "seconds": result.seconds, "final_loss": result.losses[-1]["loss"],
+            "trainable_parameters": result.trainable_parameters,
+            "total_parameters": result.total_parameters, "resumed_from": result.resumed_from,
+            "pooling": enc.pooling, "hyperparameters": asdict(tcfg), "losses": result.losses,
+            "processes": len(digests), "rank_weight_digests": digests}
+
+    def write(d: Path) -> None:
+        export.export_model(enc, base, d, info)
+        write_json(d / "train.json", info)
+
+    if not cache.enabled:
+        out = run_dir / "export"
+        shutil.rmtree(out, ignore_errors=True)
+        write(out)
+        return TrainedModel(out, info), key
+    entry = cache.store(MODEL, key, write, {"config": conf, "inputs": [data_key]})
+    shutil.rmtree(run_dir, ignore_errors=True)  # checkpoints are no longer needed
+    if accelerator is not None:
+        accelerator.wait_for_everyone()
+    return TrainedModel(entry.path, read_json(entry.path / "train.json")), key
+
+
+def unfinished_runs(cache: StageCache) -> dict[str, list[Path]]:
+    """Run key -> its checkpoints, for every training run that has not been exported yet."""
+    root = cache.root / RUNS
+    if not root.is_dir():
+        return {}
+    return {d.name: training.checkpoints(d) for d in sorted(root.iterdir()) if d.is_dir()}
