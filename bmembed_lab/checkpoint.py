@@ -21,8 +21,10 @@ def trainable(model) -> dict:
     return {n: p for n, p in model.named_parameters() if p.requires_grad}
 
 
-def save_checkpoint(run_dir: Path, step: int, model, opt, losses: list[dict], keep: int) -> Path:
-    """Trainable weights + AdamW state (safetensors) + step and loss curve (JSON), atomically."""
+def save_checkpoint(run_dir: Path, step: int, model, opt, losses: list[dict], keep: int,
+                    extra: dict | None = None) -> Path:
+    """Trainable weights + AdamW state (safetensors) + step, loss curve and ``extra`` (the
+    model selection's state: dev curve, best step) as JSON, atomically."""
     from safetensors.torch import save_file
 
     ckdir = run_dir / "checkpoints"
@@ -43,7 +45,8 @@ def save_checkpoint(run_dir: Path, step: int, model, opt, losses: list[dict], ke
                 scalars[f"{pid}.{k}"] = v
     save_file(tensors, str(tmp / "optimizer.safetensors"))
     (tmp / "state.json").write_text(json.dumps({"step": step, "param_groups": sd["param_groups"],
-                                                "scalars": scalars, "losses": losses}))
+                                                "scalars": scalars, "losses": losses,
+                                                "extra": extra or {}}))
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
@@ -58,7 +61,7 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return done[-1] if done else None
 
 
-def load_checkpoint(path: Path, model, opt) -> tuple[int, list[dict]]:
+def load_checkpoint(path: Path, model, opt) -> tuple[int, list[dict], dict]:
     import torch
     from safetensors.torch import load_file
 
@@ -81,9 +84,38 @@ def load_checkpoint(path: Path, model, opt) -> tuple[int, list[dict]]:
         pid, k = key.split(".", 1)
         state.setdefault(int(pid), {})[k] = v
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    return meta["step"], meta["losses"]
+    return meta["step"], meta["losses"], meta.get("extra", {})
 
 
 def checkpoints(run_dir: Path) -> list[Path]:
     """The complete checkpoints of a training run, oldest first."""
     return sorted(p for p in (Path(run_dir) / "checkpoints").glob("step-*") if (p / "state.json").is_file())
+
+
+def save_best(run_dir: Path, model, step: int, score: float) -> None:
+    """The trainable weights of the best dev checkpoint so far (``best/``), atomically."""
+    from safetensors.torch import save_file
+
+    tmp = Path(run_dir) / f".best-tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file({n: p.detach().contiguous().cpu() for n, p in trainable(model).items()},
+              str(tmp / "weights.safetensors"))
+    (tmp / "best.json").write_text(json.dumps({"step": step, "score": score}))
+    final = Path(run_dir) / "best"
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+
+
+def load_best(run_dir: Path, model) -> int:
+    """Put the best dev checkpoint's weights into ``model``; returns its step."""
+    import torch
+    from safetensors.torch import load_file
+
+    best = Path(run_dir) / "best"
+    weights = load_file(str(best / "weights.safetensors"))
+    with torch.no_grad():
+        for n, p in trainable(model).items():
+            p.copy_(weights[n])
+    return json.loads((best / "best.json").read_text())["step"]

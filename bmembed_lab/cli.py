@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="write the perturbed questions (JSONL) here")
     p.add_argument("--per-query", type=Path, help="write the per-query table (CSV) here")
 
+    p = sub.add_parser("check", help="before training: will BMEmbed help on this corpus? BM25 "
+                                     "against the base encoder on the dev questions, the "
+                                     "protocol's cost, the teacher's strength; a verdict")
+    _common(p)
+    p.add_argument("--json", type=Path, help="also write the measurements as JSON here")
+
     p = sub.add_parser("cache", help="list or clear the stage cache")
     p.add_argument("action", choices=["ls", "clear"], help="ls: list entries; clear: delete them")
     p.add_argument("--stage", help="only this stage (e.g. embeddings)")
@@ -119,7 +125,7 @@ def _pipeline(cfg: Config):
 
 
 def cmd_run(cfg: Config, args) -> int:
-    from .evaluation import format_comparisons, format_table
+    from .evaluation import format_comparisons, format_table, parse_system, regime_lines
 
     t0 = time.perf_counter()
     pipe = _pipeline(cfg)
@@ -132,11 +138,25 @@ def cmd_run(cfg: Config, args) -> int:
           + _fmt_counts(lists.counts))
     print(f"\ncorpus: {cfg.resolve(cfg.corpus.path)}")
     print("  " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
-    print("\nRetrieval on held-out questions (percent; MAP@10 = Multihop-RAG's official variant):")
+    print(f"\nRetrieval on the test questions, protocol {res['protocol']} (percent; MAP@10 = "
+          "Multihop-RAG's official variant):")
     print(format_table(res["summary"]))
     if not res["comparisons"].empty:
         print("\nPaired bootstrap, difference in points [95% interval], p-value:")
         print("\n".join(format_comparisons(res["comparisons"])))
+    for line in res["notes"]:
+        print(f"\nNOTE {line}")
+    trained = [s for s in res["summary"].index if parse_system(s).trained_dense]
+    held = None
+    if cfg.eval.heldout_queries and trained:
+        held = pipe.evaluate(["bm25", "base"] + trained, "heldout")
+        print(f"\nHeld-out keyword-style queries (the training generator's kind, never trained on; "
+              f"gold = the passage each was made from; {cfg.eval.heldout_queries} at most):")
+        print(format_table(held["summary"]))
+        print("\nBoth regimes, Hit@10 in points [95% interval] (BMEmbed learns BM25's strengths: "
+              "it should gain where BM25 leads and may lose where the base encoder leads):")
+        print("\n".join(regime_lines({"real questions": res, "keyword-style queries": held},
+                                      trained[0])))
     total = time.perf_counter() - t0
     print("\nstage times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in pipe.timings.items())
           + f"; total {total:.1f}")
@@ -147,6 +167,10 @@ def cmd_run(cfg: Config, args) -> int:
             "queries": qs.counts, "lists": lists.counts,
             "summary": res["summary"].reset_index().to_dict(orient="records"),
             "comparisons": res["comparisons"].to_dict(orient="records"),
+            "protocol": res["protocol"], "notes": res["notes"],
+            "heldout": None if held is None else {
+                "summary": held["summary"].reset_index().to_dict(orient="records"),
+                "comparisons": held["comparisons"].to_dict(orient="records")},
             "stage_seconds": pipe.timings, "total_seconds": total}, indent=1, default=str))
     return 0
 
@@ -241,6 +265,8 @@ def cmd_evaluate(cfg: Config, args) -> int:
     if not res["comparisons"].empty:
         print("\nPaired bootstrap, difference in points [95% interval], p-value:")
         print("\n".join(format_comparisons(res["comparisons"])))
+    for line in res["notes"]:
+        print(f"\nNOTE {line}")
     if args.per_query:
         res["per_query"].to_csv(args.per_query, index=False)
         print(f"per-query table: {args.per_query}")
@@ -298,6 +324,16 @@ def cmd_train(cfg: Config, args) -> int:
     return 0
 
 
+def cmd_check(cfg: Config, args) -> int:
+    from .check import format_report, run_check
+
+    r = run_check(_pipeline(cfg))
+    print(format_report(r))
+    if args.json:
+        args.json.write_text(json.dumps(r, indent=1, default=str))
+    return 0
+
+
 def cmd_cache(cfg: Config, args) -> int:
     from .cache import StageCache
 
@@ -328,6 +364,7 @@ def cmd_config(cfg: Config, args) -> int:
 
 COMMANDS = {"run": cmd_run, "ingest": cmd_ingest, "chunk": cmd_chunk, "queries": cmd_queries,
             "lists": cmd_lists, "evaluate": cmd_evaluate, "train": cmd_train, "perturb": cmd_perturb,
+            "check": cmd_check,
             "cache": cmd_cache, "config": cmd_config}
 
 

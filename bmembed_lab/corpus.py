@@ -206,17 +206,47 @@ def read_pdf(path: Path) -> tuple[str, list[int]]:
 _MD_TITLE = re.compile(r"^\s*#\s+(.+)$", re.M)
 
 
+def folder_files(folder: Path, skipped: Counter | None = None) -> list[Path]:
+    """The files a folder corpus is read from, sorted: every .txt/.md/.pdf under ``folder``,
+    recursively. Skipped and counted in ``skipped``: hidden files and folders (a leading dot),
+    links that lead outside ``folder``, dangling links and files of other types. The loader
+    and the cache key both use this list, so the key covers exactly what is read."""
+    folder = Path(folder)
+    skipped = skipped if skipped is not None else Counter()
+    root = folder.resolve()
+    out = []
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts):
+            if not p.is_dir():
+                skipped["hidden files (skipped)"] += 1
+            continue
+        if p.is_symlink():
+            if not p.exists():
+                skipped["dangling links (skipped)"] += 1
+                continue
+            if root not in p.resolve().parents:
+                skipped["links leading outside the corpus folder (skipped)"] += 1
+                continue
+        if not p.is_file():
+            continue
+        if p.suffix.lower() not in TEXT_SUFFIXES | PDF_SUFFIXES:
+            skipped["files of other types (skipped)"] += 1
+            continue
+        out.append(p)
+    return out
+
+
 def load_folder_documents(folder: Path, errors: str = "strict",
                           skipped: Counter | None = None) -> list[Document]:
-    """Documents from every .txt/.md/.pdf under ``folder`` (recursively); id = relative path.
-    Unreadable or image-only PDFs are skipped with a warning and counted."""
+    """Documents from the files :func:`folder_files` lists; id = the path relative to
+    ``folder``. Unreadable or image-only PDFs are skipped with a warning and counted."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError("folder not found", str(folder), "check corpus.path in the config")
     skipped = skipped if skipped is not None else Counter()
     docs = []
-    files = sorted(p for p in folder.rglob("*")
-                   if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES | PDF_SUFFIXES)
+    files = folder_files(folder, skipped)
     for p in _progress(files, "reading files"):
         rel = p.relative_to(folder).as_posix()
         if p.suffix.lower() in PDF_SUFFIXES:

@@ -25,6 +25,9 @@ from .errors import InputError
 
 log = logging.getLogger(__name__)
 BUNDLED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "default"}
+# The query prefix of the paper's reference code, put before every query of every model.
+REFERENCE_INSTRUCTION = ("Instruct: Given a web search query, retrieve relevant passages that "
+                         "answer the query\nQuery: ")
 
 
 def offline_hub() -> None:
@@ -107,6 +110,19 @@ def _st_pooling(path: Path) -> str | None:
     return None
 
 
+def query_prefix(cfg: EncoderConfig, path: Path) -> str:
+    """The text put before every query (never before a passage) under ``cfg.protocol``:
+    ``reference`` = the paper's reference code's instruction, whatever the model; ``clean`` =
+    ``cfg.query_instruction`` if set, else the query prompt the model's sentence-transformers
+    config declares (instruction-tuned models ship one), else nothing."""
+    if cfg.protocol == "reference":
+        return REFERENCE_INSTRUCTION
+    if cfg.query_instruction:
+        return cfg.query_instruction
+    prompts = _json_value(Path(path) / "config_sentence_transformers.json", "prompts") or {}
+    return prompts.get("query", "") if isinstance(prompts, dict) else ""
+
+
 def _json_value(path: Path, key: str):
     return json.loads(path.read_text()).get(key) if path.is_file() else None
 
@@ -137,8 +153,9 @@ class Encoder:
     max_length: int
     precision: str  # resolved: fp32 | bf16
     device: str
-    query_instruction: str = ""
+    query_instruction: str = ""  # resolved from the protocol: see query_prefix
     batch_size: int = 32
+    protocol: str = "clean"
 
     @classmethod
     def load(cls, cfg: EncoderConfig | None = None, model=None, tokenizer=None) -> "Encoder":
@@ -172,14 +189,14 @@ class Encoder:
         if pooling == "last" and tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         return cls(model, tokenizer, path, pooling, max_length, precision, device,
-                   cfg.query_instruction, cfg.batch_size)
+                   query_prefix(cfg, path), cfg.batch_size, cfg.protocol)
 
     @property
     def identity(self) -> dict:
         """What determines the embeddings (used in cache keys)."""
         return {"model": model_fingerprint(self.path), "pooling": self.pooling,
                 "max_length": self.max_length, "precision": self.precision,
-                "query_instruction": self.query_instruction}
+                "query_instruction": self.query_instruction, "protocol": self.protocol}
 
     def autocast(self):
         import torch

@@ -137,6 +137,31 @@ def format_comparisons(comparisons: pd.DataFrame) -> list[str]:
             f"{r.ci_high:+6.2f}]  p={r.p_value:.4f}" for _, r in comparisons.iterrows()]
 
 
+def regime_lines(results: dict[str, dict], trained: str = "bmembed", metric: str = "Hit@10"
+                 ) -> list[str]:
+    """Per query set (name -> an ``evaluate`` result): where BM25 stands against the base
+    encoder, and what training on BM25's lists did to it, with intervals, and one computed
+    sentence per set saying whether the two moved together."""
+    out = []
+    for name, res in results.items():
+        c = res["comparisons"]
+        if c.empty:
+            continue
+        row = {r.comparison: r for _, r in c[c.metric == metric].iterrows()}
+        teacher, gain = row.get("base - bm25"), row.get(f"{trained} - base")
+        if teacher is None or gain is None:
+            continue
+
+        def fmt(r, flip=1):
+            return f"{flip * r['diff']:+.1f} [{min(flip * r.ci_low, flip * r.ci_high):+.1f}, " \
+                   f"{max(flip * r.ci_low, flip * r.ci_high):+.1f}]"
+        lead = "BM25 ahead" if teacher.ci_high < 0 else "base ahead" if teacher.ci_low > 0 else "no clear leader"
+        moved = ("gains" if gain.ci_low > 0 else "loses" if gain.ci_high < 0 else "does not move clearly")
+        out.append(f"  {name} ({int(gain.queries)}): BM25 - base {fmt(teacher, -1)} ({lead}); "
+                   f"{trained} - base {fmt(gain)}: it {moved}")
+    return out
+
+
 def format_table(t: pd.DataFrame, digits: int = 2) -> str:
     """Plain-text rendering for the terminal and the README."""
     return t.to_string(float_format=lambda x: f"{x:.{digits}f}")

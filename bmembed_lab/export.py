@@ -69,6 +69,20 @@ def model_card(info: dict) -> str:
              f"seconds: {info.get('seconds', 0):.0f}, final loss: {info.get('final_loss')}", "",
              "## Hyperparameters", "", "| option | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in sorted(info.get("hyperparameters", {}).items())]
+    if info.get("protocol"):
+        lines += ["", f"Query protocol: **{info['protocol']}** (query prefix: "
+                      f"{info.get('query_prefix')!r}; passages get none)."]
+    sel = info.get("selection")
+    if sel:
+        lines += ["", "## Model selection on dev", "",
+                  f"{sel['metric']} on {sel['on']}: base model {sel['base']:.2f}; best "
+                  f"{sel['best']:.2f} at step {sel['best_step']} (the exported weights)"
+                  + (f"; stopped early at step {sel['stopped_early_at']}" if sel.get("stopped_early_at") else "")
+                  + ".", "", "| step | dev score |", "|---|---|"]
+        lines += [f"| {c['step']} | {c['score']:.2f} |" for c in sel["curve"]]
+        if sel.get("worse_than_base"):
+            lines += ["", "**WORSE THAN BASE**: no checkpoint of this run beat the model it started "
+                          "from on the dev split. Prefer the base model."]
     if info.get("evaluation"):
         lines += ["", "## Evaluation", "", info["evaluation"]]
     lines += ["", "Load with `sentence_transformers.SentenceTransformer('merged')` or "

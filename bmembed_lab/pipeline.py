@@ -9,7 +9,6 @@ The stage wiring (cache keys, formats, the algorithm each stage calls) lives in
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -36,8 +35,6 @@ if TYPE_CHECKING:
     from .relevance import Relevance
     from .retrieval import Run
     from .sampling import Ranking, TrainingLists
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -91,30 +88,17 @@ class Pipeline:
         return self._stage(ingest.STAGE, lambda: ingest.dataset(self.cfg, self.cache))
 
     def chunks(self) -> tuple[list[Chunk], str]:
-        def run():
-            ds, key = self.dataset()
-            out = chunk.chunks(self.cfg, self.cache, ds, key)
-            warn = chunk.length_warning(self.cfg)
-            if warn:
-                log.warning(warn)
-            return out
-        return self._stage(chunk.CHUNKS, run)
+        return self._stage(chunk.CHUNKS, lambda: chunk.chunks(self.cfg, self.cache, *self.dataset()))
 
     def relevance(self) -> tuple[Relevance, str]:
-        def run():
-            (ds, dk), (ch, ck) = self.dataset(), self.chunks()
-            rel, key = chunk.relevance(self.cfg, self.cache, ds, dk, ch, ck)
-            if rel.no_relevant:
-                log.warning("%d labelled queries have no relevant chunk after chunking (gold text "
-                            "cut by a chunk boundary or absent); they are excluded from evaluation "
-                            "and listed in Pipeline.relevance()[0].no_relevant", len(rel.no_relevant))
-            return rel, key
-        return self._stage(chunk.RELEVANCE, run)
+        return self._stage(chunk.RELEVANCE, lambda: chunk.relevance(
+            self.cfg, self.cache, *self.dataset(), *self.chunks()))
 
-    def eval_queries(self) -> tuple[list[str], list[str]]:
-        """Ids and texts of the evaluation queries (labelled, with a relevant chunk, sampled)."""
-        return self._stage("relevance:queries", lambda: chunk.evaluation_queries(
-            self.cfg, self.dataset()[0], self.relevance()[0]))
+    def eval_queries(self, split: str = "test") -> tuple[list[str], list[str]]:
+        """Ids and texts of the labelled queries of one split: ``test`` (what every table
+        reports) or ``dev`` (choices and model selection)."""
+        return self._stage(f"relevance:{split}", lambda: chunk.evaluation_queries(
+            self.cfg, self.dataset()[0], self.relevance()[0], split))
 
     def bm25_index(self) -> BM25Index:
         return self._stage("chunks:bm25_index", lambda: runs.bm25_index(self.cfg, self.chunks()[0]))
@@ -123,6 +107,12 @@ class Pipeline:
     def synthetic_queries(self, progress=None) -> tuple[QuerySet, str]:
         return self._stage(queries.STAGE, lambda: queries.synthetic_queries(
             self.cfg, self.cache, *self.dataset(), progress))
+
+    def held_out(self) -> tuple[dict, str]:
+        """Held-out keyword-style queries (never trained on) with their source chunks."""
+        return self._stage(queries.HELDOUT, lambda: queries.held_out_queries(
+            self.cfg, self.cache, *self.dataset(), *self.chunks(), *self.synthetic_queries(),
+            self.cfg.eval.heldout_queries))
 
     def training_ranking(self, progress=None) -> tuple[Ranking, str]:
         return self._stage(lists.RANKING, lambda: lists.training_ranking(
@@ -158,11 +148,24 @@ class Pipeline:
         data = train.training_data(method, qs, lists_, self.chunks()[0], mined)
         return data, {"bmembed": lk, "cl": qk, "mnrl": mk}.get(method, "")
 
+    def dev_pool(self):
+        """(dev pool, its key, chunk texts) that select a training run's exported step, or None
+        (no dev split, or ``training.eval_every`` = 0)."""
+        def run():
+            ids, texts = self.eval_queries("dev")
+            if not ids or not self.cfg.training.eval_every:
+                return None
+            parts = [self.run("bm25", "dev"), self.run("base", "dev")]
+            pool, key = train.dev_pool(self.cfg, ids, texts, [r for r, _ in parts],
+                                       self.relevance()[0], "+".join(k for _, k in parts))
+            return pool, key, [c.text for c in self.chunks()[0]]
+        return self._stage(f"{train.MODEL}:dev_pool", run)
+
     def trained(self, method: str = "bmembed", on_step=None, progress: bool = True,
                 accelerator=None) -> tuple[train.TrainedModel, str]:
         return self._stage(f"{train.MODEL}:{method}", lambda: train.trained(
             self.cfg, self.cache, method, *self.training_inputs(method), on_step=on_step,
-            progress=progress, accelerator=accelerator))
+            progress=progress, accelerator=accelerator, dev=self.dev_pool()))
 
     def cached_models(self) -> list[str]:
         """Trained methods whose export is already in the cache for this config. Nothing is
@@ -171,8 +174,10 @@ class Pipeline:
         keys = {"bmembed": self.training_lists()[1],
                 "cl": qk if any(q.evidence for q in qs.queries) else None,
                 "mnrl": train.negatives_key(self.cfg, qk, self._negatives_source()[1])[1]}
-        return [m for m in TRAINED if keys[m] is not None
-                and self.cache.lookup(train.MODEL, train.model_key(self.cfg, m, keys[m])[3]) is not None]
+        dev = self.dev_pool()
+        dev_key = dev[1] if dev is not None and len(dev[0]) else ""
+        return [m for m in TRAINED if keys[m] is not None and self.cache.lookup(
+            train.MODEL, train.model_key(self.cfg, m, keys[m], dev_key)[3]) is not None]
 
     def unfinished_runs(self) -> dict:
         """Run key -> checkpoints of training runs not yet exported (a rerun resumes them)."""
@@ -208,14 +213,17 @@ class Pipeline:
         return (c_emb, c_key, *self.query_embeddings(name, self.eval_queries()[1]))
 
     def run(self, system: str, variant: str = "original") -> tuple[Run, str]:
-        """A system's run over the evaluation queries, or over one perturbed ``variant`` of
-        them (masked / substituted). Systems: :data:`bmembed_lab.evaluation.SYSTEMS_HELP`."""
+        """A system's run over the test queries, over one perturbed ``variant`` of them (masked
+        / substituted), over the dev queries (``dev``) or the held-out keyword-style queries
+        (``heldout``). Systems: :data:`bmembed_lab.evaluation.SYSTEMS_HELP`."""
         s = parse_system(system)
         stage = {"bm25": runs.BM25_RUN, "dense": runs.DENSE_RUN, "rrf": runs.RRF_RUN}[s.kind]
 
         def compute():
-            if variant == "original":
-                ids, texts = self.eval_queries()
+            if variant in ("original", "dev"):
+                ids, texts = self.eval_queries("test" if variant == "original" else "dev")
+            elif variant == "heldout":
+                ids, texts = self.held_out()[0]["ids"], self.held_out()[0]["texts"]
             else:
                 ids, texts = self.perturbations()[0].variant(variant)
             depth = self.cfg.eval.depth
@@ -231,17 +239,22 @@ class Pipeline:
         return self._stage(f"{stage}:{system}:{variant}", compute)
 
     # -- results ------------------------------------------------------------------------------
-    def evaluate(self, systems: list[str] | None = None) -> dict:
+    def evaluate(self, systems: list[str] | None = None, query_set: str = "test") -> dict:
         """Per-query table, summary table and the paired-bootstrap comparisons of
-        :func:`~bmembed_lab.evaluation.default_comparisons` for the systems."""
+        :func:`~bmembed_lab.evaluation.default_comparisons` for the systems, on the test
+        questions or (``heldout``) the held-out keyword-style queries."""
         systems = systems or list(self.cfg.eval.systems)
-        rel, _ = self.relevance()
+        rel = self.relevance()[0] if query_set == "test" else queries.held_out_relevance(self.held_out()[0])
+        variant = "original" if query_set == "test" else query_set
         ks = tuple(self.cfg.eval.ks)
-        per_query = pd.concat([per_query_table(self.run(s)[0], rel, ks) for s in systems],
+        per_query = pd.concat([per_query_table(self.run(s, variant)[0], rel, ks) for s in systems],
                               ignore_index=True)
+        notes = [train.worse_than_base_line(s, self.trained(s)[0].info.get("selection"))
+                 for s in dict.fromkeys(parse_system(x).encoder for x in systems) if s in TRAINED]
         return {"per_query": per_query, "summary": summary_table(per_query),
                 "comparisons": compare_all(per_query, default_comparisons(systems),
-                                           self.cfg.eval.bootstrap, self.cfg.eval.seed)}
+                                           self.cfg.eval.bootstrap, self.cfg.eval.seed),
+                "notes": [n for n in notes if n], "protocol": self.cfg.encoder.protocol}
 
     def perturbations(self, progress=None) -> tuple[perturbation.PerturbationSet, str]:
         """Keywords, masked and substituted versions of the evaluation queries (cached)."""
@@ -255,21 +268,10 @@ class Pipeline:
         systems = systems or list(self.cfg.perturbation.systems)
         for s in systems:
             parse_system(s, "perturbation.systems")
-        pset, _ = self.perturbations()
-        rel, _ = self.relevance()
-        tables = []
-        todo = [(s, v) for s in systems for v in perturbation.VARIANTS]
-        for i, (s, v) in enumerate(todo):
-            t = per_query_table(self.run(s, v)[0], rel, tuple(self.cfg.eval.ks))
-            t.insert(1, "variant", v)
-            tables.append(t)
-            if progress:
-                progress(i + 1, len(todo))
-        per_query = pd.concat(tables, ignore_index=True)
-        study = perturbation.study_table(per_query, self.cfg.eval.bootstrap, self.cfg.eval.seed)
-        return {"per_query": per_query, "study": study, "table": perturbation.table5(study),
-                "rank_changes": perturbation.rank_changes(per_query), "counts": pset.counts,
-                "reading": perturbation.reading(study)}
+        rel, ks = self.relevance()[0], tuple(self.cfg.eval.ks)
+        return perturbation.run_study(systems, lambda s, v: per_query_table(self.run(s, v)[0], rel, ks),
+                                      self.cfg.eval.bootstrap, self.cfg.eval.seed, progress) | {
+            "counts": self.perturbations()[0].counts}
 
     def alignment_uniformity(self, system: str = "base", max_points: int = 4000) -> dict:
         """Alignment (raw and normalised) of the evaluation (query, gold chunk) pairs and the
@@ -301,6 +303,7 @@ class Pipeline:
         return {"documents": len(ds.documents), "chunks": len(self.chunks()[0]),
                 "queries": len(ds.queries), "labelled queries with a relevant chunk": len(rel.grades),
                 "evaluated queries": len(self.eval_queries()[0]),
+                "dev queries (held out of the tables)": len(self.eval_queries("dev")[0]),
                 "labelled queries without a relevant chunk (excluded)": len(rel.no_relevant),
                 "gold facts matching no chunk": rel.unmatched_facts,
                 **{f"skipped: {k}": v for k, v in ds.skipped.items()}}

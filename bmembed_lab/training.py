@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import checkpoints, latest_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import checkpoints, latest_checkpoint, load_best, load_checkpoint, save_checkpoint
 from .config import TrainingConfig
 from .errors import InputError
 
@@ -76,6 +76,7 @@ class TrainResult:
     resumed_from: int = 0
     trainable_parameters: int = 0
     total_parameters: int = 0
+    selection: dict | None = None  # the dev curve, base, best step (see selection.Selector)
 
 
 # -- model set-up ----------------------------------------------------------------------------
@@ -189,9 +190,12 @@ def batch_loss(enc, data, idx: list[int], tcfg: TrainingConfig):
 
 # -- the loop ------------------------------------------------------------------------------------------
 def train(enc, data, tcfg: TrainingConfig, run_dir: Path, on_step=None, progress: bool = True,
-          accelerator=None) -> TrainResult:
+          accelerator=None, selector=None) -> TrainResult:
     """Train ``enc.model`` in place on ``data`` (:class:`ListData` or :class:`PairData`).
-    ``on_step(step, loss, lr)`` is called after each optimizer step (live loss curves)."""
+    ``on_step(step, loss, lr)`` is called after each optimizer step (live loss curves). With a
+    :class:`~bmembed_lab.selection.Selector`, the model is scored on the dev split at step 0
+    and every ``eval_every`` steps, training stops after ``patience`` scores without a gain,
+    and the model ends with its best-scoring weights."""
     import torch
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
@@ -209,9 +213,14 @@ def train(enc, data, tcfg: TrainingConfig, run_dir: Path, on_step=None, progress
     opt = _adamw(params, tcfg)
     sched = get_linear_schedule_with_warmup(opt, min(tcfg.warmup_steps, tcfg.steps), tcfg.steps)
     start, losses = 0, []
+    if accelerator is not None and accelerator.num_processes > 1 and selector is not None:
+        log.warning("model selection on dev is off under DDP: the last step is exported")
+        selector = None
     ck = latest_checkpoint(run_dir)
     if ck is not None:
-        start, losses = load_checkpoint(ck, model, opt)
+        start, losses, extra = load_checkpoint(ck, model, opt)
+        if selector is not None:
+            selector.restore(extra.get("selection", {}))
         import warnings
 
         with warnings.catch_warnings():  # fast-forwarding the schedule, not a misuse
@@ -223,6 +232,8 @@ def train(enc, data, tcfg: TrainingConfig, run_dir: Path, on_step=None, progress
         enc.model, opt = accelerator.prepare(model, opt)
     t0 = time.perf_counter()
     bar = tqdm(total=tcfg.steps, initial=start, desc="training", disable=not progress or rank != 0)
+    if selector is not None and start == 0:
+        selector.evaluate(enc, model, 0)
     try:
         for step in range(start, tcfg.steps):
             torch.manual_seed(tcfg.seed * 1_000_003 + step)  # dropout: a function of the step
@@ -255,18 +266,28 @@ def train(enc, data, tcfg: TrainingConfig, run_dir: Path, on_step=None, progress
             bar.set_postfix(loss=f"{total:.4f}")
             if on_step:
                 on_step(step + 1, total, lr)
+            stop = selector is not None and selector.due(step + 1, tcfg.steps) and \
+                selector.evaluate(enc, model, step + 1)
             every = tcfg.checkpoint_every
-            if rank == 0 and every and (step + 1) % every == 0 and step + 1 < tcfg.steps:
+            if rank == 0 and every and (step + 1) % every == 0 and step + 1 < tcfg.steps and not stop:
                 save_checkpoint(run_dir, step + 1, _unwrap(enc.model, accelerator), opt, losses,
-                                tcfg.keep_checkpoints)
+                                tcfg.keep_checkpoints,
+                                {"selection": selector.state()} if selector is not None else None)
+            if stop:
+                log.info("no dev gain in %d evaluations: stopped at step %d", selector.patience, step + 1)
+                break
     finally:
         bar.close()
     if accelerator is not None:
         enc.model = accelerator.unwrap_model(enc.model)
+    last = losses[-1]["step"] if losses else 0
+    if selector is not None and selector.best_step is not None and selector.best_step != last:
+        load_best(run_dir, enc.model)
     enc.model.eval()
     n_train = sum(p.numel() for p in enc.model.parameters() if p.requires_grad)
     n_all = sum(p.numel() for p in enc.model.parameters())
-    return TrainResult(tcfg.steps, losses, time.perf_counter() - t0, start, n_train, n_all)
+    return TrainResult(last, losses, time.perf_counter() - t0, start, n_train, n_all,
+                       selector.summary() if selector is not None else None)
 
 
 def weights_digest(model) -> str:

@@ -42,7 +42,9 @@ def _(mo, pd, workbench):
     counts = pipe.report()
     cfg = pipe.cfg
     mo.vstack([mo.md(f"**Config**: `{workbench.config_path()}` · corpus `{cfg.resolve(cfg.corpus.path)}` · "
-                     f"encoder `{cfg.encoder.model}`"),
+                     f"encoder `{cfg.encoder.model}` · query protocol **{cfg.encoder.protocol}** "
+                     "(clean = the model's own convention; reference = the paper's code, an "
+                     "instruction before every query; see docs/method.md)"),
                mo.ui.table(pd.DataFrame({"count": list(counts), "value": list(counts.values())}),
                            selection=None, page_size=20)])
     return (pipe,)

@@ -44,7 +44,9 @@ def _(mo, recompute, workbench):
                                      remove_on_exit=True):
         pipe.run(_s)
     res = pipe.evaluate(systems)
-    mo.vstack([mo.md("### Summary (percent)"), mo.ui.table(res["summary"].round(2).reset_index(), selection=None)])
+    mo.vstack([mo.md(f"### Summary on the test questions (percent), protocol **{res['protocol']}**"),
+               *[mo.callout(mo.md(_n), kind="warn") for _n in res["notes"]],
+               mo.ui.table(res["summary"].round(2).reset_index(), selection=None)])
     return pipe, res, systems, trained
 
 

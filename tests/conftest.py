@@ -118,7 +118,8 @@ def tiny_config(tmp_path: Path, corpus_dir: Path, model_dir: Path, **sections):
     overrides = [f"corpus.path={json.dumps(str(corpus_dir))}",
                  f"encoder.model={json.dumps(str(model_dir))}",
                  f"cache.dir={json.dumps(str(tmp_path / 'cache'))}",
-                 "chunking.chunk_tokens=24", "eval.bootstrap=200", "eval.depth=10"]
+                 "chunking.chunk_tokens=24", "eval.bootstrap=200", "eval.depth=10",
+                 "eval.dev_fraction=0"]  # tests that want a dev split ask for one
     for k, v in sections.items():
         overrides.append(f"{k.replace('__', '.')}={json.dumps(v)}")
     return load_config(None, overrides)

@@ -118,3 +118,59 @@ def test_a_cache_from_before_the_marker_is_adopted_but_a_user_folder_is_not(tmp_
     (user / "photos").mkdir(parents=True)
     StageCache(user).ensure_root()
     assert not (user / MARKER).exists()
+
+
+def test_folder_corpus_key_covers_exactly_what_is_read(tmp_path, tiny_model_dir):
+    import os
+
+    from bmembed_lab.pipeline import Pipeline
+
+    from .conftest import tiny_config
+
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "a.txt").write_text("Gallstones form in the gallbladder. Bile holds cholesterol.\n")
+    (docs / "sub" / "b.md").write_text("# Kidney\nA kidney stone is a solid piece of material.\n")
+    (docs / ".notes.txt").write_text("private scratch notes\n")
+    (docs / ".hidden").mkdir()
+    (docs / ".hidden" / "c.txt").write_text("also hidden\n")
+    outside = tmp_path / "elsewhere.txt"
+    outside.write_text("a file outside the corpus\n")
+    os.symlink(outside, docs / "link_out.txt")
+    os.symlink(docs / "a.txt", docs / "link_in.txt")
+    os.symlink(tmp_path / "missing.txt", docs / "dangling.txt")
+    (docs / "image.png").write_bytes(b"\x89PNG")
+
+    def load():
+        cfg = tiny_config(tmp_path, docs, tiny_model_dir, corpus__format="folder")
+        return Pipeline(cfg).dataset()
+    ds, key = load()
+    assert sorted(d.doc_id for d in ds.documents) == ["a.txt", "link_in.txt", "sub/b.md"]
+    assert ds.skipped == {"hidden files (skipped)": 2, "dangling links (skipped)": 1,
+                          "links leading outside the corpus folder (skipped)": 1,
+                          "files of other types (skipped)": 1}
+    (docs / ".notes.txt").write_text("changed notes: not read, so not in the key\n")
+    assert load()[1] == key
+    (docs / "sub" / "b.md").write_text("# Kidney\nChanged text.\n")
+    ds2, key2 = load()
+    assert key2 != key and "Changed text." in {d.doc_id: d.text for d in ds2.documents}["sub/b.md"]
+
+
+@pytest.mark.parametrize("setting", [
+    "sampling.first=0", "sampling.first=-1", "training.alpha=-1.0", "training.alpha=0",
+    "training.tau=-0.05", "eval.depth=0", "eval.bootstrap=0", 'eval.ks=["a", 2]', "eval.ks=[0, 10]",
+    "training.lr=-1e-5", "training.lora_r=0", "encoder.batch_size=0", "encoder.max_length=-1",
+    "bm25.b=1.5", "queries.max_copy_ratio=2.0", "eval.dev_fraction=0.95", "training.patience=-1",
+])
+def test_out_of_range_values_stop_at_config_load(tmp_path, capsys, setting):
+    """Each value used to train an inverted model or crash minutes later; now the config is
+    refused before any work, naming the option and its range."""
+    assert main(["config", "--set", setting]) == 2
+    err = capsys.readouterr().err
+    assert setting.split("=")[0] in err and "Fix:" in err and ("range" in err or "whole number" in err)
+
+
+def test_explain_shows_the_ranges(capsys):
+    assert main(["config", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert "first = 3  (range [1, inf])" in out and "b = 0.75  (range [0.0, 1.0])" in out

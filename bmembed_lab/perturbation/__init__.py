@@ -30,11 +30,11 @@ from ..errors import InputError
 from ..text import QUESTION_WORDS, WORD, stopwords
 from .llm import llm_keywords_and_substitutes
 from .matching import mask_query, occurrences, replace_keywords
-from .study import STUDY_METRICS, VARIANTS, rank_changes, reading, study_table, table5
+from .study import STUDY_METRICS, VARIANTS, rank_changes, reading, run_study, study_table, table5
 
 __all__ = ["PerturbationSet", "PerturbedQuery", "STUDY_METRICS", "VARIANTS", "build_set",
            "keyword_statistics", "llm_keywords_and_substitutes", "mask_query", "occurrences",
-           "offline_keywords", "rank_changes", "reading", "replace_keywords", "study_table",
+           "offline_keywords", "rank_changes", "reading", "replace_keywords", "run_study", "study_table",
            "table5", "wordnet_substitutions"]
 
 

@@ -133,3 +133,21 @@ def reading(study: pd.DataFrame, metric: str = "Hit@10") -> list[str]:
                        f"{metric} without the keywords: the share of its hits that the other "
                        "shared words carry.")
     return out
+
+
+def run_study(systems: list[str], per_query, n_boot: int, seed: int, progress=None) -> dict:
+    """Every system on every variant: ``per_query(system, variant)`` gives its per-query
+    metrics table. Out: the stacked per-query table (with a variant column), the study table,
+    its Table 5 layout, the gold chunks' rank changes and the reading."""
+    tables = []
+    todo = [(s, v) for s in systems for v in VARIANTS]
+    for i, (s, v) in enumerate(todo):
+        t = per_query(s, v)
+        t.insert(1, "variant", v)
+        tables.append(t)
+        if progress:
+            progress(i + 1, len(todo))
+    pq = pd.concat(tables, ignore_index=True)
+    study = study_table(pq, n_boot, seed)
+    return {"per_query": pq, "study": study, "table": table5(study),
+            "rank_changes": rank_changes(pq), "reading": reading(study)}

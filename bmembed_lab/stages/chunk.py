@@ -9,6 +9,8 @@ relevance = ``[relevance]``, over the dataset and chunk keys. Saved as ``chunks.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from dataclasses import asdict
 
 from .. import chunking, encoder, relevance as relevance_mod
@@ -20,6 +22,7 @@ from ..errors import InputError
 from ..evaluation import sample_queries
 from ..relevance import Relevance
 
+log = logging.getLogger(__name__)
 CHUNKS = "chunks"
 RELEVANCE = "relevance"
 
@@ -41,10 +44,14 @@ def chunks(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str) -> tuple[li
                              "check that the documents contain text")
         return out
 
-    return cached(cache, CHUNKS, asdict(ch) | {"tokenizer": encoder.model_fingerprint(tok_path)},
-                  [ds_key], code_version(chunking), compute,
-                  lambda v, d: write_jsonl(d / "chunks.jsonl", (c.to_record() for c in v)),
-                  lambda d: [Chunk(**r) for r in read_jsonl(d / "chunks.jsonl")])
+    out = cached(cache, CHUNKS, asdict(ch) | {"tokenizer": encoder.model_fingerprint(tok_path)},
+                 [ds_key], code_version(chunking), compute,
+                 lambda v, d: write_jsonl(d / "chunks.jsonl", (c.to_record() for c in v)),
+                 lambda d: [Chunk(**r) for r in read_jsonl(d / "chunks.jsonl")])
+    warn = length_warning(cfg)
+    if warn:
+        log.warning(warn)
+    return out
 
 
 def length_warning(cfg: Config) -> str | None:
@@ -59,15 +66,30 @@ def relevance(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str, chunk_li
               chunks_key: str) -> tuple[Relevance, str]:
     """(graded relevant chunks per labelled query, its key)."""
     r = cfg.relevance
-    return cached(cache, RELEVANCE, asdict(r), [ds_key, chunks_key], code_version(relevance_mod),
-                  lambda: relevance_mod.chunk_relevance(ds, chunk_list, r.match, r.case_sensitive),
-                  lambda v, d: write_json(d / "relevance.json", v.to_json()),
-                  lambda d: Relevance.from_json(read_json(d / "relevance.json")))
+    rel, key = cached(cache, RELEVANCE, asdict(r), [ds_key, chunks_key], code_version(relevance_mod),
+                      lambda: relevance_mod.chunk_relevance(ds, chunk_list, r.match, r.case_sensitive),
+                      lambda v, d: write_json(d / "relevance.json", v.to_json()),
+                      lambda d: Relevance.from_json(read_json(d / "relevance.json")))
+    if rel.no_relevant:
+        log.warning("%d labelled queries have no relevant chunk after chunking (gold text cut by a "
+                    "chunk boundary or absent); they are excluded from evaluation and listed in "
+                    "Pipeline.relevance()[0].no_relevant", len(rel.no_relevant))
+    return rel, key
 
 
-def evaluation_queries(cfg: Config, ds: Dataset, rel: Relevance) -> tuple[list[str], list[str]]:
-    """(ids, texts) of the queries evaluated: labelled, with a relevant chunk, at most
-    ``corpus.max_queries`` of them drawn with ``eval.seed``. Not cached: it is a selection."""
+def in_dev_split(query_id: str, fraction: float, seed: int) -> bool:
+    """Whether a labelled query belongs to the dev split: a hash of (seed, id) below
+    ``fraction``. Stable (a query keeps its side when others are added) and disjoint."""
+    h = int.from_bytes(hashlib.sha256(f"{seed}:{query_id}".encode()).digest()[:8], "big")
+    return h / 2.0**64 < fraction
+
+
+def evaluation_queries(cfg: Config, ds: Dataset, rel: Relevance, split: str = "test"
+                       ) -> tuple[list[str], list[str]]:
+    """(ids, texts) of one split of the labelled queries that have a relevant chunk: ``dev``
+    (``eval.dev_fraction`` of them, for choices and model selection) or ``test`` (the rest, at
+    most ``corpus.max_queries`` drawn with ``eval.seed``: what the tables report). Not cached:
+    it is a selection."""
     if not ds.queries:
         raise InputError("no evaluation queries were read", cfg.corpus.path,
                          "give corpus.queries (JSONL of {_id, text}) or a BEIR folder with "
@@ -76,6 +98,9 @@ def evaluation_queries(cfg: Config, ds: Dataset, rel: Relevance) -> tuple[list[s
         raise InputError("no evaluation query has a relevant chunk", cfg.corpus.path,
                          "check the qrels/evidence files (their query ids must match the "
                          "queries') and relevance.match")
-    ids = sample_queries(list(rel.grades), cfg.corpus.max_queries, cfg.eval.seed)
+    frac, seed = cfg.eval.dev_fraction, cfg.eval.seed
+    ids = [q for q in rel.grades if in_dev_split(q, frac, seed) == (split == "dev")]
+    if split == "test":
+        ids = sample_queries(ids, cfg.corpus.max_queries, seed)
     text = {q.query_id: q.text for q in ds.queries}
     return ids, [text[q] for q in ids]

@@ -29,8 +29,12 @@ def corpus_files(cfg: Config) -> list[Path]:
     if not root.exists():
         raise InputError("corpus path not found", str(root),
                          "set corpus.path (relative to the config file) to an existing file or folder")
-    if root.is_dir():
-        files = [p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    if root.is_dir() and c.format == "folder":
+        files = corpus.folder_files(root)
+    elif root.is_dir():  # BEIR: the files the loader opens
+        files = [p for p in (root / "corpus.jsonl", root / "queries.jsonl", root / "qrels.tsv",
+                             root / "evidence.jsonl") if p.is_file()]
+        files += sorted((root / "qrels").glob("*.tsv")) if (root / "qrels").is_dir() else []
     else:
         files = [root]
     return files + [cfg.resolve(p) for p in (c.queries, c.qrels, c.evidence) if p]

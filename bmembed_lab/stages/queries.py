@@ -12,13 +12,19 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 
-from .. import llm as llm_mod, querygen
+import numpy as np
+
+from .. import llm as llm_mod, negatives, querygen
 from ..cache import StageCache, cached, code_version, files_fingerprint, read_json, write_json
 from ..config import Config
+from ..chunking import Chunk
 from ..corpus import Dataset
+from ..relevance import Relevance
+from ..text import words
 from ..errors import InputError
 
 STAGE = "queries"
+HELDOUT = "heldout_queries"
 # [llm] options that only change how calls are sent, never what comes back
 _TRANSPORT = ("concurrency", "max_retries", "backoff", "timeout")
 
@@ -48,3 +54,38 @@ def synthetic_queries(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str, 
     return cached(cache, STAGE, conf, inputs, code_version(querygen, llm_mod), compute,
                   lambda v, d: write_json(d / "queries.json", v.to_json()),
                   lambda d: querygen.QuerySet.from_json(read_json(d / "queries.json")))
+
+
+def held_out_queries(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str, chunks: list[Chunk],
+                     chunks_key: str, training: querygen.QuerySet, training_key: str, limit: int
+                     ) -> tuple[dict, str]:
+    """(held-out keyword-style queries, their key): the offline keyphrase generator run with
+    ``queries.seed + 1``, texts that also occur among the training queries removed, each with
+    the chunk its passage came from as its one relevant chunk; a seeded subset of at most
+    ``limit``. They are never trained on: a query set in the teacher's own style, where BM25
+    is strong, beside the real questions. {"ids", "texts", "sources"}."""
+    q = replace(cfg.queries, backend="offline", method="keyphrase", seed=cfg.queries.seed + 1,
+                leakage="flag")
+
+    def compute() -> dict:
+        made = querygen.generate_queries(ds.documents, q, None, [])
+        seen = {" ".join(words(x.text)) for x in training.queries}
+        fresh = [x for x in made.queries if " ".join(words(x.text)) not in seen]
+        src = negatives.source_chunks(fresh, chunks)
+        keep = [i for i, s in enumerate(src) if s >= 0]
+        if len(keep) > limit:
+            keep = sorted(np.random.default_rng(cfg.eval.seed).choice(keep, limit, replace=False).tolist())
+        return {"ids": [f"heldout:{fresh[i].query_id}" for i in keep],
+                "texts": [fresh[i].text for i in keep], "sources": [int(src[i]) for i in keep]}
+
+    return cached(cache, HELDOUT, asdict(q) | {"limit": limit}, [ds_key, chunks_key, training_key],
+                  code_version(querygen, negatives), compute,
+                  lambda v, d: write_json(d / "heldout.json", v),
+                  lambda d: read_json(d / "heldout.json"))
+
+
+def held_out_relevance(held: dict) -> Relevance:
+    """Relevance labels of the held-out queries: the source chunk, one gold fact each."""
+    return Relevance({q: {s: 1.0} for q, s in zip(held["ids"], held["sources"])},
+                     {q: {s: [0]} for q, s in zip(held["ids"], held["sources"])},
+                     {q: 1 for q in held["ids"]})

@@ -48,8 +48,11 @@ def bm25_run(cfg: Config, cache: StageCache, chunks_key: str, index: Callable[[]
 
 def embeddings(cache: StageCache, enc: encoder_mod.Encoder, texts: list[str], is_query: bool,
                inputs_key: str, on_batch=None) -> tuple[np.ndarray, str]:
-    """(L2-normalised float32 embeddings of ``texts``, their key)."""
-    return cached(cache, EMBEDDINGS, enc.identity | {"is_query": is_query}, [inputs_key],
+    """(L2-normalised float32 embeddings of ``texts``, their key). Passages get no query
+    prefix, so their key leaves the protocol out: both protocols share one corpus encoding."""
+    ident = enc.identity if is_query else {k: v for k, v in enc.identity.items()
+                                           if k not in ("query_instruction", "protocol")}
+    return cached(cache, EMBEDDINGS, ident | {"is_query": is_query}, [inputs_key],
                   code_version(encoder_mod),
                   lambda: enc.encode(texts, is_query=is_query, on_batch=on_batch),
                   lambda v, d: save_npy(d / "embeddings.npy", v),

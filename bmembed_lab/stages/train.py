@@ -13,13 +13,14 @@ stored, so a killed run resumes. Algorithms: :mod:`bmembed_lab.training`,
 
 from __future__ import annotations
 
+import logging
 import shutil
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from .. import bm25, encoder as encoder_mod, export, negatives as negatives_mod, training
+from .. import bm25, encoder as encoder_mod, export, negatives as negatives_mod, selection, training
 from ..cache import StageCache, cached, code_version, load_npy, read_json, save_npy, write_json
 from ..chunking import Chunk
 from ..config import Config
@@ -30,6 +31,7 @@ from ..sampling import Ranking, TrainingLists
 NEGATIVES = "negatives"
 MODEL = "model"
 RUNS = "train_runs"  # the cache's sub-store of unfinished runs' checkpoints
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -126,8 +128,9 @@ def training_data(method: str, qs: QuerySet, lists: TrainingLists | None, chunks
 
 
 # -- training and export -------------------------------------------------------------------------
-def model_key(cfg: Config, method: str, data_key: str):
-    """(effective training config, base model path, keyed config, stage key) of a run."""
+def model_key(cfg: Config, method: str, data_key: str, dev_key: str = ""):
+    """(effective training config, base model path, keyed config, stage key) of a run.
+    ``dev_key`` identifies the dev pool that selects the exported step ('' = no selection)."""
     tcfg = replace(cfg.training, method=method)
     if method in ("cl", "mnrl"):  # in-batch negatives: the paper's CL batch of 16
         tcfg = replace(tcfg, batch_size=max(tcfg.batch_size, 16))
@@ -136,24 +139,53 @@ def model_key(cfg: Config, method: str, data_key: str):
             "encoder": asdict(cfg.encoder) | {"model": encoder_mod.model_fingerprint(base)}}
     conf["training"].pop("checkpoint_every")
     conf["training"].pop("keep_checkpoints")
-    key = StageCache.make_key(MODEL, conf, [data_key],
-                              code_version(training, encoder_mod, export))
+    inputs = [data_key] + ([dev_key] if dev_key and tcfg.eval_every else [])
+    key = StageCache.make_key(MODEL, conf, inputs,
+                              code_version(training, encoder_mod, export, selection))
     return tcfg, base, conf, key
 
 
+def dev_pool(cfg: Config, ids: list[str], texts: list[str], runs: list, rel, runs_key: str
+             ) -> tuple[selection.DevPool, str]:
+    """(the dev pool that scores checkpoints, its key): ``training.dev_queries`` dev queries,
+    each with the union of the runs' (BM25's and the base encoder's) top ``training.dev_pool``."""
+    t = cfg.training
+    pool = selection.build_pool(ids, texts, runs, rel, t.dev_pool, t.dev_queries, cfg.eval.seed,
+                                t.dev_metric)
+    key = StageCache.make_key("dev_pool", {"pool": t.dev_pool, "queries": t.dev_queries,
+                                           "metric": t.dev_metric}, [runs_key], "")
+    return pool, key
+
+
+def worse_than_base_line(name: str, sel: dict) -> str | None:
+    """One line saying that a run's best dev score is below the model it started from."""
+    if not sel or not sel.get("worse_than_base"):
+        return None
+    return (f"{name}: its best dev {sel['metric']} ({sel['best']:.2f}, step {sel['best_step']}) is "
+            f"below the base model's {sel['base']:.2f} on the same {sel['on']}: training made it "
+            "worse (the export is marked WORSE THAN BASE)")
+
+
 def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on_step=None,
-            progress: bool = True, accelerator=None) -> tuple[TrainedModel, str]:
+            progress: bool = True, accelerator=None, dev=None) -> tuple[TrainedModel, str]:
     """(the exported model, its key): loaded when cached, else trained (resuming from the
-    run's newest checkpoint) and exported. With an ``accelerator`` (DDP) every rank trains,
-    the ranks' weights are compared, and rank 0 exports while the others wait."""
-    tcfg, base, conf, key = model_key(cfg, method, data_key)
+    run's newest checkpoint) and exported. With ``dev`` = (:class:`~bmembed_lab.selection.DevPool`,
+    its key, chunk texts) and ``training.eval_every`` > 0, the best dev checkpoint is exported
+    and a run that never beats the base model is marked. With an ``accelerator`` (DDP) every
+    rank trains, the ranks' weights are compared, and rank 0 exports while the others wait."""
+    pool, dev_key, chunk_texts = dev if dev is not None else (None, "", None)
+    tcfg, base, conf, key = model_key(cfg, method, data_key, dev_key if pool is not None and len(pool) else "")
     entry = cache.lookup(MODEL, key)
     if entry is not None:
         return TrainedModel(entry.path, read_json(entry.path / "train.json")), key
     enc = training.prepare_model(encoder_mod.Encoder.load(cfg.encoder), tcfg)
     run_dir = cache.sub_store(RUNS) / key
+    selector = None
+    if pool is not None and len(pool) and tcfg.eval_every:
+        selector = selection.Selector(lambda e: selection.dev_score(e, pool, chunk_texts), run_dir,
+                                      tcfg.eval_every, tcfg.patience, tcfg.dev_metric, pool.what)
     result = training.train(enc, data, tcfg, run_dir, on_step=on_step, progress=progress,
-                            accelerator=accelerator)
+                            accelerator=accelerator, selector=selector)
     digests = training.rank_digests(enc.model, accelerator)
     if accelerator is not None and not accelerator.is_main_process:
         accelerator.wait_for_everyone()  # rank 0 exports
@@ -165,7 +197,13 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
             "trainable_parameters": result.trainable_parameters,
             "total_parameters": result.total_parameters, "resumed_from": result.resumed_from,
             "pooling": enc.pooling, "hyperparameters": asdict(tcfg), "losses": result.losses,
-            "processes": len(digests), "rank_weight_digests": digests}
+            "processes": len(digests), "rank_weight_digests": digests,
+            "protocol": cfg.encoder.protocol, "query_prefix": enc.query_instruction,
+            "selection": result.selection}
+    warn = worse_than_base_line(info["name"], result.selection)
+    if warn:
+        log.warning(warn)
+        info["name"] += " [WORSE THAN BASE on dev]"
 
     def write(d: Path) -> None:
         export.export_model(enc, base, d, info)

@@ -1,0 +1,136 @@
+"""BMEmbed on the paper's own corpus (a Multihop-RAG sentence proxy, see
+bench/build_multihop_proxy.py, which reads ../shared/datasets/multihop_rag_bmembed), under both
+query protocols, at a ladder of training volumes, with the check's verdict beside each result.
+
+    python bench/proxy.py [--rungs 200x1,200x8,1000x8] [--protocols clean,reference]
+                          [--queries doc2query,offline] [--systems ...]
+
+A rung "SxL" trains S optimizer steps of L lists each (batch 1 x gradient accumulation L, the
+reference code's way). Every choice is made on the dev split (the exported step is the best
+on dev); the tables report the test split. Results are appended to bench/results/proxy.json
+after every run, so a killed ladder loses nothing; every stage is cached under
+bench/.work/multihop_proxy/cache, so a rerun only computes what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "bench" / "results" / "proxy.json"
+WORK = ROOT / "bench" / ".work" / "multihop_proxy"
+SYSTEMS = ["bm25", "base", "rrf", "bmembed", "rrf+bmembed"]
+
+
+def config(protocol: str, steps: int, lists: int, queries: str):
+    from bmembed_lab.config import load_config
+
+    sets = [f"training.steps={steps}", f"training.grad_accum={lists}",
+            f"training.warmup_steps={max(1, steps // 10)}"]
+    if queries == "offline":
+        sets += ["queries.backend=offline"]
+    return load_config(WORK / f"{protocol}.toml", sets)
+
+
+def measure(protocol: str, rung: str, queries: str, systems: list[str]) -> dict:
+    from bmembed_lab.check import run_check
+    from bmembed_lab.pipeline import Pipeline
+
+    steps, lists = (int(x) for x in rung.split("x"))
+    pipe = Pipeline(config(protocol, steps, lists, queries))
+    t0 = time.perf_counter()
+    check = run_check(pipe)
+    res = pipe.evaluate(systems)
+    out = {"protocol": protocol, "rung": rung, "queries": queries, "counts": pipe.report(),
+           "verdict": check["verdict"], "check": check,
+           "summary": res["summary"].reset_index().to_dict(orient="records"),
+           "comparisons": res["comparisons"].to_dict(orient="records"), "notes": res["notes"],
+           "training": {m: pipe.trained(m)[0].info.get("selection") for m in ("bmembed", "cl", "mnrl")
+                        if m in systems},
+           "seconds": time.perf_counter() - t0}
+    if protocol == "reference":  # the adapted model against the clean base
+        from bmembed_lab.evaluation import compare_systems, per_query_table
+
+        clean = Pipeline(config("clean", steps, lists, queries), pipe.cache)
+        rel, _ = pipe.relevance()
+        import pandas as pd
+
+        pq = pd.concat([per_query_table(pipe.run("bmembed")[0], rel),
+                        per_query_table(clean.run("base")[0], rel).assign(system="base (clean)")])
+        out["bmembed (reference) - base (clean)"] = compare_systems(
+            pq, "bmembed", "base (clean)", n_boot=pipe.cfg.eval.bootstrap).to_dict(orient="records")
+    return out
+
+
+def render(results: list[dict]) -> str:
+    """Markdown tables of the ladder: per run the systems' test scores, BMEmbed against base
+    (and, under the reference protocol, against the clean base) with intervals, the dev
+    selection and the check's verdict."""
+    out = ["### BMEmbed on the Multihop-RAG sentence proxy (`python bench/proxy.py`)", "",
+           "Corpus: the unique sentences of all evaluation facts and the paper's doc2query evidence; "
+           "test = the questions outside the 20% dev split; every run exports its best dev step.", "",
+           "| queries | lists (steps x lists) | protocol | BM25 Hit@10 | base Hit@10 | BMEmbed Hit@10 | "
+           "BMEmbed - base, MAP@10 [95%] | BMEmbed (ref.) - base (clean), MAP@10 | best dev step | "
+           "check verdict |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        s = {x["system"]: x for x in r["summary"]}
+        c = {(x["comparison"], x["metric"]): x for x in r["comparisons"]}
+        d = c.get(("bmembed - base", "MAP@10"))
+        vs_clean = next((x for x in r.get("bmembed (reference) - base (clean)", [])
+                         if x["metric"] == "MAP@10"), None)
+        sel = (r.get("training") or {}).get("bmembed") or {}
+
+        def iv(x):
+            return f"{x['diff']:+.2f} [{x['ci_low']:+.2f}, {x['ci_high']:+.2f}]" if x else "-"
+        out.append(f"| {r['queries']} | {r['rung']} | {r['protocol']} | {s['bm25']['Hit@10']:.1f} | "
+                   f"{s['base']['Hit@10']:.1f} | {s.get('bmembed', {}).get('Hit@10', float('nan')):.1f} | "
+                   f"{iv(d)} | {iv(vs_clean)} | {sel.get('best_step', '-')} of "
+                   f"{sel.get('curve', [{}])[-1].get('step', '-') if sel.get('curve') else '-'} | "
+                   f"{r['verdict']} |")
+    return "\n".join(out)
+
+
+def write_readme(results: list[dict]) -> None:
+    readme = ROOT / "bench" / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- proxy:start -->", "<!-- proxy:end -->"
+    block = f"{start}\n{render(results)}\n{end}"
+    if start in text:
+        head, rest = text.split(start)
+        text = head + block + rest.split(end)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    readme.write_text(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rungs", default="200x1,200x8,1000x8")
+    ap.add_argument("--protocols", default="clean,reference")
+    ap.add_argument("--queries", default="doc2query")
+    ap.add_argument("--systems", default=",".join(SYSTEMS))
+    a = ap.parse_args()
+    if not (WORK / "clean.toml").is_file():
+        from build_multihop_proxy import build
+
+        print(build(ROOT.parent / "shared" / "datasets" / "multihop_rag_bmembed", WORK))
+    results = json.loads(OUT.read_text()) if OUT.is_file() else []
+    for queries in a.queries.split(","):
+        for rung in a.rungs.split(","):
+            for protocol in a.protocols.split(","):
+                r = measure(protocol, rung, queries, a.systems.split(","))
+                results = [x for x in results if (x["protocol"], x["rung"], x["queries"]) !=
+                           (protocol, rung, queries)] + [r]
+                OUT.write_text(json.dumps(results, indent=1, default=str))
+                write_readme(results)
+                print(f"{queries} {rung} {protocol}: verdict {r['verdict']}, "
+                      f"{len(r['comparisons'])} comparisons, {r['seconds']:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

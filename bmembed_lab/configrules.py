@@ -1,0 +1,140 @@
+"""The rules a config must follow, apart from its options' types: allowed choices, numeric
+ranges, presets, and where the cache may live. :mod:`bmembed_lab.config` applies them when a
+config is loaded, before any work starts; ``bmembed-lab config --explain`` shows them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import InputError
+
+CHOICES = {
+    ("corpus", "format"): {"beir", "jsonl", "folder"},
+    ("corpus", "encoding_errors"): {"strict", "replace"},
+    ("relevance", "match"): {"auto", "text", "page", "doc"},
+    ("bm25", "variant"): {"okapi", "bm25l", "bm25plus"},
+    ("encoder", "pooling"): {"auto", "mean", "cls", "last"},
+    ("encoder", "precision"): {"auto", "fp32", "bf16"},
+    ("encoder", "device"): {"auto", "cpu", "cuda"},
+    ("encoder", "protocol"): {"clean", "reference"},
+    ("queries", "backend"): {"offline", "llm", "file"},
+    ("queries", "method"): {"keyphrase", "ict"},
+    ("queries", "leakage"): {"drop", "flag"},
+    ("sampling", "strategy"): {"fine-to-coarse", "uniform", "paper-illustration"},
+    ("sampling", "convention"): {"m_items", "m_plus_one"},
+    ("training", "preset"): {"", "minilm-setting1", "lora"},
+    ("training", "method"): {"bmembed", "cl", "mnrl"},
+    ("training", "loss"): {"listnet", "listmle"},
+    ("training", "negatives_from"): {"bm25", "base"},
+    ("training", "dev_metric"): {"Hit@1", "Hit@4", "Hit@10", "MAP@10", "nDCG@10", "MRR@10"},
+    ("perturbation", "keywords"): {"offline", "llm"},
+    ("perturbation", "substitution"): {"wordnet", "llm", "none"},
+}
+# (low, high) inclusive bounds of numeric options; None = unbounded on that side
+RANGES = {
+    ("corpus", "max_queries"): (0, None),
+    ("chunking", "chunk_tokens"): (8, None),
+    ("chunking", "overlap_tokens"): (0, None),
+    ("bm25", "k1"): (0.0, None),
+    ("bm25", "b"): (0.0, 1.0),
+    ("bm25", "epsilon"): (0.0, None),
+    ("bm25", "delta"): (0.0, None),
+    ("encoder", "max_length"): (0, None),
+    ("encoder", "batch_size"): (1, None),
+    ("queries", "events_per_doc"): (0, None),
+    ("queries", "max_events_per_doc"): (1, None),
+    ("queries", "queries_per_event"): (1, None),
+    ("queries", "passage_sentences"): (1, None),
+    ("queries", "min_words"): (0, None),
+    ("queries", "max_words"): (1, None),
+    ("queries", "max_copy_ratio"): (0.0, 1.0),
+    ("queries", "leakage_threshold"): (0.0, 1.0),
+    ("llm", "temperature"): (0.0, 2.0),
+    ("llm", "max_output_tokens"): (1, None),
+    ("llm", "concurrency"): (1, 256),
+    ("llm", "max_retries"): (0, 100),
+    ("llm", "backoff"): (0.0, 600.0),
+    ("llm", "timeout"): (0.1, None),
+    ("llm", "segment_tokens"): (16, None),
+    ("sampling", "k"): (1, None),
+    ("sampling", "m"): (2, None),
+    ("sampling", "ratio"): (1.0, None),
+    ("sampling", "first"): (1, None),
+    ("sampling", "lists_per_query"): (1, None),
+    ("training", "alpha"): (1e-6, None),
+    ("training", "tau"): (1e-6, None),
+    ("training", "lora_r"): (1, None),
+    ("training", "lora_alpha"): (1, None),
+    ("training", "lora_dropout"): (0.0, 0.99),
+    ("training", "lr"): (1e-12, 1.0),
+    ("training", "weight_decay"): (0.0, None),
+    ("training", "warmup_steps"): (0, None),
+    ("training", "steps"): (1, None),
+    ("training", "batch_size"): (1, None),
+    ("training", "grad_accum"): (1, None),
+    ("training", "max_length"): (8, None),
+    ("training", "attention_dropout"): (-1.0, 0.99),
+    ("training", "checkpoint_every"): (0, None),
+    ("training", "keep_checkpoints"): (1, None),
+    ("training", "hard_negatives"): (0, None),
+    ("training", "negative_depth"): (1, None),
+    ("training", "negative_margin"): (0.0, None),
+    ("training", "eval_every"): (0, None),
+    ("training", "patience"): (0, None),
+    ("training", "dev_queries"): (1, None),
+    ("training", "dev_pool"): (1, None),
+    ("eval", "depth"): (10, None),
+    ("eval", "rrf_u"): (0, None),
+    ("eval", "bootstrap"): (100, None),
+    ("eval", "dev_fraction"): (0.0, 0.9),
+    ("eval", "heldout_queries"): (0, None),
+    ("perturbation", "max_keywords"): (1, None),
+    ("perturbation", "max_df"): (0.0, 1.0),
+    ("perturbation", "min_chars"): (1, None),
+    ("perturbation", "max_senses"): (1, None),
+}
+# list options whose items must be whole numbers of at least the given value
+INT_LISTS = {("eval", "ks"): 1, ("training", "matryoshka_dims"): 1}
+PRESETS = {
+    "minilm-setting1": {"lora": False, "lr": 2e-5, "steps": 500, "warmup_steps": 50},
+    "lora": {"lora": True, "lr": 1e-5, "warmup_steps": 100, "steps": 1000},
+}
+
+
+def range_text(low, high) -> str:
+    return f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+
+
+def check_range(section: str, key: str, value, where: str, help_text: str) -> None:
+    """A value out of its range (or a list item that is not a whole number in range) is an
+    :class:`InputError` naming the option, the range and the option's meaning."""
+    if (section, key) in INT_LISTS:
+        low = INT_LISTS[(section, key)]
+        bad = [v for v in value if isinstance(v, bool) or not isinstance(v, int) or v < low]
+        if bad:
+            raise InputError(f"{section}.{key} = {value!r}: {bad[0]!r} is not a whole number >= {low}",
+                             where, help_text)
+        return
+    low, high = RANGES.get((section, key), (None, None))
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise InputError(f"{section}.{key} = {value!r} is out of range", where,
+                         f"use a value in {range_text(low, high)}; {help_text}")
+
+
+def check_cache_dir(cfg, where: str) -> None:
+    """The cache folder may not be empty, a filesystem root, the home folder, the config's own
+    folder (or a folder above it), the working folder (or above it) or the corpus folder (or
+    above it): ``cache clear`` would otherwise have a user folder as its target."""
+    raw = cfg.cache.dir.strip()
+    fix = 'use a folder of its own, e.g. [cache] dir = ".bmembed_cache"'
+    if not raw:
+        raise InputError("cache.dir is empty", where, fix)
+    d = cfg.resolve(raw).resolve()
+    guarded = {Path(d.anchor), Path.home().resolve()}
+    for p in (Path(cfg.base_dir).resolve(), Path.cwd().resolve(), cfg.resolve(cfg.corpus.path).resolve()):
+        guarded.add(p)
+        if d in p.parents:
+            raise InputError(f"cache.dir = {raw!r} is {d}, a folder that holds {p}", where, fix)
+    if d in guarded:
+        raise InputError(f"cache.dir = {raw!r} is {d}, which is not a folder of its own", where, fix)

@@ -1,0 +1,156 @@
+"""Model selection on the dev split during training (ours; the paper trains a fixed number of
+steps): score the model being trained on held-out dev queries at a bounded cost, so a run can
+keep its best checkpoint, stop early, and say when it never beat the model it started from.
+
+In: dev queries with their labels, and the first-stage runs (BM25 and the base encoder) over
+them. Out: a :class:`DevPool` (per query a fixed candidate pool: the union of the runs' top
+``depth`` chunks) and :func:`dev_score`, the mean of one metric when the model being trained
+re-ranks each pool. Only the pools' chunks are encoded, never the whole corpus, so one
+evaluation costs at most ``queries x runs x depth`` chunk encodings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .metrics import query_metrics
+
+
+@dataclass
+class DevPool:
+    query_ids: list[str]
+    query_texts: list[str]
+    candidates: list[list[int]]  # chunk indices per query, in first-seen order
+    grades: list[dict[int, float]]  # relevant chunk -> grade, per query
+    facts: list[dict[int, list[int]]]  # chunk -> gold facts it holds, per query
+    n_facts: list[int]
+    metric: str
+    labelled: bool = True  # False: held-out synthetic queries (agreement with the teacher)
+
+    def __len__(self) -> int:
+        return len(self.query_ids)
+
+    @property
+    def chunk_indices(self) -> list[int]:
+        return sorted({c for cands in self.candidates for c in cands})
+
+    @property
+    def what(self) -> str:
+        return ("dev questions" if self.labelled else
+                "held-out synthetic queries (agreement with the teacher, not quality)")
+
+
+def build_pool(query_ids: list[str], query_texts: list[str], runs: list, rel, depth: int,
+               limit: int, seed: int, metric: str) -> DevPool:
+    """At most ``limit`` of the queries (a seeded subset, in order), each with the union of
+    the runs' top ``depth`` chunks as its candidates. ``runs``: :class:`~bmembed_lab.retrieval.Run`
+    objects over the same queries; ``rel``: their :class:`~bmembed_lab.relevance.Relevance`."""
+    keep = np.arange(len(query_ids))
+    if len(keep) > limit:
+        keep = np.sort(np.random.default_rng(seed).choice(len(keep), limit, replace=False))
+    rows = [{q: i for i, q in enumerate(r.query_ids)} for r in runs]
+    ids, texts, cands = [], [], []
+    for i in keep:
+        qid = query_ids[i]
+        pool: dict[int, None] = {}
+        for r, row in zip(runs, rows):
+            for c in r.ranked(row[qid])[:depth]:
+                if c >= 0:
+                    pool.setdefault(int(c), None)
+        ids.append(qid)
+        texts.append(query_texts[i])
+        cands.append(list(pool))
+    return DevPool(ids, texts, cands, [rel.grades[q] for q in ids], [rel.facts[q] for q in ids],
+                   [rel.n_facts[q] for q in ids], metric)
+
+
+def dev_score(enc, pool: DevPool, chunk_texts: list[str]) -> float:
+    """Mean ``pool.metric`` (percent) when ``enc`` ranks each query's candidates by cosine.
+    The model is put in eval mode for the scoring and given back in the mode it was in."""
+    if not len(pool):
+        return float("nan")
+    model = enc.model
+    was_training = model.training
+    model.eval()
+    try:
+        idx = pool.chunk_indices
+        emb = enc.encode([chunk_texts[c] for c in idx], is_query=False, progress=False)
+        q = enc.encode(pool.query_texts, is_query=True, progress=False)
+    finally:
+        model.train(was_training)
+    row = {c: i for i, c in enumerate(idx)}
+    values = []
+    for i, cands in enumerate(pool.candidates):
+        if not cands:
+            values.append(0.0)
+            continue
+        sims = emb[[row[c] for c in cands]] @ q[i]
+        ranked = [cands[j] for j in np.argsort(-sims, kind="stable")]
+        m = query_metrics(ranked, pool.grades[i], pool.facts[i], pool.n_facts[i], (1, 4, 10))
+        values.append(m[pool.metric])
+    return 100.0 * float(np.mean(values))
+
+
+@dataclass
+class Selector:
+    """The model selection of one training run: scores the model every ``every`` steps (and at
+    step 0, the model it starts from, and at the last step), saves the best weights, and says
+    when ``patience`` evaluations in a row brought no gain. ``score(enc)`` is the dev score."""
+
+    score: object  # callable: encoder -> float
+    run_dir: object
+    every: int
+    patience: int
+    metric: str = ""
+    what: str = "dev questions"
+    curve: list = None  # type: ignore[assignment]  # [{"step", "score"}]
+    best_step: int | None = None
+    best: float | None = None
+    bad: int = 0
+    stopped_at: int | None = None
+
+    def __post_init__(self):
+        self.curve = list(self.curve or [])
+
+    def due(self, step: int, last: int) -> bool:
+        return bool(self.every) and (step % self.every == 0 or step == last)
+
+    def evaluate(self, enc, model, step: int) -> bool:
+        """Score at ``step``; keep the weights if best. True when training should stop."""
+        from .checkpoint import save_best
+
+        s = self.score(enc)
+        self.curve.append({"step": step, "score": s})
+        if step == 0:
+            return False
+        if self.best is None or s > self.best:
+            self.best, self.best_step, self.bad = s, step, 0
+            save_best(self.run_dir, model, step, s)
+        else:
+            self.bad += 1
+        if self.patience and self.bad >= self.patience:
+            self.stopped_at = step
+            return True
+        return False
+
+    @property
+    def base(self) -> float | None:
+        """The score of the model before training (step 0)."""
+        return next((c["score"] for c in self.curve if c["step"] == 0), None)
+
+    def state(self) -> dict:
+        return {"curve": self.curve, "best_step": self.best_step, "best": self.best, "bad": self.bad}
+
+    def restore(self, state: dict) -> None:
+        self.curve = list(state.get("curve", []))
+        self.best_step, self.best, self.bad = state.get("best_step"), state.get("best"), state.get("bad", 0)
+
+    def summary(self) -> dict:
+        """What the run and its export report: the curve, base, best and whether the best is
+        below the model it started from."""
+        return {"metric": self.metric, "on": self.what, "curve": self.curve, "base": self.base,
+                "best_step": self.best_step, "best": self.best, "stopped_early_at": self.stopped_at,
+                "worse_than_base": (self.best is not None and self.base is not None
+                                    and self.best < self.base)}

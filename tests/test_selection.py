@@ -1,0 +1,124 @@
+"""Dev split and model selection: disjoint and stable split, the best dev checkpoint is the one
+exported, early stopping stops, a run that never beats the base model says so."""
+
+import numpy as np
+
+from bmembed_lab import selection
+from bmembed_lab.config import EncoderConfig, TrainingConfig
+from bmembed_lab.encoder import Encoder
+from bmembed_lab.stages.chunk import in_dev_split
+from bmembed_lab.training import prepare_model, train
+
+from .conftest import tiny_config
+from .test_training import tiny_lists
+
+
+def test_dev_split_is_disjoint_stable_and_near_its_fraction():
+    ids = [f"q{i}" for i in range(2000)]
+    dev = {q for q in ids if in_dev_split(q, 0.2, 0)}
+    assert 0.17 < len(dev) / len(ids) < 0.23
+    more = ids + [f"new{i}" for i in range(500)]  # adding queries moves no old one
+    assert {q for q in more if in_dev_split(q, 0.2, 0)} & set(ids) == dev
+    assert {q for q in ids if in_dev_split(q, 0.2, 1)} != dev  # the seed matters
+    assert not any(in_dev_split(q, 0.0, 0) for q in ids)
+
+
+def test_pipeline_reports_on_test_only(tmp_path, beir_dir, tiny_model_dir):
+    from bmembed_lab.pipeline import Pipeline
+
+    cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, eval__dev_fraction=0.5, eval__seed=3)
+    pipe = Pipeline(cfg)
+    test, dev = pipe.eval_queries()[0], pipe.eval_queries("dev")[0]
+    assert test and dev and not set(test) & set(dev)
+    assert sorted(test + dev) == sorted(pipe.relevance()[0].grades)
+    res = pipe.evaluate(["bm25", "base"])
+    assert set(res["per_query"].query_id) == set(test)
+    assert pipe.report()["dev queries (held out of the tables)"] == len(dev)
+
+
+def _run(tiny_model_dir, run_dir, scores, patience=0, steps=8, every=2, snapshot=None):
+    tcfg = TrainingConfig(steps=steps, warmup_steps=1, lr=1e-3, batch_size=2, checkpoint_every=0,
+                          eval_every=every, patience=patience)
+    enc = prepare_model(Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32")), tcfg)
+    calls = iter(scores)
+    sel = selection.Selector(lambda e: next(calls), run_dir, every, patience, "MAP@10")
+    snaps = {}
+
+    def on_step(step, loss, lr):
+        snaps[step] = {n: p.detach().clone() for n, p in enc.model.named_parameters()}
+    res = train(enc, tiny_lists(), tcfg, run_dir, on_step=on_step, progress=False, selector=sel)
+    final = {n: p.detach().clone() for n, p in enc.model.named_parameters()}
+    return res, final, snaps
+
+
+def test_the_best_dev_checkpoint_is_exported(tmp_path, tiny_model_dir):
+    # dev score at steps 0, 2, 4, 6, 8: best at step 4, then it falls
+    res, final, snaps = _run(tiny_model_dir, tmp_path / "run", [50.0, 60.0, 70.0, 65.0, 64.0])
+    sel = res.selection
+    assert sel["best_step"] == 4 and sel["best"] == 70.0 and sel["base"] == 50.0
+    assert [c["step"] for c in sel["curve"]] == [0, 2, 4, 6, 8] and not sel["worse_than_base"]
+    assert res.steps == 8  # trained to the end, exported step 4
+    assert all(np.array_equal(final[n].numpy(), snaps[4][n].numpy()) for n in final)
+    assert not all(np.array_equal(final[n].numpy(), snaps[8][n].numpy()) for n in final)
+
+
+def test_early_stop_after_patience_evaluations_without_gain(tmp_path, tiny_model_dir):
+    res, final, snaps = _run(tiny_model_dir, tmp_path / "run", [50.0, 60.0, 58.0, 59.0, 99.0],
+                             patience=2)
+    sel = res.selection
+    assert sel["stopped_early_at"] == 6 and res.steps == 6 and len(res.losses) == 6
+    assert sel["best_step"] == 2
+    assert all(np.array_equal(final[n].numpy(), snaps[2][n].numpy()) for n in final)
+
+
+def test_a_run_worse_than_base_is_marked_in_the_export_and_the_evaluation(
+        tmp_path, beir_dir, tiny_model_dir, monkeypatch):
+    from bmembed_lab.pipeline import Pipeline
+
+    scores = iter([80.0, 40.0, 45.0])  # base, step 2, step 3
+    monkeypatch.setattr(selection, "dev_score", lambda enc, pool, texts: next(scores))
+    cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, eval__dev_fraction=0.5, eval__seed=3,
+                      sampling__m=3, training__steps=3, training__warmup_steps=1,
+                      training__eval_every=2, training__patience=0)
+    pipe = Pipeline(cfg)
+    tm, _ = pipe.trained("bmembed")
+    sel = tm.info["selection"]
+    assert sel["worse_than_base"] and sel["best_step"] == 3 and sel["base"] == 80.0
+    assert "WORSE THAN BASE" in tm.info["name"]
+    assert "WORSE THAN BASE" in (tm.path / "README.md").read_text()
+    res = pipe.evaluate(["bm25", "base", "bmembed"])
+    assert len(res["notes"]) == 1 and "below the base model's 80.00" in res["notes"][0]
+    # the cached model is found again with the same dev pool
+    assert Pipeline(cfg).cached_models() == ["bmembed"]
+
+
+def test_dev_pool_bounds_the_encoding(tmp_path, beir_dir, tiny_model_dir):
+    from bmembed_lab.pipeline import Pipeline
+
+    cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, eval__dev_fraction=0.5, eval__seed=3,
+                      training__dev_pool=2)
+    pool, key, texts = Pipeline(cfg).dev_pool()
+    assert len(pool) >= 1 and all(1 <= len(c) <= 4 for c in pool.candidates)
+    enc = Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32"))
+    seen = []
+    real = enc.encode
+    enc.encode = lambda t, **k: seen.append(len(t)) or real(t, **k)
+    score = selection.dev_score(enc, pool, texts)
+    assert 0.0 <= score <= 100.0 and seen == [len(pool.chunk_indices), len(pool)]
+    assert len(pool.chunk_indices) < len(texts) or len(texts) <= 4
+
+
+def test_held_out_keyword_queries_are_never_training_queries(tmp_path, beir_dir, tiny_model_dir):
+    from bmembed_lab.pipeline import Pipeline
+    from bmembed_lab.text import words
+
+    cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, eval__heldout_queries=50)
+    pipe = Pipeline(cfg)
+    held, _ = pipe.held_out()
+    train = {" ".join(words(q.text)) for q in pipe.synthetic_queries()[0].queries}
+    assert held["ids"] and not {" ".join(words(t)) for t in held["texts"]} & train
+    chunks, _ = pipe.chunks()
+    assert all(0 <= s < len(chunks) for s in held["sources"])
+    res = pipe.evaluate(["bm25", "base"], "heldout")
+    assert set(res["per_query"].query_id) == set(held["ids"])
+    assert ("base", "bm25") in {tuple(c.split(" - ")) for c in res["comparisons"].comparison}
