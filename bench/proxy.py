@@ -53,7 +53,7 @@ def measure(protocol: str, rung: str, queries: str, systems: list[str]) -> dict:
            "training": {m: pipe.trained(m)[0].info.get("selection") for m in ("bmembed", "cl", "mnrl")
                         if m in systems},
            "seconds": time.perf_counter() - t0}
-    if protocol == "reference":  # the adapted model against the clean base
+    if protocol == "reference" and "bmembed" in systems:  # the adapted model against the clean base
         from bmembed_lab.evaluation import compare_systems, per_query_table
 
         clean = Pipeline(config("clean", steps, lists, queries), pipe.cache)

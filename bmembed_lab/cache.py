@@ -186,7 +186,8 @@ class StageCache:
         self.ensure_root()
         final = self.root / stage / key
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=final.parent))
+        _remove_stale_temporaries(final.parent)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.{os.getpid()}.", dir=final.parent))
         try:
             write(tmp)
             files = {  # every file, sub-folders included (exported models have some)
@@ -269,6 +270,26 @@ class StageCache:
         for name in targets:
             shutil.rmtree(self.root / name)
         return n
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Remove entry folders being written (``.<key>.<pid>.*``) whose writer process is gone:
+    what a kill during a write (an export, say) leaves behind."""
+    for p in folder.glob(".*.*.*"):
+        parts = p.name.split(".")
+        if p.is_dir() and len(parts) >= 4 and parts[2].isdigit() and not _alive(int(parts[2])):
+            shutil.rmtree(p, ignore_errors=True)
+            log.info("removed %s, left by an interrupted write", p)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _names_hint(cache: StageCache) -> str:

@@ -1,19 +1,27 @@
 """Resumable training checkpoints (paper Appendix C's runs, made safe to interrupt).
 
 A checkpoint is a folder ``<run>/checkpoints/step-NNNNNNN/`` holding the trainable weights and
-the AdamW state (safetensors) and the step and loss curve (JSON), written to a temporary
-folder and renamed into place. In: a run folder, the model and optimizer. Out: the folder, or
-(step, loss curve) on load.
+the AdamW state (safetensors) and the step and loss curve (JSON), plus ``manifest.json`` (the
+size and sha256 of each of those files, written last), made in a temporary folder and renamed
+into place. On resume the newest checkpoint whose files match their manifest is used; one that
+does not is reported and moved aside (``corrupt-step-NNNNNNN``), and the previous one is tried.
+In: a run folder, the model and optimizer. Out: the folder, or (step, loss curve) on load.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
 
+from .cache import file_sha256
 from .errors import InputError
+
+log = logging.getLogger(__name__)
+MANIFEST = "manifest.json"
+FILES = ("weights.safetensors", "optimizer.safetensors", "state.json")
 
 
 def trainable(model) -> dict:
@@ -47,6 +55,8 @@ def save_checkpoint(run_dir: Path, step: int, model, opt, losses: list[dict], ke
     (tmp / "state.json").write_text(json.dumps({"step": step, "param_groups": sd["param_groups"],
                                                 "scalars": scalars, "losses": losses,
                                                 "extra": extra or {}}))
+    (tmp / MANIFEST).write_text(json.dumps({f: {"size": (tmp / f).stat().st_size,
+                                                "sha256": file_sha256(tmp / f)} for f in FILES}))
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
@@ -56,9 +66,54 @@ def save_checkpoint(run_dir: Path, step: int, model, opt, losses: list[dict], ke
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The newest complete checkpoint of a run, or None."""
+    """The newest complete checkpoint of a run (not verified), or None."""
     done = checkpoints(run_dir)
     return done[-1] if done else None
+
+
+def verify(path: Path) -> str | None:
+    """What is wrong with a checkpoint's files against its manifest, or None when they match."""
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+        if not isinstance(manifest, dict) or set(manifest) != set(FILES):
+            return "its manifest does not list its files"
+        for name, meta in manifest.items():
+            f = path / name
+            if not f.is_file():
+                return f"{name} is missing"
+            if f.stat().st_size != meta["size"]:
+                return f"{name} has {f.stat().st_size} bytes, expected {meta['size']}"
+            if file_sha256(f) != meta["sha256"]:
+                return f"{name} does not match its checksum"
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return f"its manifest cannot be read ({err})"
+    return None
+
+
+def set_aside(path: Path, why: str) -> None:
+    bad = path.with_name(f"corrupt-{path.name}")
+    shutil.rmtree(bad, ignore_errors=True)
+    os.replace(path, bad)
+    log.warning("checkpoint %s is damaged (%s): kept aside as %s", path, why, bad.name)
+
+
+def resume(run_dir: Path, model, opt) -> tuple[int, list[dict], dict, Path | None]:
+    """Load the newest checkpoint whose files match their manifest into ``model`` and ``opt``:
+    (step, loss curve, extra state, its folder). Damaged ones are reported, set aside and the
+    previous one is tried; with none left, training restarts from step 0, saying so."""
+    for path in reversed(checkpoints(run_dir)):
+        why = verify(path)
+        if why is None:
+            try:
+                return (*load_checkpoint(path, model, opt), path)
+            except InputError:
+                raise
+            except Exception as err:  # noqa: BLE001 - any unreadable file means a bad checkpoint
+                why = f"it cannot be loaded ({type(err).__name__}: {err})"
+        set_aside(path, why)
+        if not checkpoints(run_dir):
+            log.warning("no usable checkpoint left in %s: training restarts from step 0", run_dir)
+    return 0, [], {}, None
 
 
 def load_checkpoint(path: Path, model, opt) -> tuple[int, list[dict], dict]:
@@ -88,8 +143,8 @@ def load_checkpoint(path: Path, model, opt) -> tuple[int, list[dict], dict]:
 
 
 def checkpoints(run_dir: Path) -> list[Path]:
-    """The complete checkpoints of a training run, oldest first."""
-    return sorted(p for p in (Path(run_dir) / "checkpoints").glob("step-*") if (p / "state.json").is_file())
+    """The complete checkpoints of a training run (their manifest written), oldest first."""
+    return sorted(p for p in (Path(run_dir) / "checkpoints").glob("step-*") if (p / MANIFEST).is_file())
 
 
 def save_best(run_dir: Path, model, step: int, score: float) -> None:

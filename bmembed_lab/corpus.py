@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -137,15 +138,36 @@ def iter_jsonl(path: Path, errors: str = "strict", skip_bad_lines: bool = False,
         yield n, obj
 
 
-def _field(obj: dict, name: str, path: Path, n: int, required: bool = True) -> str:
+FIELD_OPTIONS = ("corpus.id_field / corpus.text_field / corpus.title_field for documents, "
+                 "corpus.query_id_field / corpus.query_text_field for queries")
+
+
+def _field(obj: dict, name: str, path: Path, n: int, required: bool = True, kind: str = "text",
+           option: str = FIELD_OPTIONS) -> str:
+    """The string value of ``obj[name]``. An id may be a string or a whole number; a text
+    must be a string (a list, number, boolean, object or null is an error naming the line),
+    and a string that cannot be written as UTF-8 (a lone surrogate escape) is an error too."""
     if name not in obj:
         if not required:
             return ""
         raise InputError(f"line {n} has no field '{name}' (fields: {sorted(obj)})", f"{path}:{n}",
-                         "name the right field in the config (corpus.id_field / text_field / "
-                         "title_field, queries.id_field / text_field)")
+                         f"name the right field in the config: {option}")
     v = obj[name]
-    return "" if v is None else str(v)
+    if v is None and not required:
+        return ""
+    ok = isinstance(v, str) or (kind == "id" and isinstance(v, int) and not isinstance(v, bool))
+    if not ok:
+        raise InputError(f"line {n}: field '{name}' is {type(v).__name__} {json.dumps(v)[:60]}, "
+                         f"expected {'a string or a whole number' if kind == 'id' else 'a string'}",
+                         f"{path}:{n}", f"write '{name}' as a JSON string on that line")
+    v = str(v)
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"line {n}: field '{name}' holds an unpaired surrogate escape (\\ud800-"
+                         "\\udfff), which is not text", f"{path}:{n}",
+                         "fix the escape (a surrogate pair, or the character itself)") from None
+    return v
 
 
 # -- corpus loaders ----------------------------------------------------------------------
@@ -158,7 +180,7 @@ def load_jsonl_documents(path: Path, id_field: str = "_id", text_field: str = "t
     docs, seen = [], set()
     skipped = skipped if skipped is not None else Counter()
     for n, obj in iter_jsonl(path, errors, skip_bad_lines, skipped):
-        doc_id = _field(obj, id_field, path, n)
+        doc_id = _field(obj, id_field, path, n, kind="id")
         if doc_id in seen:
             raise InputError(f"duplicate document id '{doc_id}' on line {n}", f"{path}:{n}",
                              "give every document a unique id")
@@ -277,13 +299,21 @@ def load_queries(path: Path, id_field: str = "_id", text_field: str = "text",
                  skipped: Counter | None = None) -> list[Query]:
     path = Path(path)
     out, skipped = [], (skipped if skipped is not None else Counter())
+    where: dict[str, int] = {}
+    opt = "corpus.query_id_field / corpus.query_text_field"
     for n, obj in iter_jsonl(path, errors, skip_bad_lines, skipped):
-        text = _field(obj, text_field, path, n)
+        qid = _field(obj, id_field, path, n, kind="id", option=opt)
+        if qid in where:
+            raise InputError(f"query id '{qid}' is on line {where[qid]} and again on line {n}",
+                             f"{path}:{n}", "give every query a unique id (the later text would "
+                             "silently replace the earlier one)")
+        where[qid] = n
+        text = _field(obj, text_field, path, n, option=opt)
         if not text.strip():
             skipped["empty queries"] += 1
             continue
         meta = {k: v for k, v in obj.items() if k not in (id_field, text_field)}
-        out.append(Query(_field(obj, id_field, path, n), text, meta))
+        out.append(Query(qid, text, meta))
     return out
 
 
@@ -302,8 +332,10 @@ def load_qrels_tsv(path: Path) -> dict[str, dict[str, float]]:
                              f"{path}:{n}", "use tab-separated columns")
         try:
             grade = float(row[2]) if len(row) > 2 and row[2].strip() else 1.0
+            if not math.isfinite(grade):
+                raise ValueError
         except ValueError:
-            raise InputError(f"line {n}: score '{row[2]}' is not a number", f"{path}:{n}",
+            raise InputError(f"line {n}: score '{row[2]}' is not a finite number", f"{path}:{n}",
                              "the third column must be a numeric relevance grade") from None
         qrels.setdefault(row[0].strip(), {})[row[1].strip()] = grade
     return qrels
@@ -318,8 +350,17 @@ def load_evidence(path: Path, errors: str = "strict") -> list[Evidence]:
                                          or obj.get("doc_id")):
             raise InputError(f"line {n} needs query_id and at least one of text, page, doc_id",
                              f"{path}:{n}", "see README, 'Relevance labels'")
-        out.append(Evidence(str(obj["query_id"]), obj.get("text"), obj.get("doc_id"),
-                            obj.get("page"), float(obj.get("grade", 1.0))))
+        qid = _field(obj, "query_id", path, n, kind="id")
+        text = _field(obj, "text", path, n, required=False) or None
+        doc = _field(obj, "doc_id", path, n, required=False, kind="id") or None
+        page, grade = obj.get("page"), obj.get("grade", 1.0)
+        if page is not None and (isinstance(page, bool) or not isinstance(page, int) or page < 0):
+            raise InputError(f"line {n}: page {json.dumps(page)} is not a page number", f"{path}:{n}",
+                             'write the 0-based page as a whole number, e.g. "page": 3')
+        if isinstance(grade, bool) or not isinstance(grade, (int, float)) or not math.isfinite(grade):
+            raise InputError(f"line {n}: grade {json.dumps(grade)} is not a finite number",
+                             f"{path}:{n}", 'write the relevance grade as a number, e.g. "grade": 2')
+        out.append(Evidence(qid, text, doc, page, float(grade)))
     return out
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import checkpoints, latest_checkpoint, load_best, load_checkpoint, save_checkpoint
+from .checkpoint import checkpoints, latest_checkpoint, load_best, resume, save_checkpoint
 from .config import TrainingConfig
 from .errors import InputError
 
@@ -216,9 +216,8 @@ def train(enc, data, tcfg: TrainingConfig, run_dir: Path, on_step=None, progress
     if accelerator is not None and accelerator.num_processes > 1 and selector is not None:
         log.warning("model selection on dev is off under DDP: the last step is exported")
         selector = None
-    ck = latest_checkpoint(run_dir)
+    start, losses, extra, ck = resume(run_dir, model, opt)
     if ck is not None:
-        start, losses, extra = load_checkpoint(ck, model, opt)
         if selector is not None:
             selector.restore(extra.get("selection", {}))
         import warnings

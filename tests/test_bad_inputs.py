@@ -174,3 +174,35 @@ def test_explain_shows_the_ranges(capsys):
     assert main(["config", "--explain"]) == 0
     out = capsys.readouterr().out
     assert "first = 3  (range [1, inf])" in out and "b = 0.75  (range [0.0, 1.0])" in out
+
+
+RECORD_CASES = {
+    # file, JSON line (or TSV row), words the error must contain
+    "text is a list": ("corpus", '{"_id": "d9", "text": ["a", "b"]}', "field 'text' is list"),
+    "text is true": ("corpus", '{"_id": "d9", "text": true}', "field 'text' is bool"),
+    "text is a number": ("corpus", '{"_id": "d9", "text": 12345}', "field 'text' is int"),
+    "id is an object": ("corpus", '{"_id": {"a": 1}, "text": "x"}', "field '_id' is dict"),
+    "id is null": ("corpus", '{"_id": null, "text": "x"}', "field '_id' is NoneType"),
+    "lone surrogate": ("corpus", '{"_id": "d9", "text": "bad \\ud800 text"}', "surrogate"),
+    "grade is a word": ("evidence", '{"query_id": "q1", "text": "growth hormone", "grade": "high"}',
+                        "grade \"high\""),
+    "page is a string": ("evidence", '{"query_id": "q1", "doc_id": "d1", "page": "3"}', 'page "3"'),
+    "query id twice": ("queries", '{"_id": "q1", "text": "another text"}', "on line 1 and again on line 5"),
+    "qrels grade inf": ("qrels", "q2\td2\tinf", "not a finite number"),
+    "qrels grade nan": ("qrels", "q2\td2\tnan", "not a finite number"),
+}
+
+
+@pytest.mark.parametrize("case", RECORD_CASES)
+def test_records_of_the_wrong_type_are_errors_with_their_line(tmp_path, beir_dir, capsys, case):
+    kind, line, words = RECORD_CASES[case]
+    target = {"corpus": beir_dir / "corpus.jsonl", "evidence": beir_dir / "evidence.jsonl",
+              "queries": beir_dir / "queries.jsonl", "qrels": beir_dir / "qrels" / "test.tsv"}[kind]
+    with open(target, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[corpus]\npath = "{beir_dir}"\n[cache]\ndir = "{tmp_path / "cache"}"\n')
+    assert main(["ingest", "-c", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert words in err and target.name in err and "Fix:" in err
+    assert not (tmp_path / "cache" / "dataset").exists() or not any((tmp_path / "cache" / "dataset").iterdir())

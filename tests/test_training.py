@@ -144,3 +144,47 @@ def test_attention_dropout_is_set_on_every_attention_module(tiny_model_dir):
     keep = prepare_model(Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32")),
                          TrainingConfig(attention_dropout=-1))
     assert [m.dropout.p for m in keep.model.modules() if type(m).__name__ == "BertSelfAttention"] == [0.1, 0.1]
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "manifest"])
+def test_a_damaged_checkpoint_is_set_aside_and_the_previous_one_used(tmp_path, tiny_model_dir,
+                                                                     caplog, damage):
+    import logging
+
+    from bmembed_lab.checkpoint import checkpoints
+
+    from .conftest import flip_last_byte
+
+    ref, _ = trained_weights(tiny_model_dir, tmp_path / "ref")
+
+    def stop(step, loss, lr):
+        if step == 5:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        trained_weights(tiny_model_dir, tmp_path / "run", on_step=stop)
+    newest = latest_checkpoint(tmp_path / "run")
+    assert newest.name == "step-0000004"
+    w = newest / "weights.safetensors"
+    if damage == "flip":
+        flip_last_byte(w, 0x01)
+    elif damage == "truncate":
+        w.write_bytes(w.read_bytes()[:-100])
+    else:
+        (newest / "manifest.json").write_text("[1, 2]")
+    with caplog.at_level(logging.WARNING):
+        got, res = trained_weights(tiny_model_dir, tmp_path / "run")
+    assert "is damaged" in caplog.text and res.resumed_from == 2
+    assert (tmp_path / "run" / "checkpoints" / "corrupt-step-0000004").is_dir()
+    assert max(float((got[n] - ref[n]).abs().max()) for n in ref) == 0.0
+    assert [p.name for p in checkpoints(tmp_path / "run")][-1] == "step-0000004"  # rewritten
+
+
+def test_stale_temporary_entry_of_a_killed_write_is_removed(tmp_path):
+    from bmembed_lab.cache import StageCache
+
+    cache = StageCache(tmp_path / "c")
+    stale = tmp_path / "c" / "model" / ".abc123.999999999.tmpxyz"
+    stale.mkdir(parents=True)
+    (stale / "weights.safetensors").write_bytes(b"partial")
+    cache.store("model", "def456", lambda d: (d / "x.json").write_text("{}"))
+    assert not stale.exists() and (tmp_path / "c" / "model" / "def456").is_dir()
