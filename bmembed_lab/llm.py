@@ -108,6 +108,14 @@ class LLMClient:
     def endpoint(self) -> str:
         return self.cfg.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
 
+    def _short(self, err) -> str:
+        """An endpoint's error text, shortened, with the API key blanked out."""
+        msg = str(getattr(err, "message", None) or err)
+        key = os.environ.get(self.cfg.api_key_env, "")
+        if len(key) >= 4:
+            msg = msg.replace(key, "***")
+        return msg if len(msg) < 200 else msg[:200] + "..."
+
     # -- cache --------------------------------------------------------------------------------
     def _path(self, call: Call) -> Path | None:
         return self.cache_dir / call.key[:2] / f"{call.key}.json" if self.cache_dir else None
@@ -118,8 +126,10 @@ class LLMClient:
             return None
         try:
             d = json.loads(p.read_text(encoding="utf-8"))
+            if not isinstance(d.get("text"), str) or not d["text"].strip():
+                raise ValueError("no usable text")  # cached by an earlier version: ask again
             return Reply(call.key, d["text"], None, d.get("attempts", 0), True, d.get("usage", {}))
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, AttributeError):
             log.warning("unreadable cached reply %s: asking again", p)
             return None
 
@@ -160,7 +170,10 @@ class LLMClient:
                               {"role": "user", "content": call.user}])
                 text = resp.choices[0].message.content if resp.choices else None
                 usage = resp.usage.model_dump() if getattr(resp, "usage", None) else {}
-                reply = Reply(call.key, text if text is not None else "", None, attempt + 1, False,
+                why = unusable(resp.choices, text, usage, call.max_tokens)
+                if why:
+                    raise UnusableReply(why)
+                reply = Reply(call.key, text, None, attempt + 1, False,
                               {k: usage.get(k) for k in ("prompt_tokens", "completion_tokens")})
                 with self._lock:
                     self.stats.prompt_tokens += usage.get("prompt_tokens") or 0
@@ -172,13 +185,13 @@ class LLMClient:
                 status = getattr(err, "status_code", None)
                 if status is not None and status not in RETRYABLE_STATUS and status < 500:
                     raise InputError(f"the endpoint refused the call: HTTP {status} "
-                                     f"{_short(err)}", f"llm endpoint {self.endpoint}",
+                                     f"{self._short(err)}", f"llm endpoint {self.endpoint}",
                                      _fix_for(status, self.cfg)) from None
                 # 429, 5xx, timeouts, dropped connections, and 200s whose body is no completion
                 if attempt >= self.cfg.max_retries:
                     with self._lock:
                         self.stats.failed += 1
-                    return Reply(call.key, None, f"{type(err).__name__}: {_short(err)}", attempt + 1)
+                    return Reply(call.key, None, f"{type(err).__name__}: {self._short(err)}", attempt + 1)
                 wait = self._retry_wait(err, attempt)
                 log.info("LLM call %s: %s, retry %d in %.1fs", call.key[:8], type(err).__name__,
                          attempt + 1, wait)
@@ -228,9 +241,32 @@ class LLMClient:
         return out  # type: ignore[return-value]
 
 
-def _short(err) -> str:
-    msg = str(getattr(err, "message", None) or err)
-    return msg if len(msg) < 200 else msg[:200] + "..."
+def failure_fix(error: str | None, cfg: LLMConfig) -> str:
+    """The fix to suggest for calls that still failed after their retries."""
+    if error and error.startswith("UnusableReply"):
+        return (f"the endpoint answers without usable text: check that {cfg.extract_model!r} / "
+                f"{cfg.query_model!r} are chat models it serves, and that llm.max_output_tokens "
+                f"({cfg.max_output_tokens}) is enough; nothing unusable was cached, so a rerun asks again")
+    return ("rerun the same command to send only the missing calls, or raise llm.max_retries / "
+            "llm.timeout")
+
+
+class UnusableReply(ValueError):
+    """An answer that is no completion: retried like a transient failure, never cached."""
+
+
+def unusable(choices, text, usage: dict, max_tokens: int) -> str | None:
+    """Why a reply cannot be used (and must not be cached), or None: no choices, no content, an
+    empty text, or far more tokens (or characters) than ``max_tokens`` allows."""
+    if not choices:
+        return "the reply has no choices"
+    if text is None:
+        return "the reply's message has no content"
+    if not text.strip():
+        return "the reply is empty"
+    if (usage.get("completion_tokens") or 0) > 2 * max_tokens or len(text) > 16 * max_tokens:
+        return f"the reply is far longer than max_tokens = {max_tokens} allows"
+    return None
 
 
 def _fix_for(status: int | None, cfg: LLMConfig) -> str:

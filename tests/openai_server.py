@@ -24,6 +24,7 @@ class FakeOpenAI:
         self.timeout_sleep = timeout_sleep
         self.faults: deque[str] = deque()
         self.fail_after: int | None = None
+        self.always: str | None = None  # a fault every request gets until reset
         self.requests: list[dict] = []  # every request received, faulted or not
         self.answered = 0  # successful completions
         self.auth_headers: list[str] = []
@@ -40,7 +41,7 @@ class FakeOpenAI:
                 with server.lock:
                     server.requests.append(body)
                     server.auth_headers.append(self.headers.get("authorization", ""))
-                    fault = server.faults.popleft() if server.faults else None
+                    fault = server.faults.popleft() if server.faults else server.always
                     if fault is None and server.fail_after is not None and server.answered >= server.fail_after:
                         fault = "500"
                 if self.headers.get("authorization") != f"Bearer {server.api_key}":
@@ -55,15 +56,21 @@ class FakeOpenAI:
                     time.sleep(server.timeout_sleep)
                 if fault == "badbody":
                     return self._send_raw(200, b"{not json at all")
+                if fault == "echokey":  # a proxy that echoes the request's headers in its error
+                    return self._send(500, {"error": {"message": "upstream failed for "
+                                                      + self.headers.get("authorization", "")}})
                 text = "I cannot help with that, sorry." if fault == "garbage" else server.reply(body)
+                text = {"nullcontent": None, "empty": "", "huge": "x" * 100000}.get(fault, text)
                 with server.lock:
                     server.answered += 1
                 self._send(200, {
                     "id": f"chatcmpl-{server.answered}", "object": "chat.completion",
                     "created": int(time.time()), "model": body.get("model", "fake"),
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": text}}],
-                    "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}})
+                    "choices": [] if fault == "nochoices" else [
+                        {"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": text}}],
+                    "usage": {"prompt_tokens": 100, "completion_tokens": 99999 if fault == "huge" else 20,
+                              "total_tokens": 120}})
 
             def _send(self, code, obj, headers=None):
                 self._send_raw(code, json.dumps(obj).encode(), headers)

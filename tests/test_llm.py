@@ -121,3 +121,34 @@ def test_api_key_never_written(server, tmp_path, beir_dir, tiny_model_dir, caplo
         assert KEY.encode() not in p.read_bytes(), p
     assert KEY not in json.dumps(cfg.to_dict())
     assert KEY not in caplog.text and KEY not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fault", ["nochoices", "nullcontent", "empty", "huge"])
+def test_unusable_replies_are_retried_never_cached(server, tmp_path, fault):
+    server.script(fault)  # the first call gets it, its retry a good answer
+    qs, client = run(server, tmp_path)
+    assert client.stats.retries >= 1 and qs.queries
+    for f in (tmp_path / "calls").rglob("*.json"):
+        assert json.loads(f.read_text())["text"].strip()  # only usable replies are stored
+
+
+@pytest.mark.parametrize("fault, cause", [("empty", "the reply is empty"),
+                                          ("nochoices", "no choices"),
+                                          ("nullcontent", "no content")])
+def test_an_endpoint_that_never_answers_usably_names_the_cause(server, tmp_path, fault, cause):
+    server.always = fault
+    with pytest.raises(InputError) as err:
+        run(server, tmp_path, max_retries=1)
+    assert cause in str(err.value) and "filter" not in str(err.value)
+    assert "chat models it serves" in str(err.value)
+    assert not list((tmp_path / "calls").rglob("*.json"))  # nothing cached: a rerun asks again
+    server.always = None
+    qs, _ = run(server, tmp_path)  # the endpoint recovered: the same command now works
+    assert qs.queries
+
+
+def test_an_echoed_key_is_blanked_out(server, tmp_path, caplog):
+    server.always = "echokey"
+    with caplog.at_level(logging.DEBUG), pytest.raises(InputError) as err:
+        run(server, tmp_path, max_retries=0)
+    assert KEY not in str(err.value) and KEY not in caplog.text and "***" in str(err.value)

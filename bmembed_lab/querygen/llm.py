@@ -12,6 +12,7 @@ from ..chunking import sentence_spans
 from ..config import LLMConfig, QueriesConfig
 from ..corpus import Document
 from ..errors import InputError
+from ..llm import failure_fix
 from .prompts import extraction_call, parse_events, parse_questions, synthesis_call
 from .types import Event, SyntheticQuery
 
@@ -102,8 +103,7 @@ def llm_queries(docs: list[Document], qcfg: QueriesConfig, client, progress=None
         raise InputError(f"{len(failed)} LLM calls still failed after {client.cfg.max_retries} retries "
                          f"(first: {stage} of {doc}: {err}); the {len(calls) + len(s_calls) - len(failed)} "
                          "replies received are cached", f"llm endpoint {client.endpoint}",
-                         "rerun the same command to send only the missing calls, or raise "
-                         "llm.max_retries / llm.timeout")
+                         failure_fix(err, client.cfg))
     return events, queries, unparsed, counts
 
 
