@@ -134,6 +134,21 @@ class StageCache:
         if not self.marked and _looks_like_cache(self.root):
             atomic_write_text(self.root / MARKER, MARKER_TEXT)
 
+    def check_writable(self) -> None:
+        """Fail before any work when the cache cannot be written (a finished stage would
+        otherwise be lost at the write), saying how to fix it."""
+        if not self.enabled:
+            return
+        try:
+            self.ensure_root()
+            fd, probe = tempfile.mkstemp(prefix=".write-check.", dir=self.root)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as err:
+            raise InputError(f"the cache folder {self.root} cannot be written ({err.strerror or err})",
+                             "cache.dir", "point cache.dir at a writable folder, or set "
+                             "cache.enabled = false to compute without storing anything") from None
+
     def sub_store(self, name: str) -> Path:
         """The folder of a sub-store (``llm_calls``: one file per LLM reply; ``train_runs``:
         resumable checkpoints per training run), created inside the marked root."""
@@ -156,10 +171,16 @@ class StageCache:
         try:
             manifest = self._verify(path)
         except CacheCorruption as err:
-            bad = path.with_name(f"{key}.corrupt-{int(time.time())}")
-            log.warning("cache entry %s/%s is corrupted (%s); recomputing (old entry kept at %s)",
-                        stage, key, err, bad)
-            os.replace(path, bad)
+            bad = path.with_name(f"{key}.corrupt-{int(time.time())}-{os.getpid()}")
+            try:
+                os.replace(path, bad)
+                log.warning("cache entry %s/%s is corrupted (%s); recomputing (old entry kept at "
+                            "%s)", stage, key, err, bad)
+            except FileNotFoundError:  # another process set it aside first
+                pass
+            except OSError as move_err:  # a read-only cache: leave it, recompute in memory
+                log.warning("cache entry %s/%s is corrupted (%s) and cannot be set aside (%s); "
+                            "recomputing", stage, key, err, move_err)
             return None
         return Entry(stage, key, path, manifest)
 
@@ -170,7 +191,12 @@ class StageCache:
             manifest = json.loads(mf.read_text())
         except (OSError, ValueError) as err:
             raise CacheCorruption(f"unreadable manifest: {err}") from None
-        for name, meta in manifest.get("files", {}).items():
+        files = manifest.get("files") if isinstance(manifest, dict) else None
+        if not isinstance(files, dict) or not all(
+                isinstance(m, dict) and isinstance(m.get("size"), int) and isinstance(m.get("sha256"), str)
+                for m in files.values()):
+            raise CacheCorruption("the manifest has no valid file list")
+        for name, meta in files.items():
             f = path / name
             if not f.is_file():
                 raise CacheCorruption(f"missing file {name}")

@@ -368,6 +368,15 @@ COMMANDS = {"run": cmd_run, "ingest": cmd_ingest, "chunk": cmd_chunk, "queries":
             "cache": cmd_cache, "config": cmd_config}
 
 
+def _check_outputs(args) -> None:
+    """Output files go into folders that exist: checked before any work starts."""
+    for flag in ("out", "report", "json", "per_query"):
+        path = getattr(args, flag, None)
+        if path is not None and not Path(path).parent.is_dir():
+            raise InputError(f"the folder of --{flag.replace('_', '-')} {path} does not exist",
+                             "command line", f"create {Path(path).parent} first, or write elsewhere")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = build_parser()
     args = ap.parse_args(argv)
@@ -378,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s: %(message)s")
     try:
         cfg = load_config(args.config, args.overrides)
+        _check_outputs(args)
         return COMMANDS[args.command](cfg, args)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)

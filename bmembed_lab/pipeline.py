@@ -52,6 +52,7 @@ class Pipeline:
     def __post_init__(self):
         if self.cache is None:
             self.cache = StageCache(self.cfg.resolve(self.cfg.cache.dir), self.cfg.cache.enabled)
+            self.cache.check_writable()
 
     # -- memo, timing, invalidation -------------------------------------------------------------
     def _stage(self, name: str, fn):

@@ -206,3 +206,63 @@ def test_records_of_the_wrong_type_are_errors_with_their_line(tmp_path, beir_dir
     err = capsys.readouterr().err
     assert words in err and target.name in err and "Fix:" in err
     assert not (tmp_path / "cache" / "dataset").exists() or not any((tmp_path / "cache" / "dataset").iterdir())
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "/proc/bmembed-test-cache"])
+def test_an_unwritable_cache_stops_before_any_work(tmp_path, beir_dir, capsys, where):
+    if where == "under_a_file":
+        (tmp_path / "afile").write_text("not a folder")
+        where = str(tmp_path / "afile" / "cache")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[corpus]\npath = "{beir_dir}"\n[cache]\ndir = "{where}"\n')
+    assert main(["ingest", "-c", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be written" in err and "cache.enabled = false" in err
+
+
+@pytest.mark.parametrize("manifest", ["[]", '{"files": "x.npy"}', '{"files": {"x.npy": 3}}',
+                                      '{"stage": "s"}'])
+def test_a_manifest_without_a_valid_file_list_is_corrupt(tmp_path, manifest):
+    import numpy as np
+
+    cache, calls = StageCache(tmp_path / "c"), []
+
+    def run():
+        return cached(cache, "s", {}, [], "v", lambda: calls.append(1) or np.arange(3),
+                      lambda v, d: save_npy(d / "x.npy", v), lambda d: load_npy(d / "x.npy"))
+    _, key = run()
+    (tmp_path / "c" / "s" / key / "manifest.json").write_text(manifest)
+    run()
+    assert len(calls) == 2  # recomputed, not served
+
+
+def test_concurrent_lookups_of_a_corrupt_entry_never_crash(tmp_path):
+    import multiprocessing as mp
+
+    import numpy as np
+
+    cache = StageCache(tmp_path / "c")
+    _, key = cached(cache, "s", {}, [], "v", lambda: np.arange(3),
+                    lambda v, d: save_npy(d / "x.npy", v), lambda d: load_npy(d / "x.npy"))
+    for trial in range(3):
+        entry = tmp_path / "c" / "s" / key
+        if not entry.exists():
+            cached(cache, "s", {}, [], "v", lambda: np.arange(3),
+                   lambda v, d: save_npy(d / "x.npy", v), lambda d: load_npy(d / "x.npy"))
+        (entry / "x.npy").write_bytes(b"garbage")
+        ctx = mp.get_context("fork")
+        procs = [ctx.Process(target=StageCache(tmp_path / "c").lookup, args=("s", key)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(30)
+        assert [p.exitcode for p in procs] == [0, 0, 0, 0], trial
+
+
+@pytest.mark.parametrize("command", [["queries", "--out"], ["queries", "--report"],
+                                     ["lists", "--out"], ["evaluate", "--per-query"],
+                                     ["run", "--json"], ["perturb", "--out"]])
+def test_outputs_into_a_missing_folder_stop_before_any_work(tmp_path, capsys, command):
+    assert main([command[0], command[1], str(tmp_path / "no" / "such" / "out.json")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Fix:" in err
