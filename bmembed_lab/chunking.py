@@ -108,6 +108,26 @@ def pack_units(units: list[tuple[int, int, int]], max_tokens: int, overlap_token
     return chunks
 
 
+WINDOW_CHARS = 200_000  # longer documents are tokenized window by window
+
+
+def token_offsets(tokenizer, text: str, window: int = WINDOW_CHARS) -> np.ndarray:
+    """(n_tokens, 2) character offsets of ``text``'s tokens (no special tokens). A text longer
+    than ``window`` characters is tokenized in windows cut at whitespace, so memory follows the
+    window, not the document (a 49 MB single-line file needed 5.7 GB in one call)."""
+    parts, pos, n = [], 0, len(text)
+    while pos < n:
+        end = min(pos + window, n)
+        if end < n:
+            cut = max(text.rfind(c, pos + window // 2, end) for c in (" ", "\n", "\t"))
+            end = cut if cut > pos else end
+        enc = tokenizer(text[pos:end], add_special_tokens=False, return_offsets_mapping=True,
+                        verbose=False)
+        parts.append(np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(-1, 2) + pos)
+        pos = end
+    return np.concatenate(parts) if parts else np.zeros((0, 2), dtype=np.int64)
+
+
 def chunk_documents(docs: list[Document], tokenizer, chunk_tokens: int = 256,
                     overlap_tokens: int = 0, batch_size: int = 16) -> list[Chunk]:
     """Chunk every document; ids are ``<doc_id>#<n>``. See the module docstring."""
@@ -123,10 +143,14 @@ def chunk_documents(docs: list[Document], tokenizer, chunk_tokens: int = 256,
     bar = tqdm(total=len(docs), desc="chunking", disable=len(docs) < 50, leave=False)
     for b in range(0, len(docs), batch_size):
         batch = docs[b:b + batch_size]
-        enc = tokenizer([d.text for d in batch], add_special_tokens=False,
-                        return_offsets_mapping=True, verbose=False)
-        for doc, offs in zip(batch, enc["offset_mapping"]):
-            units = _units(doc.text, np.asarray(offs, dtype=np.int64).reshape(-1, 2), chunk_tokens)
+        short = [d.text for d in batch if len(d.text) <= WINDOW_CHARS]
+        enc = tokenizer(short, add_special_tokens=False, return_offsets_mapping=True,
+                        verbose=False)["offset_mapping"] if short else []
+        offsets = iter(enc)
+        for doc in batch:
+            offs = (np.asarray(next(offsets), dtype=np.int64).reshape(-1, 2)
+                    if len(doc.text) <= WINDOW_CHARS else token_offsets(tokenizer, doc.text))
+            units = _units(doc.text, offs, chunk_tokens)
             for k, (i, j) in enumerate(pack_units(units, chunk_tokens, overlap_tokens)):
                 s, e = units[i][0], units[j - 1][1]
                 chunks.append(Chunk(

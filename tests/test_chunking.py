@@ -87,3 +87,19 @@ def test_bad_parameters_and_length_warning(tok):
         chunk_documents([Document("d", "x")], tok, chunk_tokens=8, overlap_tokens=8)
     assert check_chunk_length(1024, 256) and "chunk_tokens <= 254" in check_chunk_length(1024, 256)
     assert check_chunk_length(254, 256) is None
+
+
+def test_a_long_document_is_tokenized_in_windows_with_the_same_chunks(monkeypatch):
+    from bmembed_lab import chunking
+
+    tok = load_tokenizer("all-MiniLM-L6-v2")
+    words = "kidney stone bile duct insulin hormone pancreas gland liver enzyme".split()
+    rng = __import__("numpy").random.default_rng(0)
+    text = " ".join(rng.choice(words, 30000))  # one line, no sentence end: ~240k characters
+    whole = chunk_documents([Document("d", text)], tok, 64)
+    monkeypatch.setattr(chunking, "WINDOW_CHARS", 20_000)
+    windowed = chunk_documents([Document("d", text)], tok, 64)
+    assert [(c.start, c.end, c.n_tokens) for c in windowed] == [(c.start, c.end, c.n_tokens) for c in whole]
+    offs = chunking.token_offsets(tok, text, 20_000)
+    full = tok(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    assert offs.tolist() == [list(x) for x in full]
