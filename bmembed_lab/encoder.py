@@ -52,7 +52,46 @@ def resolve_model_path(name: str) -> Path:
         raise InputError(f"no local model folder at '{name}' (needs config.json and weights)",
                          "encoder.model", "nothing is downloaded at run time: give a local folder "
                          "(e.g. one saved with save_pretrained) or use all-MiniLM-L6-v2")
+    check_model_folder(path)
     return path
+
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json", "spiece.model",
+                   "sentencepiece.bpe.model")
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
+                "pytorch_model.bin.index.json")
+
+
+def check_model_folder(path: Path) -> None:
+    """A model folder needs a readable config.json, tokenizer files and weights: a broken one
+    is an :class:`InputError` naming the folder and what is missing, before anything loads."""
+    fix = ("give a complete folder, e.g. one written by model.save_pretrained(...) and "
+           "tokenizer.save_pretrained(...), or use all-MiniLM-L6-v2")
+    try:
+        cfg = json.loads((path / "config.json").read_text())
+        if not isinstance(cfg, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as err:
+        raise InputError(f"the model folder's config.json cannot be read ({err})", str(path), fix) from None
+    if not any((path / f).is_file() for f in TOKENIZER_FILES):
+        raise InputError(f"the model folder has no tokenizer (none of {', '.join(TOKENIZER_FILES)})",
+                         str(path), fix)
+    if not any((path / f).is_file() for f in WEIGHT_FILES):
+        raise InputError(f"the model folder has no weights (none of {', '.join(WEIGHT_FILES)})",
+                         str(path), fix)
+
+
+def check_device(device: str) -> None:
+    """``cuda`` / ``cuda:N`` asked for where PyTorch sees no such GPU is an error up front."""
+    if not device.startswith("cuda"):
+        return
+    import torch
+
+    index = int(device.split(":")[1]) if ":" in device and device.split(":")[1].isdigit() else 0
+    if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+        raise InputError(f"encoder.device = {device!r} but PyTorch sees "
+                         f"{torch.cuda.device_count() if torch.cuda.is_available() else 'no'} CUDA GPU",
+                         "encoder.device", 'use "auto" (the GPU when there is one) or "cpu"')
 
 
 @functools.lru_cache(maxsize=32)
@@ -92,7 +131,12 @@ def load_tokenizer(name_or_path: str):
     offline_hub()
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(resolve_model_path(name_or_path)))
+    path = resolve_model_path(name_or_path)
+    try:
+        return AutoTokenizer.from_pretrained(str(path))
+    except Exception as err:  # noqa: BLE001 - the tokenizers library raises plain Exception
+        raise InputError(f"the model's tokenizer cannot be loaded ({str(err)[:200]})", str(path),
+                         "restore or re-save the tokenizer files (tokenizer.save_pretrained)") from None
 
 
 def _st_pooling(path: Path) -> str | None:
@@ -169,8 +213,14 @@ class Encoder:
         device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         tokenizer = tokenizer or AutoTokenizer.from_pretrained(str(path))
         owned = model is None
+        check_device(cfg.device)
         if owned:
-            model = AutoModel.from_pretrained(str(path), dtype=torch.float32)
+            try:
+                model = AutoModel.from_pretrained(str(path), dtype=torch.float32)
+            except Exception as err:  # noqa: BLE001 - safetensors raises its own error type
+                raise InputError(f"the model's weights cannot be loaded ({str(err)[:200]})", str(path),
+                                 "restore or re-save the folder's weights (a truncated or "
+                                 "damaged file?)") from None
         model.eval().to(device)
         mcfg = model.config if hasattr(model, "config") else AutoConfig.from_pretrained(str(path))
         pooling = cfg.pooling

@@ -18,7 +18,7 @@ import pandas as pd
 from . import perturbation
 from .cache import StageCache, texts_key
 from .config import Config
-from .encoder import Encoder
+from .encoder import Encoder, check_device
 from .evaluation import (TRAINED, compare_all, default_comparisons, parse_system, per_query_table,
                          summary_table)
 from .stages import chunk, diagnose, ingest, lists, perturb, queries, runs, train
@@ -53,6 +53,7 @@ class Pipeline:
         if self.cache is None:
             self.cache = StageCache(self.cfg.resolve(self.cfg.cache.dir), self.cfg.cache.enabled)
             self.cache.check_writable()
+        check_device(self.cfg.encoder.device)
 
     # -- memo, timing, invalidation -------------------------------------------------------------
     def _stage(self, name: str, fn):

@@ -266,3 +266,47 @@ def test_outputs_into_a_missing_folder_stop_before_any_work(tmp_path, capsys, co
     assert main([command[0], command[1], str(tmp_path / "no" / "such" / "out.json")]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "Fix:" in err
+
+
+@pytest.mark.parametrize("damage, words", [
+    ("no weights", "has no weights"), ("no tokenizer", "has no tokenizer"),
+    ("bad config", "config.json cannot be read"), ("truncated weights", "weights cannot be loaded"),
+    ("bad tokenizer", "tokenizer cannot be loaded")])
+def test_a_broken_model_folder_is_named(tmp_path, beir_dir, tiny_model_dir, capsys, damage, words):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    weights = model / "model.safetensors"
+    if damage == "no weights":
+        weights.unlink()
+    elif damage == "no tokenizer":
+        for f in ("tokenizer.json", "vocab.txt"):
+            (model / f).unlink(missing_ok=True)
+    elif damage == "bad config":
+        (model / "config.json").write_text("{broken")
+    elif damage == "truncated weights":
+        weights.write_bytes(weights.read_bytes()[:1000])
+    else:
+        (model / "tokenizer.json").write_text("{not a tokenizer}")
+        (model / "vocab.txt").unlink(missing_ok=True)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[corpus]\npath = "{beir_dir}"\n[encoder]\nmodel = "{model}"\n'
+                   f'[chunking]\nchunk_tokens = 24\n[eval]\nsystems = ["base"]\nbootstrap = 200\n'
+                   f'[cache]\ndir = "{tmp_path / "cache"}"\n')
+    assert main(["evaluate", "-c", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert words in err and str(model) in err and "Fix:" in err
+
+
+def test_cuda_without_a_gpu_is_refused_up_front(tmp_path, beir_dir, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[corpus]\npath = "{beir_dir}"\n[encoder]\ndevice = "cuda"\n'
+                   f'[cache]\ndir = "{tmp_path / "cache"}"\n')
+    assert main(["ingest", "-c", str(cfg)]) == 2
+    assert "no CUDA GPU" in capsys.readouterr().err
+    assert not (tmp_path / "cache" / "dataset").exists()
