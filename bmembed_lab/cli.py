@@ -26,9 +26,8 @@ bmembed-lab - adapt a text-embedding model to a private corpus with BM25 ranking
 
 stages:  ingest -> chunk -> queries (synthetic, offline or LLM) -> lists (BM25 top-k,
          rank-partition sampling) -> train -> evaluate (BM25, base encoder, RRF, adapted)
-         -> perturb (keyword masking / synonym substitution study)
-         `run` does every stage available, each cached on disk by a hash of its config,
-         inputs and code, so a second run only recomputes what changed.
+         -> perturb (keyword masking / synonym substitution study); `check` before training.
+         `run` does every stage, each cached by a hash of its config, inputs and code.
 """
 
 CONFIG_HELP = ("TOML config file; options not given keep the paper's defaults "
@@ -225,7 +224,7 @@ def cmd_queries(cfg: Config, args) -> int:
     for q in qs.queries[: args.show]:
         print(f"  [{q.doc_id}] {q.text}")
     if args.out:
-        from .cache import write_jsonl
+        from .safeio import write_jsonl
 
         write_jsonl(args.out, (asdict(q) for q in qs.queries))
         print(f"queries: {args.out}")
@@ -287,7 +286,7 @@ def cmd_perturb(cfg: Config, args) -> int:
     print(res["table"].to_string(index=False))
     print("\n" + "\n".join(f"- {line}" for line in res["reading"]))
     if args.out:
-        from .cache import write_jsonl
+        from .safeio import write_jsonl
 
         write_jsonl(args.out, (asdict(q) for q in pset.queries))
         print(f"perturbed questions: {args.out}")

@@ -1,5 +1,6 @@
 """Corpus ingestion (pipeline step 1 input, paper Section 3): BEIR folders, JSONL files and
-folders of .txt/.md/.pdf, all into one representation with stable ids and metadata.
+folders of .txt/.md/.pdf (:mod:`bmembed_lab.folders`), all into one representation with stable
+ids and metadata.
 
 Out: a :class:`Dataset` of :class:`Document` (id, text, title, source file, page offsets),
 :class:`Query`, doc-level qrels ``{query_id: {doc_id: grade}}`` and :class:`Evidence` items
@@ -14,7 +15,6 @@ import csv
 import json
 import logging
 import math
-import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,8 +23,6 @@ from typing import Iterator
 from .errors import InputError
 
 log = logging.getLogger(__name__)
-TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
-PDF_SUFFIXES = {".pdf"}
 
 
 @dataclass
@@ -83,17 +81,20 @@ class Dataset:
     qrels: dict[str, dict[str, float]] = field(default_factory=dict)
     evidence: list[Evidence] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
+    empty_query_ids: list[str] = field(default_factory=list)  # skipped as empty, counted once
 
     def to_records(self) -> dict:
         return {"name": self.name, "documents": [asdict(d) for d in self.documents],
                 "queries": [asdict(q) for q in self.queries], "qrels": self.qrels,
-                "evidence": [asdict(e) for e in self.evidence], "skipped": self.skipped}
+                "evidence": [asdict(e) for e in self.evidence], "skipped": self.skipped,
+                "empty_query_ids": self.empty_query_ids}
 
     @classmethod
     def from_records(cls, r: dict) -> "Dataset":
         return cls(r["name"], [Document(**d) for d in r["documents"]],
                    [Query(**q) for q in r["queries"]], r["qrels"],
-                   [Evidence(**e) for e in r["evidence"]], r.get("skipped", {}))
+                   [Evidence(**e) for e in r["evidence"]], r.get("skipped", {}),
+                   r.get("empty_query_ids", []))
 
 
 # -- low-level readers -------------------------------------------------------------------
@@ -195,108 +196,12 @@ def load_jsonl_documents(path: Path, id_field: str = "_id", text_field: str = "t
     return docs
 
 
-def read_pdf(path: Path) -> tuple[str, list[int]]:
-    """Text of a PDF (PDFium via pypdfium2) and the char offset where each page starts (pages
-    joined by blank lines). Raises InputError when the file cannot be read or has no text."""
-    import pypdfium2 as pdfium
-
-    try:
-        pdf = pdfium.PdfDocument(str(path))
-        try:
-            pages = []
-            for page in pdf:
-                tp = page.get_textpage()
-                pages.append(tp.get_text_range().replace("\r\n", "\n").replace("\r", "\n"))
-                tp.close()
-                page.close()
-        finally:
-            pdf.close()
-    except pdfium.PdfiumError as err:
-        raise InputError(f"unreadable PDF ({err})", str(path),
-                         "re-save or repair the file (e.g. `qpdf in.pdf out.pdf`), decrypt it, "
-                         "or remove it") from None
-    if not any(p.strip() for p in pages):
-        raise InputError(f"no extractable text on any of its {len(pages)} pages (image-only?)",
-                         str(path), "run OCR first (e.g. `ocrmypdf in.pdf out.pdf`), or remove it")
-    starts, pos = [], 0
-    for p in pages:
-        starts.append(pos)
-        pos += len(p) + 2
-    return "\n\n".join(pages), starts
-
-
-_MD_TITLE = re.compile(r"^\s*#\s+(.+)$", re.M)
-
-
-def folder_files(folder: Path, skipped: Counter | None = None) -> list[Path]:
-    """The files a folder corpus is read from, sorted: every .txt/.md/.pdf under ``folder``,
-    recursively. Skipped and counted in ``skipped``: hidden files and folders (a leading dot),
-    links that lead outside ``folder``, dangling links and files of other types. The loader
-    and the cache key both use this list, so the key covers exactly what is read."""
-    folder = Path(folder)
-    skipped = skipped if skipped is not None else Counter()
-    root = folder.resolve()
-    out = []
-    for p in sorted(folder.rglob("*")):
-        rel = p.relative_to(folder)
-        if any(part.startswith(".") for part in rel.parts):
-            if not p.is_dir():
-                skipped["hidden files (skipped)"] += 1
-            continue
-        if p.is_symlink():
-            if not p.exists():
-                skipped["dangling links (skipped)"] += 1
-                continue
-            if root not in p.resolve().parents:
-                skipped["links leading outside the corpus folder (skipped)"] += 1
-                continue
-        if not p.is_file():
-            continue
-        if p.suffix.lower() not in TEXT_SUFFIXES | PDF_SUFFIXES:
-            skipped["files of other types (skipped)"] += 1
-            continue
-        out.append(p)
-    return out
-
-
-def load_folder_documents(folder: Path, errors: str = "strict",
-                          skipped: Counter | None = None) -> list[Document]:
-    """Documents from the files :func:`folder_files` lists; id = the path relative to
-    ``folder``. Unreadable or image-only PDFs are skipped with a warning and counted."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError("folder not found", str(folder), "check corpus.path in the config")
-    skipped = skipped if skipped is not None else Counter()
-    docs = []
-    files = folder_files(folder, skipped)
-    for p in _progress(files, "reading files"):
-        rel = p.relative_to(folder).as_posix()
-        if p.suffix.lower() in PDF_SUFFIXES:
-            try:
-                text, starts = read_pdf(p)
-            except InputError as err:
-                log.warning("skipped %s", err)
-                skipped["unreadable or image-only PDFs"] += 1
-                continue
-            doc = Document(rel, text, p.stem, rel, starts)
-            docs.append(doc)
-            empty = sum(not text[slice(*doc.page_span(i))].strip() for i in range(len(starts)))
-            if empty:
-                skipped["PDF pages without text"] += empty
-        else:
-            text = read_text_file(p, errors)
-            if not text.strip():
-                skipped["empty text files"] += 1
-                continue
-            m = _MD_TITLE.search(text) if p.suffix.lower() != ".txt" else None
-            docs.append(Document(rel, text, m.group(1).strip() if m else p.stem, rel))
-    return docs
-
-
 # -- queries and relevance -----------------------------------------------------------------
 def load_queries(path: Path, id_field: str = "_id", text_field: str = "text",
                  errors: str = "strict", skip_bad_lines: bool = False,
-                 skipped: Counter | None = None) -> list[Query]:
+                 skipped: Counter | None = None, empty_ids: list | None = None) -> list[Query]:
+    """Queries from a JSONL file; an empty text is skipped, counted once and its id appended to
+    ``empty_ids`` (so its labels are not reported again as naming an unknown query)."""
     path = Path(path)
     out, skipped = [], (skipped if skipped is not None else Counter())
     where: dict[str, int] = {}
@@ -311,6 +216,8 @@ def load_queries(path: Path, id_field: str = "_id", text_field: str = "text",
         text = _field(obj, text_field, path, n, option=opt)
         if not text.strip():
             skipped["empty queries"] += 1
+            if empty_ids is not None:
+                empty_ids.append(qid)
             continue
         meta = {k: v for k, v in obj.items() if k not in (id_field, text_field)}
         out.append(Query(qid, text, meta))
@@ -335,7 +242,7 @@ def load_qrels_tsv(path: Path) -> dict[str, dict[str, float]]:
             if not math.isfinite(grade):
                 raise ValueError
         except ValueError:
-            raise InputError(f"line {n}: score '{row[2]}' is not a finite number", f"{path}:{n}",
+            raise InputError(f"line {n}: score '{row[2]}' is not a number, or not a finite number", f"{path}:{n}",
                              "the third column must be a numeric relevance grade") from None
         qrels.setdefault(row[0].strip(), {})[row[1].strip()] = grade
     return qrels
@@ -372,10 +279,10 @@ def load_beir(folder: Path, split: str = "test", errors: str = "strict",
     skipped: Counter = Counter()
     docs = load_jsonl_documents(folder / "corpus.jsonl", errors=errors,
                                 skip_bad_lines=skip_bad_lines, skipped=skipped)
-    queries, qrels, evidence = [], {}, []
+    queries, qrels, evidence, empty = [], {}, [], []
     if (folder / "queries.jsonl").is_file():
         queries = load_queries(folder / "queries.jsonl", errors=errors,
-                               skip_bad_lines=skip_bad_lines, skipped=skipped)
+                               skip_bad_lines=skip_bad_lines, skipped=skipped, empty_ids=empty)
     qrel_files = sorted((folder / "qrels").glob("*.tsv")) if (folder / "qrels").is_dir() else []
     if (folder / "qrels.tsv").is_file():
         qrel_files = [folder / "qrels.tsv"]
@@ -387,7 +294,7 @@ def load_beir(folder: Path, split: str = "test", errors: str = "strict",
         qrels = load_qrels_tsv(chosen[0])
     if (folder / "evidence.jsonl").is_file():
         evidence = load_evidence(folder / "evidence.jsonl", errors)
-    return Dataset(folder.name, docs, queries, qrels, evidence, dict(skipped))
+    return Dataset(folder.name, docs, queries, qrels, evidence, dict(skipped), empty)
 
 
 def check_dataset(ds: Dataset, where: str) -> Dataset:
@@ -401,8 +308,11 @@ def check_dataset(ds: Dataset, where: str) -> Dataset:
     skipped = Counter(ds.skipped)
     doc_ids = {d.doc_id for d in ds.documents}
     q_ids = {q.query_id for q in ds.queries}
+    empty = set(ds.empty_query_ids)
     qrels: dict[str, dict[str, float]] = {}
     for qid, rels in ds.qrels.items():
+        if qid in empty:
+            continue  # already reported as an empty query
         if qid not in q_ids:
             skipped["qrels rows with unknown query id"] += len(rels)
             continue
@@ -412,6 +322,8 @@ def check_dataset(ds: Dataset, where: str) -> Dataset:
             qrels[qid] = known
     evidence = []
     for e in ds.evidence:
+        if e.query_id in empty:
+            continue
         if e.query_id not in q_ids:
             skipped["evidence with unknown query id"] += 1
         elif e.doc_id is not None and e.doc_id not in doc_ids:
@@ -424,10 +336,13 @@ def check_dataset(ds: Dataset, where: str) -> Dataset:
     for k, v in skipped.items():
         if k not in ds.skipped or ds.skipped[k] != v:
             log.warning("%s: skipped %d %s", where, v, k)
-    return Dataset(ds.name, ds.documents, ds.queries, qrels, evidence, dict(skipped))
+    return Dataset(ds.name, ds.documents, ds.queries, qrels, evidence, dict(skipped),
+                   ds.empty_query_ids)
 
 
-def _progress(items, desc):
+
+def progress(items, desc):
+    """A tqdm bar over ``items`` (hidden for fewer than 20)."""
     from tqdm.auto import tqdm
 
     return tqdm(items, desc=desc, leave=False, disable=len(items) < 20)

@@ -7,6 +7,7 @@ In: runs (ranked chunk indices per query) and the chunk relevance labels. Out: p
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -165,6 +166,13 @@ def regime_lines(results: dict[str, dict], trained: str = "bmembed", metric: str
 def format_table(t: pd.DataFrame, digits: int = 2) -> str:
     """Plain-text rendering for the terminal and the README."""
     return t.to_string(float_format=lambda x: f"{x:.{digits}f}")
+
+
+def in_dev_split(query_id: str, fraction: float, seed: int) -> bool:
+    """Whether a labelled query belongs to the dev split: a hash of (seed, id) below
+    ``fraction``. Stable (a query keeps its side when others are added) and disjoint."""
+    h = int.from_bytes(hashlib.sha256(f"{seed}:{query_id}".encode()).digest()[:8], "big")
+    return h / 2.0**64 < fraction
 
 
 def sample_queries(query_ids: list[str], n: int, seed: int) -> list[str]:

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .cache import atomic_write_text
+from .safeio import atomic_write_text
 from .config import LLMConfig
 from .errors import InputError
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .bm25 import BM25Index, top_k_indices
-from .cache import load_npy, read_json, save_npy, write_json
+from .safeio import load_npy, read_json, save_npy, write_json
 
 
 @dataclass

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .bm25 import BM25Index, tokenize_cfg
-from .cache import load_npy, read_json, save_npy, write_json
+from .safeio import load_npy, read_json, save_npy, write_json
 from .config import BM25Config, SamplingConfig
 from .errors import InputError
 from .partitions import rank_partitions

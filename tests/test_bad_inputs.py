@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bmembed_lab.cache import MARKER, StageCache, cached, load_npy, save_npy
+from bmembed_lab.cache import MARKER, StageCache, cached
+from bmembed_lab.safeio import load_npy, save_npy
 from bmembed_lab.cli import main
 
 
@@ -310,3 +311,19 @@ def test_cuda_without_a_gpu_is_refused_up_front(tmp_path, beir_dir, capsys):
     assert main(["ingest", "-c", str(cfg)]) == 2
     assert "no CUDA GPU" in capsys.readouterr().err
     assert not (tmp_path / "cache" / "dataset").exists()
+
+
+def test_an_empty_query_is_reported_once(tmp_path, beir_dir, caplog):
+    import logging
+
+    from bmembed_lab.pipeline import Pipeline
+
+    from .conftest import tiny_config
+
+    lines = (beir_dir / "queries.jsonl").read_text().splitlines()
+    lines[0] = '{"_id": "q1", "text": "   "}'  # q1 has a qrel and evidence
+    (beir_dir / "queries.jsonl").write_text("\n".join(lines) + "\n")
+    with caplog.at_level(logging.WARNING):
+        ds, _ = Pipeline(tiny_config(tmp_path, beir_dir, "all-MiniLM-L6-v2")).dataset()
+    assert ds.skipped == {"empty queries": 1} and ds.empty_query_ids == ["q1"]
+    assert "unknown query id" not in caplog.text

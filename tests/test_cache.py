@@ -5,7 +5,8 @@ import logging
 import numpy as np
 import pytest
 
-from bmembed_lab.cache import StageCache, cached, load_npy, save_npy
+from bmembed_lab.cache import StageCache, cached
+from bmembed_lab.safeio import load_npy, save_npy
 
 from .conftest import flip_last_byte
 

@@ -4,6 +4,7 @@
 import pytest
 
 from bmembed_lab import corpus as C
+from bmembed_lab import folders as F
 from bmembed_lab.errors import InputError
 
 from .conftest import SHARED, make_pdf, write_jsonl
@@ -55,7 +56,7 @@ def test_folder_txt_md_pdf(tmp_path):
     make_pdf(tmp_path / "c.pdf", ["First page text", "", "Third page text"])
     (tmp_path / "ignored.csv").write_text("x")
     skipped = __import__("collections").Counter()
-    docs = {d.doc_id: d for d in C.load_folder_documents(tmp_path, skipped=skipped)}
+    docs = {d.doc_id: d for d in F.load_folder_documents(tmp_path, skipped=skipped)}
     assert set(docs) == {"a.txt", "sub/b.md", "c.pdf"}
     assert docs["sub/b.md"].title == "The Title"
     pdf = docs["c.pdf"]
@@ -70,11 +71,11 @@ def test_unreadable_and_image_only_pdfs_are_skipped_and_counted(tmp_path):
     make_pdf(tmp_path / "scan.pdf", ["", ""])
     (tmp_path / "ok.txt").write_text("fine")
     with pytest.raises(InputError, match="(?s)no extractable text.*OCR"):
-        C.read_pdf(tmp_path / "scan.pdf")
+        F.read_pdf(tmp_path / "scan.pdf")
     with pytest.raises(InputError, match="unreadable PDF"):
-        C.read_pdf(tmp_path / "broken.pdf")
+        F.read_pdf(tmp_path / "broken.pdf")
     skipped = __import__("collections").Counter()
-    docs = C.load_folder_documents(tmp_path, skipped=skipped)
+    docs = F.load_folder_documents(tmp_path, skipped=skipped)
     assert [d.doc_id for d in docs] == ["ok.txt"]
     assert skipped["unreadable or image-only PDFs"] == 2
 
@@ -84,7 +85,7 @@ def test_unreadable_and_image_only_pdfs_are_skipped_and_counted(tmp_path):
 def test_real_financebench_pdf_pages_match_dataset():
     import json
 
-    text, starts = C.read_pdf(SHARED / "financebench" / "pdfs" / "3M_2018_10K.pdf")
+    text, starts = F.read_pdf(SHARED / "financebench" / "pdfs" / "3M_2018_10K.pdf")
     doc = C.Document("3M_2018_10K", text, page_starts=starts)
     rows = [json.loads(line) for line in open(SHARED / "financebench" / "data" / "financebench_open_source.jsonl")]
     ev = next(e for r in rows for e in r["evidence"] if e["doc_name"] == "3M_2018_10K")
@@ -103,7 +104,7 @@ def test_empty_corpus_and_unknown_ids(tmp_path):
     assert out.skipped == {"qrels rows with unknown document id": 1, "qrels rows with unknown query id": 1,
                            "evidence with unknown document id": 1, "evidence with unknown query id": 1}
     with pytest.raises(InputError, match="folder not found"):
-        C.load_folder_documents(tmp_path / "missing")
+        F.load_folder_documents(tmp_path / "missing")
 
 
 def test_qrels_tsv_errors(tmp_path):

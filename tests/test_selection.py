@@ -6,7 +6,7 @@ import numpy as np
 from bmembed_lab import selection
 from bmembed_lab.config import EncoderConfig, TrainingConfig
 from bmembed_lab.encoder import Encoder
-from bmembed_lab.stages.chunk import in_dev_split
+from bmembed_lab.evaluation import in_dev_split
 from bmembed_lab.training import prepare_model, train
 
 from .conftest import tiny_config

@@ -29,7 +29,7 @@ from .offline import offline_queries
 from .types import Event, QuerySet, SyntheticQuery
 
 __all__ = ["Event", "QuerySet", "SyntheticQuery", "dry_run", "filter_queries", "generate_queries",
-           "load_user_queries"]
+           "held_out_queries", "load_user_queries"]
 
 
 def load_user_queries(path: Path, errors: str = "strict") -> list[SyntheticQuery]:
@@ -88,3 +88,24 @@ def generate_queries(docs: list[Document], qcfg: QueriesConfig, llm_client=None,
         raise InputError(f"no query left after filtering ({counts})", "queries",
                          "loosen queries.min_words / max_copy_ratio / leakage, or check the backend")
     return QuerySet(kept, events, dropped, leakage, unparsed, counts)
+
+
+def held_out_queries(docs: list[Document], qcfg: QueriesConfig, training: list[SyntheticQuery],
+                     chunks: list, limit: int, seed: int) -> dict:
+    """Queries made by ``qcfg`` whose text is not among the training queries, each with the
+    chunk its passage came from (queries whose passage no chunk holds are left out), a seeded
+    subset of at most ``limit``: {"ids", "texts", "sources"}."""
+    import numpy as np
+
+    from ..negatives import source_chunks
+    from ..text import words
+
+    made = generate_queries(docs, qcfg, None, [])
+    seen = {" ".join(words(x.text)) for x in training}
+    fresh = [x for x in made.queries if " ".join(words(x.text)) not in seen]
+    src = source_chunks(fresh, chunks)
+    keep = [i for i, s in enumerate(src) if s >= 0]
+    if len(keep) > limit:
+        keep = sorted(np.random.default_rng(seed).choice(keep, limit, replace=False).tolist())
+    return {"ids": [f"heldout:{fresh[i].query_id}" for i in keep],
+            "texts": [fresh[i].text for i in keep], "sources": [int(src[i]) for i in keep]}

@@ -9,17 +9,17 @@ relevance = ``[relevance]``, over the dataset and chunk keys. Saved as ``chunks.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import asdict
 
 from .. import chunking, encoder, relevance as relevance_mod
-from ..cache import StageCache, cached, code_version, read_json, read_jsonl, write_json, write_jsonl
+from ..cache import StageCache, cached, code_version
+from ..safeio import read_json, read_jsonl, write_json, write_jsonl
 from ..chunking import Chunk
 from ..config import Config
 from ..corpus import Dataset
 from ..errors import InputError
-from ..evaluation import sample_queries
+from ..evaluation import in_dev_split, sample_queries
 from ..relevance import Relevance
 
 log = logging.getLogger(__name__)
@@ -75,13 +75,6 @@ def relevance(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str, chunk_li
                     "chunk boundary or absent); they are excluded from evaluation and listed in "
                     "Pipeline.relevance()[0].no_relevant", len(rel.no_relevant))
     return rel, key
-
-
-def in_dev_split(query_id: str, fraction: float, seed: int) -> bool:
-    """Whether a labelled query belongs to the dev split: a hash of (seed, id) below
-    ``fraction``. Stable (a query keeps its side when others are added) and disjoint."""
-    h = int.from_bytes(hashlib.sha256(f"{seed}:{query_id}".encode()).digest()[:8], "big")
-    return h / 2.0**64 < fraction
 
 
 def evaluation_queries(cfg: Config, ds: Dataset, rel: Relevance, split: str = "test"

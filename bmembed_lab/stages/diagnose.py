@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from .. import diagnostics, embedmap
-from ..cache import StageCache, cached, code_version, read_json, write_json
+from ..cache import StageCache, cached, code_version
+from ..safeio import read_json, write_json
 
 DIAGNOSTICS = "diagnostics"
 EMBEDDING_MAP = "embedding_map"

@@ -12,8 +12,9 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
-from .. import corpus
-from ..cache import StageCache, cached, code_version, files_fingerprint, read_json, read_jsonl, write_json, write_jsonl
+from .. import corpus, folders
+from ..cache import StageCache, cached, code_version, files_fingerprint
+from ..safeio import read_json, read_jsonl, write_json, write_jsonl
 from ..config import Config
 from ..corpus import Dataset
 from ..errors import InputError
@@ -30,7 +31,7 @@ def corpus_files(cfg: Config) -> list[Path]:
         raise InputError("corpus path not found", str(root),
                          "set corpus.path (relative to the config file) to an existing file or folder")
     if root.is_dir() and c.format == "folder":
-        files = corpus.folder_files(root)
+        files = folders.folder_files(root)
     elif root.is_dir():  # BEIR: the files the loader opens
         files = [p for p in (root / "corpus.jsonl", root / "queries.jsonl", root / "qrels.tsv",
                              root / "evidence.jsonl") if p.is_file()]
@@ -54,11 +55,15 @@ def _read(cfg: Config) -> Dataset:
             docs = corpus.load_jsonl_documents(path, c.id_field, c.text_field, c.title_field,
                                                c.encoding_errors, c.skip_bad_lines, skipped)
         else:
-            docs = corpus.load_folder_documents(path, c.encoding_errors, skipped)
+            docs = folders.load_folder_documents(path, c.encoding_errors, skipped)
         ds = Dataset(path.stem, docs, skipped=dict(skipped))
     if c.queries:
+        skipped = Counter({k: v for k, v in ds.skipped.items() if k != "empty queries"})
+        ds.empty_query_ids = []
         ds.queries = corpus.load_queries(cfg.resolve(c.queries), c.query_id_field,
-                                         c.query_text_field, c.encoding_errors, c.skip_bad_lines)
+                                         c.query_text_field, c.encoding_errors, c.skip_bad_lines,
+                                         skipped, ds.empty_query_ids)
+        ds.skipped = dict(skipped)
     if c.qrels:
         ds.qrels = corpus.load_qrels_tsv(cfg.resolve(c.qrels))
     if c.evidence:
@@ -85,5 +90,5 @@ def dataset(cfg: Config, cache: StageCache) -> tuple[Dataset, str]:
     conf["files"] = {k: bool(getattr(c, k)) for k in ("queries", "qrels", "evidence")}
     root = cfg.resolve(c.path)
     fingerprint = files_fingerprint(corpus_files(cfg), root if root.is_dir() else root.parent)
-    return cached(cache, STAGE, conf, [fingerprint], code_version(corpus),
+    return cached(cache, STAGE, conf, [fingerprint], code_version(corpus, folders),
                   lambda: _read(cfg), _save, _load)

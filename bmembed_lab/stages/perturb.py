@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from .. import llm as llm_mod, perturbation, wordnet
-from ..cache import StageCache, cached, code_version, files_fingerprint, read_json, texts_key, write_json
+from ..cache import StageCache, cached, code_version, files_fingerprint, texts_key
+from ..safeio import read_json, write_json
 from ..chunking import Chunk
 from ..config import Config
 from ..relevance import Relevance

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 
-import numpy as np
-
 from .. import llm as llm_mod, negatives, querygen
-from ..cache import StageCache, cached, code_version, files_fingerprint, read_json, write_json
+from ..cache import StageCache, cached, code_version, files_fingerprint
+from ..safeio import read_json, write_json
 from ..config import Config
 from ..chunking import Chunk
 from ..corpus import Dataset
 from ..relevance import Relevance
-from ..text import words
 from ..errors import InputError
 
 STAGE = "queries"
@@ -68,15 +66,8 @@ def held_out_queries(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str, c
                 leakage="flag")
 
     def compute() -> dict:
-        made = querygen.generate_queries(ds.documents, q, None, [])
-        seen = {" ".join(words(x.text)) for x in training.queries}
-        fresh = [x for x in made.queries if " ".join(words(x.text)) not in seen]
-        src = negatives.source_chunks(fresh, chunks)
-        keep = [i for i, s in enumerate(src) if s >= 0]
-        if len(keep) > limit:
-            keep = sorted(np.random.default_rng(cfg.eval.seed).choice(keep, limit, replace=False).tolist())
-        return {"ids": [f"heldout:{fresh[i].query_id}" for i in keep],
-                "texts": [fresh[i].text for i in keep], "sources": [int(src[i]) for i in keep]}
+        return querygen.held_out_queries(ds.documents, q, training.queries, chunks, limit,
+                                         cfg.eval.seed)
 
     return cached(cache, HELDOUT, asdict(q) | {"limit": limit}, [ds_key, chunks_key, training_key],
                   code_version(querygen, negatives), compute,

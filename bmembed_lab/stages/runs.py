@@ -18,7 +18,8 @@ from typing import Callable
 import numpy as np
 
 from .. import bm25, encoder as encoder_mod, retrieval
-from ..cache import StageCache, cached, code_version, load_npy, save_npy
+from ..cache import StageCache, cached, code_version
+from ..safeio import load_npy, save_npy
 from ..chunking import Chunk
 from ..config import Config
 from ..errors import InputError

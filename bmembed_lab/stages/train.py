@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import bm25, encoder as encoder_mod, export, negatives as negatives_mod, selection, training
-from ..cache import StageCache, cached, code_version, load_npy, read_json, save_npy, write_json
+from ..cache import StageCache, cached, code_version
+from ..safeio import load_npy, read_json, save_npy, write_json
 from ..chunking import Chunk
 from ..config import Config
 from ..errors import InputError

@@ -1,0 +1,120 @@
+"""Folder corpora: every .txt, .md and .pdf file under a folder, read recursively, one document
+each (pipeline step 1 input, paper Section 3's private corpus as users keep it).
+
+In: a folder. Out: :class:`~bmembed_lab.corpus.Document` records whose id is the file's path
+relative to the folder, PDFs with their page offsets (PDFium, ``pypdfium2``). Hidden files,
+links leaving the folder, dangling links and other file types are skipped and counted;
+unreadable or image-only PDFs too, with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from pathlib import Path
+
+from .corpus import Document, progress, read_text_file
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+PDF_SUFFIXES = {".pdf"}
+
+
+def read_pdf(path: Path) -> tuple[str, list[int]]:
+    """Text of a PDF (PDFium via pypdfium2) and the char offset where each page starts (pages
+    joined by blank lines). Raises InputError when the file cannot be read or has no text."""
+    import pypdfium2 as pdfium
+
+    try:
+        pdf = pdfium.PdfDocument(str(path))
+        try:
+            pages = []
+            for page in pdf:
+                tp = page.get_textpage()
+                pages.append(tp.get_text_range().replace("\r\n", "\n").replace("\r", "\n"))
+                tp.close()
+                page.close()
+        finally:
+            pdf.close()
+    except pdfium.PdfiumError as err:
+        raise InputError(f"unreadable PDF ({err})", str(path),
+                         "re-save or repair the file (e.g. `qpdf in.pdf out.pdf`), decrypt it, "
+                         "or remove it") from None
+    if not any(p.strip() for p in pages):
+        raise InputError(f"no extractable text on any of its {len(pages)} pages (image-only?)",
+                         str(path), "run OCR first (e.g. `ocrmypdf in.pdf out.pdf`), or remove it")
+    starts, pos = [], 0
+    for p in pages:
+        starts.append(pos)
+        pos += len(p) + 2
+    return "\n\n".join(pages), starts
+
+
+_MD_TITLE = re.compile(r"^\s*#\s+(.+)$", re.M)
+
+
+def folder_files(folder: Path, skipped: Counter | None = None) -> list[Path]:
+    """The files a folder corpus is read from, sorted: every .txt/.md/.pdf under ``folder``,
+    recursively. Skipped and counted in ``skipped``: hidden files and folders (a leading dot),
+    links that lead outside ``folder``, dangling links and files of other types. The loader
+    and the cache key both use this list, so the key covers exactly what is read."""
+    folder = Path(folder)
+    skipped = skipped if skipped is not None else Counter()
+    root = folder.resolve()
+    out = []
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts):
+            if not p.is_dir():
+                skipped["hidden files (skipped)"] += 1
+            continue
+        if p.is_symlink():
+            if not p.exists():
+                skipped["dangling links (skipped)"] += 1
+                continue
+            if root not in p.resolve().parents:
+                skipped["links leading outside the corpus folder (skipped)"] += 1
+                continue
+        if not p.is_file():
+            continue
+        if p.suffix.lower() not in TEXT_SUFFIXES | PDF_SUFFIXES:
+            skipped["files of other types (skipped)"] += 1
+            continue
+        out.append(p)
+    return out
+
+
+def load_folder_documents(folder: Path, errors: str = "strict",
+                          skipped: Counter | None = None) -> list[Document]:
+    """Documents from the files :func:`folder_files` lists; id = the path relative to
+    ``folder``. Unreadable or image-only PDFs are skipped with a warning and counted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError("folder not found", str(folder), "check corpus.path in the config")
+    skipped = skipped if skipped is not None else Counter()
+    docs = []
+    files = folder_files(folder, skipped)
+    for p in progress(files, "reading files"):
+        rel = p.relative_to(folder).as_posix()
+        if p.suffix.lower() in PDF_SUFFIXES:
+            try:
+                text, starts = read_pdf(p)
+            except InputError as err:
+                log.warning("skipped %s", err)
+                skipped["unreadable or image-only PDFs"] += 1
+                continue
+            doc = Document(rel, text, p.stem, rel, starts)
+            docs.append(doc)
+            empty = sum(not text[slice(*doc.page_span(i))].strip() for i in range(len(starts)))
+            if empty:
+                skipped["PDF pages without text"] += empty
+        else:
+            text = read_text_file(p, errors)
+            if not text.strip():
+                skipped["empty text files"] += 1
+                continue
+            m = _MD_TITLE.search(text) if p.suffix.lower() != ".txt" else None
+            docs.append(Document(rel, text, m.group(1).strip() if m else p.stem, rel))
+    return docs
