@@ -34,7 +34,16 @@ def _deletes_stay_in_tmp(tmp_path, monkeypatch):
 def _snapshot(root: Path) -> dict[str, str]:
     """sha256 of every file under ``root`` (the cache excluded), by relative path."""
     return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and ".bmembed_cache" not in p.parts}
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and not {".bmembed_cache", "cache"} & set(p.relative_to(root).parts)}
+
+
+def refused(args: list[str], root: Path) -> None:
+    """``bmembed-lab ARGS`` exits 2 (a clear error, no traceback) and leaves every file under
+    ``root`` outside the cache as it was: nothing produced is lost, nothing is changed."""
+    before = _snapshot(root)
+    assert main(args) == 2
+    assert _snapshot(root) == before
 
 
 def _project(tmp_path: Path, cache_dir: str = ".bmembed_cache") -> Path:
@@ -166,7 +175,7 @@ def test_folder_corpus_key_covers_exactly_what_is_read(tmp_path, tiny_model_dir)
 def test_out_of_range_values_stop_at_config_load(tmp_path, capsys, setting):
     """Each value used to train an inverted model or crash minutes later; now the config is
     refused before any work, naming the option and its range."""
-    assert main(["config", "--set", setting]) == 2
+    refused(["config", "--set", setting], tmp_path)
     err = capsys.readouterr().err
     assert setting.split("=")[0] in err and "Fix:" in err and ("range" in err or "whole number" in err)
 
@@ -203,7 +212,7 @@ def test_records_of_the_wrong_type_are_errors_with_their_line(tmp_path, beir_dir
         f.write(line + "\n")
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'[corpus]\npath = "{beir_dir}"\n[cache]\ndir = "{tmp_path / "cache"}"\n')
-    assert main(["ingest", "-c", str(cfg)]) == 2
+    refused(["ingest", "-c", str(cfg)], tmp_path)
     err = capsys.readouterr().err
     assert words in err and target.name in err and "Fix:" in err
     assert not (tmp_path / "cache" / "dataset").exists() or not any((tmp_path / "cache" / "dataset").iterdir())
@@ -216,7 +225,7 @@ def test_an_unwritable_cache_stops_before_any_work(tmp_path, beir_dir, capsys, w
         where = str(tmp_path / "afile" / "cache")
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'[corpus]\npath = "{beir_dir}"\n[cache]\ndir = "{where}"\n')
-    assert main(["ingest", "-c", str(cfg)]) == 2
+    refused(["ingest", "-c", str(cfg)], tmp_path)
     err = capsys.readouterr().err
     assert "cannot be written" in err and "cache.enabled = false" in err
 
@@ -264,7 +273,7 @@ def test_concurrent_lookups_of_a_corrupt_entry_never_crash(tmp_path):
                                      ["lists", "--out"], ["evaluate", "--per-query"],
                                      ["run", "--json"], ["perturb", "--out"]])
 def test_outputs_into_a_missing_folder_stop_before_any_work(tmp_path, capsys, command):
-    assert main([command[0], command[1], str(tmp_path / "no" / "such" / "out.json")]) == 2
+    refused([command[0], command[1], str(tmp_path / "no" / "such" / "out.json")], tmp_path)
     err = capsys.readouterr().err
     assert "does not exist" in err and "Fix:" in err
 
@@ -295,7 +304,7 @@ def test_a_broken_model_folder_is_named(tmp_path, beir_dir, tiny_model_dir, caps
     cfg.write_text(f'[corpus]\npath = "{beir_dir}"\n[encoder]\nmodel = "{model}"\n'
                    f'[chunking]\nchunk_tokens = 24\n[eval]\nsystems = ["base"]\nbootstrap = 200\n'
                    f'[cache]\ndir = "{tmp_path / "cache"}"\n')
-    assert main(["evaluate", "-c", str(cfg)]) == 2
+    refused(["evaluate", "-c", str(cfg)], tmp_path)
     err = capsys.readouterr().err
     assert words in err and str(model) in err and "Fix:" in err
 
@@ -308,7 +317,7 @@ def test_cuda_without_a_gpu_is_refused_up_front(tmp_path, beir_dir, capsys):
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'[corpus]\npath = "{beir_dir}"\n[encoder]\ndevice = "cuda"\n'
                    f'[cache]\ndir = "{tmp_path / "cache"}"\n')
-    assert main(["ingest", "-c", str(cfg)]) == 2
+    refused(["ingest", "-c", str(cfg)], tmp_path)
     assert "no CUDA GPU" in capsys.readouterr().err
     assert not (tmp_path / "cache" / "dataset").exists()
 
