@@ -336,3 +336,39 @@ def test_an_empty_query_is_reported_once(tmp_path, beir_dir, caplog):
         ds, _ = Pipeline(tiny_config(tmp_path, beir_dir, "all-MiniLM-L6-v2")).dataset()
     assert ds.skipped == {"empty queries": 1} and ds.empty_query_ids == ["q1"]
     assert "unknown query id" not in caplog.text
+
+
+EARLIER_CASES = {
+    # classes that already ended in a clear error before this file existed: kept passing here
+    "config file missing": (lambda d: ["ingest", "-c", str(d / "nope.toml")], "config file not found"),
+    "config not TOML": (lambda d: ["ingest", "-c", str(_write(d / "bad.toml", "[corpus\n"))], "not valid TOML"),
+    "unknown option": (lambda d: ["config", "--set", "corpus.colour=red"], "unknown option corpus.colour"),
+    "unknown section": (lambda d: ["config", "--set", "paint.colour=red"], "unknown section"),
+    "wrong type": (lambda d: ["config", "--set", "chunking.chunk_tokens=abc"], "should be of type int"),
+    "bad choice": (lambda d: ["config", "--set", "corpus.format=xml"], "is not one of"),
+    "corpus path missing": (lambda d: ["ingest", "-c", str(_write(d / "c.toml", '[corpus]\npath = "nowhere"\n'))],
+                            "corpus path not found"),
+    "malformed JSONL line": (lambda d: ["ingest", "-c", str(_corpus_with(d, "{not json\n"))], "not a valid JSON object"),
+    "invalid UTF-8": (lambda d: ["ingest", "-c", str(_corpus_with(d, b'{"_id": "x", "text": "caf\xe9"}\n'))],
+                      "invalid UTF-8"),
+}
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def _corpus_with(d: Path, line) -> Path:
+    (d / "corpus").mkdir(exist_ok=True)
+    f = d / "corpus" / "corpus.jsonl"
+    f.write_bytes(b'{"_id": "a", "text": "fine"}\n' + (line if isinstance(line, bytes) else line.encode()))
+    return _write(d / "c.toml", '[corpus]\nformat = "jsonl"\npath = "corpus/corpus.jsonl"\n')
+
+
+@pytest.mark.parametrize("case", EARLIER_CASES)
+def test_earlier_input_errors_stay_clear(tmp_path, capsys, case):
+    make_args, words = EARLIER_CASES[case]
+    refused(make_args(tmp_path), tmp_path)
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
