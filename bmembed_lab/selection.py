@@ -117,8 +117,9 @@ class Selector:
     def due(self, step: int, last: int) -> bool:
         return bool(self.every) and (step % self.every == 0 or step == last)
 
-    def evaluate(self, enc, model, step: int) -> bool:
-        """Score at ``step``; keep the weights if best. True when training should stop."""
+    def evaluate(self, enc, model, step: int, last: int | None = None) -> bool:
+        """Score at ``step``; keep the weights if best. True when training should stop before
+        its ``last`` step (patience used up)."""
         from .checkpoint import save_best
 
         s = self.score(enc)
@@ -130,7 +131,7 @@ class Selector:
             save_best(self.run_dir, model, step, s)
         else:
             self.bad += 1
-        if self.patience and self.bad >= self.patience:
+        if self.patience and self.bad >= self.patience and (last is None or step < last):
             self.stopped_at = step
             return True
         return False

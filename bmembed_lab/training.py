@@ -266,7 +266,7 @@ def train(enc, data, tcfg: TrainingConfig, run_dir: Path, on_step=None, progress
             if on_step:
                 on_step(step + 1, total, lr)
             stop = selector is not None and selector.due(step + 1, tcfg.steps) and \
-                selector.evaluate(enc, model, step + 1)
+                selector.evaluate(enc, model, step + 1, tcfg.steps)
             every = tcfg.checkpoint_every
             if rank == 0 and every and (step + 1) % every == 0 and step + 1 < tcfg.steps and not stop:
                 save_checkpoint(run_dir, step + 1, _unwrap(enc.model, accelerator), opt, losses,

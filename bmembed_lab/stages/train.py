@@ -179,6 +179,10 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
     entry = cache.lookup(MODEL, key)
     if entry is not None:
         return TrainedModel(entry.path, read_json(entry.path / "train.json")), key
+    if tcfg.batch_size != cfg.training.batch_size:
+        log.warning("%s: training.batch_size = %d raised to %d (in-batch negatives need a batch; "
+                    "the paper's CL baseline uses 16); set it to 16 or more to silence this",
+                    method, cfg.training.batch_size, tcfg.batch_size)
     enc = training.prepare_model(encoder_mod.Encoder.load(cfg.encoder), tcfg)
     run_dir = cache.sub_store(RUNS) / key
     selector = None
@@ -191,7 +195,7 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
     if accelerator is not None and not accelerator.is_main_process:
         accelerator.wait_for_everyone()  # rank 0 exports
         return TrainedModel(cache.lookup(MODEL, key).path, {"rank_weight_digests": digests}), key
-    info = {"name": f"{base.name} + {method}", "base_model": str(base),
+    info = {"name": f"{Path(cfg.encoder.model).name} + {method}", "base_model": str(base),
             "base_fingerprint": encoder_mod.model_fingerprint(base), "method": method,
             "data_key": data_key, "config_hash": key, "steps": result.steps,
             "seconds": result.seconds, "final_loss": result.losses[-1]["loss"],
