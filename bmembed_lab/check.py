@@ -97,9 +97,13 @@ def verdict(gap: dict | None, handicap: dict | None, labelled: bool, split: str 
             ) -> tuple[str, list[str]]:
     """(help | hurt | unclear, the reasons) from BM25 - base on dev and the protocol's cost."""
     if not labelled or gap is None:
+        seen = "" if gap is None else (
+            f" (on {gap['queries']} of them BM25 minus base {METRIC} is {gap['diff']:+.1f} points "
+            f"[{gap['low']:+.1f}, {gap['high']:+.1f}])")
         return "unclear", ["there are no labelled questions: held-out synthetic queries only say "
-                           "how well the student can learn the teacher, not whether real "
-                           "questions improve"]
+                           f"how well the student can learn the teacher{seen}, not whether real "
+                           "questions improve; add a few labelled questions (corpus.queries with "
+                           "qrels or evidence) for a verdict"]
     g = (f"BM25 minus base {METRIC} on {gap['queries']} {split} questions: {gap['diff']:+.1f} points "
          f"[{gap['low']:+.1f}, {gap['high']:+.1f}]")
     if handicap is not None and handicap["low"] > 0 and handicap["diff"] >= HANDICAP:
@@ -123,11 +127,19 @@ def run_check(pipe, n_boot: int | None = None) -> dict:
     n_boot = n_boot or cfg.eval.bootstrap
     seed = cfg.eval.seed
     out: dict = {"protocol": cfg.encoder.protocol, "query prefix": pipe.encoder("base").query_instruction}
-    split = "dev" if pipe.eval_queries("dev")[0] else "test"
-    ids, texts = pipe.eval_queries(split)
+    labelled = pipe.labelled()
+    if labelled:
+        split = "dev" if pipe.eval_queries("dev")[0] else "test"
+        ids, texts = pipe.eval_queries(split)
+        rel, variant = pipe.relevance()[0], "dev" if split == "dev" else "original"
+    else:  # no labels: BM25 against base on the held-out synthetic queries (the teacher's kind)
+        from .stages.queries import held_out_relevance
+
+        split, variant = "held-out synthetic", "heldout"
+        ids, texts = pipe.held_out_split("report")
+        rel = held_out_relevance(pipe.held_out()[0])
     out["questions"] = {"split": split, "count": len(ids)}
-    rel, _ = pipe.relevance()
-    runs = {s: pipe.run(s, "dev" if split == "dev" else "original")[0] for s in ("bm25", "base")}
+    runs = {s: pipe.run(s, variant)[0] for s in ("bm25", "base")}
     pq = {s: per_query_table(r, rel) for s, r in runs.items()}
     gap = _paired(pq["bm25"], pq["base"], METRIC, n_boot, seed)
     out["bm25 - base"] = gap
@@ -138,12 +150,12 @@ def run_check(pipe, n_boot: int | None = None) -> dict:
         from .pipeline import Pipeline
 
         clean = Pipeline(replace(cfg, encoder=replace(cfg.encoder, protocol="clean")), pipe.cache)
-        run_clean = clean.run("base", "dev" if split == "dev" else "original")[0]
+        run_clean = clean.run("base", variant)[0]
         handicap = _paired(per_query_table(run_clean, rel), pq["base"], METRIC, n_boot, seed)
         out["prefix cost (clean base - reference base)"] = handicap
     out["teacher on training queries"] = teacher_on_training_queries(pipe, seed=seed)
     out["resemblance"] = resemblance(pipe, texts, seed=seed)
-    out["verdict"], out["reasons"] = verdict(gap, handicap, True, split)
+    out["verdict"], out["reasons"] = verdict(gap, handicap, labelled, split)
     return out
 
 
@@ -153,7 +165,7 @@ def format_report(r: dict) -> str:
              else "Verdict: UNCLEAR", ""]
     lines += [f"- {x}" for x in r["reasons"]]
     lines += ["", f"protocol: {r['protocol']} (query prefix {r['query prefix']!r})",
-              f"questions: {r['questions']['count']} ({r['questions']['split']} split)"]
+              f"questions: {r['questions']['count']} ({r['questions']['split']} queries)"]
     for key in ("bm25 - base", "bm25 - base Hit@10", "prefix cost (clean base - reference base)"):
         if key in r:
             g = r[key]

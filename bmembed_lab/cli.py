@@ -130,28 +130,39 @@ def cmd_run(cfg: Config, args) -> int:
     pipe = _pipeline(cfg)
     qs, _ = pipe.synthetic_queries()
     lists, _ = pipe.training_lists()
-    res = pipe.evaluate()
-    counts = pipe.report()
+    labelled = pipe.labelled()
+    trained = [s for s in cfg.eval.systems if parse_system(s).trained_dense]
+    res = pipe.evaluate() if labelled else None
+    counts = pipe.report() if labelled else {"documents": len(pipe.dataset()[0].documents),
+                                             "chunks": len(pipe.chunks()[0])}
     print(f"\ntraining queries ({cfg.queries.backend}): " + _fmt_counts(qs.counts))
     print(f"training lists ({cfg.sampling.strategy}, k={cfg.sampling.k}, m={cfg.sampling.m}): "
           + _fmt_counts(lists.counts))
     print(f"\ncorpus: {cfg.resolve(cfg.corpus.path)}")
     print("  " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
-    print(f"\nRetrieval on the test questions, protocol {res['protocol']} (percent; MAP@10 = "
-          "Multihop-RAG's official variant):")
-    print(format_table(res["summary"]))
-    if not res["comparisons"].empty:
-        print("\nPaired bootstrap, difference in points [95% interval], p-value:")
-        print("\n".join(format_comparisons(res["comparisons"])))
-    for line in res["notes"]:
-        print(f"\nNOTE {line}")
-    trained = [s for s in res["summary"].index if parse_system(s).trained_dense]
+    if res is not None:
+        print(f"\nRetrieval on the test questions, protocol {res['protocol']} (percent; MAP@10 = "
+              "Multihop-RAG's official variant):")
+        print(format_table(res["summary"]))
+        if not res["comparisons"].empty:
+            print("\nPaired bootstrap, difference in points [95% interval], p-value:")
+            print("\n".join(format_comparisons(res["comparisons"])))
+    else:
+        print("\nNo labelled questions (corpus.queries with qrels or evidence): there is no test "
+              "table. The held-out synthetic queries below measure how well each model agrees "
+              "with BM25, the teacher, not retrieval quality; give labelled questions to measure that.")
     held = None
-    if cfg.eval.heldout_queries and trained:
+    if cfg.eval.heldout_queries and (trained or not labelled):
         held = pipe.evaluate(["bm25", "base"] + trained, "heldout")
         print(f"\nHeld-out keyword-style queries (the training generator's kind, never trained on; "
               f"gold = the passage each was made from; {cfg.eval.heldout_queries} at most):")
         print(format_table(held["summary"]))
+        if res is None and not held["comparisons"].empty:
+            print("\nPaired bootstrap, difference in points [95% interval], p-value:")
+            print("\n".join(format_comparisons(held["comparisons"])))
+    for line in (res or held or {}).get("notes", []):
+        print(f"\nNOTE {line}")
+    if held is not None and res is not None and trained:
         print("\nBoth regimes, Hit@10 in points [95% interval] (BMEmbed learns BM25's strengths: "
               "it should gain where BM25 leads and may lose where the base encoder leads):")
         print("\n".join(regime_lines({"real questions": res, "keyword-style queries": held},
@@ -160,17 +171,17 @@ def cmd_run(cfg: Config, args) -> int:
     print("\nstage times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in pipe.timings.items())
           + f"; total {total:.1f}")
     if args.json:
+        def tables(r):
+            return None if r is None else {
+                "summary": r["summary"].reset_index().to_dict(orient="records"),
+                "comparisons": r["comparisons"].to_dict(orient="records")}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "config": cfg.to_dict(), "counts": counts,
-            "queries": qs.counts, "lists": lists.counts,
-            "summary": res["summary"].reset_index().to_dict(orient="records"),
-            "comparisons": res["comparisons"].to_dict(orient="records"),
-            "protocol": res["protocol"], "notes": res["notes"],
-            "heldout": None if held is None else {
-                "summary": held["summary"].reset_index().to_dict(orient="records"),
-                "comparisons": held["comparisons"].to_dict(orient="records")},
-            "stage_seconds": pipe.timings, "total_seconds": total}, indent=1, default=str))
+            "queries": qs.counts, "lists": lists.counts, **(tables(res) or {}),
+            "protocol": cfg.encoder.protocol, "notes": (res or held or {}).get("notes", []),
+            "heldout": tables(held), "stage_seconds": pipe.timings, "total_seconds": total},
+            indent=1, default=str))
     return 0
 
 
@@ -215,7 +226,7 @@ def cmd_queries(cfg: Config, args) -> int:
         print(json.dumps(dry_run(ds.documents, cfg.queries, cfg.llm), indent=1))
         return 0
     qs, key = pipe.synthetic_queries()
-    print(json.dumps({"cache_key": key, **qs.counts}, indent=1))
+    print(json.dumps({"queries_key": key, **qs.counts}, indent=1))
     if qs.leakage:
         print(f"{len(qs.leakage)} queries near-duplicate an evaluation query "
               f"({'dropped' if cfg.queries.leakage == 'drop' else 'kept, flagged'}), e.g.:")
@@ -255,11 +266,20 @@ def cmd_lists(cfg: Config, args) -> int:
     return 0
 
 
+def _cwd_folder(system: str) -> str:
+    """A label=folder system typed on the command line: the folder relative to the current
+    directory (in a config file it is relative to the config, like every path there)."""
+    label, eq, folder = system.partition("=")
+    return f"{label}={Path(folder).expanduser().resolve()}" if eq and folder else system
+
+
 def cmd_evaluate(cfg: Config, args) -> int:
     from .evaluation import format_comparisons, format_table
 
     pipe = _pipeline(cfg)
-    res = pipe.evaluate(args.systems)
+    systems = [_cwd_folder(s) for s in args.systems] if args.systems else None
+    res = pipe.evaluate(systems)
+    print(f"Retrieval on the test questions, protocol {res['protocol']} (percent):")
     print(format_table(res["summary"]))
     if not res["comparisons"].empty:
         print("\nPaired bootstrap, difference in points [95% interval], p-value:")

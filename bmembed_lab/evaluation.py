@@ -22,7 +22,8 @@ from .retrieval import Run
 TRAINED = ("bmembed", "cl", "mnrl")
 SYSTEMS_HELP = ("bm25 | base | rrf (BM25 + base fused) | a trained encoder: bmembed, cl, mnrl | "
                 "rrf+<trained> (BM25 + that encoder fused) | a dense system truncated to its first "
-                "d dimensions as name@d (base@128, mnrl@128)")
+                "d dimensions as name@d (base@128, mnrl@128) | any local model folder as "
+                "label=folder (an earlier export: mine=runs/bmembed/merged), scored without training")
 
 
 @dataclass(frozen=True)
@@ -34,16 +35,33 @@ class System:
     kind: str
     encoder: str = ""
     dim: int | None = None
+    folder: str = ""  # label=folder systems: the local model folder
 
     @property
     def trained_dense(self) -> bool:
         """A dense system whose encoder was trained here (bmembed, cl@128, ...)."""
         return self.kind == "dense" and self.encoder in TRAINED
 
+    @property
+    def adapted(self) -> bool:
+        """A dense system other than the base encoder: trained here or a model folder."""
+        return self.kind == "dense" and self.encoder != "base"
 
-def parse_system(name: str, where: str = "eval.systems") -> System:
-    """``bm25 | base[@d] | rrf | <trained>[@d] | rrf+<trained>`` -> :class:`System`; anything
-    else is an :class:`InputError` naming ``where`` and the grammar."""
+
+def parse_system(name: str, where: str = "eval.systems", folders: bool = True) -> System:
+    """``bm25 | base[@d] | rrf | <trained>[@d] | rrf+<trained> | label=folder`` ->
+    :class:`System`; anything else is an :class:`InputError` naming ``where`` and the grammar.
+    ``label=folder`` (only where ``folders``) scores a local model folder, such as an earlier
+    export, on these queries without training anything; its tables say ``label``."""
+    if "=" in name:
+        label, _, folder = name.partition("=")
+        if not folders:
+            raise InputError(f"system '{name}': a model folder is scored by `evaluate` and `run`",
+                             where, "give it in eval.systems or evaluate --systems")
+        if not label.isidentifier() or label in ("bm25", "base", "rrf") + TRAINED or not folder:
+            raise InputError(f"system '{name}': label=folder needs a plain new label and a folder",
+                             where, "write e.g. mine=runs/bmembed/merged (label: letters, digits, _)")
+        return System(label, "dense", f"folder:{folder}", folder=folder)
     base, at, dim = name.partition("@")
     if name == "bm25":
         return System(name, "bm25")
@@ -69,7 +87,7 @@ def default_comparisons(systems: list[str]) -> list[tuple[str, str]]:
     parsed = [parse_system(s) for s in systems]
     pairs: list[tuple[str, str]] = []
     for s in parsed:
-        if s.trained_dense:
+        if s.adapted:
             base = f"base@{s.dim}" if s.dim else "base"
             pairs += [(s.name, other) for other in (base, "bm25") if other in have]
     pairs += [(s.name, "rrf") for s in parsed if s.kind == "rrf" and s.name != "rrf" and "rrf" in have]

@@ -19,8 +19,8 @@ from . import perturbation
 from .cache import StageCache, texts_key
 from .config import Config
 from .encoder import Encoder, check_device
-from .evaluation import (TRAINED, compare_all, default_comparisons, parse_system, per_query_table,
-                         summary_table)
+from .evaluation import (TRAINED, compare_all, default_comparisons, in_dev_split, parse_system,
+                         per_query_table, summary_table)
 from .stages import chunk, diagnose, ingest, lists, perturb, queries, runs, train
 
 if TYPE_CHECKING:
@@ -89,8 +89,14 @@ class Pipeline:
     def dataset(self) -> tuple[Dataset, str]:
         return self._stage(ingest.STAGE, lambda: ingest.dataset(self.cfg, self.cache))
 
+    def documents(self) -> tuple[list, str]:
+        """(the documents, a key of them alone): what every corpus-side stage is keyed by."""
+        return self._stage(f"{ingest.STAGE}:documents", lambda: (
+            self.dataset()[0].documents, ingest.documents_key(self.dataset()[0])))
+
     def chunks(self) -> tuple[list[Chunk], str]:
-        return self._stage(chunk.CHUNKS, lambda: chunk.chunks(self.cfg, self.cache, *self.dataset()))
+        return self._stage(chunk.CHUNKS, lambda: chunk.chunks(
+            self.cfg, self.cache, self.dataset()[0], self.documents()[1]))
 
     def relevance(self) -> tuple[Relevance, str]:
         return self._stage(chunk.RELEVANCE, lambda: chunk.relevance(
@@ -102,19 +108,38 @@ class Pipeline:
         return self._stage(f"relevance:{split}", lambda: chunk.evaluation_queries(
             self.cfg, self.dataset()[0], self.relevance()[0], split))
 
+    def labelled(self) -> bool:
+        """Whether any evaluation query has a relevant chunk. Without labels the workbench
+        still trains and reports on held-out synthetic queries (:meth:`held_out_split`)."""
+        return self._stage("relevance:labelled", lambda: bool(
+            self.dataset()[0].queries and self.relevance()[0].grades))
+
     def bm25_index(self) -> BM25Index:
         return self._stage("chunks:bm25_index", lambda: runs.bm25_index(self.cfg, self.chunks()[0]))
 
     # -- training data and training (paper Section 3) -------------------------------------------
     def synthetic_queries(self, progress=None) -> tuple[QuerySet, str]:
         return self._stage(queries.STAGE, lambda: queries.synthetic_queries(
-            self.cfg, self.cache, *self.dataset(), progress))
+            self.cfg, self.cache, self.dataset()[0], self.documents()[1], progress))
 
     def held_out(self) -> tuple[dict, str]:
         """Held-out keyword-style queries (never trained on) with their source chunks."""
         return self._stage(queries.HELDOUT, lambda: queries.held_out_queries(
-            self.cfg, self.cache, *self.dataset(), *self.chunks(), *self.synthetic_queries(),
+            self.cfg, self.cache, self.dataset()[0], self.documents()[1], *self.chunks(),
+            *self.synthetic_queries(),
             self.cfg.eval.heldout_queries))
+
+    def held_out_split(self, part: str = "report") -> tuple[list[str], list[str]]:
+        """Ids and texts of the held-out keyword-style queries: ``dev`` (an
+        ``eval.dev_fraction`` of them, which select the exported step when there are no
+        labelled questions) or ``report`` (the rest; all of them when there are labels)."""
+        def run():
+            held = self.held_out()[0]
+            frac = 0.0 if self.labelled() else self.cfg.eval.dev_fraction
+            pick = [i for i, q in enumerate(held["ids"])
+                    if in_dev_split(q, frac, self.cfg.eval.seed) == (part == "dev")]
+            return [held["ids"][i] for i in pick], [held["texts"][i] for i in pick]
+        return self._stage(f"{queries.HELDOUT}:{part}", run)
 
     def training_ranking(self, progress=None) -> tuple[Ranking, str]:
         return self._stage(lists.RANKING, lambda: lists.training_ranking(
@@ -154,12 +179,19 @@ class Pipeline:
         """(dev pool, its key, chunk texts) that select a training run's exported step, or None
         (no dev split, or ``training.eval_every`` = 0)."""
         def run():
-            ids, texts = self.eval_queries("dev")
-            if not ids or not self.cfg.training.eval_every:
+            if not self.cfg.training.eval_every:
                 return None
-            parts = [self.run("bm25", "dev"), self.run("base", "dev")]
-            pool, key = train.dev_pool(self.cfg, ids, texts, [r for r, _ in parts],
-                                       self.relevance()[0], "+".join(k for _, k in parts))
+            labelled = self.labelled()
+            if labelled:
+                (ids, texts), variant, rel = self.eval_queries("dev"), "dev", self.relevance()[0]
+            else:  # no labels: held-out synthetic queries (agreement with the teacher)
+                (ids, texts), variant = self.held_out_split("dev"), "heldout_dev"
+                rel = queries.held_out_relevance(self.held_out()[0])
+            if not ids:
+                return None
+            parts = [self.run("bm25", variant), self.run("base", variant)]
+            pool, key = train.dev_pool(self.cfg, ids, texts, [r for r, _ in parts], rel,
+                                       "+".join(k for _, k in parts), labelled)
             return pool, key, [c.text for c in self.chunks()[0]]
         return self._stage(f"{train.MODEL}:dev_pool", run)
 
@@ -193,8 +225,12 @@ class Pipeline:
         def run():
             if name == "base":
                 return Encoder.load(self.cfg.encoder)
-            tm, _ = self.trained(name)
-            return Encoder.load(replace(self.cfg.encoder, model=str(tm.merged),
+            if name.startswith("folder:"):  # an earlier export (its merged/ model) or any folder
+                folder = self.cfg.resolve(name[len("folder:"):])
+                model = folder / "merged" if (folder / "merged" / "config.json").is_file() else folder
+            else:
+                model = self.trained(name)[0].merged
+            return Encoder.load(replace(self.cfg.encoder, model=str(model),
                                         pooling=self.encoder("base").pooling))
         return self._stage(f"encoder:{name}", run)
 
@@ -224,8 +260,8 @@ class Pipeline:
         def compute():
             if variant in ("original", "dev"):
                 ids, texts = self.eval_queries("test" if variant == "original" else "dev")
-            elif variant == "heldout":
-                ids, texts = self.held_out()[0]["ids"], self.held_out()[0]["texts"]
+            elif variant in ("heldout", "heldout_dev"):
+                ids, texts = self.held_out_split("dev" if variant == "heldout_dev" else "report")
             else:
                 ids, texts = self.perturbations()[0].variant(variant)
             depth = self.cfg.eval.depth
@@ -237,7 +273,7 @@ class Pipeline:
                 return runs.rrf_run(self.cache, parts, self.cfg.eval.rrf_u, depth, system)
             c_emb, c_key, q_emb, q_key = runs.truncated(
                 *self.chunk_embeddings(s.encoder), *self.query_embeddings(s.encoder, texts), s.dim, system)
-            return runs.dense_run(self.cache, q_emb, q_key, c_emb, c_key, ids, depth, system)
+            return runs.dense_run(self.cache, q_emb, q_key, c_emb, c_key, ids, depth, s.name)
         return self._stage(f"{stage}:{system}:{variant}", compute)
 
     # -- results ------------------------------------------------------------------------------
@@ -253,6 +289,8 @@ class Pipeline:
                               ignore_index=True)
         notes = [train.worse_than_base_line(s, self.trained(s)[0].info.get("selection"))
                  for s in dict.fromkeys(parse_system(x).encoder for x in systems) if s in TRAINED]
+        notes += [train.folder_note(s.name, self.cfg.resolve(s.folder), self.cfg.encoder.protocol)
+                  for s in map(parse_system, systems) if s.folder]
         return {"per_query": per_query, "summary": summary_table(per_query),
                 "comparisons": compare_all(per_query, default_comparisons(systems),
                                            self.cfg.eval.bootstrap, self.cfg.eval.seed),
@@ -269,7 +307,7 @@ class Pipeline:
         of each query's gold chunk, the set's counts and a computed reading of the numbers."""
         systems = systems or list(self.cfg.perturbation.systems)
         for s in systems:
-            parse_system(s, "perturbation.systems")
+            parse_system(s, "perturbation.systems", folders=False)
         rel, ks = self.relevance()[0], tuple(self.cfg.eval.ks)
         return perturbation.run_study(systems, lambda s, v: per_query_table(self.run(s, v)[0], rel, ks),
                                       self.cfg.eval.bootstrap, self.cfg.eval.seed, progress) | {

@@ -43,7 +43,7 @@ class DevPool:
 
 
 def build_pool(query_ids: list[str], query_texts: list[str], runs: list, rel, depth: int,
-               limit: int, seed: int, metric: str) -> DevPool:
+               limit: int, seed: int, metric: str, labelled: bool = True) -> DevPool:
     """At most ``limit`` of the queries (a seeded subset, in order), each with the union of
     the runs' top ``depth`` chunks as its candidates. ``runs``: :class:`~bmembed_lab.retrieval.Run`
     objects over the same queries; ``rel``: their :class:`~bmembed_lab.relevance.Relevance`."""
@@ -63,7 +63,7 @@ def build_pool(query_ids: list[str], query_texts: list[str], runs: list, rel, de
         texts.append(query_texts[i])
         cands.append(list(pool))
     return DevPool(ids, texts, cands, [rel.grades[q] for q in ids], [rel.facts[q] for q in ids],
-                   [rel.n_facts[q] for q in ids], metric)
+                   [rel.n_facts[q] for q in ids], metric, labelled)
 
 
 def dev_score(enc, pool: DevPool, chunk_texts: list[str]) -> float:

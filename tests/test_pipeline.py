@@ -140,3 +140,72 @@ def test_dataset_key_does_not_depend_on_how_the_path_is_spelled(tmp_path, beir_d
     assert Pipeline(tiny_config(tmp_path, moved, tiny_model_dir)).dataset()[1] == ka
     (moved / "queries.jsonl").write_text('{"_id": "q1", "text": "changed"}\n')  # content counts
     assert Pipeline(tiny_config(tmp_path, moved, tiny_model_dir)).dataset()[1] != ka
+
+
+def test_new_evaluation_queries_reuse_the_corpus_side_and_the_trained_model(
+        tmp_path, beir_dir, tiny_model_dir, monkeypatch):
+    """Changing only the evaluation queries (another question added, one reworded) keeps the
+    chunks, the corpus embeddings, the training lists and the trained model: only the new
+    questions are encoded, nothing is retrained (paper Section 4's evaluation is a read-out)."""
+    import shutil
+
+    from bmembed_lab import training
+
+    # leakage "flag" keeps every training query whatever the questions: with "drop" a question
+    # that near-duplicates a training query changes the training data (and so the model)
+    opts = {"sampling__m": 3, "training__steps": 2, "training__warmup_steps": 1,
+            "queries__leakage": "flag"}
+    cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, **opts)
+    first = Pipeline(cfg)
+    first.evaluate(["bm25", "base", "bmembed"])
+    other = tmp_path / "other_questions"
+    shutil.copytree(beir_dir, other)
+    write_jsonl(other / "queries.jsonl", [{"_id": "q1", "text": "which gland makes growth hormone"},
+                                          {"_id": "q2", "text": "ultrasound finds gallstones"},
+                                          {"_id": "q3", "text": "water and kidney stones"}])
+    second = Pipeline(tiny_config(tmp_path, other, tiny_model_dir, **opts))
+    assert second.dataset()[1] != first.dataset()[1]  # the labelled questions did change
+    for stage in ("chunks", "training_lists", "trained"):
+        assert getattr(second, stage)()[1] == getattr(first, stage)()[1], stage
+    encoded = []
+    orig = encoder_mod.Encoder.encode
+    monkeypatch.setattr(encoder_mod.Encoder, "encode",
+                        lambda self, texts, *a, **k: encoded.append(len(texts)) or orig(self, texts, *a, **k))
+    monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("retrained"))
+    res = second.evaluate(["bm25", "base", "bmembed"])
+    assert encoded == [3, 3]  # the three new questions, under base and bmembed; no chunk
+    assert set(res["per_query"].query_id) == {"q1", "q2", "q3"}
+
+
+def test_an_export_is_scored_on_other_questions_without_training(
+        tmp_path, beir_dir, tiny_model_dir, monkeypatch, capsys):
+    """`evaluate --systems mine=FOLDER` scores an earlier export (or any local model folder)
+    on another config's questions: nothing is trained, the export's own weights are used, and
+    its tables and comparisons say `mine`."""
+    from bmembed_lab import training
+
+    cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, sampling__m=3, training__steps=2,
+                      training__warmup_steps=1, training__lr=1e-3)
+    pipe = Pipeline(cfg)
+    tm, _ = pipe.trained("bmembed")
+    ours = pipe.evaluate(["bm25", "base", "bmembed"])["summary"]
+    monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("trained"))
+    other = Pipeline(tiny_config(tmp_path / "elsewhere", beir_dir, tiny_model_dir))
+    res = other.evaluate(["bm25", "base", f"mine={tm.path}"])
+    assert list(res["summary"].index) == ["bm25", "base", "mine"]
+    assert res["summary"].loc["mine"].equals(ours.loc["bmembed"])  # the same weights, same scores
+    assert {"mine - base", "mine - bm25"} <= set(res["comparisons"].comparison)
+    config = tmp_path / "c.toml"
+    config.write_text(f'[corpus]\npath = "{beir_dir}"\n[encoder]\nmodel = "{tiny_model_dir}"\n'
+                      f'[cache]\ndir = "{tmp_path / "cache3"}"\n[chunking]\nchunk_tokens = 24\n'
+                      '[eval]\ndev_fraction = 0\nbootstrap = 100\n')
+    monkeypatch.chdir(tm.path.parent)
+    assert main(["evaluate", "-c", str(config), "--systems", "base", f"mine={tm.path.name}",
+                 "--set", "encoder.protocol=reference"]) == 0
+    out = capsys.readouterr().out
+    assert "mine - base" in out and "trained under the clean protocol, scored here under reference" in out
+    for bad in ("bmembed=x", "mine=", "two words=x"):
+        with pytest.raises(InputError, match="label=folder"):
+            other.evaluate(["base", bad])
+    with pytest.raises(InputError, match="scored by `evaluate`"):
+        other.perturbation_study(["base", f"mine={tm.path}"])

@@ -7,6 +7,7 @@ from bmembed_lab import selection
 from bmembed_lab.config import EncoderConfig, TrainingConfig
 from bmembed_lab.encoder import Encoder
 from bmembed_lab.evaluation import in_dev_split
+from bmembed_lab.pipeline import Pipeline
 from bmembed_lab.training import prepare_model, train
 
 from .conftest import tiny_config
@@ -122,3 +123,41 @@ def test_held_out_keyword_queries_are_never_training_queries(tmp_path, beir_dir,
     res = pipe.evaluate(["bm25", "base"], "heldout")
     assert set(res["per_query"].query_id) == set(held["ids"])
     assert ("base", "bm25") in {tuple(c.split(" - ")) for c in res["comparisons"].comparison}
+
+
+def test_without_labels_held_out_synthetic_queries_select_and_say_what_they_measure(
+        tmp_path, tiny_model_dir, capsys):
+    """A corpus with no labelled questions still trains, selects its exported step on a dev
+    part of the held-out synthetic queries (disjoint from the part reported), and every output
+    says that this measures agreement with the teacher, not quality."""
+    from bmembed_lab.check import format_report, run_check
+    from bmembed_lab.cli import main
+
+    from .conftest import DOCS, write_jsonl
+
+    corpus = write_jsonl(tmp_path / "docs.jsonl", DOCS)
+    opts = {"corpus__format": "jsonl", "eval__dev_fraction": 0.5, "sampling__m": 3,
+            "training__steps": 4, "training__eval_every": 2, "training__warmup_steps": 1,
+            "eval__systems": ["bm25", "base", "bmembed"]}
+    pipe = Pipeline(tiny_config(tmp_path, corpus, tiny_model_dir, **opts))
+    assert not pipe.labelled()
+    dev, report = pipe.held_out_split("dev"), pipe.held_out_split("report")
+    assert dev[0] and report[0] and not set(dev[0]) & set(report[0])
+    assert sorted(dev[0] + report[0]) == sorted(pipe.held_out()[0]["ids"])
+    pool, _, _ = pipe.dev_pool()
+    assert not pool.labelled and pool.query_ids == dev[0][:len(pool)]
+    sel = pipe.trained("bmembed")[0].info["selection"]
+    assert sel["on"] == "held-out synthetic queries (agreement with the teacher, not quality)"
+    assert [p["step"] for p in sel["curve"]] == [0, 2, 4]
+    r = run_check(pipe)
+    assert r["verdict"] == "unclear" and r["questions"]["split"] == "held-out synthetic"
+    assert "not whether real questions improve" in format_report(r)
+    config = tmp_path / "c.toml"
+    config.write_text(f'[corpus]\npath = "{corpus}"\nformat = "jsonl"\n[encoder]\nmodel = "{tiny_model_dir}"\n'
+                      f'[cache]\ndir = "{tmp_path / "cache"}"\n[chunking]\nchunk_tokens = 24\n'
+                      '[eval]\ndev_fraction = 0.5\nbootstrap = 100\nsystems = ["bm25", "base", "bmembed"]\n'
+                      '[sampling]\nm = 3\n[training]\nsteps = 4\neval_every = 2\nwarmup_steps = 1\n')
+    assert main(["run", "-c", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "No labelled questions" in out and "bmembed - base" in out
+    assert "Held-out keyword-style queries" in out and "test questions" not in out

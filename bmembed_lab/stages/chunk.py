@@ -2,7 +2,8 @@
 tokens of the encoder's tokenizer (paper Section 4: 256 for Multihop-RAG, 1,024 for the
 long-document sets), then mark each evaluation query's relevant chunks from its gold facts.
 
-Keys: chunks = ``[chunking]`` + the tokenizer folder's content hash, over the dataset key;
+Keys: chunks = ``[chunking]`` + the tokenizer folder's content hash, over the documents' key
+(:func:`bmembed_lab.stages.ingest.documents_key`: new queries or labels never re-chunk);
 relevance = ``[relevance]``, over the dataset and chunk keys. Saved as ``chunks.jsonl`` and
 ``relevance.json``. Algorithms: :mod:`bmembed_lab.chunking`, :mod:`bmembed_lab.relevance`.
 """
@@ -31,7 +32,7 @@ def tokenizer_name(cfg: Config) -> str:
     return cfg.chunking.tokenizer or cfg.encoder.model
 
 
-def chunks(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str) -> tuple[list[Chunk], str]:
+def chunks(cfg: Config, cache: StageCache, ds: Dataset, docs_key: str) -> tuple[list[Chunk], str]:
     """(every document's chunks, their key)."""
     ch = cfg.chunking
     tok_path = encoder.resolve_model_path(tokenizer_name(cfg))
@@ -45,7 +46,7 @@ def chunks(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str) -> tuple[li
         return out
 
     out = cached(cache, CHUNKS, asdict(ch) | {"tokenizer": encoder.model_fingerprint(tok_path)},
-                 [ds_key], code_version(chunking), compute,
+                 [docs_key], code_version(chunking), compute,
                  lambda v, d: write_jsonl(d / "chunks.jsonl", (c.to_record() for c in v)),
                  lambda d: [Chunk(**r) for r in read_jsonl(d / "chunks.jsonl")])
     warn = length_warning(cfg)

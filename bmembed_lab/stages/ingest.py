@@ -4,16 +4,22 @@ data; the formats are ours: BEIR folder, JSONL file, folder of .txt/.md/.pdf).
 Key: the ``[corpus]`` options that change what is read (not the paths' spelling) and a
 fingerprint of every file read (contents and names relative to the corpus). Saved as
 ``documents.jsonl`` + ``dataset.json``. Algorithm: :mod:`bmembed_lab.corpus`.
+
+The stages computed from the documents alone (chunks, and through them BM25, the corpus
+embeddings and every run's chunk side) take :func:`documents_key` instead: a hash of the
+documents as read, so changing only the evaluation queries or their labels never re-chunks or
+re-encodes the corpus.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
 from .. import corpus, folders
-from ..cache import StageCache, cached, code_version, files_fingerprint
+from ..cache import StageCache, cached, code_version, files_fingerprint, texts_key
 from ..safeio import read_json, read_jsonl, write_json, write_jsonl
 from ..config import Config
 from ..corpus import Dataset
@@ -92,3 +98,10 @@ def dataset(cfg: Config, cache: StageCache) -> tuple[Dataset, str]:
     fingerprint = files_fingerprint(corpus_files(cfg), root if root.is_dir() else root.parent)
     return cached(cache, STAGE, conf, [fingerprint], code_version(corpus, folders),
                   lambda: _read(cfg), _save, _load)
+
+
+def documents_key(ds: Dataset) -> str:
+    """A key of the documents alone (ids, titles, texts, sources, pages, metadata), whatever
+    queries, labels or evidence were read beside them."""
+    return "documents-" + texts_key([json.dumps(asdict(d), sort_keys=True, ensure_ascii=False)
+                                     for d in ds.documents])

@@ -3,17 +3,21 @@ from the offline generator, an LLM, or the user's file; filtered, and checked fo
 against the evaluation queries.
 
 Key: ``[queries]`` (plus the ``[llm]`` options that change replies, for the llm backend; plus
-the queries file's fingerprint, for the file backend), over the dataset key. Saved as
-``queries.json``. LLM replies are cached one by one in the cache's ``llm_calls`` sub-store as
+the queries file's fingerprint, for the file backend), over the documents' key and the
+evaluation queries (the leakage check reads them). Saved as ``queries.json``. The key handed
+on to the training stages is the kept queries' content (:func:`content_key`), so new
+evaluation queries that leak nothing new leave the training lists and the trained models
+as they were. LLM replies are cached one by one in the cache's ``llm_calls`` sub-store as
 they arrive, so an interrupted run resumes. Algorithm: :func:`bmembed_lab.querygen.generate_queries`.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, replace
 
 from .. import llm as llm_mod, negatives, querygen
-from ..cache import StageCache, cached, code_version, files_fingerprint
+from ..cache import StageCache, cached, code_version, files_fingerprint, texts_key
 from ..safeio import read_json, write_json
 from ..config import Config
 from ..chunking import Chunk
@@ -27,12 +31,19 @@ HELDOUT = "heldout_queries"
 _TRANSPORT = ("concurrency", "max_retries", "backoff", "timeout")
 
 
-def synthetic_queries(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str, progress=None
+def content_key(qs: querygen.QuerySet) -> str:
+    """A key of the kept queries alone (ids, texts, sources, evidence), not of the report."""
+    return "queries-" + texts_key([json.dumps(asdict(x), sort_keys=True, ensure_ascii=False)
+                                   for x in qs.queries])
+
+
+def synthetic_queries(cfg: Config, cache: StageCache, ds: Dataset, docs_key: str, progress=None
                       ) -> tuple[querygen.QuerySet, str]:
-    """(the kept training queries with their report, their key)."""
+    """(the kept training queries with their report, :func:`content_key` of them)."""
     q = cfg.queries
     conf = asdict(q)
-    inputs = [ds_key]
+    eval_q = [(x.query_id, x.text) for x in ds.queries]
+    inputs = [docs_key, texts_key([f"{i}\t{t}" for i, t in eval_q])]
     if q.backend == "llm":
         conf["llm"] = {k: v for k, v in asdict(cfg.llm).items() if k not in _TRANSPORT}
     if q.backend == "file":
@@ -41,7 +52,6 @@ def synthetic_queries(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str, 
             raise InputError("queries file not found", str(path), "set queries.file to a JSONL file")
         inputs.append(files_fingerprint([path]))
         q = replace(q, file=str(path))
-    eval_q = [(x.query_id, x.text) for x in ds.queries]
 
     def compute() -> querygen.QuerySet:
         client = None
@@ -49,12 +59,13 @@ def synthetic_queries(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str, 
             client = llm_mod.LLMClient(cfg.llm, cache.sub_store("llm_calls") if cache.enabled else None)
         return querygen.generate_queries(ds.documents, q, client, eval_q, progress)
 
-    return cached(cache, STAGE, conf, inputs, code_version(querygen, llm_mod), compute,
-                  lambda v, d: write_json(d / "queries.json", v.to_json()),
-                  lambda d: querygen.QuerySet.from_json(read_json(d / "queries.json")))
+    qs, _ = cached(cache, STAGE, conf, inputs, code_version(querygen, llm_mod), compute,
+                   lambda v, d: write_json(d / "queries.json", v.to_json()),
+                   lambda d: querygen.QuerySet.from_json(read_json(d / "queries.json")))
+    return qs, content_key(qs)
 
 
-def held_out_queries(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str, chunks: list[Chunk],
+def held_out_queries(cfg: Config, cache: StageCache, ds: Dataset, docs_key: str, chunks: list[Chunk],
                      chunks_key: str, training: querygen.QuerySet, training_key: str, limit: int
                      ) -> tuple[dict, str]:
     """(held-out keyword-style queries, their key): the offline keyphrase generator run with
@@ -69,7 +80,7 @@ def held_out_queries(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str, c
         return querygen.held_out_queries(ds.documents, q, training.queries, chunks, limit,
                                          cfg.eval.seed)
 
-    return cached(cache, HELDOUT, asdict(q) | {"limit": limit}, [ds_key, chunks_key, training_key],
+    return cached(cache, HELDOUT, asdict(q) | {"limit": limit}, [docs_key, chunks_key, training_key],
                   code_version(querygen, negatives), compute,
                   lambda v, d: write_json(d / "heldout.json", v),
                   lambda d: read_json(d / "heldout.json"))

@@ -146,15 +146,18 @@ def model_key(cfg: Config, method: str, data_key: str, dev_key: str = ""):
     return tcfg, base, conf, key
 
 
-def dev_pool(cfg: Config, ids: list[str], texts: list[str], runs: list, rel, runs_key: str
-             ) -> tuple[selection.DevPool, str]:
+def dev_pool(cfg: Config, ids: list[str], texts: list[str], runs: list, rel, runs_key: str,
+             labelled: bool = True) -> tuple[selection.DevPool, str]:
     """(the dev pool that scores checkpoints, its key): ``training.dev_queries`` dev queries,
-    each with the union of the runs' (BM25's and the base encoder's) top ``training.dev_pool``."""
+    each with the union of the runs' (BM25's and the base encoder's) top ``training.dev_pool``.
+    ``labelled`` False: the queries are held-out synthetic ones, and every line that reports
+    the selection says it measures agreement with the teacher, not quality."""
     t = cfg.training
     pool = selection.build_pool(ids, texts, runs, rel, t.dev_pool, t.dev_queries, cfg.eval.seed,
-                                t.dev_metric)
+                                t.dev_metric, labelled)
     key = StageCache.make_key("dev_pool", {"pool": t.dev_pool, "queries": t.dev_queries,
-                                           "metric": t.dev_metric}, [runs_key], "")
+                                           "metric": t.dev_metric, "labelled": labelled},
+                              [runs_key], "")
     return pool, key
 
 
@@ -165,6 +168,17 @@ def worse_than_base_line(name: str, sel: dict) -> str | None:
     return (f"{name}: its best dev {sel['metric']} ({sel['best']:.2f}, step {sel['best_step']}) is "
             f"below the base model's {sel['base']:.2f} on the same {sel['on']}: training made it "
             "worse (the export is marked WORSE THAN BASE)")
+
+
+def folder_note(label: str, folder: Path, protocol: str) -> str | None:
+    """One line on a model folder scored as ``label``: an export trained under another query
+    protocol, or one whose dev selection found it worse than its base model."""
+    info = read_json(folder / "train.json") if (folder / "train.json").is_file() else (
+        read_json(folder.parent / "train.json") if (folder.parent / "train.json").is_file() else {})
+    if info.get("protocol") and info["protocol"] != protocol:
+        return (f"{label}: trained under the {info['protocol']} protocol, scored here under "
+                f"{protocol} (its queries get a different prefix than in training)")
+    return worse_than_base_line(label, info.get("selection"))
 
 
 def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on_step=None,
