@@ -66,8 +66,10 @@ def build_pool(query_ids: list[str], query_texts: list[str], runs: list, rel, de
                    [rel.n_facts[q] for q in ids], metric, labelled)
 
 
-def dev_score(enc, pool: DevPool, chunk_texts: list[str]) -> float:
-    """Mean ``pool.metric`` (percent) when ``enc`` ranks each query's candidates by cosine.
+def dev_score(enc, pool: DevPool, chunk_texts: list[str], shared: bool = False) -> float:
+    """Mean ``pool.metric`` (percent) when ``enc`` ranks each query's candidates by cosine;
+    with ``shared`` each query ranks the union of every dev query's candidates instead (the
+    same chunk encodings; a student that drifts also meets chunks it would wrongly put first).
     The model is put in eval mode for the scoring and given back in the mode it was in."""
     if not len(pool):
         return float("nan")
@@ -80,13 +82,22 @@ def dev_score(enc, pool: DevPool, chunk_texts: list[str]) -> float:
         q = enc.encode(pool.query_texts, is_query=True, progress=False)
     finally:
         model.train(was_training)
+    return pool_scores(emb, q, pool, shared)
+
+
+def pool_scores(chunk_emb: np.ndarray, query_emb: np.ndarray, pool: DevPool, shared: bool = False
+                ) -> float:
+    """:func:`dev_score` from embeddings already computed (``chunk_emb`` rows in
+    ``pool.chunk_indices`` order, ``query_emb`` rows in ``pool.query_ids`` order)."""
+    idx = pool.chunk_indices
     row = {c: i for i, c in enumerate(idx)}
     values = []
     for i, cands in enumerate(pool.candidates):
+        cands = idx if shared else cands
         if not cands:
             values.append(0.0)
             continue
-        sims = emb[[row[c] for c in cands]] @ q[i]
+        sims = chunk_emb[[row[c] for c in cands]] @ query_emb[i]
         ranked = [cands[j] for j in np.argsort(-sims, kind="stable")]
         m = query_metrics(ranked, pool.grades[i], pool.facts[i], pool.n_facts[i], (1, 4, 10))
         values.append(m[pool.metric])
