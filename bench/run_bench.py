@@ -245,7 +245,7 @@ def bench_train(steps: int = 30, timed_from: int = 6, n_lists: int = 64) -> dict
     out = {"steps": steps, "timed_steps": f"{timed_from + 1}..{steps}", "texts_per_step": 1 + len(data.passages[0]),
            "alpha": tcfg.alpha, "tau": tcfg.tau, "lr": tcfg.lr, "runs": {}}
     torch.manual_seed(0)
-    enc = prepare_model(Encoder.load(EncoderConfig(precision="auto")), tcfg)
+    enc = prepare_model(Encoder.load(EncoderConfig(precision="auto"), trainable=True), tcfg)
     times: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         res = train(enc, data, tcfg, Path(tmp), progress=False, on_step=lambda *a: times.append(time.perf_counter()))

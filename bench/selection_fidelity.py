@@ -81,7 +81,7 @@ def main() -> None:
         print(json.dumps(rows[-1]), flush=True)
         return own
 
-    enc = training.prepare_model(Encoder.load(cfg.encoder), tcfg)
+    enc = training.prepare_model(Encoder.load(cfg.encoder, trainable=True), tcfg)
     with tempfile.TemporaryDirectory() as run_dir:
         sel = selection.Selector(score, Path(run_dir), tcfg.eval_every, 0, tcfg.dev_metric, pool.what)
         training.train(enc, data, tcfg, Path(run_dir), selector=sel)

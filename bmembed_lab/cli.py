@@ -39,6 +39,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one config option, e.g. --set chunking.chunk_tokens=128 "
                         "(repeatable)")
+    p.add_argument("--device", metavar="DEVICE", help="auto | cpu | cuda | cuda:N for encoding, "
+                   "training and evaluation alike (= --set encoder.device=DEVICE)")
     p.add_argument("-q", "--quiet", action="store_true", help="only print results and errors")
 
 
@@ -405,7 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING,
                         format="%(levelname)s: %(message)s")
     try:
-        cfg = load_config(args.config, args.overrides)
+        device = [f"encoder.device={json.dumps(args.device)}"] if getattr(args, "device", None) else []
+        cfg = load_config(args.config, args.overrides + device)
         _check_outputs(args)
         return COMMANDS[args.command](cfg, args)
     except InputError as err:

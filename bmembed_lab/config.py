@@ -7,6 +7,8 @@ needs the values it changes; ``--set section.key=value`` overrides on the comman
 
 from __future__ import annotations
 
+import re
+
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -89,7 +91,8 @@ class EncoderConfig:
     batch_size: int = opt(32, "encoding batch size (texts are length-sorted first)")
     precision: str = opt("auto", "auto | fp32 | bf16: auto = bf16 autocast where the CPU/GPU has "
                                  "native bf16 (AMX/AVX512-bf16, CUDA), else fp32")
-    device: str = opt("auto", "auto | cpu | cuda")
+    device: str = opt("auto", "auto | cpu | cuda | cuda:N: where encoding, training and evaluation "
+                              "run (auto = the first GPU when PyTorch sees one); --device sets it")
 
 
 @dataclass
@@ -301,6 +304,8 @@ def _coerce(section: str, key: str, value: Any, where: str) -> Any:
     if not ok:
         raise InputError(f"{section}.{key} = {value!r} should be of type {typ.__name__}", where,
                          _help(section, key))
+    if (section, key) == ("encoder", "device") and re.fullmatch(r"cuda:\d+", str(value)):
+        return value  # one GPU of several; check_device checks it exists
     if (section, key) in CHOICES and value not in CHOICES[(section, key)]:
         raise InputError(f"{section}.{key} = {value!r} is not one of "
                          f"{sorted(CHOICES[(section, key)])}", where, _help(section, key))

@@ -202,8 +202,11 @@ class Encoder:
     protocol: str = "clean"
 
     @classmethod
-    def load(cls, cfg: EncoderConfig | None = None, model=None, tokenizer=None) -> "Encoder":
-        """Load from ``cfg.model``; an already built ``model``/``tokenizer`` may be passed in."""
+    def load(cls, cfg: EncoderConfig | None = None, model=None, tokenizer=None,
+             trainable: bool = False) -> "Encoder":
+        """Load from ``cfg.model``; an already built ``model``/``tokenizer`` may be passed in.
+        An inference model in bf16 precision gets bf16 weights; a ``trainable`` one keeps its
+        fp32 weights (the optimizer's master copy) and computes in bf16 under autocast."""
         offline_hub()
         import torch
         from transformers import AutoConfig, AutoModel, AutoTokenizer
@@ -233,7 +236,7 @@ class Encoder:
         precision = cfg.precision
         if precision == "auto":
             precision = "bf16" if native_bf16(device) else "fp32"
-        if precision == "bf16" and owned:
+        if precision == "bf16" and owned and not trainable:
             # an inference-only model: bf16 weights beat autocast's per-op casts (bench/)
             model.to(torch.bfloat16)
         if pooling == "last" and tokenizer.pad_token is None:

@@ -93,11 +93,16 @@ def lora_targets(model) -> list[str]:
 
 
 def prepare_model(enc, tcfg: TrainingConfig):
-    """Make ``enc.model`` trainable (fp32 master weights; LoRA-wrapped if configured)."""
+    """Make ``enc.model`` trainable (fp32 master weights; LoRA-wrapped if configured). The
+    encoder must hold fp32 weights (``Encoder.load(..., trainable=True)``): training from
+    weights rounded to bf16 would start from another model than the one evaluated as base."""
     import torch
 
     torch.manual_seed(tcfg.seed)
-    enc.model.to(torch.float32)
+    low = {p.dtype for p in enc.model.parameters()} - {torch.float32}
+    if low:
+        raise ValueError(f"the encoder's weights are {sorted(map(str, low))}: load it with "
+                         "Encoder.load(cfg, trainable=True) so training starts from fp32 weights")
     if tcfg.lora:
         from peft import LoraConfig, get_peft_model
 
@@ -167,7 +172,7 @@ def batch_loss(enc, data, idx: list[int], tcfg: TrainingConfig):
         q = enc.forward(queries)
         p = enc.forward([t for i in idx for t in data.passages[i]]).view(len(idx), m, -1)
         sim = torch.einsum("bd,bmd->bm", q, p)
-        scores = torch.as_tensor(data.scores[idx], dtype=torch.float32)
+        scores = torch.as_tensor(data.scores[idx], dtype=torch.float32, device=sim.device)
         if tcfg.loss == "listmle":
             return listmle_loss(sim, scores, tcfg.tau)
         return listnet_loss(sim, scores, tcfg.alpha, tcfg.tau)

@@ -33,7 +33,7 @@ def test_prefix_on_queries_only_in_training_and_evaluation(tiny_model_dir, proto
 
     tcfg = TrainingConfig(batch_size=1)
     enc = prepare_model(Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32",
-                                                   protocol=protocol)), tcfg)
+                                                   protocol=protocol), trainable=True), tcfg)
     seen = _recording(enc)
     lists = ListData(["gallstones pain"], [["p one", "p two", "p three"]], np.array([[3.0, 2.0, 1.0]]))
     batch_loss(enc, lists, [0], tcfg)

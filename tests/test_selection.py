@@ -40,7 +40,7 @@ def test_pipeline_reports_on_test_only(tmp_path, beir_dir, tiny_model_dir):
 def _run(tiny_model_dir, run_dir, scores, patience=0, steps=8, every=2, snapshot=None):
     tcfg = TrainingConfig(steps=steps, warmup_steps=1, lr=1e-3, batch_size=2, checkpoint_every=0,
                           eval_every=every, patience=patience)
-    enc = prepare_model(Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32")), tcfg)
+    enc = prepare_model(Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32"), trainable=True), tcfg)
     calls = iter(scores)
     sel = selection.Selector(lambda e: next(calls), run_dir, every, patience, "MAP@10")
     snaps = {}

@@ -28,7 +28,7 @@ def tiny_lists(n=12, m=4):
 
 def trained_weights(model_dir, run_dir, steps=6, on_step=None, **kw):
     tcfg = TrainingConfig(steps=steps, warmup_steps=2, lr=1e-3, checkpoint_every=2, batch_size=2, **kw)
-    enc = prepare_model(Encoder.load(EncoderConfig(model=str(model_dir), precision="fp32")), tcfg)
+    enc = prepare_model(Encoder.load(EncoderConfig(model=str(model_dir), precision="fp32"), trainable=True), tcfg)
     res = train(enc, tiny_lists(), tcfg, run_dir, on_step=on_step, progress=False)
     return {n: p.detach().clone() for n, p in enc.model.named_parameters()}, res
 
@@ -46,7 +46,7 @@ def test_sigkill_then_resume_gives_the_same_weights(tmp_path, tiny_model_dir):
         from bmembed_lab.encoder import Encoder
         from bmembed_lab.training import prepare_model, train
         tcfg = TrainingConfig(steps=6, warmup_steps=2, lr=1e-3, checkpoint_every=2, batch_size=2)
-        enc = prepare_model(Encoder.load(EncoderConfig(model={str(tiny_model_dir)!r}, precision="fp32")), tcfg)
+        enc = prepare_model(Encoder.load(EncoderConfig(model={str(tiny_model_dir)!r}, precision="fp32"), trainable=True), tcfg)
         def kill(step, loss, lr):
             if step == 5:
                 os.kill(os.getpid(), signal.SIGKILL)
@@ -136,12 +136,12 @@ def test_pipeline_bmembed_system_and_export(tmp_path, beir_dir, tiny_model_dir, 
 def test_attention_dropout_is_set_on_every_attention_module(tiny_model_dir):
     import torch
 
-    enc = prepare_model(Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32")),
+    enc = prepare_model(Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32"), trainable=True),
                         TrainingConfig(attention_dropout=0.0))
     attn = [m.dropout.p for m in enc.model.modules() if type(m).__name__ == "BertSelfAttention"]
     assert attn == [0.0, 0.0]  # 2 layers; hidden dropout untouched:
     assert {m.p for m in enc.model.modules() if isinstance(m, torch.nn.Dropout)} == {0.0, 0.1}
-    keep = prepare_model(Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32")),
+    keep = prepare_model(Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32"), trainable=True),
                          TrainingConfig(attention_dropout=-1))
     assert [m.dropout.p for m in keep.model.modules() if type(m).__name__ == "BertSelfAttention"] == [0.1, 0.1]
 
@@ -188,3 +188,25 @@ def test_stale_temporary_entry_of_a_killed_write_is_removed(tmp_path):
     (stale / "weights.safetensors").write_bytes(b"partial")
     cache.store("model", "def456", lambda d: (d / "x.json").write_text("{}"))
     assert not stale.exists() and (tmp_path / "c" / "model" / "def456").is_dir()
+
+
+def test_training_starts_from_the_fp32_weights_even_in_bf16(tiny_model_dir):
+    """bf16 precision: an inference encoder holds bf16 weights, but a trainable one keeps the
+    exact fp32 weights (the optimizer's master copy) and only computes in bf16; an encoder
+    whose weights were rounded is refused by prepare_model rather than trained from them."""
+    import torch
+    from safetensors.torch import load_file
+
+    saved = load_file(str(tiny_model_dir / "model.safetensors"))
+    cfg = EncoderConfig(model=str(tiny_model_dir), precision="bf16")
+    enc = prepare_model(Encoder.load(cfg, trainable=True), TrainingConfig())
+    state = enc.model.state_dict()
+    common = [k for k in saved if k in state]
+    assert len(common) == len(saved) > 10
+    assert all(state[k].dtype == torch.float32 and torch.equal(state[k], saved[k].float())
+               for k in common)
+    assert enc.precision == "bf16"  # computes under autocast
+    rounded = Encoder.load(cfg)
+    assert next(rounded.model.parameters()).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="trainable=True"):
+        prepare_model(rounded, TrainingConfig())

@@ -197,7 +197,7 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
         log.warning("%s: training.batch_size = %d raised to %d (in-batch negatives need a batch; "
                     "the paper's CL baseline uses 16); set it to 16 or more to silence this",
                     method, cfg.training.batch_size, tcfg.batch_size)
-    enc = training.prepare_model(encoder_mod.Encoder.load(cfg.encoder), tcfg)
+    enc = training.prepare_model(encoder_mod.Encoder.load(cfg.encoder, trainable=True), tcfg)
     run_dir = cache.sub_store(RUNS) / key
     selector = None
     if pool is not None and len(pool) and tcfg.eval_every:
