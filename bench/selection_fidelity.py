@@ -1,16 +1,16 @@
 """How faithful is the bounded-cost dev score that picks a run's exported step?
 
-One BMEmbed run of a config, scored at every ``training.eval_every`` steps (and step 0) four
-ways, side by side:
+One BMEmbed run of a config (patience off), scored at step 0 and every
+``training.eval_every`` steps in several ways, side by side:
 
-* own pool    - what selection uses by default: each dev query re-ranks its own candidates
-                (the union of BM25's and the base encoder's top ``training.dev_pool``);
-* shared pool - each dev query ranks the union of every dev query's candidates (the same
-                chunk encodings, so the same cost);
-* full dev    - every dev query against the whole corpus (the corpus re-encoded: what the
-                pools stand in for);
-* full test   - the test questions against the whole corpus (for reading only: nothing is
-                chosen on it).
+* own pool d    - each of the ``training.dev_queries`` pool questions re-ranks its own
+                  candidates, the union of BM25's and the base encoder's top d (d =
+                  ``training.dev_pool``, what selection uses, and 10, 20, 50);
+* shared pool d - each ranks the union of every pool question's candidates (the same chunk
+                  encodings, so the same cost);
+* full corpus   - the whole corpus ranked (re-encoded at each step: what the pools stand in
+                  for), for the pool questions, all dev questions, and the test questions (for
+                  reading only: nothing is chosen on the test questions).
 
 It prints and writes (bench/results/selection_fidelity.json) the four curves, the step each
 dev criterion would export and the test score at that step, so the cheap criteria can be
@@ -54,32 +54,38 @@ def main() -> None:
     pool, _, chunk_texts = pipe.dev_pool()
     rel = pipe.relevance()[0]
     splits = {"dev": pipe.eval_queries("dev"), "test": pipe.eval_queries("test")}
+    splits["pool queries"] = (pool.query_ids, pool.query_texts)
+    dev_runs = [pipe.run("bm25", "dev")[0], pipe.run("base", "dev")[0]]
+    t = cfg.training
+    pools = {d: selection.build_pool(*splits["dev"], dev_runs, rel, d, t.dev_queries, cfg.eval.seed,
+                                     t.dev_metric) for d in sorted({t.dev_pool, 10, 20, 50})}
     data, data_key = pipe.training_inputs("bmembed")
     tcfg = model_key(cfg, "bmembed", data_key)[0]
     tcfg = replace(tcfg, patience=0)  # score every step to the end: the whole curve
     rows = []
 
     def score(enc) -> float:
-        t = time.perf_counter()
+        t0 = time.perf_counter()
         was = enc.model.training
         enc.model.eval()
         try:
             c_emb = enc.encode(chunk_texts, is_query=False, progress=False)
-            full = {}
+            row = {"step": None}
             for name, (ids, texts) in splits.items():
                 q = enc.encode(texts, is_query=True, progress=False)
                 run = dense_run(q, c_emb, ids, cfg.eval.depth, "model")
-                full[name] = 100 * float(per_query_table(run, rel)[tcfg.dev_metric].mean())
-            pe = c_emb[pool.chunk_indices]
+                row[f"full corpus, {name}"] = 100 * float(per_query_table(run, rel)[tcfg.dev_metric].mean())
             qe = enc.encode(pool.query_texts, is_query=True, progress=False)
-            own, shared = (selection.pool_scores(pe, qe, pool, s) for s in (False, True))
+            for d, p in pools.items():
+                assert p.query_ids == pool.query_ids
+                row[f"own pool {d}"] = selection.pool_scores(c_emb[p.chunk_indices], qe, p)
+                row[f"shared pool {d}"] = selection.pool_scores(c_emb[p.chunk_indices], qe, p, True)
         finally:
             enc.model.train(was)
-        rows.append({"step": None, "own pool": own, "shared pool": shared,
-                     "full dev": full["dev"], "full test": full["test"],
-                     "seconds": time.perf_counter() - t})
-        print(json.dumps(rows[-1]), flush=True)
-        return own
+        row["seconds"] = time.perf_counter() - t0
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        return row[f"own pool {t.dev_pool}"]
 
     enc = training.prepare_model(Encoder.load(cfg.encoder, trainable=True), tcfg)
     with tempfile.TemporaryDirectory() as run_dir:
@@ -87,25 +93,25 @@ def main() -> None:
         training.train(enc, data, tcfg, Path(run_dir), selector=sel)
         for r, c in zip(rows, sel.curve):
             r["step"] = c["step"]
+    crits = [k for k in rows[0] if k not in ("step", "seconds", "full corpus, test")]
     picks = {}
-    for crit in ("own pool", "shared pool", "full dev"):
+    for crit in crits:
         best = max(rows, key=lambda r: (r[crit], -r["step"]))
-        picks[crit] = {"step": best["step"], "full test at that step": best["full test"]}
-    steps = [r["step"] for r in rows]
+        picks[crit] = {"step": best["step"], "full corpus, test at that step": best["full corpus, test"]}
 
     def ranks(x):
         return np.argsort(np.argsort(x))
-    agreement = {crit: float(np.corrcoef(ranks([r[crit] for r in rows]), ranks([r["full dev"] for r in rows]))[0, 1])
-                 for crit in ("own pool", "shared pool")}
+    full = ranks([r["full corpus, dev"] for r in rows])
+    agreement = {c: float(np.corrcoef(ranks([r[c] for r in rows]), full)[0, 1]) for c in crits}
     result = {"config": str(a.config), "sets": a.sets, "metric": tcfg.dev_metric,
-              "dev queries in the pools": len(pool), "pool chunks": len(pool.chunk_indices),
+              "dev queries in the pools": len(pool),
+              "pool chunks": {d: len(p.chunk_indices) for d, p in pools.items()},
               "dev questions (full)": len(splits["dev"][0]), "test questions": len(splits["test"][0]),
-              "steps": steps, "curves": rows, "picks": picks,
-              "Spearman with full dev": agreement}
+              "curves": rows, "picks": picks, "Spearman with full-corpus dev": agreement}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     old = json.loads(OUT.read_text()) if OUT.is_file() else []
     OUT.write_text(json.dumps(old + [result], indent=1))
-    print(json.dumps({"picks": picks, "Spearman with full dev": agreement}, indent=1))
+    print(json.dumps({"picks": picks, "Spearman with full-corpus dev": agreement}, indent=1))
 
 
 if __name__ == "__main__":
