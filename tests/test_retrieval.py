@@ -38,3 +38,29 @@ def test_run_roundtrip(tmp_path):
     back = Run.load(tmp_path)
     assert back.query_ids == ["a", "b"] and back.ranked(0) == [1]
     np.testing.assert_array_equal(back.indices, r.indices)
+
+
+def test_dense_run_in_blocks_is_exact_with_ties_and_float16_memmap(tmp_path):
+    """Blocks of chunks and batches of queries give the very run one unblocked pass gives:
+    the same indices (ties, here duplicated chunks, broken by the lower index) and scores,
+    also over a memory-mapped float16 .npy."""
+    rng = np.random.default_rng(0)
+    c = rng.normal(size=(1000, 16)).astype(np.float32)
+    c[500:520] = c[3]  # 21 identical chunks: a tie across blocks
+    c /= np.linalg.norm(c, axis=1, keepdims=True)
+    q = np.concatenate([c[[3, 10]], rng.normal(size=(30, 16)).astype(np.float32)])
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    ids = [f"q{i}" for i in range(len(q))]
+    one = dense_run(q, c, ids, 25, batch=len(q), block=len(c))
+    sims = q @ c.T
+    want = np.lexsort((np.broadcast_to(np.arange(len(c)), sims.shape), -sims), axis=1)[:, :25]
+    assert (one.indices == want).all()
+    assert list(one.indices[0, :21]) == [3] + list(range(500, 520))
+    blocked = dense_run(q, c, ids, 25, batch=7, block=64)
+    assert (blocked.indices == one.indices).all() and np.allclose(blocked.scores, one.scores)
+    np.save(tmp_path / "c16.npy", c.astype(np.float16))
+    mm = np.load(tmp_path / "c16.npy", mmap_mode="r")
+    half = dense_run(q, mm, ids, 25, batch=7, block=64)
+    ref = dense_run(q, np.asarray(mm, dtype=np.float32), ids, 25)
+    assert (half.indices == ref.indices).all()
+    assert dense_run(q[:2], c[:5], ids[:2], 8).indices[0, 5:].tolist() == [-1, -1, -1]
