@@ -13,7 +13,10 @@ no stopwords; stemming (Snowball via PyStemmer) and stopword removal are switche
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
+from itertools import islice
+from typing import Iterable
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,6 +25,7 @@ from .config import BM25Config
 from .errors import InputError
 from .text import stopwords as english_stopwords, words
 
+DENSE_BLOCK = 1 << 25  # scores held at once when ranking: 32M float64 = 256 MB
 
 
 def tokenize(texts: list[str], stem: bool = False, stopwords: bool = False) -> list[list[str]]:
@@ -54,24 +58,33 @@ class BM25Index:
     _wt: sp.csr_matrix | None = field(default=None, repr=False)  # weights.T as CSR, built once
 
     @classmethod
-    def build(cls, corpus_tokens: list[list[str]], cfg: BM25Config | None = None) -> "BM25Index":
+    def build(cls, corpus_tokens: Iterable[list[str]], cfg: BM25Config | None = None) -> "BM25Index":
+        """The index of tokenised chunks, read once from any iterable (a generator keeps only
+        one chunk's tokens at a time: see :meth:`from_texts`). Memory: the term counts in
+        compact CSR form (int32 term ids, one entry per distinct term of a chunk), never a
+        per-token list."""
         cfg = cfg or BM25Config()
-        if not corpus_tokens:
-            raise InputError("BM25 needs at least one chunk", "corpus",
-                             "check that the corpus has documents with text")
         if cfg.k1 < 0 or not 0 <= cfg.b <= 1:
             raise InputError(f"bm25.k1 = {cfg.k1}, bm25.b = {cfg.b}", "config",
                              "use k1 >= 0 and 0 <= b <= 1 (defaults 1.2 and 0.75)")
         vocab: dict[str, int] = {}
-        rows, cols = [], []
-        for i, toks in enumerate(corpus_tokens):
-            for w in toks:
-                rows.append(i)
-                cols.append(vocab.setdefault(w, len(vocab)))
-        n, v = len(corpus_tokens), max(len(vocab), 1)
-        tf = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, v), dtype=np.float64)
-        tf.sum_duplicates()
-        doc_len = np.array([len(t) for t in corpus_tokens], dtype=np.float64)
+        terms, counts, indptr, lengths = array("i"), array("i"), array("q", [0]), array("q")
+        for toks in corpus_tokens:
+            ids, cnt = np.unique(np.fromiter((vocab.setdefault(w, len(vocab)) for w in toks),
+                                             dtype=np.int32, count=len(toks)), return_counts=True)
+            terms.extend(ids.tolist())
+            counts.extend(cnt.tolist())
+            indptr.append(len(terms))
+            lengths.append(len(toks))
+        n, v = len(lengths), max(len(vocab), 1)
+        if not n:
+            raise InputError("BM25 needs at least one chunk", "corpus",
+                             "check that the corpus has documents with text")
+        tf = sp.csr_matrix((np.frombuffer(counts, dtype=np.int32).astype(np.float64),
+                            np.frombuffer(terms, dtype=np.int32), np.frombuffer(indptr, dtype=np.int64)),
+                           shape=(n, v))
+        del terms, counts
+        doc_len = np.frombuffer(lengths, dtype=np.int64).astype(np.float64)
         avgdl = doc_len.sum() / n if doc_len.sum() > 0 else 1.0
         df = np.bincount(tf.indices, minlength=v).astype(np.float64)
         k1, b = cfg.k1, cfg.b
@@ -96,6 +109,19 @@ class BM25Index:
             raise InputError(f"bm25.variant = {cfg.variant!r}", "config", "use okapi, bm25l or bm25plus")
         w = sp.csr_matrix((data * idf[tf.indices], tf.indices, tf.indptr), shape=(n, v))
         return cls(vocab, w, floor, idf, n, w.T.tocsr())
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], cfg: BM25Config | None = None, batch: int = 10000
+                   ) -> "BM25Index":
+        """:meth:`build` over texts tokenised ``batch`` at a time (``cfg``'s tokenisation), so
+        the tokens of the whole corpus are never held at once."""
+        cfg = cfg or BM25Config()
+
+        def stream():
+            it = iter(texts)
+            while part := list(islice(it, batch)):
+                yield from tokenize_cfg(part, cfg)
+        return cls.build(stream(), cfg)
 
     def query_matrix(self, query_tokens: list[list[str]]) -> sp.csr_matrix:
         """Term counts of each query over the vocabulary (unknown terms dropped)."""
@@ -137,6 +163,7 @@ class BM25Index:
         ``exclude``: a boolean mask of chunks never ranked (e.g. duplicates);
         ``progress(done, total)`` is called after each batch."""
         k_eff = min(k, self.n_docs)
+        batch = max(1, min(batch, DENSE_BLOCK // max(self.n_docs, 1)))  # bounded score block
         idx = np.full((len(query_tokens), k), -1, dtype=np.int64)
         val = np.full((len(query_tokens), k), np.nan, dtype=np.float64)
         for s in range(0, len(query_tokens), batch):

@@ -59,3 +59,28 @@ def test_bad_parameters():
         BM25Index.build([["a"]], BM25Config(k1=-1))
     with pytest.raises(InputError, match="at least one chunk"):
         BM25Index.build([])
+
+
+def test_streamed_build_from_texts_equals_rank_bm25_and_ranks_in_bounded_blocks(monkeypatch):
+    """from_texts tokenises a few texts at a time (a generator, read once) and gives the
+    same index as build over all tokens, hence rank_bm25's scores; ranking many queries
+    against many chunks holds at most DENSE_BLOCK scores at once and ranks the same."""
+    from bmembed_lab import bm25 as bm25_mod
+
+    cfg = BM25Config()
+    streamed = BM25Index.from_texts(iter(CORPUS), cfg, batch=2)
+    whole = BM25Index.build(tokenize(CORPUS), cfg)
+    assert (streamed.weights != whole.weights).nnz == 0 and streamed.vocab == whole.vocab
+    ref = BM25Okapi(tokenize(CORPUS), k1=1.2, b=0.75, epsilon=0.25)
+    np.testing.assert_allclose(streamed.scores(tokenize(QUERIES)),
+                               [ref.get_scores(q) for q in tokenize(QUERIES)], rtol=1e-12, atol=1e-12)
+    want = whole.topk(tokenize(QUERIES), 5)
+    seen = []
+    real = BM25Index.scores
+    monkeypatch.setattr(BM25Index, "scores", lambda self, q: seen.append(len(q)) or real(self, q))
+    monkeypatch.setattr(bm25_mod, "DENSE_BLOCK", 2 * len(CORPUS))  # two queries' scores at most
+    got = streamed.topk(tokenize(QUERIES), 5)
+    assert max(seen) == 2 and sum(seen) == len(QUERIES)
+    assert (got[0] == want[0]).all() and np.allclose(got[1], want[1], equal_nan=True)
+    with pytest.raises(InputError, match="at least one chunk"):
+        BM25Index.from_texts(iter([]))

@@ -33,7 +33,7 @@ RRF_RUN = "rrf_run"
 
 def bm25_index(cfg: Config, chunks: list[Chunk]) -> bm25.BM25Index:
     """The corpus' BM25 index (not cached on disk: building it takes about a second)."""
-    return bm25.BM25Index.build(bm25.tokenize_cfg([c.text for c in chunks], cfg.bm25), cfg.bm25)
+    return bm25.BM25Index.from_texts((c.text for c in chunks), cfg.bm25)
 
 
 def bm25_run(cfg: Config, cache: StageCache, chunks_key: str, index: Callable[[], bm25.BM25Index],
