@@ -78,14 +78,14 @@ def main() -> None:
             qe = enc.encode(pool.query_texts, is_query=True, progress=False)
             for d, p in pools.items():
                 assert p.query_ids == pool.query_ids
-                row[f"own pool {d}"] = selection.pool_scores(c_emb[p.chunk_indices], qe, p)
-                row[f"shared pool {d}"] = selection.pool_scores(c_emb[p.chunk_indices], qe, p, True)
+                row[f"own pool {d}"] = selection.pool_scores(c_emb[p.chunk_indices], qe, p, shared=False)
+                row[f"shared pool {d}"] = selection.pool_scores(c_emb[p.chunk_indices], qe, p, shared=True)
         finally:
             enc.model.train(was)
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)
         print(json.dumps(row), flush=True)
-        return row[f"own pool {t.dev_pool}"]
+        return row[f"shared pool {t.dev_pool}"]
 
     enc = training.prepare_model(Encoder.load(cfg.encoder, trainable=True), tcfg)
     with tempfile.TemporaryDirectory() as run_dir:

@@ -66,13 +66,14 @@ def build_pool(query_ids: list[str], query_texts: list[str], runs: list, rel, de
                    [rel.n_facts[q] for q in ids], metric, labelled)
 
 
-def dev_score(enc, pool: DevPool, chunk_texts: list[str], shared: bool = False) -> float:
-    """Mean ``pool.metric`` (percent) when ``enc`` ranks each query's candidates by cosine;
-    with ``shared`` each query ranks the union of every dev query's candidates instead (the
-    same chunk encodings; a student that drifts also meets chunks it would wrongly put first).
+def dev_score(enc, pool: DevPool, chunk_texts: list[str], shared: bool = True) -> np.ndarray:
+    """Per-query ``pool.metric`` (percent) when ``enc`` ranks the candidates by cosine: with
+    ``shared`` (the default) each query ranks the union of every dev query's candidates, else
+    only its own. Measured on the demo (bench/selection_fidelity.py): the shared union of the
+    top 20s gives each step the very MAP@10 the whole corpus gives, at half its encodings.
     The model is put in eval mode for the scoring and given back in the mode it was in."""
     if not len(pool):
-        return float("nan")
+        return np.zeros(0)
     model = enc.model
     was_training = model.training
     model.eval()
@@ -82,11 +83,11 @@ def dev_score(enc, pool: DevPool, chunk_texts: list[str], shared: bool = False) 
         q = enc.encode(pool.query_texts, is_query=True, progress=False)
     finally:
         model.train(was_training)
-    return pool_scores(emb, q, pool, shared)
+    return pool_values(emb, q, pool, shared)
 
 
-def pool_scores(chunk_emb: np.ndarray, query_emb: np.ndarray, pool: DevPool, shared: bool = False
-                ) -> float:
+def pool_values(chunk_emb: np.ndarray, query_emb: np.ndarray, pool: DevPool, shared: bool = True
+                ) -> np.ndarray:
     """:func:`dev_score` from embeddings already computed (``chunk_emb`` rows in
     ``pool.chunk_indices`` order, ``query_emb`` rows in ``pool.query_ids`` order)."""
     idx = pool.chunk_indices
@@ -100,8 +101,15 @@ def pool_scores(chunk_emb: np.ndarray, query_emb: np.ndarray, pool: DevPool, sha
         sims = chunk_emb[[row[c] for c in cands]] @ query_emb[i]
         ranked = [cands[j] for j in np.argsort(-sims, kind="stable")]
         m = query_metrics(ranked, pool.grades[i], pool.facts[i], pool.n_facts[i], (1, 4, 10))
-        values.append(m[pool.metric])
-    return 100.0 * float(np.mean(values))
+        values.append(100.0 * m[pool.metric])
+    return np.asarray(values, dtype=np.float64)
+
+
+def pool_scores(chunk_emb: np.ndarray, query_emb: np.ndarray, pool: DevPool, shared: bool = True
+                ) -> float:
+    """The mean of :func:`pool_values`."""
+    v = pool_values(chunk_emb, query_emb, pool, shared)
+    return float(v.mean()) if len(v) else float("nan")
 
 
 @dataclass
@@ -110,7 +118,7 @@ class Selector:
     step 0, the model it starts from, and at the last step), saves the best weights, and says
     when ``patience`` evaluations in a row brought no gain. ``score(enc)`` is the dev score."""
 
-    score: object  # callable: encoder -> float
+    score: object  # callable: encoder -> per-query scores (array) or their mean (float)
     run_dir: object
     every: int
     patience: int
@@ -121,6 +129,10 @@ class Selector:
     best: float | None = None
     bad: int = 0
     stopped_at: int | None = None
+    n_boot: int = 2000
+    seed: int = 0
+    base_values: list | None = None  # per-query scores at step 0 and at the best step
+    best_values: list | None = None
 
     def __post_init__(self):
         self.curve = list(self.curve or [])
@@ -133,12 +145,15 @@ class Selector:
         its ``last`` step (patience used up)."""
         from .checkpoint import save_best
 
-        s = self.score(enc)
+        out = self.score(enc)
+        values = None if np.ndim(out) == 0 else [float(x) for x in out]
+        s = float(np.mean(values)) if values is not None else float(out)
         self.curve.append({"step": step, "score": s})
         if step == 0:
+            self.base_values = values
             return False
         if self.best is None or s > self.best:
-            self.best, self.best_step, self.bad = s, step, 0
+            self.best, self.best_step, self.bad, self.best_values = s, step, 0, values
             save_best(self.run_dir, model, step, s)
         else:
             self.bad += 1
@@ -153,11 +168,24 @@ class Selector:
         return next((c["score"] for c in self.curve if c["step"] == 0), None)
 
     def state(self) -> dict:
-        return {"curve": self.curve, "best_step": self.best_step, "best": self.best, "bad": self.bad}
+        return {"curve": self.curve, "best_step": self.best_step, "best": self.best, "bad": self.bad,
+                "base_values": self.base_values, "best_values": self.best_values}
 
     def restore(self, state: dict) -> None:
         self.curve = list(state.get("curve", []))
         self.best_step, self.best, self.bad = state.get("best_step"), state.get("best"), state.get("bad", 0)
+        self.base_values, self.best_values = state.get("base_values"), state.get("best_values")
+
+    def gain(self) -> dict | None:
+        """The best step minus the model it started from on the same dev queries: paired
+        bootstrap {diff, low, high, queries} in points, or None without per-query scores."""
+        from .metrics import paired_bootstrap
+
+        if not self.base_values or not self.best_values:
+            return None
+        r = paired_bootstrap(np.asarray(self.best_values), np.asarray(self.base_values),
+                             self.n_boot, self.seed)
+        return {"diff": r["diff"], "low": r["low"], "high": r["high"], "queries": r["n"]}
 
     def summary(self) -> dict:
         """What the run and its export report: the curve, base, best and whether the best is
@@ -165,4 +193,6 @@ class Selector:
         return {"metric": self.metric, "on": self.what, "curve": self.curve, "base": self.base,
                 "best_step": self.best_step, "best": self.best, "stopped_early_at": self.stopped_at,
                 "worse_than_base": (self.best is not None and self.base is not None
-                                    and self.best < self.base)}
+                                    and self.best < self.base),
+                "gain over base": (g := self.gain()),
+                "clearly_better_than_base": None if g is None else g["low"] > 0}

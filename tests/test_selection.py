@@ -104,8 +104,9 @@ def test_dev_pool_bounds_the_encoding(tmp_path, beir_dir, tiny_model_dir):
     seen = []
     real = enc.encode
     enc.encode = lambda t, **k: seen.append(len(t)) or real(t, **k)
-    score = selection.dev_score(enc, pool, texts)
-    assert 0.0 <= score <= 100.0 and seen == [len(pool.chunk_indices), len(pool)]
+    values = selection.dev_score(enc, pool, texts)
+    assert values.shape == (len(pool),) and ((0 <= values) & (values <= 100)).all()
+    assert seen == [len(pool.chunk_indices), len(pool)]
     assert len(pool.chunk_indices) < len(texts) or len(texts) <= 4
 
 
@@ -161,3 +162,64 @@ def test_without_labels_held_out_synthetic_queries_select_and_say_what_they_meas
     out = capsys.readouterr().out
     assert "No labelled questions" in out and "bmembed - base" in out
     assert "Held-out keyword-style queries" in out and "test questions" not in out
+
+
+def test_a_gain_within_noise_is_called_not_clearly_better(tmp_path, beir_dir, tiny_model_dir,
+                                                          monkeypatch):
+    """Per-query dev scores give the best step's gain over the base model a paired interval:
+    a higher mean that the interval cannot tell from zero is named in the run's notes and in
+    the export's name; a gain on every query is not."""
+    q = 40  # per-query scores of 40 dev queries at steps 0, 2, 3
+    noisy = [np.r_[np.full(20, 100.0), np.zeros(20)],  # base: 50
+             np.tile([100.0, 0.0], 20),  # 50
+             np.r_[np.full(21, 100.0), np.zeros(19)]]  # 52.5: one query more found
+    clear = [np.full(q, 20.0), np.full(q, 60.0), np.full(q, 70.0)]
+    for name, scores, note in (("noisy", noisy, True), ("clear", clear, False)):
+        it = iter(scores)
+        monkeypatch.setattr(selection, "dev_score", lambda enc, pool, texts, it=it: next(it))
+        cfg = tiny_config(tmp_path / name, beir_dir, tiny_model_dir, eval__dev_fraction=0.5,
+                          eval__seed=3, sampling__m=3, training__steps=3, training__warmup_steps=1,
+                          training__eval_every=2, training__patience=0)
+        pipe = Pipeline(cfg)
+        tm, _ = pipe.trained("bmembed")
+        sel = tm.info["selection"]
+        g = sel["gain over base"]
+        assert sel["best_step"] == 3 and g["queries"] == q
+        assert np.isclose(g["diff"], scores[2].mean() - scores[0].mean())
+        assert sel["clearly_better_than_base"] is (not note)
+        notes = pipe.evaluate(["bm25", "base", "bmembed"])["notes"]
+        assert ("NOT CLEARLY BETTER" in tm.info["name"]) is note
+        assert bool(notes) is note
+        if note:
+            assert "not clearly above the base model's 50.00" in notes[0] and "on 40 queries" in notes[0]
+
+
+def test_the_shared_pool_ranks_like_the_whole_corpus_when_it_covers_it():
+    """Shared ranking: every query ranks the union of all candidates; when that union is the
+    whole corpus, the dev score is the full-corpus score (own pools can only be kinder)."""
+    from bmembed_lab.relevance import Relevance
+
+    rng = np.random.default_rng(0)
+    c = rng.normal(size=(12, 8))
+    c /= np.linalg.norm(c, axis=1, keepdims=True)
+    q = c[[0, 5]] + 0.3 * rng.normal(size=(2, 8))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    grades = {"a": {7: 1.0}, "b": {9: 1.0}}
+    rel = Relevance(grades, {k: {c_: [0] for c_ in v} for k, v in grades.items()}, {"a": 1, "b": 1})
+
+    class R:  # a run over both queries: a's candidates 0-5, b's 6-11 (together: the corpus)
+        query_ids = ["a", "b"]
+
+        @staticmethod
+        def ranked(i):
+            return list(range(6)) if i == 0 else list(range(6, 12))
+    pool = selection.build_pool(["a", "b"], ["qa", "qb"], [R()], rel, 6, 10, 0, "MAP@10")
+    assert pool.chunk_indices == list(range(12))
+    from bmembed_lab.metrics import query_metrics
+
+    full = [100 * query_metrics(list(np.argsort(-(c @ q[i]), kind="stable")), grades[k], rel.facts[k],
+                                1, (1, 4, 10))["MAP@10"] for i, k in enumerate("ab")]
+    assert np.allclose(selection.pool_values(c, q, pool, shared=True), full)
+    own = selection.pool_values(c, q, pool, shared=False)
+    assert own[0] == 0.0  # a's gold chunk is not among its own candidates
+    assert own[1] >= full[1]  # b's is, among fewer competitors

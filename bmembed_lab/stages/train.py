@@ -162,12 +162,21 @@ def dev_pool(cfg: Config, ids: list[str], texts: list[str], runs: list, rel, run
 
 
 def worse_than_base_line(name: str, sel: dict) -> str | None:
-    """One line saying that a run's best dev score is below the model it started from."""
-    if not sel or not sel.get("worse_than_base"):
+    """One line when a run's best dev score is below the model it started from, or above it
+    by less than its paired 95% interval can tell from zero; None when it is clearly better."""
+    if not sel or sel.get("best") is None:
         return None
-    return (f"{name}: its best dev {sel['metric']} ({sel['best']:.2f}, step {sel['best_step']}) is "
-            f"below the base model's {sel['base']:.2f} on the same {sel['on']}: training made it "
-            "worse (the export is marked WORSE THAN BASE)")
+    g = sel.get("gain over base")
+    interval = "" if g is None else (f" ({g['diff']:+.2f} [{g['low']:+.2f}, {g['high']:+.2f}] on "
+                                     f"{g['queries']} queries, paired 95% interval)")
+    head = (f"{name}: its best dev {sel['metric']} ({sel['best']:.2f}, step {sel['best_step']}) is "
+            f"{{}} the base model's {sel['base']:.2f} on the same {sel['on']}{interval}")
+    if sel.get("worse_than_base"):
+        return head.format("below") + ": training made it worse (the export is marked WORSE THAN BASE)"
+    if g is not None and g["low"] <= 0:
+        return head.format("not clearly above") + (": the base model may serve as well (the export "
+                                                   "is marked NOT CLEARLY BETTER)")
+    return None
 
 
 def folder_note(label: str, folder: Path, protocol: str) -> str | None:
@@ -202,7 +211,8 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
     selector = None
     if pool is not None and len(pool) and tcfg.eval_every:
         selector = selection.Selector(lambda e: selection.dev_score(e, pool, chunk_texts), run_dir,
-                                      tcfg.eval_every, tcfg.patience, tcfg.dev_metric, pool.what)
+                                      tcfg.eval_every, tcfg.patience, tcfg.dev_metric, pool.what,
+                                      seed=cfg.eval.seed)
     result = training.train(enc, data, tcfg, run_dir, on_step=on_step, progress=progress,
                             accelerator=accelerator, selector=selector)
     digests = training.rank_digests(enc.model, accelerator)
@@ -222,7 +232,8 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
     warn = worse_than_base_line(info["name"], result.selection)
     if warn:
         log.warning(warn)
-        info["name"] += " [WORSE THAN BASE on dev]"
+        info["name"] += (" [WORSE THAN BASE on dev]" if result.selection.get("worse_than_base")
+                         else " [NOT CLEARLY BETTER THAN BASE on dev]")
 
     def write(d: Path) -> None:
         export.export_model(enc, base, d, info)
