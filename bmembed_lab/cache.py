@@ -38,7 +38,7 @@ MARKER = ".bmembed-cache"
 MARKER_TEXT = ("This folder is a bmembed-lab stage cache. `bmembed-lab cache clear` deletes\n"
                "only folders that hold this file. Delete it by hand if you no longer need it.\n")
 # Folders of the cache that are not stage entries (keyed by run, not by stage key).
-SUB_STORES = ("llm_calls", "train_runs")
+SUB_STORES = ("llm_calls", "train_runs", "encode_shards")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -151,7 +151,8 @@ class StageCache:
 
     def sub_store(self, name: str) -> Path:
         """The folder of a sub-store (``llm_calls``: one file per LLM reply; ``train_runs``:
-        resumable checkpoints per training run), created inside the marked root."""
+        resumable checkpoints per training run; ``encode_shards``: finished shards of
+        unfinished corpus encodings), created inside the marked root."""
         if name not in SUB_STORES:
             raise ValueError(f"unknown sub-store {name!r}; known: {SUB_STORES}")
         self.ensure_root()

@@ -301,7 +301,7 @@ class Encoder:
         out = np.zeros((len(texts), dim), dtype=np.float32)
         desc = progress if isinstance(progress, str) else ("encoding queries" if is_query else "encoding")
         bar = tqdm(total=len(texts), desc=desc, disable=not progress or len(texts) < 2 * self.batch_size,
-                   leave=False)
+                   leave=False, unit="text")
         with torch.inference_mode():
             for s in range(0, len(texts), self.batch_size):
                 idx = order[s:s + self.batch_size]

@@ -97,3 +97,41 @@ def test_code_version_is_fixed_per_process(tmp_path, monkeypatch):
     mod_file.write_text("X = 2  # edited while running\n")
     assert code_version(mod) == v1
     sys.modules.pop("stage_mod_for_test")
+
+
+def test_a_killed_corpus_encoding_resumes_from_its_last_shard(tmp_path, tiny_model_dir, monkeypatch):
+    """Long encodings are written shard by shard with a checksum: killed after two shards, a
+    rerun encodes only the rest; a damaged shard is encoded again; the result equals one
+    unsharded encoding, and the shards go once the whole is stored."""
+    import numpy as np
+
+    from bmembed_lab.cache import StageCache
+    from bmembed_lab.config import EncoderConfig
+    from bmembed_lab.encoder import Encoder
+    from bmembed_lab.stages import runs
+
+    enc = Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32", batch_size=2))
+    texts = [f"passage number {i} about {'kidney stones ' * (i % 4)}" for i in range(11)]
+    whole = enc.encode(texts, progress=False)
+    cache = StageCache(tmp_path / "cache")
+    seen = []
+    real = Encoder.encode
+
+    def dies_on_third(self, part, *a, **k):
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+        seen.append(len(part))
+        return real(self, part, *a, **k)
+    monkeypatch.setattr(Encoder, "encode", dies_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        runs.embeddings(cache, enc, texts, False, "k", shard=3)
+    shard_dir = next((tmp_path / "cache" / runs.SHARDS).iterdir())
+    assert sorted(p.name for p in shard_dir.glob("*.npy")) == ["shard-000000.npy", "shard-000001.npy"]
+    (shard_dir / "shard-000001.npy").write_bytes((shard_dir / "shard-000000.npy").read_bytes())
+    seen.clear()
+    monkeypatch.setattr(Encoder, "encode", lambda self, part, *a, **k: seen.append(len(part)) or
+                        real(self, part, *a, **k))
+    got, _ = runs.embeddings(cache, enc, texts, False, "k", shard=3)
+    assert seen == [3, 3, 2]  # shard 1 (damaged) and the two never written
+    np.testing.assert_allclose(got, whole, atol=1e-5)
+    assert not shard_dir.exists()

@@ -12,20 +12,27 @@ Saved as npy + JSON (:class:`~bmembed_lab.retrieval.Run`). Algorithms: :mod:`bme
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import shutil
 from dataclasses import asdict
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from .. import bm25, encoder as encoder_mod, retrieval
 from ..cache import StageCache, cached, code_version
-from ..safeio import load_npy, save_npy
+from ..safeio import load_npy, read_json, save_npy, write_json
 from ..chunking import Chunk
 from ..config import Config
 from ..errors import InputError
 from ..retrieval import Run
 
 EMBEDDINGS = "embeddings"
+SHARDS = "encode_shards"  # the cache's sub-store of finished shards of unfinished encodings
+SHARD = 50_000  # texts per resumable shard
+log = logging.getLogger(__name__)
 BM25_RUN = "bm25_run"
 DENSE_RUN = "dense_run"
 RRF_RUN = "rrf_run"
@@ -48,16 +55,81 @@ def bm25_run(cfg: Config, cache: StageCache, chunks_key: str, index: Callable[[]
 
 
 def embeddings(cache: StageCache, enc: encoder_mod.Encoder, texts: list[str], is_query: bool,
-               inputs_key: str, on_batch=None) -> tuple[np.ndarray, str]:
+               inputs_key: str, on_batch=None, shard: int | None = None) -> tuple[np.ndarray, str]:
     """(L2-normalised float32 embeddings of ``texts``, their key). Passages get no query
-    prefix, so their key leaves the protocol out: both protocols share one corpus encoding."""
+    prefix, so their key leaves the protocol out: both protocols share one corpus encoding.
+    More than ``shard`` (default :data:`SHARD`) texts are encoded shard by shard, each shard
+    saved in the cache's ``encode_shards`` sub-store with its checksum as soon as it is done,
+    so a killed encoding resumes from its last whole shard."""
     ident = enc.identity if is_query else {k: v for k, v in enc.identity.items()
                                            if k not in ("query_instruction", "protocol")}
-    return cached(cache, EMBEDDINGS, ident | {"is_query": is_query}, [inputs_key],
-                  code_version(encoder_mod),
-                  lambda: enc.encode(texts, is_query=is_query, on_batch=on_batch),
-                  lambda v, d: save_npy(d / "embeddings.npy", v),
-                  lambda d: load_npy(d / "embeddings.npy"))
+    conf = ident | {"is_query": is_query}
+    version = code_version(encoder_mod)
+    shard = shard or SHARD
+    run_dir = cache.sub_store(SHARDS) / StageCache.make_key(EMBEDDINGS, conf, [inputs_key], version) \
+        if cache.enabled and len(texts) > shard else None
+
+    def compute() -> np.ndarray:
+        if run_dir is None:
+            return enc.encode(texts, is_query=is_query, on_batch=on_batch)
+        return _encode_in_shards(enc, texts, is_query, run_dir, shard, on_batch)
+
+    out = cached(cache, EMBEDDINGS, conf, [inputs_key], version, compute,
+                 lambda v, d: save_npy(d / "embeddings.npy", v),
+                 lambda d: load_npy(d / "embeddings.npy"))
+    if run_dir is not None:
+        shutil.rmtree(run_dir, ignore_errors=True)  # stored whole: the shards are done with
+    return out
+
+
+def _encode_in_shards(enc, texts: list[str], is_query: bool, run_dir: Path, shard: int,
+                      on_batch=None) -> np.ndarray:
+    from tqdm.auto import tqdm
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    total, parts = len(texts), []
+    bar = tqdm(total=total, desc="encoding (resumable shards)", unit="text", leave=False)
+    for i, s in enumerate(range(0, total, shard)):
+        part_texts = texts[s:s + shard]
+        path = run_dir / f"shard-{i:06d}.npy"
+        part = _verified_shard(path, len(part_texts))
+        if part is None:
+            def progress(done, _n, s=s):
+                bar.n = s + done
+                bar.refresh()
+                if on_batch:
+                    on_batch(s + done, total)
+            part = enc.encode(part_texts, is_query=is_query, progress=False, on_batch=progress)
+            save_npy(path, part)
+            write_json(path.with_suffix(".json"), {"rows": len(part), "sha256": _digest(part)})
+        else:
+            log.info("encoding: shard %d of %s reused", i, run_dir.name)
+        parts.append(part)
+        bar.n = s + len(part_texts)
+        bar.refresh()
+        if on_batch:
+            on_batch(s + len(part_texts), total)
+    bar.close()
+    return np.concatenate(parts)
+
+
+def _digest(a: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def _verified_shard(path: Path, rows: int) -> np.ndarray | None:
+    """A shard written by an earlier run, when its checksum and row count hold; else None."""
+    meta = path.with_suffix(".json")
+    if not (path.is_file() and meta.is_file()):
+        return None
+    try:
+        m, part = read_json(meta), load_npy(path)
+    except (OSError, ValueError):
+        return None
+    if m.get("rows") != rows or len(part) != rows or m.get("sha256") != _digest(part):
+        log.warning("encoding shard %s is damaged; encoding it again", path)
+        return None
+    return part
 
 
 def truncated(c_emb: np.ndarray, c_key: str, q_emb: np.ndarray, q_key: str, dim: int | None,
