@@ -209,3 +209,35 @@ def test_an_export_is_scored_on_other_questions_without_training(
             other.evaluate(["base", bad])
     with pytest.raises(InputError, match="scored by `evaluate`"):
         other.perturbation_study(["base", f"mine={tm.path}"])
+
+
+def test_run_encodes_the_corpus_once_per_model(tmp_path, beir_dir, tiny_model_dir, monkeypatch, capsys):
+    """`run` (test questions, held-out queries, dev selection, two trained systems) encodes the
+    whole corpus once per model: base and bmembed, nothing twice."""
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text(f'[corpus]\npath = "{beir_dir}"\n[encoder]\nmodel = "{tiny_model_dir}"\n'
+                        f'[cache]\ndir = "{tmp_path / "cache"}"\n[chunking]\nchunk_tokens = 24\n'
+                        '[eval]\ndev_fraction = 0.5\nseed = 3\nbootstrap = 100\n'
+                        'systems = ["bm25", "base", "rrf", "bmembed", "rrf+bmembed"]\n'
+                        '[sampling]\nm = 3\n[training]\nsteps = 2\neval_every = 1\nwarmup_steps = 1\n')
+    from bmembed_lab import selection
+
+    n_chunks = len(Pipeline(load_config(cfg_path)).chunks()[0])
+    corpus_encodings, in_dev = [], []
+    real, real_dev = encoder_mod.Encoder.encode, selection.dev_score
+
+    def spy(self, texts, is_query=False, *a, **k):
+        if not is_query and len(texts) == n_chunks and not in_dev:
+            corpus_encodings.append(str(self.path))
+        return real(self, texts, is_query, *a, **k)
+
+    def dev(*a, **k):  # the dev pool's chunks (here: the whole tiny corpus), not a corpus run
+        in_dev.append(1)
+        try:
+            return real_dev(*a, **k)
+        finally:
+            in_dev.pop()
+    monkeypatch.setattr(encoder_mod.Encoder, "encode", spy)
+    monkeypatch.setattr(selection, "dev_score", dev)
+    assert main(["run", "-c", str(cfg_path), "-q"]) == 0
+    assert len(corpus_encodings) == 2 and len(set(corpus_encodings)) == 2
