@@ -321,21 +321,38 @@ def check_dataset(ds: Dataset, where: str) -> Dataset:
         if known:
             qrels[qid] = known
     evidence = []
+    unknown: dict[str, str] = {}  # kind -> first unknown id seen
     for e in ds.evidence:
         if e.query_id in empty:
             continue
         if e.query_id not in q_ids:
             skipped["evidence with unknown query id"] += 1
+            unknown.setdefault("evidence with unknown query id", e.query_id)
         elif e.doc_id is not None and e.doc_id not in doc_ids:
             skipped["evidence with unknown document id"] += 1
+            unknown.setdefault("evidence with unknown document id", e.doc_id)
         else:
             evidence.append(e)
+    for qid, rels in ds.qrels.items():
+        if qid not in q_ids and qid not in empty:
+            unknown.setdefault("qrels rows with unknown query id", qid)
+        for d in rels:
+            if qid in q_ids and d not in doc_ids:
+                unknown.setdefault("qrels rows with unknown document id", d)
+    valid = {"query": next(iter(sorted(q_ids)), None), "document": next(iter(sorted(doc_ids)), None)}
     for k, v in list(skipped.items()):
         if not v:
             del skipped[k]
     for k, v in skipped.items():
         if k not in ds.skipped or ds.skipped[k] != v:
-            log.warning("%s: skipped %d %s", where, v, k)
+            example = ""
+            if k in unknown:
+                kind = "query" if "query id" in k else "document"
+                example = (f" (e.g. {unknown[k]!r}; the loader names {kind}s like "
+                           f"{valid[kind]!r}" + (": a folder corpus names each document by its "
+                                                 "path relative to the folder, extension included"
+                                                 if kind == "document" else "") + ")")
+            log.warning("%s: skipped %d %s%s", where, v, k, example)
     return Dataset(ds.name, ds.documents, ds.queries, qrels, evidence, dict(skipped),
                    ds.empty_query_ids)
 

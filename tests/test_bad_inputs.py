@@ -372,3 +372,42 @@ def test_earlier_input_errors_stay_clear(tmp_path, capsys, case):
     refused(make_args(tmp_path), tmp_path)
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err
+
+
+OWN_CORPUS_CASES = {
+    # a first run on one's own corpus: a named file that is not there, ids that do not match
+    "queries file missing": ('queries = "nope.jsonl"\n', 'corpus.queries', '{"_id": "q1", "text": "..."}'),
+    "evidence file missing": ('queries = "q.jsonl"\nevidence = "nope.jsonl"\n', "corpus.evidence",
+                              '"doc_id": "report.pdf"'),
+    "qrels file missing": ('queries = "q.jsonl"\nqrels = "nope.tsv"\n', "corpus.qrels", "query-id, corpus-id"),
+}
+
+
+@pytest.mark.parametrize("case", OWN_CORPUS_CASES)
+def test_own_corpus_files_that_are_missing_are_named_with_an_example(tmp_path, capsys, case):
+    extra, option, example = OWN_CORPUS_CASES[case]
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("Kidney stones form in the kidney.")
+    (tmp_path / "q.jsonl").write_text('{"_id": "q1", "text": "kidney"}\n')
+    cfg = _write(tmp_path / "c.toml", '[corpus]\nformat = "folder"\npath = "docs"\n' + extra)
+    refused(["ingest", "-c", str(cfg)], tmp_path)
+    err = capsys.readouterr().err
+    assert option in err and example in err and "Traceback" not in err
+
+
+def test_evidence_naming_an_unknown_document_shows_how_documents_are_named(tmp_path, caplog):
+    import logging
+
+    from bmembed_lab.config import load_config
+    from bmembed_lab.pipeline import Pipeline
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("Kidney stones form in the kidney. Drink water.")
+    (tmp_path / "q.jsonl").write_text('{"_id": "q1", "text": "kidney"}\n')
+    (tmp_path / "ev.jsonl").write_text('{"query_id": "q1", "doc_id": "a", "text": "Drink water."}\n')
+    cfg = _write(tmp_path / "c.toml", '[corpus]\nformat = "folder"\npath = "docs"\nqueries = "q.jsonl"\n'
+                 'evidence = "ev.jsonl"\n[cache]\ndir = "cache"\n')
+    with caplog.at_level(logging.WARNING):
+        ds, _ = Pipeline(load_config(cfg)).dataset()
+    assert ds.skipped == {"evidence with unknown document id": 1}
+    assert "(e.g. 'a'; the loader names documents like 'a.txt'" in caplog.text

@@ -44,7 +44,20 @@ def corpus_files(cfg: Config) -> list[Path]:
         files += sorted((root / "qrels").glob("*.tsv")) if (root / "qrels").is_dir() else []
     else:
         files = [root]
-    return files + [cfg.resolve(p) for p in (c.queries, c.qrels, c.evidence) if p]
+    named = []
+    for option in ("queries", "qrels", "evidence"):
+        if getattr(c, option):
+            path = cfg.resolve(getattr(c, option))
+            if not path.is_file():
+                raise InputError(f"{option} file not found", f"corpus.{option} = {str(path)!r}",
+                                 f"set corpus.{option} (relative to the config file) to an existing "
+                                 "file, or leave it out" + {
+                                     "queries": ' (JSONL, one {"_id": "q1", "text": "..."} per line)',
+                                     "qrels": " (TSV: query-id, corpus-id, score)",
+                                     "evidence": ' (JSONL, e.g. {"query_id": "q1", "doc_id": '
+                                                 '"report.pdf", "text": "a gold sentence"})'}[option])
+            named.append(path)
+    return files + named
 
 
 def _read(cfg: Config) -> Dataset:
