@@ -113,6 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", help="only this stage (e.g. embeddings)")
     _common(p)
 
+    p = sub.add_parser("init", help="write a first config for your own corpus (a folder of "
+                                    ".txt/.md/.pdf, a BEIR folder or a JSONL file) and say what "
+                                    "was found and what is missing")
+    p.add_argument("path", type=Path, help="the corpus: a folder or a JSONL file")
+    p.add_argument("--out", type=Path, default=Path("bmembed.toml"), help="config to write "
+                   "(default: bmembed.toml here; never over an existing file without --force)")
+    p.add_argument("--force", action="store_true", help="overwrite --out")
+    p.add_argument("-q", "--quiet", action="store_true", help="only print results and errors")
+
     p = sub.add_parser("config", help="print the effective config, or explain every option")
     p.add_argument("--explain", action="store_true", help="every option with its default and meaning")
     _common(p)
@@ -126,64 +135,16 @@ def _pipeline(cfg: Config):
 
 
 def cmd_run(cfg: Config, args) -> int:
-    from .evaluation import format_comparisons, format_table, parse_system, regime_lines
+    from .runreport import run_report
 
-    t0 = time.perf_counter()
-    pipe = _pipeline(cfg)
-    qs, _ = pipe.synthetic_queries()
-    lists, _ = pipe.training_lists()
-    labelled = pipe.labelled()
-    trained = [s for s in cfg.eval.systems if parse_system(s).trained_dense]
-    res = pipe.evaluate() if labelled else None
-    counts = pipe.report() if labelled else {"documents": len(pipe.dataset()[0].documents),
-                                             "chunks": len(pipe.chunks()[0])}
-    print(f"\ntraining queries ({cfg.queries.backend}): " + _fmt_counts(qs.counts))
-    print(f"training lists ({cfg.sampling.strategy}, k={cfg.sampling.k}, m={cfg.sampling.m}): "
-          + _fmt_counts(lists.counts))
-    print(f"\ncorpus: {cfg.resolve(cfg.corpus.path)}")
-    print("  " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
-    if res is not None:
-        print(f"\nRetrieval on the test questions, protocol {res['protocol']} (percent; MAP@10 = "
-              "Multihop-RAG's official variant):")
-        print(format_table(res["summary"]))
-        if not res["comparisons"].empty:
-            print("\nPaired bootstrap, difference in points [95% interval], p-value:")
-            print("\n".join(format_comparisons(res["comparisons"])))
-    else:
-        print("\nNo labelled questions (corpus.queries with qrels or evidence): there is no test "
-              "table. The held-out synthetic queries below measure how well each model agrees "
-              "with BM25, the teacher, not retrieval quality; give labelled questions to measure that.")
-    held = None
-    if cfg.eval.heldout_queries and (trained or not labelled):
-        held = pipe.evaluate(["bm25", "base"] + trained, "heldout")
-        print(f"\nHeld-out keyword-style queries (the training generator's kind, never trained on; "
-              f"gold = the passage each was made from; {cfg.eval.heldout_queries} at most):")
-        print(format_table(held["summary"]))
-        if res is None and not held["comparisons"].empty:
-            print("\nPaired bootstrap, difference in points [95% interval], p-value:")
-            print("\n".join(format_comparisons(held["comparisons"])))
-    for line in (res or held or {}).get("notes", []):
-        print(f"\nNOTE {line}")
-    if held is not None and res is not None and trained:
-        print("\nBoth regimes, Hit@10 in points [95% interval] (BMEmbed learns BM25's strengths: "
-              "it should gain where BM25 leads and may lose where the base encoder leads):")
-        print("\n".join(regime_lines({"real questions": res, "keyword-style queries": held},
-                                      trained[0])))
-    total = time.perf_counter() - t0
-    print("\nstage times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in pipe.timings.items())
-          + f"; total {total:.1f}")
-    if args.json:
-        def tables(r):
-            return None if r is None else {
-                "summary": r["summary"].reset_index().to_dict(orient="records"),
-                "comparisons": r["comparisons"].to_dict(orient="records")}
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({
-            "config": cfg.to_dict(), "counts": counts,
-            "queries": qs.counts, "lists": lists.counts, **(tables(res) or {}),
-            "protocol": cfg.encoder.protocol, "notes": (res or held or {}).get("notes", []),
-            "heldout": tables(held), "stage_seconds": pipe.timings, "total_seconds": total},
-            indent=1, default=str))
+    return run_report(_pipeline(cfg), args.json)
+
+
+def cmd_init(args) -> int:
+    from .initconfig import init
+
+    for line in init(args.path, args.out, args.force):
+        print(line)
     return 0
 
 
@@ -407,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING,
                         format="%(levelname)s: %(message)s")
     try:
+        if args.command == "init":
+            return cmd_init(args)
         device = [f"encoder.device={json.dumps(args.device)}"] if getattr(args, "device", None) else []
         cfg = load_config(args.config, args.overrides + device)
         _check_outputs(args)

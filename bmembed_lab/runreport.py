@@ -1,0 +1,76 @@
+"""What `bmembed-lab run` prints (and writes with --json): the training data's counts, the
+test table with its paired comparisons, the held-out keyword-style queries, the notes on the
+exported models and both regimes side by side (paper Section 4's tables, plus ours)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from .evaluation import format_comparisons, format_table, parse_system, regime_lines
+
+
+def _fmt_counts(c: dict) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in c.items())
+
+
+def run_report(pipe, json_path: Path | None = None) -> int:
+    """Run every stage the config names and print the report; 0 on success."""
+    cfg = pipe.cfg
+    t0 = time.perf_counter()
+    qs, _ = pipe.synthetic_queries()
+    lists, _ = pipe.training_lists()
+    labelled = pipe.labelled()
+    trained = [s for s in cfg.eval.systems if parse_system(s).trained_dense]
+    res = pipe.evaluate() if labelled else None
+    counts = pipe.report() if labelled else {"documents": len(pipe.dataset()[0].documents),
+                                             "chunks": len(pipe.chunks()[0])}
+    print(f"\ntraining queries ({cfg.queries.backend}): " + _fmt_counts(qs.counts))
+    print(f"training lists ({cfg.sampling.strategy}, k={cfg.sampling.k}, m={cfg.sampling.m}): "
+          + _fmt_counts(lists.counts))
+    print(f"\ncorpus: {cfg.resolve(cfg.corpus.path)}")
+    print("  " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
+    if res is not None:
+        print(f"\nRetrieval on the test questions, protocol {res['protocol']} (percent; MAP@10 = "
+              "Multihop-RAG's official variant):")
+        print(format_table(res["summary"]))
+        if not res["comparisons"].empty:
+            print("\nPaired bootstrap, difference in points [95% interval], p-value:")
+            print("\n".join(format_comparisons(res["comparisons"])))
+    else:
+        print("\nNo labelled questions (corpus.queries with qrels or evidence): there is no test "
+              "table. The held-out synthetic queries below measure how well each model agrees "
+              "with BM25, the teacher, not retrieval quality; give labelled questions to measure that.")
+    held = None
+    if cfg.eval.heldout_queries and (trained or not labelled):
+        held = pipe.evaluate(["bm25", "base"] + trained, "heldout")
+        print(f"\nHeld-out keyword-style queries (the training generator's kind, never trained on; "
+              f"gold = the passage each was made from; {cfg.eval.heldout_queries} at most):")
+        print(format_table(held["summary"]))
+        if res is None and not held["comparisons"].empty:
+            print("\nPaired bootstrap, difference in points [95% interval], p-value:")
+            print("\n".join(format_comparisons(held["comparisons"])))
+    for line in (res or held or {}).get("notes", []):
+        print(f"\nNOTE {line}")
+    if held is not None and res is not None and trained:
+        print("\nBoth regimes, Hit@10 in points [95% interval] (BMEmbed learns BM25's strengths: "
+              "it should gain where BM25 leads and may lose where the base encoder leads):")
+        print("\n".join(regime_lines({"real questions": res, "keyword-style queries": held},
+                                      trained[0])))
+    total = time.perf_counter() - t0
+    print("\nstage times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in pipe.timings.items())
+          + f"; total {total:.1f}")
+    if json_path:
+        def tables(r):
+            return None if r is None else {
+                "summary": r["summary"].reset_index().to_dict(orient="records"),
+                "comparisons": r["comparisons"].to_dict(orient="records")}
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps({
+            "config": cfg.to_dict(), "counts": counts,
+            "queries": qs.counts, "lists": lists.counts, **(tables(res) or {}),
+            "protocol": cfg.encoder.protocol, "notes": (res or held or {}).get("notes", []),
+            "heldout": tables(held), "stage_seconds": pipe.timings, "total_seconds": total},
+            indent=1, default=str))
+    return 0
