@@ -85,3 +85,49 @@ def alignment_uniformity(query_emb: np.ndarray, chunk_emb: np.ndarray,
     return {"alignment": alignment(x, y), "alignment_norm": an, "uniformity": u,
             "uniformity_abs": abs(u), "pairs": len(pairs), "pairs_skipped": skipped,
             "uniformity_points": min(len(chunk_emb), max_points)}
+
+
+def reading(rows: list[dict], gains: dict[str, str] | None = None, base: str = "base") -> list[str]:
+    """Plain sentences about what adapting the encoder moved, computed from ``rows`` (one
+    :func:`alignment_uniformity` result per system, with its ``system`` name): each axis, raw
+    and normalised alignment, whether that matches the paper's claim (Section 5: BMEmbed
+    improves uniformity and keeps alignment), and, given ``gains`` (system -> its measured
+    retrieval difference in words), what it meant for retrieval here."""
+    by = {r["system"]: r for r in rows}
+    if base not in by:
+        return []
+    b = by[base]
+    out = []
+    for name, r in by.items():
+        if name == base:
+            continue
+
+        def move(key, better_low=True):
+            d = r[key] - b[key]
+            if abs(d) < 1e-3 * max(abs(b[key]), 1e-9):
+                return "stayed at", 0
+            good = (d < 0) == better_low
+            return ("fell" if d < 0 else "rose"), (1 if good else -1)
+        ar, ar_s = move("alignment")
+        an, an_s = move("alignment_norm")
+        un, un_s = move("uniformity_abs", better_low=False)
+        s = [f"**{name}** against {base}: raw alignment {ar} {b['alignment']:.3f} → {r['alignment']:.3f} "
+             f"({'better' if ar_s > 0 else 'worse' if ar_s < 0 else 'unchanged'}); normalised "
+             f"alignment {an} {b['alignment_norm']:.3f} → {r['alignment_norm']:.3f} "
+             f"({'better' if an_s > 0 else 'worse' if an_s < 0 else 'unchanged'}); |uniformity| "
+             f"{un} {b['uniformity_abs']:.2f} → {r['uniformity_abs']:.2f} "
+             f"({'more evenly spread' if un_s > 0 else 'less evenly spread' if un_s < 0 else 'unchanged'})."]
+        if ar_s * an_s < 0:
+            s.append("Raw and normalised alignment disagree: raw distances shrink or grow with the "
+                     "whole space (a space that contracts, as falling |uniformity| shows, brings "
+                     "every question closer to every chunk), while the normalised one compares each "
+                     "gold chunk with the nearest chunk, which is what ranking depends on.")
+        claim = un_s > 0 and an_s >= 0
+        s.append(("This matches" if claim else "This does not match") + " the paper's claim that "
+                 "BMEmbed spreads the chunks more evenly (higher |uniformity|) without losing "
+                 "alignment" + ("." if claim else f": here uniformity {'improved' if un_s > 0 else 'got worse'} "
+                                                  f"and normalised alignment {'improved' if an_s > 0 else 'got worse' if an_s < 0 else 'held'}."))
+        if gains and name in gains:
+            s.append(f"On retrieval, {name} - {base}: {gains[name]}.")
+        out.append(" ".join(s))
+    return out

@@ -101,6 +101,7 @@ def test_alignment_uniformity_and_evaluation_notebooks_data(tiny_toml):
     assert (au.uniformity <= 0).all() and (au.uniformity_abs == -au.uniformity).all()
     assert list(fig.data[0].y) == list(au.uniformity_abs)
     assert len(fig.layout.annotations) == 1  # the base -> bmembed arrow
+    assert list(defs["gains"]) == ["bmembed"] and "test questions" in defs["gains"]["bmembed"]
     _, ev = load_app(ROOT / "notebooks" / "04_evaluation.py").run()
     assert list(ev["res"]["summary"].index) == ["bm25", "base", "rrf", "bmembed", "rrf+bmembed"]
     wl = ev["wl"]
