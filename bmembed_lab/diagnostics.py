@@ -102,7 +102,7 @@ def reading(rows: list[dict], gains: dict[str, str] | None = None, base: str = "
         if name == base:
             continue
 
-        def move(key, better_low=True):
+        def move(key, better_low=True, r=r):
             d = r[key] - b[key]
             if abs(d) < 1e-3 * max(abs(b[key]), 1e-9):
                 return "stayed at", 0
