@@ -101,3 +101,25 @@ def perturbation_view(pset, mask_token: str) -> pd.DataFrame:
             "keywords": ", ".join(q.keywords),
             "no substitute": ", ".join(q.no_substitute)})
     return pd.DataFrame(rows)
+
+
+def finding(res: dict, metric: str = "MAP@10") -> str:
+    """The corpus's finding in words, computed from an ``evaluate`` result: the best system on
+    ``metric``, where the base encoder stands against BM25, and each adapted encoder against
+    the base, with paired 95% intervals."""
+    s, c = res["summary"], res["comparisons"]
+    c = c[c.metric == metric] if len(c) else c
+    best = s[metric].idxmax()
+    out = [f"{best} ranks best ({metric} {s.loc[best, metric]:.1f} on {int(s.loc[best, 'queries'])} "
+           f"test questions, {res.get('protocol', 'clean')} protocol)"]
+
+    def said(row) -> str:
+        verdict = ("a gain" if row.ci_low > 0 else "a loss" if row.ci_high < 0
+                   else "no clear difference")
+        return f"{row['diff']:+.1f} [{row.ci_low:+.1f}, {row.ci_high:+.1f}], {verdict}"
+    rows = {r.comparison: r for _, r in c.iterrows()}
+    if "base - bm25" in rows:
+        out.append(f"base - BM25 {said(rows['base - bm25'])}")
+    out += [f"{k} {said(r)}" for k, r in rows.items()
+            if k.endswith(" - base") and not k.startswith(("rrf", "base"))]
+    return "; ".join(out) + f" ({metric} points, paired 95% interval)."

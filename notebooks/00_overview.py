@@ -26,10 +26,14 @@ def _(mo):
        interval (fine near the top, coarse further down) → `02_bm25_sampling`
     3. **Training** — ListNet pulls the encoder's similarity distribution over a list towards
        softmax(BM25 / α) → `03_training`
-    4. **Evaluation** — held-out questions, Hit@k / MAP@10 / nDCG@10 with bootstrap intervals
-       → `04_evaluation`
-    5. **Why it works (or not)** — alignment and uniformity → `05_alignment_uniformity`;
-       a joint UMAP map of base and adapted embeddings → `06_embedding_map`
+    4. **Evaluation** — the test questions (a dev split chooses, the test split reports),
+       Hit@k / MAP@10 / nDCG@10 with paired bootstrap intervals → `04_evaluation`
+    5. **Why it works (or not)** — how evenly the chunks spread and how close each question
+       sits to its gold chunk → `05_alignment_uniformity`
+    6. **Where things moved** — one UMAP map of base and adapted embeddings, question by
+       question → `06_embedding_map`
+    7. **How lexical it became** — the questions with their keywords masked or swapped for
+       synonyms, every system's loss → `07_perturbation`
 
     Open any of them with `marimo edit notebooks/` (or `marimo run notebooks/NN_name.py`).
     """)
@@ -55,11 +59,14 @@ def _(mo, pipe):
     trained = pipe.cached_models()
     systems = ["bm25", "base", "rrf"] + trained + [f"rrf+{m}" for m in trained]
     with mo.status.spinner(title="headline table (from the stage cache)"):
-        headline = pipe.evaluate(systems)["summary"]
-    mo.vstack([mo.md("### Headline table (percent)" + ("" if trained else
+        _res = pipe.evaluate(systems)
+    headline = _res["summary"]
+    finding = workbench.finding(_res)
+    mo.vstack([mo.md(f"**On this corpus:** {finding}"),
+               mo.md("### Headline table (percent, test questions)" + ("" if trained else
                      " — no adapted model in the cache yet: train one in `03_training`")),
                mo.ui.table(headline.round(2).reset_index(), selection=None)])
-    return (headline,)
+    return finding, headline
 
 
 if __name__ == "__main__":

@@ -109,6 +109,8 @@ def test_alignment_uniformity_and_evaluation_notebooks_data(tiny_toml):
     assert sum(ev["counts"].values()) == len(wl) == len(ev["res"]["per_query"].query_id.unique())
     _, ov = load_app(ROOT / "notebooks" / "00_overview.py").run()
     assert ov["headline"].equals(ev["res"]["summary"])
+    best = ev["res"]["summary"]["MAP@10"].idxmax()
+    assert ov["finding"].startswith(f"{best} ranks best") and "bmembed - base" in ov["finding"]
     _, tr = load_app(ROOT / "notebooks" / "03_training.py").run()
     assert tr["trained_info"]["steps"] == 2 and len(tr["loss_fig"].data[0].x) == 2
 
