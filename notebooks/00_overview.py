@@ -55,7 +55,7 @@ def _(mo, pd, workbench):
 
 
 @app.cell
-def _(mo, pipe):
+def _(mo, pipe, workbench):
     trained = pipe.cached_models()
     systems = ["bm25", "base", "rrf"] + trained + [f"rrf+{m}" for m in trained]
     with mo.status.spinner(title="headline table (from the stage cache)"):
