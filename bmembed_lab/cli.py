@@ -216,10 +216,10 @@ def cmd_lists(cfg: Config, args) -> int:
     print(json.dumps({"cache_key": key, **lists.counts}, indent=1))
     df = lists.frame()
     for i in range(min(args.show, len(lists))):
-        print(f"\nlist {i}: {lists.query_texts[i]!r}")
+        print(f"\nlist {i}: {lists.query_texts[i]!r} (rank 1 = BM25's first; files keep 0-based ranks)")
         for _, r in df[df["list"] == i].iterrows():
             text = " ".join(chunks[r.chunk_index].text.split())
-            print(f"  rank {r['rank']:>4}  bm25 {r.bm25:7.3f}  {r.chunk_id:<24} {text[:70]}")
+            print(f"  rank {r['rank'] + 1:>4}  bm25 {r.bm25:7.2f}  {r.chunk_id:<24} {text[:70]}")
     if args.out:
         if args.out.suffix == ".parquet":
             df.to_parquet(args.out, index=False)

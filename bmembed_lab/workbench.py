@@ -32,7 +32,9 @@ def open_pipeline(path: str | Path | None = None, overrides: list[str] | None = 
 def design_list(ranking, row: int, chunks, sampling: SamplingConfig, alpha: float) -> dict:
     """The partition designer's view of one query: interval edges over its candidates, one
     list drawn with ``sampling`` (seeded per query, as in training), its items with text,
-    the target softmax(scores / alpha), its entropy and a warning if near one-hot / uniform."""
+    the target softmax(scores / alpha), its entropy and a warning if near one-hot / uniform.
+    Ranks and intervals are shown 1-based (rank 1 = BM25's first), as the CLI prints them;
+    the stored lists keep 0-based ranks."""
     from .sampling import Ranking, sample_lists
 
     n = int((ranking.indices[row] >= 0).sum())
@@ -45,8 +47,8 @@ def design_list(ranking, row: int, chunks, sampling: SamplingConfig, alpha: floa
     scores = lists.scores[0].astype(float)
     p = target_distribution(scores, alpha)
     items = pd.DataFrame({
-        "interval": [f"[{a}, {b})" for a, b in zip(edges[:-1], edges[1:])],
-        "rank": lists.ranks[0] + 1, "bm25": scores, "target p": p.astype(float),
+        "interval (ranks)": [f"{a + 1}" if b - a == 1 else f"{a + 1}-{b}" for a, b in zip(edges[:-1], edges[1:])],
+        "rank": lists.ranks[0] + 1, "bm25": scores.round(2), "target p": p.astype(float).round(3),
         "chunk": [chunks[j].chunk_id for j in lists.chunk_indices[0]],
         "text": [chunks[j].text[:300] for j in lists.chunk_indices[0]]})
     return {"edges": edges, "candidates": n, "k": k, "items": items,

@@ -72,8 +72,15 @@ def _(mo, pipe, ranking):
     query = mo.ui.dropdown({f"{t[:70]} ({q})": i for i, (q, t) in
                             enumerate(zip(ranking.query_ids[:200], ranking.query_texts[:200]))},
                            value=f"{ranking.query_texts[0][:70]} ({ranking.query_ids[0]})", label="query")
-    mo.vstack([mo.hstack([k, m, strategy]), mo.hstack([ratio, alpha]), query])
     return alpha, k, m, query, ratio, strategy
+
+
+@app.cell
+def _(alpha, k, m, mo, query, ratio, strategy):
+    # the ratio only shapes fine-to-coarse intervals: hidden under the other strategies
+    mo.vstack([mo.hstack([k, m, strategy]),
+               mo.hstack([ratio, alpha] if strategy.value == "fine-to-coarse" else [alpha]), query])
+    return
 
 
 @app.cell
@@ -101,11 +108,11 @@ def _(go, mo, np, view):
     _items = view["items"]
     fig.add_trace(go.Scatter(x=_items["rank"], y=_items["bm25"], mode="markers", name="sampled",
                              marker={"size": 10, "color": "#d62728"}, text=_items["text"].str[:120],
-                             hovertemplate="rank %{x}<br>score %{y:.2f}<br>%{text}<extra></extra>"))
+                             hovertemplate="rank %{x} (1 = BM25's first)<br>score %{y:.2f}<br>%{text}<extra></extra>"))
     for e in view["edges"][1:-1]:
-        fig.add_vline(x=int(e) + 0.5, line={"width": 1, "dash": "dot", "color": "#1f77b4"})
+        fig.add_vline(x=int(e) + 0.5, line={"width": 1, "dash": "dot", "color": "#1f77b4"})  # after rank e
     fig.update_layout(title=f"BM25 scores of the query's top {view['k']} (of {view['candidates']} candidates); "
-                            "dotted lines = interval edges", xaxis_title="rank (log scale)",
+                            "dotted lines = interval edges", xaxis_title="BM25 rank, 1 = first (log scale)",
                       yaxis_title="BM25 score", xaxis_type="log", height=380, margin={"t": 50})
     curve_view = mo.ui.plotly(fig)
     curve_view

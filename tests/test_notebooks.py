@@ -65,6 +65,9 @@ def test_partition_designer_data(tiny_toml):
     items = view["items"]
     assert len(items) == 3 and items["target p"].sum() == pytest.approx(1.0, abs=1e-5)
     assert list(items["rank"]) == sorted(items["rank"])  # one chunk per interval, in rank order
+    for shown, rank in zip(items["interval (ranks)"], items["rank"]):  # both 1-based, as the CLI
+        lo, _, hi = shown.partition("-")
+        assert int(lo) <= rank <= int(hi or lo)
     sampled = fig.data[1]
     assert list(sampled.x) == list(items["rank"]) and list(sampled.y) == list(items["bm25"])
     assert len(fig.data[0].y) == view["candidates"]
