@@ -66,12 +66,62 @@ def win_loss(per_query: pd.DataFrame, a: str, b: str, metric: str = "Hit@10") ->
     common = pa.index.intersection(pb.index)
     va, vb = pa.loc[common, metric], pb.loc[common, metric]
     status = np.select([va > vb, va < vb, (va > 0) & (vb > 0)], ["fixed", "broke", "both hit"], "both miss")
+    binary = set(np.unique(np.r_[va.to_numpy(), vb.to_numpy()])) <= {0.0, 1.0}
     out = pd.DataFrame({"query_id": common, a: va.to_numpy(), b: vb.to_numpy(), "status": status})
+    if binary:  # hits are counts: 0 or 1, not 0.0 / 1.0
+        out[a], out[b] = out[a].astype(int), out[b].astype(int)
     for col in ("gold_rank",):
         if col in pa.columns:
-            out[f"gold rank ({a})"] = pa.loc[common, col].to_numpy()
-            out[f"gold rank ({b})"] = pb.loc[common, col].to_numpy()
+            out[f"gold rank ({a})"] = [rank_text(x) for x in pa.loc[common, col]]
+            out[f"gold rank ({b})"] = [rank_text(x) for x in pb.loc[common, col]]
     return out.reset_index(drop=True)
+
+
+def rank_text(rank) -> str:
+    """A gold chunk's rank for display: the number, or '>depth' when the run never found it."""
+    return "not found" if rank is None or pd.isna(rank) else str(int(rank))
+
+
+def comparison_chart(comparisons: pd.DataFrame, metric: str = "MAP@10"):
+    """Plotly chart of the paired differences on one metric: a point per comparison with its
+    95% interval, a zero line; gains right, losses left."""
+    import plotly.graph_objects as go
+
+    c = comparisons[comparisons.metric == metric].iloc[::-1]
+    colour = ["#2ca02c" if lo > 0 else "#d62728" if hi < 0 else "#7f7f7f"
+              for lo, hi in zip(c.ci_low, c.ci_high)]
+    fig = go.Figure(go.Scatter(
+        x=c["diff"], y=c.comparison, mode="markers", marker={"size": 10, "color": colour},
+        error_x={"type": "data", "symmetric": False, "array": c.ci_high - c["diff"],
+                 "arrayminus": c["diff"] - c.ci_low},
+        hovertemplate="%{y}: %{x:+.2f} points<extra></extra>"))
+    fig.add_vline(x=0, line={"color": "#444", "width": 1})
+    fig.update_layout(title=f"{metric}: difference in points with its paired 95% interval "
+                            "(green: a gain, red: a loss, grey: not clear)",
+                      xaxis_title=f"{metric} difference (points)", height=120 + 32 * len(c),
+                      margin={"l": 10, "t": 50})
+    return fig
+
+
+def drilldown(pipe, query_id: str, systems: list[str], depth: int = 10, width: int = 90) -> dict:
+    """One test question under every system: its text, its gold chunks' texts, and a table of
+    each system's top ``depth`` chunk texts (cut to ``width`` characters, gold marked ★)."""
+    chunks, _ = pipe.chunks()
+    gold = pipe.relevance()[0].grades[query_id]
+    ids, texts = pipe.eval_queries()
+    question = dict(zip(ids, texts)).get(query_id, "")
+
+    def cut(i: int) -> str:
+        t = " ".join(chunks[i].text.split())
+        return ("★ " if i in gold else "") + (t[:width] + ("…" if len(t) > width else ""))
+    cols = {}
+    for s in systems:
+        run, _ = pipe.run(s)
+        top = [c for c in run.ranked(run.query_ids.index(query_id))[:depth] if c >= 0]
+        cols[s] = [cut(c) for c in top] + [""] * (depth - len(top))
+    table = pd.DataFrame({"rank": range(1, depth + 1), **cols})
+    return {"question": question, "gold": [" ".join(chunks[c].text.split()) for c in sorted(gold)],
+            "table": table}
 
 
 def highlight(text: str, phrases: list[str], color: str = "#ffe08a") -> str:

@@ -51,11 +51,20 @@ def _(mo, recompute, workbench):
 
 
 @app.cell
-def _(mo, res):
-    cmp = res["comparisons"].round(3)
+def _(mo, res, workbench):
+    cmp = res["comparisons"].round({"diff": 2, "ci_low": 2, "ci_high": 2, "p_value": 4})
+    chart_metric = mo.ui.dropdown(["MAP@10", "Hit@1", "Hit@4", "Hit@10", "nDCG@10"], value="MAP@10",
+                                  label="chart metric")
     mo.vstack([mo.md("### Paired bootstrap: difference in points [95% interval]"),
-               mo.ui.table(cmp, selection=None, page_size=12)])
-    return
+               mo.ui.table(cmp.to_dict("records"), selection=None, page_size=12), chart_metric])
+    return chart_metric, cmp
+
+
+@app.cell
+def _(chart_metric, mo, res, workbench):
+    diff_chart = workbench.comparison_chart(res["comparisons"], chart_metric.value)
+    mo.ui.plotly(diff_chart)
+    return (diff_chart,)
 
 
 @app.cell
@@ -83,30 +92,25 @@ def _(a, b, metric, mo, pipe, res, workbench):
 @app.cell
 def _(mo, status, wl):
     shown = wl[wl.status == status.value]
-    picked = mo.ui.table(shown, selection="single", page_size=10)
+    picked = mo.ui.table(shown.to_dict("records"), selection="single", page_size=10)
     picked
     return (picked,)
 
 
 @app.cell
-def _(mo, pd, picked, pipe, res, systems):
+def _(mo, picked, pipe, res, systems, workbench):
     _rows = picked.value
-    mo.stop(_rows is None or len(_rows) == 0, mo.md("Select a question above to see every system's ranking."))
-    qid = _rows.iloc[0]["query_id"]
-    chunks, _ = pipe.chunks()
-    rel, _ = pipe.relevance()
-    gold = set(rel.grades[qid])
-    cols = {}
-    for s in systems:
-        run, _ = pipe.run(s)
-        top = run.ranked(run.query_ids.index(qid))[:10]
-        cols[s] = [("★ " if c in gold else "") + chunks[c].chunk_id for c in top]
-    drill = pd.DataFrame({k: v + [""] * (10 - len(v)) for k, v in cols.items()}, index=range(1, 11))
+    mo.stop(not _rows, mo.md("Select a question above to see every system's top 10."))
+    qid = _rows[0]["query_id"]
+    view = workbench.drilldown(pipe, qid, systems)
     gr = res["per_query"]
     ranks = gr[gr.query_id == qid].set_index("system")["gold_rank"]
-    mo.vstack([mo.md(f"**{qid}**: gold chunks {', '.join(chunks[c].chunk_id for c in sorted(gold))} (★); "
-                     "first gold rank per system: " + ", ".join(f"{s} {ranks.get(s)}" for s in systems)),
-               mo.ui.table(drill.reset_index(names="rank"), selection=None)])
+    drill = view["table"]
+    mo.vstack([mo.md(f"**{qid}**: {view['question']}"),
+               mo.md("**Gold** (★ below): " + " / ".join(f"_{t[:300]}_" for t in view["gold"])),
+               mo.md("First gold rank per system: " + ", ".join(
+                   f"{s} {workbench.rank_text(ranks.get(s))}" for s in systems)),
+               mo.ui.table(drill.to_dict("records"), selection=None, page_size=10)])
     return (drill,)
 
 

@@ -110,6 +110,17 @@ def test_alignment_uniformity_and_evaluation_notebooks_data(tiny_toml):
     wl = ev["wl"]
     assert set(wl.status) <= {"fixed", "broke", "both hit", "both miss"}
     assert sum(ev["counts"].values()) == len(wl) == len(ev["res"]["per_query"].query_id.unique())
+    assert str(wl["bmembed"].dtype).startswith("int") and all(isinstance(x, str) for x in wl.iloc[:, -1])
+    chart = ev["diff_chart"].data[0]
+    mapc = ev["res"]["comparisons"].query("metric == 'MAP@10'")
+    assert sorted(chart.y) == sorted(mapc.comparison) and len(chart.error_x.array) == len(mapc)
+    from bmembed_lab import workbench as wb
+
+    pipe = wb.open_pipeline()
+    qid = ev["res"]["per_query"].query_id.iloc[0]
+    view = wb.drilldown(pipe, qid, ["bm25", "base"])
+    assert view["question"] and view["gold"] and list(view["table"].columns) == ["rank", "bm25", "base"]
+    assert any(t.startswith("★ ") for t in view["table"]["bm25"])  # BM25 finds the tiny gold chunks
     _, ov = load_app(ROOT / "notebooks" / "00_overview.py").run()
     assert ov["headline"].equals(ev["res"]["summary"])
     best = ev["res"]["summary"]["MAP@10"].idxmax()
