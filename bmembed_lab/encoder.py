@@ -116,9 +116,9 @@ def model_fingerprint(path: str | Path) -> str:
 
 def native_bf16(device: str = "cpu") -> bool:
     """True where bf16 matmuls run natively: CUDA with bf16, or a CPU with AMX/AVX512-bf16."""
-    import torch
-
     if device.startswith("cuda"):
+        import torch
+
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     try:
         flags = Path("/proc/cpuinfo").read_text().split()
@@ -186,6 +186,73 @@ def max_input_tokens(path: Path, requested: int = 0) -> int:
     return min(requested, model_max) if requested > 0 else model_max
 
 
+def _cuda_available() -> bool:
+    """Whether PyTorch would see a GPU, without importing torch where no NVIDIA driver is
+    present (so a CPU machine computes cache keys without the torch import)."""
+    import sys
+
+    if "torch" not in sys.modules and not (Path("/proc/driver/nvidia").exists()
+                                           or any(Path("/dev").glob("nvidia[0-9]*"))):
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def resolved_options(cfg: EncoderConfig) -> dict:
+    """Every encoding option resolved from the config and the model folder's JSON files
+    (device, pooling, input limit, precision, query prefix), without loading the model: what
+    :meth:`Encoder.load` uses and what :func:`identity_of` keys the cache by."""
+    path = resolve_model_path(cfg.model)
+    device = cfg.device if cfg.device != "auto" else ("cuda" if _cuda_available() else "cpu")
+    pooling = cfg.pooling
+    if pooling == "auto":
+        mcfg = json.loads((path / "config.json").read_text())
+        is_decoder = bool(mcfg.get("is_decoder", False)) or any(
+            a.endswith("ForCausalLM") for a in (mcfg.get("architectures") or [])
+        ) or mcfg.get("model_type", "") in {"qwen2", "qwen3", "mistral", "llama", "gemma"}
+        pooling = _st_pooling(path) or ("last" if is_decoder else "mean")
+    precision = cfg.precision
+    if precision == "auto":
+        precision = "bf16" if native_bf16(device) else "fp32"
+    return {"path": path, "device": device, "pooling": pooling,
+            "max_length": max_input_tokens(path, cfg.max_length), "precision": precision,
+            "query_instruction": query_prefix(cfg, path), "protocol": cfg.protocol}
+
+
+def identity_of(cfg: EncoderConfig) -> dict:
+    """:attr:`Encoder.identity` of the encoder ``cfg`` would load, computed without loading it."""
+    o = resolved_options(cfg)
+    return {"model": model_fingerprint(o["path"]), "pooling": o["pooling"],
+            "max_length": o["max_length"], "precision": o["precision"],
+            "query_instruction": o["query_instruction"], "protocol": o["protocol"]}
+
+
+class LazyEncoder:
+    """An :class:`Encoder` that loads its model only when something needs it: its identity
+    (cache keys), path, pooling and query prefix come from the config and the model folder's
+    JSON files, so opening cached results never imports torch or loads weights."""
+
+    def __init__(self, cfg: EncoderConfig):
+        self.cfg = cfg
+        opts = resolved_options(cfg)
+        self.path, self.pooling = opts["path"], opts["pooling"]
+        self.query_instruction, self.protocol = opts["query_instruction"], opts["protocol"]
+        self.identity = identity_of(cfg)
+        self._loaded: Encoder | None = None
+
+    @property
+    def loaded(self) -> Encoder:
+        if self._loaded is None:
+            self._loaded = Encoder.load(self.cfg)
+        return self._loaded
+
+    def __getattr__(self, name):  # everything else: the loaded encoder's
+        if name.startswith("_") or name in ("cfg",):
+            raise AttributeError(name)
+        return getattr(self.loaded, name)
+
+
 @dataclass
 class Encoder:
     """A loaded model + tokenizer with the encoding options resolved."""
@@ -209,11 +276,11 @@ class Encoder:
         fp32 weights (the optimizer's master copy) and computes in bf16 under autocast."""
         offline_hub()
         import torch
-        from transformers import AutoConfig, AutoModel, AutoTokenizer
+        from transformers import AutoModel, AutoTokenizer
 
         cfg = cfg or EncoderConfig()
-        path = resolve_model_path(cfg.model)
-        device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        opts = resolved_options(cfg)
+        path, device = opts["path"], opts["device"]
         tokenizer = tokenizer or AutoTokenizer.from_pretrained(str(path))
         owned = model is None
         check_device(cfg.device)
@@ -225,24 +292,14 @@ class Encoder:
                                  "restore or re-save the folder's weights (a truncated or "
                                  "damaged file?)") from None
         model.eval().to(device)
-        mcfg = model.config if hasattr(model, "config") else AutoConfig.from_pretrained(str(path))
-        pooling = cfg.pooling
-        if pooling == "auto":
-            is_decoder = bool(getattr(mcfg, "is_decoder", False)) or any(
-                a.endswith("ForCausalLM") for a in (getattr(mcfg, "architectures", None) or [])
-            ) or getattr(mcfg, "model_type", "") in {"qwen2", "qwen3", "mistral", "llama", "gemma"}
-            pooling = _st_pooling(path) or ("last" if is_decoder else "mean")
-        max_length = max_input_tokens(path, cfg.max_length)
-        precision = cfg.precision
-        if precision == "auto":
-            precision = "bf16" if native_bf16(device) else "fp32"
+        pooling, max_length, precision = opts["pooling"], opts["max_length"], opts["precision"]
         if precision == "bf16" and owned and not trainable:
             # an inference-only model: bf16 weights beat autocast's per-op casts (bench/)
             model.to(torch.bfloat16)
         if pooling == "last" and tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         return cls(model, tokenizer, path, pooling, max_length, precision, device,
-                   query_prefix(cfg, path), cfg.batch_size, cfg.protocol)
+                   opts["query_instruction"], cfg.batch_size, cfg.protocol)
 
     @property
     def identity(self) -> dict:

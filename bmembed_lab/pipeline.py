@@ -18,7 +18,7 @@ import pandas as pd
 from . import perturbation
 from .cache import StageCache, texts_key
 from .config import Config
-from .encoder import Encoder, check_device
+from .encoder import LazyEncoder, check_device
 from .evaluation import (TRAINED, compare_all, default_comparisons, in_dev_split, parse_system,
                          per_query_table, summary_table)
 from .stages import chunk, diagnose, ingest, lists, perturb, queries, runs, train
@@ -218,20 +218,21 @@ class Pipeline:
         return train.unfinished_runs(self.cache)
 
     # -- encoders and runs (paper Section 4) ------------------------------------------------------
-    def encoder(self, name: str = "base") -> Encoder:
-        """The base encoder, or a trained method's export with the base model's pooling."""
+    def encoder(self, name: str = "base") -> LazyEncoder:
+        """The base encoder, or a trained method's export with the base model's pooling; lazy:
+        its model loads only when something is encoded (cache keys need only its identity)."""
         from dataclasses import replace
 
         def run():
             if name == "base":
-                return Encoder.load(self.cfg.encoder)
+                return LazyEncoder(self.cfg.encoder)
             if name.startswith("folder:"):  # an earlier export (its merged/ model) or any folder
                 folder = self.cfg.resolve(name[len("folder:"):])
                 model = folder / "merged" if (folder / "merged" / "config.json").is_file() else folder
             else:
                 model = self.trained(name)[0].merged
-            return Encoder.load(replace(self.cfg.encoder, model=str(model),
-                                        pooling=self.encoder("base").pooling))
+            return LazyEncoder(replace(self.cfg.encoder, model=str(model),
+                                       pooling=self.encoder("base").pooling))
         return self._stage(f"encoder:{name}", run)
 
     def chunk_embeddings(self, name: str = "base", on_batch=None) -> tuple[np.ndarray, str]:

@@ -77,3 +77,45 @@ def test_real_minilm_bf16_close_to_fp32_and_sentence_transformers():
     st = SentenceTransformer(str(resolve_model_path("all-MiniLM-L6-v2")), device="cpu")
     ref = st.encode(texts, normalize_embeddings=True)
     assert (fp32 * ref).sum(1).min() >= 0.9999
+
+
+@pytest.mark.parametrize("opts", [{}, {"precision": "bf16"}, {"protocol": "reference"},
+                                  {"pooling": "cls", "max_length": 64}, {"query_instruction": "q: "}])
+def test_the_identity_needs_no_model_and_equals_the_loaded_one(tiny_model_dir, opts):
+    """Cache keys come from the config and the folder's JSON files: the lazy encoder's identity
+    equals the loaded encoder's, and nothing is loaded until something is encoded."""
+    from bmembed_lab.encoder import LazyEncoder, identity_of
+
+    cfg = EncoderConfig(model=str(tiny_model_dir), **opts)
+    lazy = LazyEncoder(cfg)
+    assert lazy._loaded is None and lazy.identity == identity_of(cfg)
+    assert (lazy.pooling, lazy.query_instruction) == (Encoder.load(cfg).pooling, Encoder.load(cfg).query_instruction)
+    assert lazy.identity == Encoder.load(cfg).identity
+    emb = lazy.encode(["a kidney stone"], progress=False)
+    assert lazy._loaded is not None and emb.shape[0] == 1
+
+
+def test_opening_cached_results_does_not_import_torch(tmp_path, beir_dir, tiny_model_dir):
+    """A fresh process that evaluates from a filled cache imports no torch (the cost of every
+    notebook's opening): keys come from JSON files, runs from the cache."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from bmembed_lab.pipeline import Pipeline
+
+    from .conftest import tiny_config
+
+    cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir)
+    Pipeline(cfg).evaluate(["bm25", "base", "rrf"])
+    (tmp_path / "c.json").write_text(json.dumps(cfg.to_dict()))
+    code = ("import sys, json\nfrom bmembed_lab.config import load_config\n"
+            "from bmembed_lab.pipeline import Pipeline\n"
+            "d = json.load(open(sys.argv[1]))\n"
+            "sets = [f'{s}.{k}={json.dumps(v)}' for s, sec in d.items() for k, v in sec.items()]\n"
+            "Pipeline(load_config(None, sets)).evaluate(['bm25', 'base', 'rrf'])\n"
+            "print(json.dumps('torch' in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "c.json")], capture_output=True,
+                         text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip().splitlines()[-1] == "false", out.stderr[-2000:]
