@@ -108,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--json", type=Path, help="also write the measurements as JSON here")
 
+    p = sub.add_parser("diagnose", help="alignment and uniformity of base and every trained "
+                                        "model (paper Section 5) with their reading, and the "
+                                        "joint UMAP map (notebooks 05 and 06 open from it)")
+    _common(p)
+    p.add_argument("--no-map", action="store_true", help="skip the UMAP map")
+
     p = sub.add_parser("cache", help="list or clear the stage cache")
     p.add_argument("action", choices=["ls", "clear"], help="ls: list entries; clear: delete them")
     p.add_argument("--stage", help="only this stage (e.g. embeddings)")
@@ -306,6 +312,12 @@ def cmd_train(cfg: Config, args) -> int:
     return 0
 
 
+def cmd_diagnose(cfg: Config, args) -> int:
+    from .runreport import diagnose_report
+
+    return diagnose_report(_pipeline(cfg), with_map=not args.no_map)
+
+
 def cmd_check(cfg: Config, args) -> int:
     from .check import format_report, run_check
 
@@ -346,7 +358,7 @@ def cmd_config(cfg: Config, args) -> int:
 
 COMMANDS = {"run": cmd_run, "ingest": cmd_ingest, "chunk": cmd_chunk, "queries": cmd_queries,
             "lists": cmd_lists, "evaluate": cmd_evaluate, "train": cmd_train, "perturb": cmd_perturb,
-            "check": cmd_check,
+            "check": cmd_check, "diagnose": cmd_diagnose,
             "cache": cmd_cache, "config": cmd_config}
 
 

@@ -115,7 +115,7 @@ def reading(rows: list[dict], gains: dict[str, str] | None = None, base: str = "
              f"({'better' if ar_s > 0 else 'worse' if ar_s < 0 else 'unchanged'}); normalised "
              f"alignment {an} {b['alignment_norm']:.3f} → {r['alignment_norm']:.3f} "
              f"({'better' if an_s > 0 else 'worse' if an_s < 0 else 'unchanged'}); |uniformity| "
-             f"{un} {b['uniformity_abs']:.2f} → {r['uniformity_abs']:.2f} "
+             f"{un} {b['uniformity_abs']:.3f} → {r['uniformity_abs']:.3f} "
              f"({'more evenly spread' if un_s > 0 else 'less evenly spread' if un_s < 0 else 'unchanged'})."]
         if ar_s * an_s < 0:
             s.append("Raw and normalised alignment disagree: raw distances shrink or grow with the "
@@ -131,3 +131,13 @@ def reading(rows: list[dict], gains: dict[str, str] | None = None, base: str = "
             s.append(f"On retrieval, {name} - {base}: {gains[name]}.")
         out.append(" ".join(s))
     return out
+
+
+def gains_over_base(comparisons, metric: str = "MAP@10") -> dict[str, str]:
+    """Each model's measured difference from base on ``metric`` in words, from an
+    ``evaluate`` comparisons table: the ``gains`` :func:`reading` takes."""
+    if comparisons is None or not len(comparisons):
+        return {}
+    c = comparisons[(comparisons.metric == metric) & comparisons.comparison.str.endswith(" - base")]
+    return {r.comparison.split(" - ")[0]: f"{metric} {r['diff']:+.1f} points [{r.ci_low:+.1f}, "
+            f"{r.ci_high:+.1f}] on {int(r.queries)} test questions" for _, r in c.iterrows()}

@@ -171,9 +171,9 @@ def regime_lines(results: dict[str, dict], trained: str = "bmembed", metric: str
         if teacher is None or gain is None:
             continue
 
-        def fmt(r, flip=1):
-            return f"{flip * r['diff']:+.1f} [{min(flip * r.ci_low, flip * r.ci_high):+.1f}, " \
-                   f"{max(flip * r.ci_low, flip * r.ci_high):+.1f}]"
+        def fmt(r, flip=1):  # + 0.0: no "-0.0" when a flipped difference is zero
+            return f"{flip * r['diff'] + 0.0:+.1f} [{min(flip * r.ci_low, flip * r.ci_high) + 0.0:+.1f}, " \
+                   f"{max(flip * r.ci_low, flip * r.ci_high) + 0.0:+.1f}]"
         lead = "BM25 ahead" if teacher.ci_high < 0 else "base ahead" if teacher.ci_low > 0 else "no clear leader"
         moved = ("gains" if gain.ci_low > 0 else "loses" if gain.ci_high < 0 else "does not move clearly")
         out.append(f"  {name} ({int(gain.queries)}): BM25 - base {fmt(teacher, -1)} ({lead}); "

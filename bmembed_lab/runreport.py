@@ -1,6 +1,7 @@
 """What `bmembed-lab run` prints (and writes with --json): the training data's counts, the
 test table with its paired comparisons, the held-out keyword-style queries, the notes on the
-exported models and both regimes side by side (paper Section 4's tables, plus ours)."""
+exported models and both regimes side by side (paper Section 4's tables, plus ours); and what
+`bmembed-lab diagnose` prints (Section 5's alignment and uniformity, with their reading)."""
 
 from __future__ import annotations
 
@@ -73,4 +74,25 @@ def run_report(pipe, json_path: Path | None = None) -> int:
             "protocol": cfg.encoder.protocol, "notes": (res or held or {}).get("notes", []),
             "heldout": tables(held), "stage_seconds": pipe.timings, "total_seconds": total},
             indent=1, default=str))
+    return 0
+
+
+def diagnose_report(pipe, with_map: bool = True) -> int:
+    """Alignment, uniformity and their reading for base and every trained model (paper Section 5), and
+    the joint UMAP map: what notebooks 05 and 06 show, printed and cached."""
+    from .diagnostics import gains_over_base, reading
+    from .embedmap import MapParams
+
+    systems = ["base"] + pipe.cached_models()
+    rows = [pipe.alignment_uniformity(s) for s in systems]
+    print("system      alignment  alignment_norm  |uniformity|  pairs")
+    for r in rows:
+        print(f"{r['system']:<11} {r['alignment']:9.4f}  {r['alignment_norm']:14.4f}  "
+              f"{r['uniformity_abs']:12.4f}  {r['pairs']}")
+    gains = gains_over_base(pipe.evaluate(systems)["comparisons"])
+    for line in reading(rows, gains):
+        print("\n" + line.replace("**", ""))
+    if with_map and len(systems) > 1:
+        coords = pipe.embedding_map(("base", systems[1]), MapParams())
+        print(f"\nembedding map: base and {systems[1]}, {len(coords)} points (cached for notebook 06)")
     return 0

@@ -84,12 +84,9 @@ def _(au, go, mo, which):
 
 @app.cell
 def _(au, mo, pipe):
-    from bmembed_lab.diagnostics import reading
+    from bmembed_lab.diagnostics import gains_over_base, reading
 
-    _c = pipe.evaluate(list(au.system))["comparisons"]
-    _c = _c[(_c.metric == "MAP@10") & _c.comparison.str.endswith(" - base")] if len(_c) else _c
-    gains = {r.comparison.split(" - ")[0]: f"MAP@10 {r['diff']:+.1f} points [{r.ci_low:+.1f}, "
-             f"{r.ci_high:+.1f}] on {int(r.queries)} test questions" for _, r in _c.iterrows()}
+    gains = gains_over_base(pipe.evaluate(list(au.system))["comparisons"])
     _lines = reading(au.to_dict("records"), gains)
     mo.md("### Reading\n\n" + ("\n\n".join(_lines) if _lines else
                                 "Only the base model is in the cache: train one (notebook 03 or "

@@ -83,7 +83,7 @@ def test_the_reading_says_what_moved_and_never_contradicts_the_numbers():
     shrunk = {"system": "bmembed", "alignment": 0.8, "alignment_norm": 2.2, "uniformity_abs": 2.17}
     spread = {"system": "cl", "alignment": 1.0, "alignment_norm": 1.8, "uniformity_abs": 3.4}
     a, b = reading([base, shrunk, spread], {"bmembed": "MAP@10 -1.2 [-2.5, -0.0]"})
-    assert "|uniformity| fell 3.00 → 2.17 (less evenly spread)" in a
+    assert "|uniformity| fell 3.000 → 2.170 (less evenly spread)" in a
     assert "raw alignment fell 1.000 → 0.800 (better)" in a and "normalised alignment rose" in a
     assert "disagree" in a and "This does not match the paper's claim" in a
     assert "On retrieval, bmembed - base: MAP@10 -1.2 [-2.5, -0.0]." in a

@@ -241,3 +241,18 @@ def test_run_encodes_the_corpus_once_per_model(tmp_path, beir_dir, tiny_model_di
     monkeypatch.setattr(selection, "dev_score", dev)
     assert main(["run", "-c", str(cfg_path), "-q"]) == 0
     assert len(corpus_encodings) == 2 and len(set(corpus_encodings)) == 2
+
+
+def test_diagnose_computes_what_notebooks_05_and_06_open_from(tmp_path, beir_dir, tiny_model_dir, capsys):
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text(f'[corpus]\npath = "{beir_dir}"\n[encoder]\nmodel = "{tiny_model_dir}"\n'
+                        f'[cache]\ndir = "{tmp_path / "cache"}"\n[chunking]\nchunk_tokens = 24\n'
+                        '[eval]\ndev_fraction = 0\nsystems = ["bm25", "base", "bmembed"]\n'
+                        '[sampling]\nm = 3\n[training]\nsteps = 2\nwarmup_steps = 1\n')
+    assert main(["run", "-c", str(cfg_path), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["diagnose", "-c", str(cfg_path), "--no-map"]) == 0
+    out = capsys.readouterr().out
+    assert "bmembed against base: raw alignment" in out and "On retrieval, bmembed - base: MAP@10" in out
+    cache = tmp_path / "cache"
+    assert len(list((cache / "diagnostics").iterdir())) == 2  # base and bmembed, cached
