@@ -37,8 +37,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP) wordnet
 	$(VENV)/bin/bmembed-lab run --config configs/demo.toml
 	@# what notebooks 05-07 show, computed now so that they open from the cache
-	$(VENV)/bin/bmembed-lab diagnose --config configs/demo.toml
 	$(VENV)/bin/bmembed-lab perturb --config configs/demo.toml --show 1
+	$(VENV)/bin/bmembed-lab diagnose --config configs/demo.toml
 	@echo ""
 	@echo "Open the workbench (served on 127.0.0.1 only, marimo's access token on):"
 	@echo "  $(VENV)/bin/marimo edit notebooks/          # edit and run every notebook"

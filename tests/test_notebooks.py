@@ -157,3 +157,21 @@ def test_perturbation_notebook_data(tiny_toml):
     hit10 = res["study"][(res["study"].metric == "Hit@10") & (res["study"].variant == "masked")]
     assert list(fig.data[0].y) == list(hit10.change)
     assert res["reading"] and res["counts"]["queries"] == len(pset.queries)
+
+
+def test_opening_every_notebook_after_the_demo_commands_writes_nothing(tiny_toml):
+    """After `run`, `perturb` and `diagnose` (what `make demo` runs), every notebook opens from
+    the cache: the cache's files are the same before and after opening all of them."""
+    from bmembed_lab.cli import main
+
+    for cmd in (["run"], ["perturb", "--show", "0"], ["diagnose"]):
+        assert main([cmd[0], "-c", str(tiny_toml), "-q", *cmd[1:]]) == 0
+    cache = tiny_toml.parent / "cache"
+
+    def files():
+        return {p.relative_to(cache): p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()}
+    before = files()
+    for nb in NOTEBOOKS:
+        load_app(nb).run()
+    after = files()
+    assert after == before, sorted(set(after) ^ set(before))[:10]
