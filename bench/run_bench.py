@@ -521,8 +521,8 @@ def render_tables() -> str:
                 continue
             c = r["counts"]
             out += [f"### Lexical sensitivity ({corpus}: {c['queries']} questions; the paper's Table 5 layout)", "",
-                    "Value in percent, then the change from the same questions' original value in points "
-                    "[paired-bootstrap 95% interval]. Offline keywords (words a question shares with its "
+                    "Original -> perturbed value on the same questions, in percent, then the change in "
+                    "points [paired-bootstrap 95% interval]; negative = worse. Offline keywords (words a question shares with its "
                     "gold chunks, by BM25 idf, at most 5), WordNet substitutes.", ""]
             t = table5(pd.DataFrame(r["study"]))
             out += ["| " + " | ".join(t.columns) + " |", "|" + "---|" * len(t.columns)]

@@ -88,9 +88,9 @@ def _(mo, pipe, systems):
     with mo.status.progress_bar(total=3 * len(systems), title="retrieval on original / masked / "
                                 "substituted questions", remove_on_exit=True) as _bar:
         res = pipe.perturbation_study(systems, progress=lambda done, total: _bar.update())
-    mo.vstack([mo.md("### The study table (paper Table 5 layout): value (change from original "
-                     "[95% bootstrap interval]), in percent"),
-               mo.ui.table(res["table"], selection=None, page_size=20)])
+    mo.vstack([mo.md("### The study table (paper Table 5 layout): original → perturbed on the "
+                     "same questions (change [95% bootstrap interval]), in percent; negative = worse"),
+               mo.ui.table(res["table"].to_dict("records"), selection=None, page_size=20)])
     return (res,)
 
 
@@ -119,23 +119,28 @@ def _(go, metric, mo, perturbation, res):
 
 @app.cell
 def _(mo, view):
-    picked = mo.ui.table(view[["query_id", "keywords", "no substitute"]], selection="single",
-                         page_size=8, label="pick a question for the drill-down")
+    picked = mo.ui.table(view[["query_id", "keywords", "no substitute"]].to_dict("records"),
+                         selection="single", page_size=8, label="pick a question for the drill-down")
     picked
     return (picked,)
 
 
 @app.cell
-def _(mo, picked, pset, res):
+def _(mo, picked, pipe, pset, res):
+    from bmembed_lab.perturbation.study import rank_change_view
+
     _rows = picked.value
-    mo.stop(_rows is None or len(_rows) == 0, mo.md("Select a question above to see how the rank of "
-                                                   "its gold chunk moves under each perturbation."))
-    qid = _rows.iloc[0]["query_id"]
+    mo.stop(not _rows, mo.md("Select a question above to see how the rank of its gold chunk "
+                             "moves under each perturbation."))
+    qid = _rows[0]["query_id"]
     q = next(x for x in pset.queries if x.query_id == qid)
-    drill = res["rank_changes"][res["rank_changes"].query_id == qid].drop(columns="query_id")
-    mo.vstack([mo.md(f"**original:** {q.text}  \n**masked:** {q.masked}  \n**substituted:** "
-                     f"{q.substituted}  \nRank of the first gold chunk (1 = top; empty = not in the top "
-                     "100) and its change:"), mo.ui.table(drill.round(0), selection=None)])
+    _rc = res["rank_changes"]
+    drill = rank_change_view(_rc[_rc.query_id == qid], pipe.cfg.eval.depth)
+    mo.vstack([mo.md(f"**original:** {q.text}  \n**masked:** {q.masked or '(no keyword: not masked)'}"
+                     f"  \n**substituted:** {q.substituted or '(no substitute found)'}  \n"
+                     "Rank of the first gold chunk (1 = top) and its change; negative = worse, as "
+                     "in the table and the chart above:"),
+               mo.ui.table(drill.to_dict("records"), selection=None)])
     return (drill,)
 
 

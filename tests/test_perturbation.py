@@ -120,12 +120,26 @@ def test_study_table_drops_and_intervals():
     sub = st[(st.system == "base") & (st.variant == "substituted") & (st.metric == "Hit@10")].iloc[0]
     assert sub.change == 0 and sub.ci_low == sub.ci_high == 0
     wide = pt.table5(st)
-    assert list(wide.queries) == ["original", "masked", "substituted"] * 2
-    assert wide.iloc[1]["Hit@10"].startswith(f"{m.perturbed:.2f} ({m.change:+.2f} [")
+    assert list(wide.questions) == ["masked", "substituted"] * 2
+    # each change sits next to the original on the same (here 180) questions
+    assert wide.iloc[0]["n"] == 180
+    assert wide.iloc[0]["Hit@10"].startswith(f"{m.original:.1f} → {m.perturbed:.1f} ({m.change:+.1f} [")
     text = " ".join(pt.reading(st))
     assert "Masking the keywords costs bm25 the most" in text and "BM25 keeps" in text
     rc = pt.rank_changes(pq)
     assert {"original", "masked", "substituted", "masked change"} <= set(rc.columns)
+    from bmembed_lab.perturbation.study import rank_change_view
+
+    lost = rc[rc.original.notna() & rc.masked.isna()].iloc[0]
+    assert np.isnan(lost["masked change"])
+    fell = pd.DataFrame({"query_id": ["a", "b", "c"], "system": ["x"] * 3, "original": [2.0, 3.0, np.nan],
+                         "masked": [7.0, np.nan, 4.0], "substituted": [1.0, 3.0, np.nan]})
+    fell["masked change"] = fell.original - fell.masked
+    v = rank_change_view(fell, 100)
+    assert list(v["masked: change (- = worse)"]) == ["-5", "lost", "found"]
+    assert list(v["substituted: change (- = worse)"]) == ["+1", "same", "-"]
+    assert list(v["original rank"]) == ["2", "3", "not in top 100"]
+    assert not v.isna().any().any() and "None" not in v.to_string() and "nan" not in v.to_string().lower()
 
 
 def test_pipeline_study_on_tiny_corpus(tmp_path, beir_dir, tiny_model_dir, tiny_wordnet_dir):

@@ -44,36 +44,58 @@ def study_table(per_query: pd.DataFrame, n_boot: int = 10000, seed: int = 0,
 
 
 def table5(study: pd.DataFrame) -> pd.DataFrame:
-    """Wide view in the paper's Table 5 layout: per system, a row for original, masked and
-    substituted queries; each metric with its drop from original in brackets."""
+    """Wide view in the paper's Table 5 layout: per system, a row for masked and one for
+    substituted questions; each metric as original -> perturbed on the same questions, with
+    the change and its 95% interval (negative = worse, as everywhere in the study)."""
     rows = []
     for system in dict.fromkeys(study.system):
         s = study[study.system == system]
-        masked = s[s.variant == "masked"].set_index("metric")
-        if len(masked):
-            rows.append({"system": system, "queries": "original",
-                         "n": int(masked.queries.iloc[0]), **{m: f"{masked.loc[m, 'original']:.2f}"
-                                                             for m in masked.index}})
         for variant in ("masked", "substituted"):
             v = s[s.variant == variant].set_index("metric")
             if len(v):
-                rows.append({"system": system, "queries": variant, "n": int(v.queries.iloc[0]),
-                             **{m: f"{v.loc[m, 'perturbed']:.2f} ({v.loc[m, 'change']:+.2f} "
-                                   f"[{v.loc[m, 'ci_low']:+.2f}, {v.loc[m, 'ci_high']:+.2f}])"
-                                for m in v.index}})
+                rows.append({"system": system, "questions": variant, "n": int(v.queries.iloc[0]),
+                             **{m: f"{v.loc[m, 'original']:.1f} → {v.loc[m, 'perturbed']:.1f} "
+                                   f"({v.loc[m, 'change']:+.1f} [{v.loc[m, 'ci_low']:+.1f}, "
+                                   f"{v.loc[m, 'ci_high']:+.1f}])" for m in v.index}})
     return pd.DataFrame(rows)
 
 
 def rank_changes(per_query: pd.DataFrame) -> pd.DataFrame:
     """Per query and system: the gold chunk's rank (1-based, NaN = not in the run's depth)
-    under each variant, and its change from the original."""
+    under each variant, and its change from the original as original - perturbed, so that a
+    negative change is worse (the gold chunk fell), as with every metric change."""
     t = per_query.pivot_table(index=["query_id", "system"], columns="variant", values="gold_rank",
                               aggfunc="first", dropna=False)
     t = t.reindex(columns=[v for v in VARIANTS if v in t.columns])
     for v in ("masked", "substituted"):
         if v in t.columns:
-            t[f"{v} change"] = t[v] - t["original"]
+            t[f"{v} change"] = t["original"] - t[v]
     return t.reset_index()
+
+
+def rank_change_view(changes: pd.DataFrame, depth: int) -> pd.DataFrame:
+    """:func:`rank_changes` for reading: ranks as numbers or 'not in top N', changes as
+    signed numbers (negative = the gold chunk fell) or 'lost' / 'found' / 'same'."""
+    def rank(x) -> str:
+        return f"not in top {depth}" if pd.isna(x) else str(int(x))
+
+    def change(orig, pert) -> str:
+        if pd.isna(orig) and pd.isna(pert):
+            return "-"
+        if pd.isna(pert):
+            return "lost"
+        if pd.isna(orig):
+            return "found"
+        d = int(orig - pert)
+        return "same" if d == 0 else f"{d:+d}"
+    out = pd.DataFrame({"system": changes.system})
+    for v in VARIANTS:
+        if v in changes.columns:
+            out[f"{v} rank"] = [rank(x) for x in changes[v]]
+    for v in ("masked", "substituted"):
+        if v in changes.columns:
+            out[f"{v}: change (- = worse)"] = [change(a, b) for a, b in zip(changes["original"], changes[v])]
+    return out.reset_index(drop=True)
 
 
 def reading(study: pd.DataFrame, metric: str = "Hit@10") -> list[str]:
