@@ -175,3 +175,35 @@ def finding(res: dict, metric: str = "MAP@10") -> str:
     out += [f"{k} {said(r)}" for k, r in rows.items()
             if k.endswith(" - base") and not k.startswith(("rrf", "base"))]
     return "; ".join(out) + f" ({metric} points, paired 95% interval)."
+
+
+def gold_rank_moves(base_ranks: pd.Series, adapted_ranks: pd.Series, depth: int = 10) -> dict:
+    """How many questions' first gold chunk an adapted model ranks higher (closer), lower
+    (further) or the same as base; ranks past ``depth`` or missing count as depth + 1."""
+    common = base_ranks.index.intersection(adapted_ranks.index)
+    b = base_ranks.loc[common].fillna(depth + 1).clip(upper=depth + 1)
+    a = adapted_ranks.loc[common].fillna(depth + 1).clip(upper=depth + 1)
+    return {"closer": int((a < b).sum()), "further": int((a > b).sum()), "same": int((a == b).sum()),
+            "depth": depth}
+
+
+def map_table(coords: pd.DataFrame, chunks, grades: dict, question: str, texts: dict,
+              hits: dict, top_documents: int = 10) -> pd.DataFrame:
+    """The map's points with what they can be coloured by: relevance to ``question`` (the
+    selected question / other questions / its gold chunks / other chunks), hit or miss at 10
+    per model, and document (the ``top_documents`` largest by mapped chunks, the rest grouped,
+    so the legend stays readable for any corpus)."""
+    pos = {c.chunk_id: i for i, c in enumerate(chunks)}
+    gold = {chunks[c].chunk_id for c in grades.get(question, {})}
+    t = coords.copy()
+    is_q = t.kind == "query"
+    t["text"] = [texts.get(i, "")[:120] if q else chunks[pos[i]].text[:120] for q, i in zip(is_q, t.item)]
+    doc = pd.Series([None if q else chunks[pos[i]].doc_id for q, i in zip(is_q, t.item)], index=t.index)
+    big = set(doc[~is_q].value_counts().index[:top_documents])
+    t["document"] = ["question" if q else (d if d in big else "other documents") for q, d in zip(is_q, doc)]
+    t["document (10 largest)"] = t["document"]
+    t["relevance"] = np.where(is_q, np.where(t.item == question, "selected question", "question"),
+                              np.where(t.item.isin(gold), "gold chunk", "chunk"))
+    t["hit or miss"] = ["chunk" if not q else ("hit@10" if hits[m].get(i, 0) > 0 else "miss@10")
+                        for m, q, i in zip(t.model, is_q, t.item)]
+    return t

@@ -23,9 +23,9 @@ def _(mo):
 
     The evaluation questions and the chunks, embedded by the base encoder and by the adapted
     one, are projected by **one joint UMAP fit**, so a point's position means the same on both
-    panels. Colour by document, by relevance to the selected question, or by whether the model
-    finds a gold chunk in its top 10. Pick a question to draw its lines to the gold chunks
-    (green) and to the model's top-k (red). Select points with the box or lasso tool to list them.
+    panels. Colour by relevance to the selected question, by whether the model finds a gold
+    chunk in its top 10, or by document (the 10 largest; the rest grouped). Pick a question to
+    draw its lines to the gold chunks (green) and to the model's top 5 (red). Select points with the box or lasso tool to list them.
     Coordinates are cached per (models, corpus, parameters): reopening costs no UMAP compilation.
     """)
     return
@@ -41,8 +41,11 @@ def _(workbench):
 
 
 @app.cell
-def _(mo):
-    adapted = mo.ui.dropdown(["bmembed", "cl", "mnrl"], value="bmembed", label="adapted model")
+def _(mo, pipe):
+    _trained = pipe.cached_models()
+    mo.stop(not _trained, mo.callout(mo.md("No adapted model in the cache yet: train one in notebook "
+                                           "03 or with `make demo`, then reopen."), kind="info"))
+    adapted = mo.ui.dropdown(_trained, value=_trained[0], label="adapted model")
     neighbors = mo.ui.slider(5, 50, value=15, label="UMAP n_neighbors", show_value=True)
     min_dist = mo.ui.slider(0.0, 0.9, step=0.05, value=0.1, label="min_dist", show_value=True)
     recompute = mo.ui.run_button(label="Recompute the map")
@@ -61,51 +64,51 @@ def _(MapParams, adapted, min_dist, mo, neighbors, pipe, recompute):
 
 
 @app.cell
-def _(adapted, pipe):
+def _(adapted, pipe, workbench):
     from bmembed_lab.evaluation import per_query_table
 
     runs = {s: pipe.run(s)[0] for s in ("base", adapted.value)}
     rel_, _ = pipe.relevance()
-    hits = {s: per_query_table(r, rel_).set_index("query_id")["Hit@10"] for s, r in runs.items()}
-    return hits, runs
+    _pq = {s: per_query_table(r, rel_).set_index("query_id") for s, r in runs.items()}
+    hits = {s: t["Hit@10"] for s, t in _pq.items()}
+    moved = workbench.gold_rank_moves(_pq["base"]["gold_rank"], _pq[adapted.value]["gold_rank"])
+    return hits, moved, runs
 
 
 @app.cell
-def _(coords, mo, query_ids, query_texts):
-    mapped = set(coords[coords.kind == "query"].item)
+def _(mo, query_ids, query_texts):
+    # built from the questions alone, so changing a map control keeps these choices
+    question = mo.ui.dropdown({f"{t[:80]} ({q})": q for q, t in zip(query_ids, query_texts)},
+                              value=f"{query_texts[0][:80]} ({query_ids[0]})", label="question")
+    colour = mo.ui.radio(["relevance", "hit or miss", "document (10 largest)"], value="relevance",
+                         label="colour by", inline=True)
     texts = dict(zip(query_ids, query_texts))
-    options = {f"{texts[q][:80]} ({q})": q for q in query_ids if q in mapped}
-    question = mo.ui.dropdown(options, value=next(iter(options)), label="question")
-    colour = mo.ui.radio(["document", "relevance", "hit or miss"], value="document", label="colour by",
-                         inline=True)
-    mo.hstack([question, colour])
     return colour, question, texts
 
 
 @app.cell
-def _(chunks, colour, coords, hits, question, rel, runs, texts):
-    import numpy as _np
+def _(adapted, colour, mo, moved, question):
+    mo.vstack([mo.hstack([question, colour]),
+               mo.md(f"Against base, **{adapted.value}** ranks the gold chunk higher for "
+                     f"**{moved['closer']}** test questions, lower for **{moved['further']}**, the same "
+                     f"for **{moved['same']}** (first gold chunk's rank, top {moved['depth']}).")])
+    return
 
-    chunk_pos = {c.chunk_id: i for i, c in enumerate(chunks)}
-    gold = {chunks[c].chunk_id for c in rel.grades.get(question.value, {})}
-    table = coords.copy()
-    table["text"] = [texts.get(i, "")[:120] if k == "query" else chunks[chunk_pos[i]].text[:120]
-                     for k, i in zip(table.kind, table.item)]
-    table["document"] = [("question" if k == "query" else chunks[chunk_pos[i]].doc_id)
-                         for k, i in zip(table.kind, table.item)]
-    table["relevance"] = _np.where(table.kind == "query", _np.where(table.item == question.value,
-                                   "selected question", "question"),
-                                   _np.where(table.item.isin(gold), "gold chunk", "chunk"))
-    table["hit or miss"] = [("chunk" if k == "chunk" else
-                             ("hit@10" if hits[m].get(i, 0) > 0 else "miss@10"))
-                            for m, k, i in zip(table.model, table.kind, table.item)]
+
+@app.cell
+def _(chunks, colour, coords, hits, mo, question, rel, runs, texts, workbench):
+    mo.stop(not (coords.kind == "query").any() or question.value not in set(coords.item),
+            mo.callout(mo.md("This question is not on the map (beyond the map's question sample)."),
+                       kind="info"))
+    table = workbench.map_table(coords, chunks, rel.grades, question.value, texts, hits)
     table["colour"] = table[colour.value]
 
     def top_chunks(model: str, k: int = 5) -> list[str]:
         run = runs[model]
         row = run.query_ids.index(question.value)
-        return [chunks[j].chunk_id for j in run.ranked(row)[:k]]
+        return [chunks[j].chunk_id for j in run.ranked(row)[:k] if j >= 0]
 
+    gold = {chunks[c].chunk_id for c in rel.grades.get(question.value, {})}
     lines = {m: {"gold": sorted(gold), "top": top_chunks(m)} for m in runs}
     return lines, table
 
@@ -114,21 +117,26 @@ def _(chunks, colour, coords, hits, question, rel, runs, texts):
 def _(go, lines, px, question, table):
     fig = px.scatter(table, x="x", y="y", color="colour", symbol="kind", facet_col="model",
                      hover_data={"item": True, "text": True, "x": False, "y": False, "colour": False},
-                     custom_data=["model", "kind", "item"], height=620, opacity=0.75)
+                     custom_data=["model", "kind", "item"], height=620, opacity=0.6,
+                     labels={"x": "UMAP 1", "y": "UMAP 2", "colour": ""})
     fig.update_traces(marker={"size": 5})
     for col, model in enumerate(table.model.unique(), start=1):
         pts = table[table.model == model].set_index(["kind", "item"])
         if ("query", question.value) not in pts.index:
             continue
         qx, qy = pts.loc[("query", question.value), ["x", "y"]]
+        fig.add_trace(go.Scatter(x=[qx], y=[qy], mode="markers", showlegend=False, hoverinfo="skip",
+                                 marker={"size": 16, "symbol": "star", "color": "#000"}), row=1, col=col)
         for kind, colour_ in (("gold", "#2ca02c"), ("top", "#d62728")):
             for cid in lines[model][kind]:
                 if ("chunk", cid) in pts.index:
                     cx, cy = pts.loc[("chunk", cid), ["x", "y"]]
-                    fig.add_trace(go.Scatter(x=[qx, cx], y=[qy, cy], mode="lines", showlegend=False,
-                                             line={"color": colour_, "width": 1.5}, hoverinfo="skip"),
-                                  row=1, col=col)
-    fig.update_layout(dragmode="lasso", legend={"title": ""})
+                    fig.add_trace(go.Scatter(x=[qx, cx], y=[qy, cy], mode="lines+markers", showlegend=False,
+                                             line={"color": colour_, "width": 2}, marker={"size": 9},
+                                             hoverinfo="skip"), row=1, col=col)
+    _ = fig.update_layout(dragmode="lasso", legend={"title": ""},
+                          title="The selected question (star), its gold chunks (green) and the model's "
+                                "top 5 (red); UMAP axes have no units")
     return (fig,)
 
 
@@ -148,8 +156,8 @@ def _(map_view, mo, pd, table):
     else:
         sel = table.iloc[0:0]
     mo.vstack([mo.md(f"**{len(sel)} selected** (box or lasso on the map)"),
-               mo.ui.table(sel[["model", "kind", "item", "document", "relevance", "hit or miss", "text"]],
-                           selection=None, page_size=10)])
+               mo.ui.table(sel[["model", "kind", "item", "document", "relevance", "hit or miss",
+                                "text"]].to_dict("records"), selection=None, page_size=10)])
     return (sel,)
 
 

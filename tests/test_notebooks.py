@@ -74,6 +74,11 @@ def test_partition_designer_data(tiny_toml):
 
 
 def test_embedding_map_data(tiny_toml):
+    from bmembed_lab import workbench
+
+    _, nothing = load_app(ROOT / "notebooks" / "06_embedding_map.py").run()
+    assert "coords" not in nothing  # no adapted model: it says so, and trains nothing
+    workbench.open_pipeline().trained("bmembed", progress=False)
     _, defs = load_app(ROOT / "notebooks" / "06_embedding_map.py").run()
     coords, table, lines, fig = defs["coords"], defs["table"], defs["lines"], defs["fig"]
     per_model = coords.groupby(["model", "kind"]).size().unstack()
@@ -85,11 +90,14 @@ def test_embedding_map_data(tiny_toml):
     assert (table[(table.kind == "chunk") & table.item.isin(gold)].relevance == "gold chunk").all()
     assert ((table.kind == "query") & (table.item == q)).sum() == 2
     # every line starts at the selected question's point in its panel
-    line_traces = [t for t in fig.data if t.mode == "lines"]
+    line_traces = [t for t in fig.data if t.mode == "lines+markers"]
     assert len(line_traces) >= 2 * len(gold)
+    assert fig.layout.xaxis.title.text == "UMAP 1"
+    moved = defs["moved"]
+    assert moved["closer"] + moved["further"] + moved["same"] == len(defs["query_ids"])
+    docs = set(table[table.kind == "chunk"]["document (10 largest)"])
+    assert len(docs) <= 11  # ten documents and "other documents", whatever the corpus
     # reopening loads the cached coordinates (no new UMAP fit)
-    from bmembed_lab import workbench
-
     again = workbench.open_pipeline().embedding_map(("base", "bmembed"), defs["params"])
     assert again.equals(coords)
 
