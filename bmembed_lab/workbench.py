@@ -207,3 +207,47 @@ def map_table(coords: pd.DataFrame, chunks, grades: dict, question: str, texts: 
     t["hit or miss"] = ["chunk" if not q else ("hit@10" if hits[m].get(i, 0) > 0 else "miss@10")
                         for m, q, i in zip(t.model, is_q, t.item)]
     return t
+
+
+def listnet_floor(scores: np.ndarray, alpha: float) -> float:
+    """The lowest ListNet loss the lists allow: the mean entropy of their targets
+    softmax(BM25 / alpha) (cross-entropy equals it when the model matches every target)."""
+    z = np.asarray(scores, dtype=np.float64) / alpha
+    z = z - z.max(axis=1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    return float(entropy(p).mean())
+
+
+def seconds_per_text(cache) -> float | None:
+    """Seconds per encoded training text measured by the runs already in the cache (their
+    train.json): texts = steps x lists (or pairs) per step x texts per list. None when no run
+    has been timed on this machine yet."""
+    import json
+
+    rates = []
+    root = cache.root / "model"
+    for info in (root.glob("*/train.json") if root.is_dir() else []):
+        try:
+            t = json.loads(info.read_text())
+            hp = t["hyperparameters"]
+        except (OSError, ValueError, KeyError):
+            continue
+        per_step = hp.get("batch_size", 1) * hp.get("grad_accum", 1)
+        texts = {"bmembed": 1 + hp.get("m", 9), "cl": 2, "mnrl": 2 + hp.get("hard_negatives", 1)}.get(
+            t.get("method"), 10)
+        if t.get("steps") and t.get("seconds"):
+            rates.append(t["seconds"] / (t["steps"] * per_step * texts))
+    return float(np.median(rates)) if rates else None
+
+
+def training_estimate(cache, method: str, steps: int, per_step: int, list_size: int) -> str:
+    """A sentence estimating a run's time from :func:`seconds_per_text`, or saying there is
+    no measurement yet."""
+    rate = seconds_per_text(cache)
+    if rate is None:
+        return "No run has been timed on this machine yet: the progress bar will tell after a few steps."
+    texts = {"bmembed": 1 + list_size, "cl": 2, "mnrl": 3}.get(method, list_size + 1)
+    total = rate * steps * per_step * texts
+    return (f"Estimated {total / 60:.0f} min ({steps} steps x {per_step} per step x {texts} texts at "
+            f"{rate * 1000:.0f} ms per text, measured on this machine by the runs in the cache; dev "
+            "evaluations come on top).")

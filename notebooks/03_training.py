@@ -30,27 +30,44 @@ def _(mo):
 
 @app.cell
 def _(mo, workbench):
-    base_cfg = workbench.open_pipeline().cfg.training
-    form = mo.ui.dictionary({
-        "method": mo.ui.dropdown(["bmembed", "cl", "mnrl"], value=base_cfg.method, label="method"),
-        "steps": mo.ui.number(1, 20000, value=base_cfg.steps, label="steps"),
-        "lr": mo.ui.number(1e-7, 1e-2, step=1e-6, value=base_cfg.lr, label="learning rate"),
-        "warmup_steps": mo.ui.number(0, 5000, value=base_cfg.warmup_steps, label="warm-up steps"),
-        "alpha": mo.ui.number(0.05, 50.0, step=0.1, value=base_cfg.alpha, label="alpha (bmembed)"),
-        "lora": mo.ui.checkbox(value=base_cfg.lora, label="LoRA (peft) instead of full fine-tuning"),
-    })
+    _pipe = workbench.open_pipeline()
+    base_cfg = _pipe.cfg.training
+    form = mo.md("""
+    **Method** {method} &nbsp; **steps** {steps} &nbsp; **lists (or pairs) per step** {grad_accum}
+
+    **learning rate** {lr} &nbsp; **warm-up steps** {warmup_steps} &nbsp; {lora}
+
+    **bmembed:** loss {loss} &nbsp; alpha (label temperature) {alpha} &nbsp; tau (student temperature) {tau}
+    """).batch(
+        method=mo.ui.dropdown(["bmembed", "cl", "mnrl"], value=base_cfg.method),
+        steps=mo.ui.number(1, 20000, value=base_cfg.steps),
+        grad_accum=mo.ui.number(1, 256, value=base_cfg.grad_accum),
+        lr=mo.ui.number(1e-7, 1e-2, step=1e-6, value=base_cfg.lr),
+        warmup_steps=mo.ui.number(0, 5000, value=base_cfg.warmup_steps),
+        lora=mo.ui.checkbox(value=base_cfg.lora, label="LoRA (peft) instead of full fine-tuning"),
+        loss=mo.ui.dropdown(["listnet", "listmle"], value=base_cfg.loss),
+        alpha=mo.ui.number(0.05, 50.0, step=0.05, value=base_cfg.alpha),
+        tau=mo.ui.number(0.005, 1.0, step=0.005, value=base_cfg.tau),
+    )
     train = mo.ui.run_button(label="Train (or load the cached run)")
-    mo.vstack([form, train])
-    return form, train
+    form
+    return base_cfg, form, train
 
 
 @app.cell
-def _(form):
+def _(form, mo, train, workbench):
     import json as _json
 
     overrides = [f"training.{k}={_json.dumps(v)}" for k, v in form.value.items() if k != "method"]
     method = form.value["method"]
-    return method, overrides
+    _pipe = workbench.open_pipeline(overrides=overrides)
+    _per_step = _pipe.cfg.training.grad_accum * (max(_pipe.cfg.training.batch_size, 16)
+                                                  if method != "bmembed" else _pipe.cfg.training.batch_size)
+    estimate = workbench.training_estimate(_pipe.cache, method, _pipe.cfg.training.steps, _per_step,
+                                           _pipe.cfg.sampling.m)
+    mo.vstack([mo.md(estimate + " A running training can be stopped with marimo's interrupt "
+                     "button (top right); its checkpoints stay and a rerun resumes."), train])
+    return estimate, method, overrides
 
 
 @app.cell
@@ -81,21 +98,39 @@ def _(go, method, mo, overrides, train, workbench):
 
 
 @app.cell
-def _(go, mo, pd, trained_info):
+def _(go, mo, pd, pipe, trained_info, workbench):
+    from plotly.subplots import make_subplots
+
     losses = pd.DataFrame(trained_info["losses"])
-    loss_fig = go.Figure(go.Scatter(x=losses["step"], y=losses["loss"], mode="lines", name="loss"))
+    hp = trained_info["hyperparameters"]
+    sel = trained_info.get("selection") or {}
+    loss_fig = make_subplots(specs=[[{"secondary_y": bool(sel.get("curve"))}]])
+    loss_fig.add_trace(go.Scatter(x=losses["step"], y=losses["loss"], mode="lines", name="loss"))
     loss_fig.add_trace(go.Scatter(x=losses["step"], y=losses["loss"].rolling(20, min_periods=1).mean(),
                                   mode="lines", name="mean of 20"))
+    if trained_info["method"] == "bmembed" and hp.get("loss", "listnet") == "listnet":
+        floor = workbench.listnet_floor(pipe.training_lists()[0].scores, hp["alpha"])
+        loss_fig.add_hline(y=floor, line={"dash": "dot", "color": "#2ca02c"},
+                           annotation_text=f"floor: the targets' entropy {floor:.3f}")
+    loss_fig.add_hline(y=float(losses["loss"].iloc[0]), line={"dash": "dot", "color": "#7f7f7f"},
+                       annotation_text="the untrained model's loss (step 1)", annotation_position="bottom right")
+    if sel.get("curve"):
+        _c = pd.DataFrame(sel["curve"])
+        loss_fig.add_trace(go.Scatter(x=_c["step"], y=_c["score"], mode="lines+markers",
+                                      name=f"dev {sel['metric']} ({sel['on'].split(' (')[0]})"),
+                           secondary_y=True)
+        loss_fig.update_yaxes(title_text=f"dev {sel['metric']} (%)", secondary_y=True)
     loss_fig.update_layout(title=f"{trained_info['name']}: {trained_info['steps']} steps in "
-                                 f"{trained_info['seconds']:.0f} s", xaxis_title="step", yaxis_title="loss",
-                           height=340)
-    hp = trained_info["hyperparameters"]
+                                 f"{trained_info['seconds']:.0f} s", xaxis_title="step", height=380)
+    loss_fig.update_yaxes(title_text="loss", secondary_y=False)
+    _best = (f" · exported step **{sel['best_step']}** (best dev {sel['metric']} {sel['best']:.2f} "
+             f"against {sel['base']:.2f} at step 0)" if sel.get("best_step") is not None else "")
     mo.vstack([loss_fig,
                mo.md(f"**Export**: `{trained_info['path']}` · merged model `merged/` (sentence-transformers and "
                      f"transformers load it) · model card `README.md` · "
                      f"{trained_info['trainable_parameters']:,} of {trained_info['total_parameters']:,} "
-                     "parameters trained"),
-               mo.ui.table(pd.DataFrame({"hyperparameter": list(hp), "value": [str(v) for v in hp.values()]}),
+                     f"parameters trained{_best}"),
+               mo.ui.table([{"hyperparameter": k, "value": str(v)} for k, v in hp.items()],
                            selection=None, page_size=40)])
     return (loss_fig,)
 

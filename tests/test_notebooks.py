@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,6 +136,15 @@ def test_alignment_uniformity_and_evaluation_notebooks_data(tiny_toml):
     assert ov["finding"].startswith(f"{best} ranks best") and "bmembed - base" in ov["finding"]
     _, tr = load_app(ROOT / "notebooks" / "03_training.py").run()
     assert tr["trained_info"]["steps"] == 2 and len(tr["loss_fig"].data[0].x) == 2
+    assert set(tr["form"].value) >= {"method", "steps", "lr", "alpha", "tau", "loss", "grad_accum", "lora"}
+    assert "min (" in tr["estimate"] and "measured on this machine" in tr["estimate"]
+    lines = [s.annotation.text for s in tr["loss_fig"].layout.shapes if hasattr(s, "annotation")] or \
+        [a.text for a in tr["loss_fig"].layout.annotations]
+    assert any("floor: the targets' entropy" in t for t in lines)
+    from bmembed_lab.workbench import listnet_floor
+
+    assert listnet_floor(np.array([[5.0, 0.0], [1.0, 1.0]]), 1.0) == pytest.approx(
+        (-(0.99331 * np.log(0.99331) + 0.00669 * np.log(0.00669)) + np.log(2)) / 2, rel=1e-3)
 
 
 def test_query_generation_notebook_data(tiny_toml):
