@@ -246,6 +246,9 @@ class PerturbationConfig:
     wordnet_dir: str = opt("/usr/share/wordnet", "WordNet 3.0 database folder (index.noun, "
                                                  "data.noun, ...): Debian's wordnet-base")
     max_senses: int = opt(3, "wordnet: synonyms come from the keyword's most frequent N senses")
+    min_similarity: float = opt(0.5, "a substitute whose cosine to its keyword under the base "
+                                     "encoder is below this is dropped as changing the meaning "
+                                     "('diagnose' -> 'name': 0.33) and counted; 0 = keep all")
     llm_model: str = opt("", "llm backends' model; empty = llm.extract_model")
     systems: list = opt(["bm25", "base", "bmembed", "rrf+bmembed"], "systems compared on original, "
                                                                    "masked and substituted queries")

@@ -93,6 +93,7 @@ RANGES = {
     ("perturbation", "max_df"): (0.0, 1.0),
     ("perturbation", "min_chars"): (1, None),
     ("perturbation", "max_senses"): (1, None),
+    ("perturbation", "min_similarity"): (-1.0, 1.0),
 }
 # list options whose items must be whole numbers of at least the given value
 INT_LISTS = {("eval", "ks"): 1, ("training", "matryoshka_dims"): 1}

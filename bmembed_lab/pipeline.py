@@ -300,7 +300,8 @@ class Pipeline:
     def perturbations(self, progress=None) -> tuple[perturbation.PerturbationSet, str]:
         """Keywords, masked and substituted versions of the evaluation queries (cached)."""
         return self._stage(perturb.STAGE, lambda: perturb.perturbations(
-            self.cfg, self.cache, *self.chunks(), *self.relevance(), *self.eval_queries(), progress))
+            self.cfg, self.cache, *self.chunks(), *self.relevance(), *self.eval_queries(), progress,
+            self.encoder("base")))
 
     def perturbation_study(self, systems: list[str] | None = None, progress=None) -> dict:
         """Every system on original / masked / substituted queries: the per-query table (with

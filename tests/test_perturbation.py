@@ -247,3 +247,22 @@ def test_reading_wording_follows_the_intervals():
     assert "leans less on the exact keywords" in " ".join(pt.reading(apart))
     lower = pd.DataFrame([row("base", -40, -44, -36, orig=60), row("bmembed", -20, -24, -16, orig=30)])
     assert "are not comparable; it keeps 33% of its Hit@10, base 33%" in " ".join(pt.reading(lower))
+
+
+def test_substitutes_that_change_the_meaning_are_dropped_and_counted():
+    """The base encoder judges each substitute: below perturbation.min_similarity it is
+    dropped (the keyword stays in place) and counted, with examples."""
+    vec = {"diagnose": [1.0, 0.0], "name": [0.0, 1.0], "diagnosticate": [0.8, 0.6],
+           "pain": [0.6, 0.8], "hurting": [0.6, 0.8]}
+
+    def embed(texts):
+        return np.array([vec[t] for t in texts], dtype=float)
+    subs = [{"diagnose": "name", "pain": "hurting"}, {"diagnose": "diagnosticate"}]
+    kept, n, dropped = pt.similar_substitutes(subs, embed, 0.5)
+    assert kept == [{"pain": "hurting"}, {"diagnose": "diagnosticate"}]
+    assert n == 1 and dropped == [("diagnose", "name", 0.0)]
+    assert pt.similar_substitutes(subs, embed, -1.0)[0] == subs  # the floor off keeps all
+    s = pt.build_set(["a", "b"], ["how to diagnose pain", "diagnose it"], [["diagnose", "pain"], ["diagnose"]],
+                     kept, "[MASK]")
+    assert s.queries[0].substituted == "how to diagnose hurting"
+    assert s.queries[0].no_substitute == ["diagnose"]

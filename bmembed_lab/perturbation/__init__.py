@@ -110,6 +110,26 @@ def wordnet_substitutions(text: str, keywords: list[str], wordnet, max_senses: i
     return out
 
 
+def similar_substitutes(substitutions: list[dict[str, str]], embed, floor: float
+                        ) -> tuple[list[dict[str, str]], int, list[tuple[str, str, float]]]:
+    """Drop the substitutes whose cosine to their keyword is below ``floor`` under ``embed``
+    (texts -> L2-normalised rows): a synonym of another sense changes the question's meaning
+    ("diagnose" -> "name"), which is not what the study measures. Out: the kept substitutions,
+    the number dropped, and (keyword, substitute, cosine) of the dropped ones."""
+    pairs = sorted({(k, v) for subs in substitutions for k, v in subs.items()})
+    if floor <= -1 or not pairs:
+        return substitutions, 0, []
+    a = embed([k for k, _ in pairs])
+    b = embed([v for _, v in pairs])
+    cos = {pr: float(x) for pr, x in zip(pairs, (a * b).sum(1))}
+    kept, dropped = [], []
+    for subs in substitutions:
+        keep = {k: v for k, v in subs.items() if cos[(k, v)] >= floor}
+        dropped += [(k, v, cos[(k, v)]) for k, v in subs.items() if k not in keep]
+        kept.append(keep)
+    return kept, len(dropped), dropped
+
+
 def keyword_statistics(chunk_texts: list[str], max_df: float) -> tuple[dict[str, float], frozenset]:
     """(BM25 idf ln((N - n + 0.5) / (n + 0.5)) of every lowercase word over the chunks, the
     words in more than ``max_df`` of the chunks: too common to be a query's keyword)."""

@@ -3,8 +3,8 @@ synonym-substituted versions, for the lexical-sensitivity study (paper Section 6
 Appendix F). One set, shared by every system, so all models see the same texts.
 
 Key: ``[perturbation]`` (the systems left out; the WordNet files' fingerprint for the wordnet
-backend; the endpoint, model and temperature for the llm ones), over the chunk and relevance
-keys and the questions. Saved as ``perturbations.json``. Algorithms:
+backend; the endpoint, model and temperature for the llm ones; the base encoder's identity,
+which judges the substitutes' similarity), over the chunk and relevance keys and the questions. Saved as ``perturbations.json``. Algorithms:
 :mod:`bmembed_lab.perturbation`, :mod:`bmembed_lab.wordnet`.
 """
 
@@ -23,11 +23,15 @@ STAGE = "perturbations"
 
 
 def perturbations(cfg: Config, cache: StageCache, chunks: list[Chunk], chunks_key: str,
-                  rel: Relevance, rel_key: str, ids: list[str], texts: list[str], progress=None
-                  ) -> tuple[perturbation.PerturbationSet, str]:
-    """(the perturbed questions with their counts, its key)."""
+                  rel: Relevance, rel_key: str, ids: list[str], texts: list[str], progress=None,
+                  encoder=None) -> tuple[perturbation.PerturbationSet, str]:
+    """(the perturbed questions with their counts, its key). ``encoder`` (the base model)
+    judges the substitutes against ``perturbation.min_similarity``."""
     p = cfg.perturbation
     conf = {k: v for k, v in asdict(p).items() if k != "systems"}
+    floor = p.min_similarity if encoder is not None and p.substitution != "none" else -1.0
+    if floor > -1:
+        conf["encoder"] = encoder.identity
     llm_used = "llm" in (p.keywords, p.substitution)
     model = p.llm_model or cfg.llm.extract_model
     if llm_used:
@@ -53,6 +57,11 @@ def perturbations(cfg: Config, cache: StageCache, chunks: list[Chunk], chunks_ke
         if p.substitution == "wordnet":
             wn = wordnet.WordNet.load(wn_dir)
             subs = [perturbation.wordnet_substitutions(t, k, wn, p.max_senses) for t, k in zip(texts, kws)]
+        if subs is not None and floor > -1:
+            subs, n, dropped = perturbation.similar_substitutes(
+                subs, lambda t: encoder.encode(t, progress=False), floor)
+            counts["substitutes below the similarity floor (dropped)"] = n
+            counts["examples dropped"] = [f"{k} -> {v} ({c:.2f})" for k, v, c in dropped[:5]]
         return perturbation.build_set(ids, texts, kws, subs, p.mask_token, counts)
 
     return cached(cache, STAGE, conf, [chunks_key, rel_key, texts_key(ids + texts)],
