@@ -125,19 +125,23 @@ def test_partition_designer_redraws_when_alpha_moves(serve, browser, tmp_path):
 
 
 def test_embedding_map_redraws_when_the_colouring_changes(serve, browser, tmp_path):
+    from bmembed_lab import workbench
+
+    workbench.open_pipeline().trained("bmembed", progress=False)  # the map needs an adapted model
     url, log = serve("06_embedding_map.py")
     browser.get(url)
     legend = ("return Array.from(document.querySelectorAll('marimo-plotly')).map(e => Array.from("
               "(e.shadowRoot || e).querySelectorAll('.legendtext')).map(t => t.textContent).join('|'))")
     before = wait_for(lambda: [t for t in browser.execute_script(legend) if t], timeout=300,
                       what="the map")[0]
-    assert "question" in before
+    assert "gold chunk" in before and "selected question" in before  # colour by relevance
+    assert len(shadow_all(browser, "marimo-plotly")) == 1  # one map, drawn once
     radio = shadow_all(browser, "marimo-radio")[0]
     options = radio.shadow_root.find_elements("css selector", "[role=radio], input[type=radio]")
-    options[1].click()  # colour by relevance
+    options[1].click()  # colour by hit or miss
     after = wait_for(lambda: [t for t in browser.execute_script(legend) if t and t != before],
                      what="the map to redraw")[0]
-    assert "gold chunk" in after
+    assert "hit@10" in after or "miss@10" in after
     browser.save_screenshot(str(tmp_path / "06_embedding_map.png"))
     assert (tmp_path / "06_embedding_map.png").stat().st_size > 10_000
     assert_no_errors(browser, log)
