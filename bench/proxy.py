@@ -75,8 +75,9 @@ def render(results: list[dict]) -> str:
            "Corpus: the unique sentences of all evaluation facts and the paper's doc2query evidence; "
            "test = the questions outside the 20% dev split; every run exports its best dev step.", "",
            "| queries | lists (steps x lists) | protocol | BM25 Hit@10 | base Hit@10 | BMEmbed Hit@10 | "
-           "BMEmbed - base, MAP@10 [95%] | BMEmbed (ref.) - base (clean), MAP@10 | best dev step | "
-           "check verdict |", "|---|---|---|---|---|---|---|---|---|---|"]
+           "BMEmbed - base, MAP@10 [95%] | BMEmbed (ref.) - base (clean), MAP@10 | best dev step "
+           "(its dev gain over step 0, MAP@10) | cl / mnrl - base, MAP@10 | check verdict |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         s = {x["system"]: x for x in r["summary"]}
         c = {(x["comparison"], x["metric"]): x for x in r["comparisons"]}
@@ -87,11 +88,15 @@ def render(results: list[dict]) -> str:
 
         def iv(x):
             return f"{x['diff']:+.2f} [{x['ci_low']:+.2f}, {x['ci_high']:+.2f}]" if x else "-"
+        g = sel.get("gain over base")
+        gain = f" ({g['diff']:+.2f} [{g['low']:+.2f}, {g['high']:+.2f}])" if g else ""
+        others = " / ".join(iv(c.get((f"{m} - base", "MAP@10"))) for m in ("cl", "mnrl")
+                            if (f"{m} - base", "MAP@10") in c) or "-"
         out.append(f"| {r['queries']} | {r['rung']} | {r['protocol']} | {s['bm25']['Hit@10']:.1f} | "
                    f"{s['base']['Hit@10']:.1f} | {s.get('bmembed', {}).get('Hit@10', float('nan')):.1f} | "
                    f"{iv(d)} | {iv(vs_clean)} | {sel.get('best_step', '-')} of "
-                   f"{sel.get('curve', [{}])[-1].get('step', '-') if sel.get('curve') else '-'} | "
-                   f"{r['verdict']} |")
+                   f"{sel.get('curve', [{}])[-1].get('step', '-') if sel.get('curve') else '-'}{gain} | "
+                   f"{others} | {r['verdict']} |")
     return "\n".join(out)
 
 
@@ -114,7 +119,12 @@ def main() -> None:
     ap.add_argument("--protocols", default="clean,reference")
     ap.add_argument("--queries", default="doc2query")
     ap.add_argument("--systems", default=",".join(SYSTEMS))
+    ap.add_argument("--render", action="store_true", help="only redraw the README table from "
+                    "bench/results/proxy.json")
     a = ap.parse_args()
+    if a.render:
+        write_readme(json.loads(OUT.read_text()))
+        return
     if not (WORK / "clean.toml").is_file():
         from build_multihop_proxy import build
 
