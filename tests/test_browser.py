@@ -119,12 +119,18 @@ def test_partition_designer_redraws_when_alpha_moves(serve, browser, tmp_path):
     after = wait_for(lambda: [t for t in plot_titles(browser) if "entropy" in t and t != before],
                      what="the target plot to redraw")[0]
     assert float(after.split("entropy ")[1].split()[0]) > float(before.split("entropy ")[1].split()[0])
+    text = browser.execute_script("return document.body.innerText")
+    assert "interval (ranks)" in text and "BM25 rank, 1 = first" in " ".join(
+        browser.execute_script("return Array.from(document.querySelectorAll('marimo-plotly')).map("
+                               "e => (e.shadowRoot || e).textContent)"))
     browser.save_screenshot(str(tmp_path / "02_bm25_sampling.png"))
     assert (tmp_path / "02_bm25_sampling.png").stat().st_size > 10_000
     assert_no_errors(browser, log)
 
 
 def test_embedding_map_redraws_when_the_colouring_changes(serve, browser, tmp_path):
+    from selenium.webdriver.common.keys import Keys
+
     from bmembed_lab import workbench
 
     workbench.open_pipeline().trained("bmembed", progress=False)  # the map needs an adapted model
@@ -142,6 +148,11 @@ def test_embedding_map_redraws_when_the_colouring_changes(serve, browser, tmp_pa
     after = wait_for(lambda: [t for t in browser.execute_script(legend) if t and t != before],
                      what="the map to redraw")[0]
     assert "hit@10" in after or "miss@10" in after
+    press_slider(browser, 0, Keys.ARROW_RIGHT, 3)  # n_neighbors: a new map, the colouring kept
+    time.sleep(5)
+    kept = wait_for(lambda: [t for t in browser.execute_script(legend) if t], timeout=300,
+                    what="the refitted map")[0]
+    assert "hit@10" in kept or "miss@10" in kept
     browser.save_screenshot(str(tmp_path / "06_embedding_map.png"))
     assert (tmp_path / "06_embedding_map.png").stat().st_size > 10_000
     assert_no_errors(browser, log)
@@ -160,6 +171,10 @@ def test_perturbation_study_redraws_when_the_metric_changes(serve, browser, tmp_
     metric = shadow_all(browser, "marimo-dropdown")[2]  # keywords, substitutes, metric
     Select(metric.shadow_root.find_element("css selector", "select")).select_by_visible_text("Hit@1")
     wait_for(lambda: [t for t in plot_titles(browser) if t.startswith("Hit@1:")], what="the chart to redraw")
+    text = browser.execute_script("return document.body.innerText")
+    assert "→" in text  # every change beside its original on the same questions
+    for bad in ("None", "NaN", "nan"):
+        assert f" {bad} " not in f" {text} ".replace("\n", " ").replace("\t", " "), bad
     browser.save_screenshot(str(tmp_path / "07_perturbation.png"))
     assert (tmp_path / "07_perturbation.png").stat().st_size > 10_000
     assert_no_errors(browser, log)
