@@ -269,7 +269,7 @@ def cmd_perturb(cfg: Config, args) -> int:
     print(json.dumps({"cache_key": key, **pset.counts}, indent=1))
     for q in [x for x in pset.queries if x.keywords][: args.show]:
         print(f"\n  original:    {q.text}\n  keywords:    {', '.join(q.keywords)}\n"
-              f"  masked:      {q.masked}\n  substituted: {q.substituted}")
+              f"  masked:      {q.masked}\n  substituted: {q.substituted or '(no substitute kept)'}")
     res = pipe.perturbation_study(args.systems)
     print("\nValue in percent (change from original in points [95% bootstrap interval]):")
     print(res["table"].to_string(index=False))

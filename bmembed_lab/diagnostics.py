@@ -118,10 +118,10 @@ def reading(rows: list[dict], gains: dict[str, str] | None = None, base: str = "
              f"{un} {b['uniformity_abs']:.3f} → {r['uniformity_abs']:.3f} "
              f"({'more evenly spread' if un_s > 0 else 'less evenly spread' if un_s < 0 else 'unchanged'})."]
         if ar_s * an_s < 0:
-            s.append("Raw and normalised alignment disagree: raw distances shrink or grow with the "
-                     "whole space (a space that contracts, as falling |uniformity| shows, brings "
-                     "every question closer to every chunk), while the normalised one compares each "
-                     "gold chunk with the nearest chunk, which is what ranking depends on.")
+            s.append("Raw and normalised alignment disagree: the raw distance to the gold chunk "
+                     "changes with how the whole space is spread, while the normalised one compares "
+                     "it with the distance to the nearest chunk, which is what ranking depends on; "
+                     "read retrieval from the normalised one.")
         claim = un_s > 0 and an_s >= 0
         s.append(("This matches" if claim else "This does not match") + " the paper's claim that "
                  "BMEmbed spreads the chunks more evenly (higher |uniformity|) without losing "

@@ -61,7 +61,8 @@ def perturbations(cfg: Config, cache: StageCache, chunks: list[Chunk], chunks_ke
             subs, n, dropped = perturbation.similar_substitutes(
                 subs, lambda t: encoder.encode(t, progress=False), floor)
             counts["substitutes below the similarity floor (dropped)"] = n
-            counts["examples dropped"] = [f"{k} -> {v} ({c:.2f})" for k, v, c in dropped[:5]]
+            counts["examples dropped"] = list(dict.fromkeys(f"{k} -> {v} ({c:.2f})"
+                                                            for k, v, c in dropped))[:5]
         return perturbation.build_set(ids, texts, kws, subs, p.mask_token, counts)
 
     return cached(cache, STAGE, conf, [chunks_key, rel_key, texts_key(ids + texts)],
