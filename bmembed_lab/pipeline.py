@@ -283,19 +283,31 @@ class Pipeline:
         :func:`~bmembed_lab.evaluation.default_comparisons` for the systems, on the test
         questions or (``heldout``) the held-out keyword-style queries."""
         systems = systems or list(self.cfg.eval.systems)
-        rel = self.relevance()[0] if query_set == "test" else queries.held_out_relevance(self.held_out()[0])
+        if query_set == "test":
+            rel, rel_key = self.relevance()
+        else:
+            rel, rel_key = queries.held_out_relevance(self.held_out()[0]), self.held_out()[1]
         variant = "original" if query_set == "test" else query_set
         ks = tuple(self.cfg.eval.ks)
-        per_query = pd.concat([per_query_table(self.run(s, variant)[0], rel, ks) for s in systems],
-                              ignore_index=True)
+        runs_ = {s: self.run(s, variant) for s in systems}
+        pairs = default_comparisons(systems)
+
+        def compute() -> dict:
+            per_query = pd.concat([per_query_table(runs_[s][0], rel, ks) for s in systems],
+                                  ignore_index=True)
+            return {"per_query": per_query, "comparisons": compare_all(
+                per_query, pairs, self.cfg.eval.bootstrap, self.cfg.eval.seed)}
+        conf = {"systems": [parse_system(s).name for s in systems], "ks": list(ks), "pairs": pairs,
+                "bootstrap": self.cfg.eval.bootstrap, "seed": self.cfg.eval.seed, "queries": query_set}
+        tables, _ = self._stage(f"{runs.EVALUATION}:{variant}:{'|'.join(systems)}", lambda: runs.evaluation(
+            self.cache, conf, [k for _, k in runs_.values()], rel_key, compute))
         notes = [train.worse_than_base_line(s, self.trained(s)[0].info.get("selection"))
                  for s in dict.fromkeys(parse_system(x).encoder for x in systems) if s in TRAINED]
         notes += [train.folder_note(s.name, self.cfg.resolve(s.folder), self.cfg.encoder.protocol)
                   for s in map(parse_system, systems) if s.folder]
-        return {"per_query": per_query, "summary": summary_table(per_query),
-                "comparisons": compare_all(per_query, default_comparisons(systems),
-                                           self.cfg.eval.bootstrap, self.cfg.eval.seed),
-                "notes": [n for n in notes if n], "protocol": self.cfg.encoder.protocol}
+        return {"per_query": tables["per_query"], "summary": summary_table(tables["per_query"]),
+                "comparisons": tables["comparisons"], "notes": [n for n in notes if n],
+                "protocol": self.cfg.encoder.protocol}
 
     def perturbations(self, progress=None) -> tuple[perturbation.PerturbationSet, str]:
         """Keywords, masked and substituted versions of the evaluation queries (cached)."""

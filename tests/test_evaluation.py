@@ -43,3 +43,20 @@ def test_every_fused_system_is_compared_with_rrf():
 def test_comparisons_only_among_the_systems_given():
     assert default_comparisons(["rrf+cl", "cl"]) == []
     assert default_comparisons(["bm25", "cl"]) == [("cl", "bm25")]
+
+
+def test_evaluate_is_cached_so_reopening_does_not_resample(tmp_path, beir_dir, tiny_model_dir, monkeypatch):
+    """The per-query tables and the bootstrap comparisons are a cached stage: a fresh pipeline
+    (a notebook reopening) gets them back without drawing again; other systems draw anew."""
+    from bmembed_lab import pipeline as pipeline_mod
+    from bmembed_lab.pipeline import Pipeline
+
+    from .conftest import tiny_config
+
+    cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir)
+    first = Pipeline(cfg).evaluate(["bm25", "base", "rrf"])
+    monkeypatch.setattr(pipeline_mod, "compare_all", lambda *a, **k: pytest.fail("resampled"))
+    again = Pipeline(cfg).evaluate(["bm25", "base", "rrf"])
+    assert again["comparisons"].equals(first["comparisons"]) and again["summary"].equals(first["summary"])
+    with pytest.raises(pytest.fail.Exception, match="resampled"):
+        Pipeline(cfg).evaluate(["bm25", "base"])

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 BM25_RUN = "bm25_run"
 DENSE_RUN = "dense_run"
 RRF_RUN = "rrf_run"
+EVALUATION = "evaluation"
 
 
 def bm25_index(cfg: Config, chunks: list[Chunk]) -> bm25.BM25Index:
@@ -161,3 +162,26 @@ def rrf_run(cache: StageCache, runs: list[tuple[Run, str]], u: int, depth: int, 
                   code_version(retrieval),
                   lambda: retrieval.rrf([r for r, _ in runs], u, depth, system),
                   lambda v, d: v.save(d), Run.load)
+
+
+def evaluation(cache: StageCache, conf: dict, run_keys: list[str], rel_key: str, compute
+               ) -> tuple[dict, str]:
+    """({"per_query", "comparisons"} tables of an ``evaluate`` call, its key): the per-query
+    metrics and the paired-bootstrap comparisons, cached as parquet so a notebook reopens them
+    without resampling (10,000 draws per comparison and metric take seconds). Key: the systems,
+    cut-offs, pairs, draws and seed, over the runs' and the labels' keys."""
+    import pandas as pd
+
+    from .. import evaluation as evaluation_mod, metrics
+
+    def save(v: dict, d: Path) -> None:
+        v["per_query"].to_parquet(d / "per_query.parquet")
+        v["comparisons"].to_parquet(d / "comparisons.parquet")
+
+    def load(d: Path) -> dict:
+        return {"per_query": pd.read_parquet(d / "per_query.parquet"),
+                "comparisons": pd.read_parquet(d / "comparisons.parquet")}
+
+    return cached(cache, EVALUATION, conf, run_keys + [rel_key],
+                  code_version(evaluation_mod, metrics), compute, save, load)
+
