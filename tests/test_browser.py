@@ -74,6 +74,16 @@ def shadow_all(d, tag: str):
     return d.execute_script(f"return Array.from(document.querySelectorAll('{tag}'))")
 
 
+def all_text(d) -> str:
+    """The page's text including every shadow root's (marimo renders tables and plots there)."""
+    return d.execute_script("""
+        const out = [document.body.innerText];
+        const walk = (root) => root.querySelectorAll('*').forEach(e => {
+            if (e.shadowRoot) { out.push(e.shadowRoot.textContent); walk(e.shadowRoot); } });
+        walk(document);
+        return out.join(' ');""")
+
+
 def plot_titles(d) -> list[str]:
     return d.execute_script("""return Array.from(document.querySelectorAll('marimo-plotly')).map(
         e => { const t = (e.shadowRoot || e).querySelector('.gtitle'); return t ? t.textContent : ''; });""")
@@ -119,10 +129,8 @@ def test_partition_designer_redraws_when_alpha_moves(serve, browser, tmp_path):
     after = wait_for(lambda: [t for t in plot_titles(browser) if "entropy" in t and t != before],
                      what="the target plot to redraw")[0]
     assert float(after.split("entropy ")[1].split()[0]) > float(before.split("entropy ")[1].split()[0])
-    text = browser.execute_script("return document.body.innerText")
-    assert "interval (ranks)" in text and "BM25 rank, 1 = first" in " ".join(
-        browser.execute_script("return Array.from(document.querySelectorAll('marimo-plotly')).map("
-                               "e => (e.shadowRoot || e).textContent)"))
+    text = all_text(browser)
+    assert "interval (ranks)" in text and "BM25 rank, 1 = first" in text
     browser.save_screenshot(str(tmp_path / "02_bm25_sampling.png"))
     assert (tmp_path / "02_bm25_sampling.png").stat().st_size > 10_000
     assert_no_errors(browser, log)
@@ -171,7 +179,7 @@ def test_perturbation_study_redraws_when_the_metric_changes(serve, browser, tmp_
     metric = shadow_all(browser, "marimo-dropdown")[2]  # keywords, substitutes, metric
     Select(metric.shadow_root.find_element("css selector", "select")).select_by_visible_text("Hit@1")
     wait_for(lambda: [t for t in plot_titles(browser) if t.startswith("Hit@1:")], what="the chart to redraw")
-    text = browser.execute_script("return document.body.innerText")
+    text = all_text(browser)
     assert "→" in text  # every change beside its original on the same questions
     for bad in ("None", "NaN", "nan"):
         assert f" {bad} " not in f" {text} ".replace("\n", " ").replace("\t", " "), bad
