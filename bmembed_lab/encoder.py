@@ -248,7 +248,7 @@ class LazyEncoder:
         return self._loaded
 
     def __getattr__(self, name):  # everything else: the loaded encoder's
-        if name.startswith("_") or name in ("cfg",):
+        if name.startswith("_"):  # set in __init__ or private: never the loaded encoder's
             raise AttributeError(name)
         return getattr(self.loaded, name)
 

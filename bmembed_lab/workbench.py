@@ -218,6 +218,12 @@ def listnet_floor(scores: np.ndarray, alpha: float) -> float:
     return float(entropy(p).mean())
 
 
+def texts_per_item(method: str, list_size: int = 9, hard_negatives: int = 1) -> int:
+    """Texts encoded per training item: a query and its list (bmembed), a query and its
+    positive (cl), plus the hard negatives (mnrl)."""
+    return {"bmembed": 1 + list_size, "cl": 2, "mnrl": 2 + hard_negatives}.get(method, 1 + list_size)
+
+
 def seconds_per_text(cache) -> float | None:
     """Seconds per encoded training text measured by the runs already in the cache (their
     train.json): texts = steps x lists (or pairs) per step x texts per list. None when no run
@@ -233,8 +239,7 @@ def seconds_per_text(cache) -> float | None:
         except (OSError, ValueError, KeyError):
             continue
         per_step = hp.get("batch_size", 1) * hp.get("grad_accum", 1)
-        texts = {"bmembed": 1 + hp.get("m", 9), "cl": 2, "mnrl": 2 + hp.get("hard_negatives", 1)}.get(
-            t.get("method"), 10)
+        texts = texts_per_item(t.get("method"), 9, hp.get("hard_negatives", 1))
         if t.get("steps") and t.get("seconds"):
             rates.append(t["seconds"] / (t["steps"] * per_step * texts))
     return float(np.median(rates)) if rates else None
@@ -246,7 +251,7 @@ def training_estimate(cache, method: str, steps: int, per_step: int, list_size: 
     rate = seconds_per_text(cache)
     if rate is None:
         return "No run has been timed on this machine yet: the progress bar will tell after a few steps."
-    texts = {"bmembed": 1 + list_size, "cl": 2, "mnrl": 3}.get(method, list_size + 1)
+    texts = texts_per_item(method, list_size)
     total = rate * steps * per_step * texts
     return (f"Estimated {total / 60:.0f} min ({steps} steps x {per_step} per step x {texts} texts at "
             f"{rate * 1000:.0f} ms per text, measured on this machine by the runs in the cache; dev "
