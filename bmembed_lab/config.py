@@ -181,6 +181,11 @@ class TrainingConfig:
     batch_size: int = opt(1, "lists (bmembed) or (query, positive) pairs (cl, mnrl) per micro-batch")
     grad_accum: int = opt(1, "micro-batches per optimizer step")
     max_length: int = opt(256, "token limit of queries and passages in training")
+    pack_step: bool = opt(True, "embed the texts of all micro-batches of an optimizer step together "
+                                "(same loss, one backward pass; memory of the whole step). false: "
+                                "one micro-batch at a time, for models that do not fit otherwise")
+    bucket_tokens: int = opt(0, "padded tokens per forward pass in training, texts sorted by "
+                                "length; 0 = 2,048 on CPU (fastest measured, bench/README.md), 65,536 on CUDA")
     attention_dropout: float = opt(0.0, "dropout on attention probabilities in training; -1 keeps "
                                         "the model's (BERT: 0.1). Non-zero forces PyTorch's slow "
                                         "attention path: about 2x slower steps on CPU. Hidden-state "

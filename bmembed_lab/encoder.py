@@ -333,14 +333,33 @@ class Encoder:
             pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
         return F.normalize(pooled, dim=-1)
 
+    def token_ids(self, texts: list[str]) -> list[np.ndarray]:
+        """Each text's token ids (special tokens added, truncated to ``max_length``, unpadded)."""
+        ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_length,
+                             return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        return [np.asarray(x, dtype=np.int64) for x in ids]
+
+    def forward_ids(self, ids: list[np.ndarray]):
+        """Embeddings of token-id sequences, padded to the longest on the tokenizer's padding
+        side, as a torch tensor (with gradients if enabled by the caller)."""
+        import torch
+
+        width, left = max(len(x) for x in ids), self.tokenizer.padding_side == "left"
+        input_ids = torch.full((len(ids), width), self.tokenizer.pad_token_id or 0, dtype=torch.long)
+        mask = torch.zeros((len(ids), width), dtype=torch.long)
+        for row, x in enumerate(ids):
+            cols = slice(width - len(x), width) if left else slice(0, len(x))
+            input_ids[row, cols] = torch.from_numpy(x)
+            mask[row, cols] = 1
+        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+        with self.autocast():
+            out = self.model(input_ids=input_ids, attention_mask=mask)
+        hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+        return self.pool(hidden, mask)
+
     def forward(self, texts: list[str]):
         """Embeddings of ``texts`` as a torch tensor, with gradients if enabled by the caller."""
-        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
-                               return_tensors="pt").to(self.device)
-        with self.autocast():
-            out = self.model(**batch)
-        hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
-        return self.pool(hidden, batch["attention_mask"])
+        return self.forward_ids(self.token_ids(texts))
 
     def encode(self, texts: list[str], is_query: bool = False, progress: bool | str = True,
                on_batch=None) -> np.ndarray:

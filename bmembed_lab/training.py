@@ -28,8 +28,9 @@ from .checkpoint import checkpoints, latest_checkpoint, load_best, resume, save_
 from .config import TrainingConfig
 from .errors import InputError
 
-__all__ = ["ListData", "PairData", "TrainResult", "TrainingDiverged", "batch_indices", "batch_loss",
-           "checkpoints", "prepare_model", "rank_digests", "train", "weights_digest"]
+__all__ = ["ListData", "PairData", "TrainResult", "TrainingDiverged", "TokenTable", "batch_indices",
+           "batch_loss", "checkpoints", "embed_bucketed", "prepare_model", "rank_digests", "step_loss", "train",
+           "weights_digest"]
 
 log = logging.getLogger(__name__)
 BERT_TARGETS = {"query", "key", "value", "dense"}
@@ -160,36 +161,111 @@ def _epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
 
 
 # -- losses on a batch ---------------------------------------------------------------------------
-def batch_loss(enc, data, idx: list[int], tcfg: TrainingConfig):
+class TokenTable:
+    """Token ids of the training texts, computed once per run and looked up by every step, so
+    tokenisation stays out of the training step (texts not seen before are added on demand)."""
+
+    def __init__(self, enc):
+        self.enc, self.ids = enc, {}
+
+    def add(self, texts) -> None:
+        new = [t for t in dict.fromkeys(texts) if t not in self.ids]
+        for s in range(0, len(new), 4096):
+            self.ids.update(zip(new[s:s + 4096], self.enc.token_ids(new[s:s + 4096])))
+
+    def __call__(self, texts: list[str]) -> list[np.ndarray]:
+        self.add(texts)
+        return [self.ids[t] for t in texts]
+
+    @classmethod
+    def of(cls, enc, data, tcfg: TrainingConfig) -> "TokenTable":
+        table = cls(enc)
+        everything = [_micro_texts(enc, data, [i], tcfg) for i in range(len(data))]
+        table.add(t for parts in everything for part in parts for t in part)
+        return table
+
+
+def bucket_budget(tcfg: TrainingConfig, device: str) -> int:
+    """Padded tokens per forward pass: ``training.bucket_tokens``, or by device (0)."""
+    return tcfg.bucket_tokens or (65536 if device.startswith("cuda") else 2048)
+
+
+def embed_bucketed(enc, ids: list[np.ndarray], budget: int):
+    """Embeddings of token-id sequences, in input order: sorted by length and cut into forward
+    passes of at most ``budget`` padded tokens, so short texts are not padded to long ones."""
+    import torch
+
+    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+    passes, cur = [], []
+    for i in order:
+        if cur and (len(cur) + 1) * len(ids[cur[0]]) > budget:
+            passes.append(cur)
+            cur = []
+        cur.append(i)
+    passes.append(cur)
+    out = torch.cat([enc.forward_ids([ids[i] for i in p]) for p in passes])
+    where = torch.empty(len(ids), dtype=torch.long, device=out.device)
+    where[torch.as_tensor(order, device=out.device)] = torch.arange(len(ids), device=out.device)
+    return out[where]
+
+
+def _micro_texts(enc, data, idx: list[int], tcfg: TrainingConfig) -> list[list[str]]:
+    """The texts of one micro-batch by role: queries (with the protocol's prefix), then the
+    lists' passages (bmembed) or the positives and hard negatives (cl, mnrl)."""
+    queries = [enc.query_instruction + data.queries[i] for i in idx]
+    if isinstance(data, ListData):
+        return [queries, [t for i in idx for t in data.passages[i]]]
+    parts = [queries, [data.positives[i] for i in idx]]
+    if data.negatives and tcfg.hard_negatives:
+        parts.append([t for i in idx for t in data.negatives[i][:tcfg.hard_negatives]])
+    return parts
+
+
+def _micro_loss(data, idx: list[int], emb: list, tcfg: TrainingConfig):
     import torch
 
     from .losses import infonce_loss, listmle_loss, listnet_loss, matryoshka_loss
 
-    instr = enc.query_instruction
-    queries = [instr + data.queries[i] for i in idx]
     if isinstance(data, ListData):
-        m = len(data.passages[idx[0]])
-        q = enc.forward(queries)
-        p = enc.forward([t for i in idx for t in data.passages[i]]).view(len(idx), m, -1)
+        q, p = emb
+        p = p.view(len(idx), len(data.passages[idx[0]]), -1)
         sim = torch.einsum("bd,bmd->bm", q, p)
         scores = torch.as_tensor(data.scores[idx], dtype=torch.float32, device=sim.device)
         if tcfg.loss == "listmle":
             return listmle_loss(sim, scores, tcfg.tau)
         return listnet_loss(sim, scores, tcfg.alpha, tcfg.tau)
-    q = enc.forward(queries)
-    p = enc.forward([data.positives[i] for i in idx])
-    neg = None
-    if data.negatives and tcfg.hard_negatives:
-        h = tcfg.hard_negatives
-        neg = enc.forward([t for i in idx for t in data.negatives[i][:h]]).view(len(idx), h, -1)
+    q, p = emb[0], emb[1]
+    neg = emb[2].view(len(idx), tcfg.hard_negatives, -1) if len(emb) > 2 else None
 
     def fn(a, b, c=None):
         return infonce_loss(a, b, c, 1.0 / tcfg.tau)
 
     if tcfg.matryoshka_dims:
-        parts = [q, p] + ([neg] if neg is not None else [])
-        return matryoshka_loss(fn, parts, list(tcfg.matryoshka_dims))
+        return matryoshka_loss(fn, [q, p] + ([neg] if neg is not None else []), list(tcfg.matryoshka_dims))
     return fn(q, p, neg)
+
+
+def step_loss(enc, data, micro_batches: list[list[int]], tcfg: TrainingConfig, tokens=None):
+    """Mean loss over ``micro_batches`` (each a list of sample indices, its loss computed on its
+    own, so in-batch negatives stay within their micro-batch), with every text of all of them
+    embedded together by :func:`embed_bucketed`. ``tokens``: a :class:`TokenTable`."""
+    tokens = tokens or TokenTable(enc)
+    parts = [_micro_texts(enc, data, idx, tcfg) for idx in micro_batches]
+    flat = [t for mp in parts for part in mp for t in part]
+    emb = embed_bucketed(enc, tokens(flat), bucket_budget(tcfg, enc.device))
+    total, at = 0.0, 0
+    for idx, mp in zip(micro_batches, parts):
+        pieces = []
+        for part in mp:
+            pieces.append(emb[at:at + len(part)])
+            at += len(part)
+        total = total + _micro_loss(data, idx, pieces, tcfg)
+    return total / len(micro_batches)
+
+
+def batch_loss(enc, data, idx: list[int], tcfg: TrainingConfig, tokens=None):
+    """The loss of one micro-batch of sample indices ``idx``."""
+    return step_loss(enc, data, [idx], tcfg, tokens)
 
 
 
@@ -234,6 +310,7 @@ def train(enc, data, tcfg: TrainingConfig, run_dir: Path, on_step=None, progress
         log.info("resumed from %s (step %d)", ck, start)
     if accelerator is not None:
         enc.model, opt = accelerator.prepare(model, opt)
+    tokens = TokenTable.of(enc, data, tcfg)
     t0 = time.perf_counter()
     bar = tqdm(total=tcfg.steps, initial=start, desc="training", disable=not progress or rank != 0)
     if selector is not None and start == 0:
@@ -243,9 +320,9 @@ def train(enc, data, tcfg: TrainingConfig, run_dir: Path, on_step=None, progress
             torch.manual_seed(tcfg.seed * 1_000_003 + step)  # dropout: a function of the step
             opt.zero_grad(set_to_none=True)
             total = 0.0
-            for micro in range(tcfg.grad_accum):
-                idx = batch_indices(len(data), step, micro, tcfg, rank, world)
-                loss = batch_loss(enc, data, idx, tcfg) / tcfg.grad_accum
+            micro = [batch_indices(len(data), step, m, tcfg, rank, world) for m in range(tcfg.grad_accum)]
+            for group in ([micro] if tcfg.pack_step else [[m] for m in micro]):
+                loss = step_loss(enc, data, group, tcfg, tokens) * (len(group) / tcfg.grad_accum)
                 finite = bool(torch.isfinite(loss))
                 if accelerator is not None and accelerator.num_processes > 1:  # all ranks stop together
                     finite = bool(accelerator.reduce(torch.tensor([float(finite)]), "min").item())

@@ -26,14 +26,14 @@ def test_train_resume_and_evaluate_on_the_device(tmp_path, beir_dir, tiny_model_
                       training__lora=lora, training__checkpoint_every=2, training__batch_size=2,
                       eval__systems=["bm25", "base", method])
     seen = []
-    real = training.batch_loss
+    real = training.step_loss
 
-    def spy(enc, data, idx, tcfg):
-        loss = real(enc, data, idx, tcfg)
+    def spy(enc, *a, **k):
+        loss = real(enc, *a, **k)
         seen.append((loss.device.type, next(enc.model.parameters()).dtype))
         return loss
 
-    monkeypatch.setattr(training, "batch_loss", spy)
+    monkeypatch.setattr(training, "step_loss", spy)
 
     def stop(step, loss, lr):
         if step == 3:

@@ -13,12 +13,12 @@ from bmembed_lab.training import ListData, PairData, batch_loss, prepare_model
 
 def _recording(enc):
     seen = []
-    real = enc.forward
+    real = enc.token_ids
 
-    def forward(texts):
+    def token_ids(texts):
         seen.append(list(texts))
         return real(texts)
-    enc.forward = forward
+    enc.token_ids = token_ids
     return seen
 
 
@@ -39,8 +39,8 @@ def test_prefix_on_queries_only_in_training_and_evaluation(tiny_model_dir, proto
     batch_loss(enc, lists, [0], tcfg)
     pairs = PairData(["kidney stones"], ["A kidney stone is solid."])
     batch_loss(enc, pairs, [0], tcfg)
-    assert seen == [[prefix + "gallstones pain"], ["p one", "p two", "p three"],
-                    [prefix + "kidney stones"], ["A kidney stone is solid."]]
+    assert seen == [[prefix + "gallstones pain", "p one", "p two", "p three"],
+                    [prefix + "kidney stones", "A kidney stone is solid."]]
 
 
 def test_clean_protocol_uses_the_models_own_query_prompt(tmp_path, tiny_model_dir):

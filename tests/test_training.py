@@ -80,14 +80,14 @@ def test_lora_resume_and_targets(tmp_path, tiny_model_dir):
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, tiny_model_dir, monkeypatch):
     calls = {"n": 0}
-    real = training_mod.batch_loss
+    real = training_mod.step_loss
 
     def flaky(*a, **k):
         calls["n"] += 1
         out = real(*a, **k)
         return out * float("nan") if calls["n"] == 5 else out
 
-    monkeypatch.setattr(training_mod, "batch_loss", flaky)
+    monkeypatch.setattr(training_mod, "step_loss", flaky)
     with pytest.raises(TrainingDiverged, match="became nan at step 4") as err:
         trained_weights(tiny_model_dir, tmp_path / "run")
     assert "step-0000004" in str(err.value) and "Fix:" in str(err.value)
@@ -210,3 +210,42 @@ def test_training_starts_from_the_fp32_weights_even_in_bf16(tiny_model_dir):
     assert next(rounded.model.parameters()).dtype == torch.bfloat16
     with pytest.raises(ValueError, match="trainable=True"):
         prepare_model(rounded, TrainingConfig())
+
+
+@pytest.mark.parametrize("method", ["bmembed", "mnrl"])
+def test_a_packed_step_has_the_loss_and_gradient_of_its_micro_batches(tiny_model_dir, method):
+    """All micro-batches of a step embedded together, length-bucketed into small forward
+    passes, give the mean of the micro-batches' own losses (in-batch negatives stay within
+    their micro-batch) and the same gradient."""
+    import torch
+
+    from bmembed_lab.training import PairData, batch_loss, embed_bucketed, step_loss
+
+    rng = np.random.default_rng(1)
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa".split()
+    lists = tiny_lists(n=6, m=3)
+    for i, ps in enumerate(lists.passages):  # lengths that differ, so buckets and padding matter
+        lists.passages[i] = [" ".join(rng.choice(words, 2 + 5 * j)) for j in range(len(ps))]
+    pairs = PairData(lists.queries, [ps[0] for ps in lists.passages], [[ps[1]] for ps in lists.passages])
+    data, micro = (lists, [[0, 1], [2, 3], [4, 5]]) if method == "bmembed" else (pairs, [[0, 1, 2], [3, 4, 5]])
+    tcfg = TrainingConfig(batch_size=len(micro[0]), bucket_tokens=24)
+    enc = prepare_model(Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32"), trainable=True), tcfg)
+    enc.model.eval()
+
+    def grads():
+        out = {n: p.grad.clone() for n, p in enc.model.named_parameters() if p.grad is not None}
+        enc.model.zero_grad(set_to_none=True)
+        return out
+
+    packed = step_loss(enc, data, micro, tcfg)
+    packed.backward()
+    g_packed = grads()
+    one_by_one = sum(batch_loss(enc, data, idx, TrainingConfig(batch_size=len(idx), bucket_tokens=10**6))
+                     for idx in micro) / len(micro)
+    one_by_one.backward()
+    g_each = grads()
+    assert float(packed) == pytest.approx(float(one_by_one), rel=1e-5)
+    assert max(float((g_packed[n] - g_each[n]).abs().max()) for n in g_each) < 1e-5
+    texts = [t for ps in lists.passages for t in ps]
+    with torch.no_grad():
+        assert torch.allclose(embed_bucketed(enc, enc.token_ids(texts), 24), enc.forward(texts), atol=1e-5)
