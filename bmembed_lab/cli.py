@@ -8,10 +8,8 @@ names the input and the fix, exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -91,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--method", choices=["bmembed", "cl", "mnrl"],
                    help="training method (default: training.method)")
+
+    p = sub.add_parser("encode", help="encode the corpus into the cache (resumable); under "
+                                      "`accelerate launch` every process (GPU) encodes a share")
+    _common(p)
+    p.add_argument("models", nargs="*", default=["base"],
+                   help="base (default), a trained method (bmembed, cl, mnrl) or folder:PATH")
 
     p = sub.add_parser("perturb", help="the lexical-sensitivity study (paper Section 6, Table 5): "
                                        "systems on original, keyword-masked and synonym-substituted "
@@ -286,29 +290,16 @@ def cmd_perturb(cfg: Config, args) -> int:
 
 
 def cmd_train(cfg: Config, args) -> int:
-    """Train one method. Under ``accelerate launch`` every rank trains its slice of each batch;
-    rank 0 prepares the data first (the others then read it from the cache), writes the
-    checkpoints and the export, and all ranks check that they hold the same weights."""
-    method = args.method or cfg.training.method
-    acc = None
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        from accelerate import Accelerator
+    from .multiproc import train_command
 
-        import torch
+    print("\n".join(train_command(cfg, args.method or cfg.training.method, _pipeline)))
+    return 0
 
-        acc = Accelerator(cpu=not torch.cuda.is_available())  # CPU-only: gloo
-    pipe = _pipeline(cfg)
-    with acc.main_process_first() if acc else contextlib.nullcontext():
-        pipe.training_inputs(method)
-    tm, key = pipe.trained(method, accelerator=acc)
-    if acc is not None and not acc.is_main_process:
-        return 0
-    info = tm.info
-    print(f"trained {info['name']}: {info['steps']} steps in {info['seconds']:.0f} s, "
-          f"final loss {info['final_loss']:.4f}")
-    for r, d in enumerate(info.get("rank_weight_digests", [])):
-        print(f"rank {r} weights sha256 {d}")
-    print(f"export: {tm.path} (merged model: {tm.merged}; model card: {tm.path / 'README.md'})")
+
+def cmd_encode(cfg: Config, args) -> int:
+    from .multiproc import encode_command
+
+    print("\n".join(encode_command(cfg, args.models, _pipeline)))
     return 0
 
 
@@ -357,7 +348,7 @@ def cmd_config(cfg: Config, args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "ingest": cmd_ingest, "chunk": cmd_chunk, "queries": cmd_queries,
-            "lists": cmd_lists, "evaluate": cmd_evaluate, "train": cmd_train, "perturb": cmd_perturb,
+            "lists": cmd_lists, "evaluate": cmd_evaluate, "train": cmd_train, "encode": cmd_encode, "perturb": cmd_perturb,
             "check": cmd_check, "diagnose": cmd_diagnose,
             "cache": cmd_cache, "config": cmd_config}
 

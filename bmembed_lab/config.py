@@ -93,6 +93,9 @@ class EncoderConfig:
                                  "native bf16 (AMX/AVX512-bf16, CUDA), else fp32")
     device: str = opt("auto", "auto | cpu | cuda | cuda:N: where encoding, training and evaluation "
                               "run (auto = the first GPU when PyTorch sees one); --device sets it")
+    shard_texts: int = opt(50000, "texts per resumable shard of a corpus encoding: a killed "
+                                  "encoding resumes from its last whole shard; under `accelerate "
+                                  "launch ... encode` the processes share the shards")
 
 
 @dataclass

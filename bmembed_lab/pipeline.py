@@ -235,10 +235,13 @@ class Pipeline:
                                        pooling=self.encoder("base").pooling))
         return self._stage(f"encoder:{name}", run)
 
-    def chunk_embeddings(self, name: str = "base", on_batch=None) -> tuple[np.ndarray, str]:
+    def chunk_embeddings(self, name: str = "base", on_batch=None, accelerator=None) -> tuple[np.ndarray, str]:
+        """(the chunks' embeddings under an encoder, key); with an ``accelerator`` of several
+        processes each encodes its share and only the main process gets the array."""
         def run():
             ch, ck = self.chunks()
-            return runs.embeddings(self.cache, self.encoder(name), [c.text for c in ch], False, ck, on_batch)
+            return runs.embeddings(self.cache, self.encoder(name), [c.text for c in ch], False, ck,
+                                   on_batch, self.cfg.encoder.shard_texts, accelerator)
         return self._stage(f"{runs.EMBEDDINGS}:{name}:chunks", run)
 
     def query_embeddings(self, name: str, texts: list[str]) -> tuple[np.ndarray, str]:

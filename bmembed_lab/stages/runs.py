@@ -56,24 +56,35 @@ def bm25_run(cfg: Config, cache: StageCache, chunks_key: str, index: Callable[[]
 
 
 def embeddings(cache: StageCache, enc: encoder_mod.Encoder, texts: list[str], is_query: bool,
-               inputs_key: str, on_batch=None, shard: int | None = None) -> tuple[np.ndarray, str]:
+               inputs_key: str, on_batch=None, shard: int | None = None, accelerator=None
+               ) -> tuple[np.ndarray | None, str]:
     """(L2-normalised float32 embeddings of ``texts``, their key). Passages get no query
     prefix, so their key leaves the protocol out: both protocols share one corpus encoding.
     More than ``shard`` (default :data:`SHARD`) texts are encoded shard by shard, each shard
     saved in the cache's ``encode_shards`` sub-store with its checksum as soon as it is done,
-    so a killed encoding resumes from its last whole shard."""
+    so a killed encoding resumes from its last whole shard.
+
+    With an ``accelerator`` of several processes (``accelerate launch``), process r encodes
+    the shards r, r + n, r + 2n, ... on its own device and the main process assembles and
+    stores them; the other processes return (None, key)."""
     ident = enc.identity if is_query else {k: v for k, v in enc.identity.items()
                                            if k not in ("query_instruction", "protocol")}
     conf = ident | {"is_query": is_query}
     version = code_version(encoder_mod)
-    shard = shard or SHARD
+    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
+    shard = min(shard or SHARD, -(-len(texts) // world))
     run_dir = cache.sub_store(SHARDS) / StageCache.make_key(EMBEDDINGS, conf, [inputs_key], version) \
-        if cache.enabled and len(texts) > shard else None
+        if cache.enabled and (len(texts) > shard or world > 1) else None
+    if world > 1 and run_dir is not None and rank != 0:
+        key = StageCache.make_key(EMBEDDINGS, conf, [inputs_key], version)
+        if cache.lookup(EMBEDDINGS, key) is None:  # else the main process only loads it
+            _encode_in_shards(enc, texts, is_query, run_dir, shard, on_batch, accelerator)
+        return None, key
 
     def compute() -> np.ndarray:
         if run_dir is None:
             return enc.encode(texts, is_query=is_query, on_batch=on_batch)
-        return _encode_in_shards(enc, texts, is_query, run_dir, shard, on_batch)
+        return _encode_in_shards(enc, texts, is_query, run_dir, shard, on_batch, accelerator)
 
     out = cached(cache, EMBEDDINGS, conf, [inputs_key], version, compute,
                  lambda v, d: save_npy(d / "embeddings.npy", v),
@@ -84,33 +95,45 @@ def embeddings(cache: StageCache, enc: encoder_mod.Encoder, texts: list[str], is
 
 
 def _encode_in_shards(enc, texts: list[str], is_query: bool, run_dir: Path, shard: int,
-                      on_batch=None) -> np.ndarray:
+                      on_batch=None, accelerator=None) -> np.ndarray | None:
+    """Encode the shards of ``texts`` not yet in ``run_dir`` (this process's share of them
+    under an ``accelerator``: every n-th), then, in the main process, all shards joined."""
     from tqdm.auto import tqdm
 
+    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     run_dir.mkdir(parents=True, exist_ok=True)
-    total, parts = len(texts), []
-    bar = tqdm(total=total, desc="encoding (resumable shards)", unit="text", leave=False)
-    for i, s in enumerate(range(0, total, shard)):
+    total, starts = len(texts), range(0, len(texts), shard)
+    mine = [(i, s) for i, s in enumerate(starts) if i % world == rank]
+    bar = tqdm(total=sum(len(texts[s:s + shard]) for _, s in mine), unit="text", leave=False,
+               desc="encoding (resumable shards)" + (f", process {rank} of {world}" if world > 1 else ""))
+    for i, s in mine:
         part_texts = texts[s:s + shard]
         path = run_dir / f"shard-{i:06d}.npy"
-        part = _verified_shard(path, len(part_texts))
-        if part is None:
-            def progress(done, _n, s=s):
-                bar.n = s + done
+        if _verified_shard(path, len(part_texts)) is None:
+            def progress(done, _n, at=bar.n, s=s):
+                bar.n = at + done
                 bar.refresh()
-                if on_batch:
+                if on_batch and world == 1:
                     on_batch(s + done, total)
             part = enc.encode(part_texts, is_query=is_query, progress=False, on_batch=progress)
             save_npy(path, part)
             write_json(path.with_suffix(".json"), {"rows": len(part), "sha256": _digest(part)})
         else:
             log.info("encoding: shard %d of %s reused", i, run_dir.name)
-        parts.append(part)
-        bar.n = s + len(part_texts)
-        bar.refresh()
-        if on_batch:
-            on_batch(s + len(part_texts), total)
+            bar.update(len(part_texts))
     bar.close()
+    if world > 1:
+        accelerator.wait_for_everyone()  # every process's shards are on disk
+        if rank != 0:
+            return None
+    parts = []
+    for i, s in enumerate(starts):
+        part = _verified_shard(run_dir / f"shard-{i:06d}.npy", len(texts[s:s + shard]))
+        if part is None:
+            raise RuntimeError(f"encoding shard {i} of {run_dir} is missing or damaged after encoding")
+        parts.append(part)
+    if on_batch:
+        on_batch(total, total)
     return np.concatenate(parts)
 
 
