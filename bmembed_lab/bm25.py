@@ -26,6 +26,7 @@ from .errors import InputError
 from .text import stopwords as english_stopwords, words
 
 DENSE_BLOCK = 1 << 25  # scores held at once when ranking: 32M float64 = 256 MB
+COMPILED_FROM = 32  # queries from which topk ranks with the numba kernel (one query: scipy)
 
 
 def tokenize(texts: list[str], stem: bool = False, stopwords: bool = False) -> list[list[str]]:
@@ -163,27 +164,52 @@ class BM25Index:
         ``exclude``: a boolean mask of chunks never ranked (e.g. duplicates);
         ``progress(done, total)`` is called after each batch."""
         k_eff = min(k, self.n_docs)
-        batch = max(1, min(batch, DENSE_BLOCK // max(self.n_docs, 1)))  # bounded score block
+        kernel = _compiled_topk() if len(query_tokens) >= COMPILED_FROM else None
+        if kernel is None:
+            batch = max(1, min(batch, DENSE_BLOCK // max(self.n_docs, 1)))  # bounded score block
         idx = np.full((len(query_tokens), k), -1, dtype=np.int64)
         val = np.full((len(query_tokens), k), np.nan, dtype=np.float64)
-        for s in range(0, len(query_tokens), batch):
-            sc = self.scores(query_tokens[s:s + batch])
-            if exclude is not None:
-                sc[:, exclude] = -np.inf
-            top = top_k_indices(sc, k_eff)
-            ts = np.take_along_axis(sc, top, axis=1)
+        for s in range(0, len(query_tokens), batch if kernel is None else 4096):
+            if kernel is not None:
+                top, ts = self._topk_compiled(kernel, query_tokens[s:s + 4096], k_eff, exclude)
+            else:
+                sc = self.scores(query_tokens[s:s + batch])
+                if exclude is not None:
+                    sc[:, exclude] = -np.inf
+                top = top_k_indices(sc, k_eff)
+                ts = np.take_along_axis(sc, top, axis=1)
             if drop_nonpositive:
                 keep = ts > 0
                 top = np.where(keep, top, -1)
                 ts = np.where(keep, ts, np.nan)
-            idx[s:s + len(sc), :k_eff] = top
-            val[s:s + len(sc), :k_eff] = ts
+            idx[s:s + len(top), :k_eff] = top
+            val[s:s + len(top), :k_eff] = ts
             if progress:
-                progress(min(s + batch, len(query_tokens)), len(query_tokens))
+                progress(s + len(top), len(query_tokens))
         if exclude is not None and not drop_nonpositive:
             bad = ~np.isfinite(val)
             idx[bad], val[bad] = -1, np.nan
         return idx, val
+
+    def _topk_compiled(self, kernel, query_tokens, k: int, exclude) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k of a batch of queries by the numba kernel (:mod:`.bm25_numba`)."""
+        if self._wt is None:
+            self._wt = self.weights.T.tocsr()
+        q = self.query_matrix(query_tokens)
+        offsets = q @ self.floor if self.floor.any() else np.zeros(q.shape[0])
+        excluded = np.flatnonzero(exclude) if exclude is not None else np.zeros(0, dtype=np.int64)
+        top, ts = kernel(self._wt.indptr.astype(np.int64), self._wt.indices, self._wt.data, q.indptr.astype(np.int64),
+                         q.indices, q.data, offsets, excluded, self.n_docs, k)
+        return top, ts
+
+
+def _compiled_topk():
+    """The numba top-k kernel, or None where numba cannot be imported (scipy then ranks)."""
+    try:
+        from .bm25_numba import topk
+    except ImportError:
+        return None
+    return topk
 
 
 def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:

@@ -84,3 +84,44 @@ def test_streamed_build_from_texts_equals_rank_bm25_and_ranks_in_bounded_blocks(
     assert (got[0] == want[0]).all() and np.allclose(got[1], want[1], equal_nan=True)
     with pytest.raises(InputError, match="at least one chunk"):
         BM25Index.from_texts(iter([]))
+
+
+@pytest.mark.parametrize("variant", ["okapi", "bm25plus"])
+def test_compiled_ranking_equals_the_scipy_one(variant, monkeypatch):
+    """Batches of queries rank with the numba kernel: the same indices (ties by chunk order),
+    the same scores, padding, exclusions and dropped non-positive scores as the scipy path."""
+    from bmembed_lab import bm25 as bm25_mod
+
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" for i in range(40)]
+    corpus = [" ".join(rng.choice(words, rng.integers(1, 9))) for _ in range(120)]
+    corpus += corpus[:10]  # duplicate chunks: exact ties
+    queries = [" ".join(rng.choice(words + ["unseen"], rng.integers(1, 5))) for _ in range(70)] + [""]
+    index = BM25Index.from_texts(corpus, BM25Config(variant=variant))
+    exclude = np.zeros(len(corpus), dtype=bool)
+    exclude[::7] = True
+    for k, kw in [(15, {}), (500, {}), (15, {"drop_nonpositive": True}), (30, {"exclude": exclude}),
+                  (200, {"exclude": exclude, "drop_nonpositive": True})]:
+        compiled = index.topk(tokenize(queries), k, **kw)
+        monkeypatch.setattr(bm25_mod, "COMPILED_FROM", 10**9)
+        scipy_ = index.topk(tokenize(queries), k, **kw)
+        monkeypatch.undo()
+        assert (compiled[0] == scipy_[0]).all(), (k, kw)
+        np.testing.assert_allclose(compiled[1], scipy_[1], rtol=1e-12, equal_nan=True)
+    assert bm25_mod._compiled_topk() is not None  # the kernel ran, not a fallback
+
+
+def test_compiled_ranking_when_the_sampled_threshold_misleads(monkeypatch):
+    """The kernel guesses a threshold from every n-th score; when the best chunks all sit where
+    the sample looks (here: even positions), fewer than k pass it and it must rank them all."""
+    from bmembed_lab import bm25 as bm25_mod
+
+    corpus = [("target " * (1 + i % 5) if i % 2 == 0 and i < 3000 else "") + f"w{i % 50} filler"
+              for i in range(8200)]
+    index = BM25Index.from_texts(corpus)
+    queries = tokenize(["target"] * 40 + ["target w7"] * 40)
+    compiled = index.topk(queries, 1000)
+    monkeypatch.setattr(bm25_mod, "COMPILED_FROM", 10**9)
+    scipy_ = index.topk(queries, 1000)
+    assert (compiled[0] == scipy_[0]).all()
+    np.testing.assert_allclose(compiled[1], scipy_[1], rtol=1e-12)
