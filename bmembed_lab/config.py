@@ -93,6 +93,9 @@ class EncoderConfig:
                                  "native bf16 (AMX/AVX512-bf16, CUDA), else fp32")
     device: str = opt("auto", "auto | cpu | cuda | cuda:N: where encoding, training and evaluation "
                               "run (auto = the first GPU when PyTorch sees one); --device sets it")
+    storage: str = opt("float32", "float32 | float16: how corpus embeddings are stored in the "
+                                  "cache (read back memory-mapped); float16 halves disk and memory "
+                                  "for corpora of 10^5-10^6 chunks")
     shard_texts: int = opt(50000, "texts per resumable shard of a corpus encoding: a killed "
                                   "encoding resumes from its last whole shard; under `accelerate "
                                   "launch ... encode` the processes share the shards")

@@ -241,7 +241,8 @@ class Pipeline:
         def run():
             ch, ck = self.chunks()
             return runs.embeddings(self.cache, self.encoder(name), [c.text for c in ch], False, ck,
-                                   on_batch, self.cfg.encoder.shard_texts, accelerator)
+                                   on_batch, self.cfg.encoder.shard_texts, accelerator,
+                                   self.cfg.encoder.storage)
         return self._stage(f"{runs.EMBEDDINGS}:{name}:chunks", run)
 
     def query_embeddings(self, name: str, texts: list[str]) -> tuple[np.ndarray, str]:

@@ -54,5 +54,6 @@ def save_npy(path: Path, arr: np.ndarray) -> None:
     np.save(path, np.ascontiguousarray(arr), allow_pickle=False)
 
 
-def load_npy(path: Path) -> np.ndarray:
-    return np.load(path, allow_pickle=False)
+def load_npy(path: Path, mmap: bool = False) -> np.ndarray:
+    """The array in ``path``; with ``mmap``, memory-mapped read-only (pages load on access)."""
+    return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)

@@ -135,3 +135,26 @@ def test_a_killed_corpus_encoding_resumes_from_its_last_shard(tmp_path, tiny_mod
     assert seen == [3, 3, 2]  # shard 1 (damaged) and the two never written
     np.testing.assert_allclose(got, whole, atol=1e-5)
     assert not shard_dir.exists()
+
+
+def test_float16_storage_is_memory_mapped_and_ranks_like_float32(tmp_path, beir_dir, tiny_model_dir):
+    """encoder.storage = float16: the corpus embeddings are stored as float16, read back
+    memory-mapped (the same values right after encoding as from the cache later), keyed
+    apart from float32, and the dense ranking agrees with float32's."""
+    from bmembed_lab.pipeline import Pipeline
+
+    from .conftest import tiny_config
+
+    runs_ = {}
+    for storage in ("float32", "float16"):
+        cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, encoder__storage=storage,
+                          encoder__precision="fp32")
+        fresh, key = Pipeline(cfg).chunk_embeddings("base")
+        again, key2 = Pipeline(cfg).chunk_embeddings("base")
+        assert key == key2 and isinstance(again, np.memmap) and again.dtype == np.dtype(storage)
+        np.testing.assert_array_equal(np.asarray(fresh), np.asarray(again))
+        runs_[storage] = (key, Pipeline(cfg).run("base")[0])
+    assert runs_["float32"][0] != runs_["float16"][0]
+    a, b = runs_["float32"][1], runs_["float16"][1]
+    assert (a.indices[:, :3] == b.indices[:, :3]).mean() > 0.9
+    np.testing.assert_allclose(a.scores, b.scores, atol=2e-3)

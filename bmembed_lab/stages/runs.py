@@ -56,20 +56,23 @@ def bm25_run(cfg: Config, cache: StageCache, chunks_key: str, index: Callable[[]
 
 
 def embeddings(cache: StageCache, enc: encoder_mod.Encoder, texts: list[str], is_query: bool,
-               inputs_key: str, on_batch=None, shard: int | None = None, accelerator=None
-               ) -> tuple[np.ndarray | None, str]:
+               inputs_key: str, on_batch=None, shard: int | None = None, accelerator=None,
+               storage: str = "float32") -> tuple[np.ndarray | None, str]:
     """(L2-normalised float32 embeddings of ``texts``, their key). Passages get no query
     prefix, so their key leaves the protocol out: both protocols share one corpus encoding.
     More than ``shard`` (default :data:`SHARD`) texts are encoded shard by shard, each shard
     saved in the cache's ``encode_shards`` sub-store with its checksum as soon as it is done,
-    so a killed encoding resumes from its last whole shard.
+    so a killed encoding resumes from its last whole shard. Passages are stored as ``storage``
+    (float32 or float16) and read back memory-mapped, so a large corpus's embeddings are paged
+    in as a search reads them rather than all at once.
 
     With an ``accelerator`` of several processes (``accelerate launch``), process r encodes
     the shards r, r + n, r + 2n, ... on its own device and the main process assembles and
     stores them; the other processes return (None, key)."""
     ident = enc.identity if is_query else {k: v for k, v in enc.identity.items()
                                            if k not in ("query_instruction", "protocol")}
-    conf = ident | {"is_query": is_query}
+    store = "float32" if is_query else storage
+    conf = ident | {"is_query": is_query} | ({"stored_as": store} if store != "float32" else {})
     version = code_version(encoder_mod)
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     shard = min(shard or SHARD, -(-len(texts) // world))
@@ -87,8 +90,11 @@ def embeddings(cache: StageCache, enc: encoder_mod.Encoder, texts: list[str], is
         return _encode_in_shards(enc, texts, is_query, run_dir, shard, on_batch, accelerator)
 
     out = cached(cache, EMBEDDINGS, conf, [inputs_key], version, compute,
-                 lambda v, d: save_npy(d / "embeddings.npy", v),
-                 lambda d: load_npy(d / "embeddings.npy"))
+                 lambda v, d: save_npy(d / "embeddings.npy", v.astype(store, copy=False)),
+                 lambda d: load_npy(d / "embeddings.npy", mmap=not is_query))
+    if store != "float32" and not isinstance(out[0], np.memmap):  # just computed: the stored values
+        path = cache.root / EMBEDDINGS / out[1] / "embeddings.npy"
+        out = (load_npy(path, mmap=True) if path.is_file() else out[0].astype(store), out[1])
     if run_dir is not None:
         shutil.rmtree(run_dir, ignore_errors=True)  # stored whole: the shards are done with
     return out
