@@ -1,14 +1,18 @@
 """Benchmarks: encoding speed against sentence-transformers, and FinanceBench retrieval.
 
-    python bench/run_bench.py [encode] [bm25] [train] [financebench] [compare] [perturb]
+    python bench/run_bench.py [encode] [bm25] [train] [train-proxy] [financebench] [compare] [perturb]
                               [--corpora demo,financebench] [--max-docs N]
 
 * encode: the same model and texts through sentence-transformers' ``encode`` (fp32, its
   defaults) and through ``bmembed_lab.encoder`` (precision auto), side by side in one process,
   both warmed up first; throughput ratio and min/mean cosine to sentence-transformers.
 * bm25: ranking the offline synthetic queries' top 1,000 over the FinanceBench chunks with
-  ``BM25Index.topk`` against rank_bm25's ``get_scores`` loop, same tokens and parameters, one
-  process; speed ratio, max relative score difference, identical top-k lists.
+  ``BM25Index.topk`` against rank_bm25's ``get_scores`` loop and bm25s's numpy and numba
+  backends, same tokens and parameters, one process; speed ratio, max relative score
+  difference, identical top-k lists.
+* train / train-proxy: our ListNet trainer against sentence-transformers' trainer on the same
+  lists at equal precision and dropout: the demo's lists, or 8 lists per step of the
+  Multihop-RAG sentence proxy (bench/build_multihop_proxy.py).
 * financebench: the 74 PDFs in ../shared/datasets/financebench read with the project's own
   folder loader, the 150 questions' evidence turned into page-level and text-level labels,
   BM25 / base MiniLM / RRF evaluated, wall time of every stage.
@@ -301,12 +305,19 @@ def bm25s_peers(corpus_tokens, queries, k: int, b, ref_scores) -> dict:
     return out
 
 
-def bench_train(steps: int = 30, timed_from: int = 6, n_lists: int = 64) -> dict:
+TRAIN_CORPORA = {  # config, lists per optimizer step
+    "demo": (ROOT / "configs" / "demo.toml", 1),
+    "proxy": (ROOT / "bench" / ".work" / "multihop_proxy" / "clean.toml", 8)}
+
+
+def bench_train(steps: int = 30, timed_from: int = 6, corpus: str = "demo") -> dict:
     """Training throughput of our ListNet trainer against sentence-transformers' trainer with
     DistillKLDivLoss (student temperature = tau, teacher temperature = alpha on the raw BM25
     scores: the same objective up to the targets' entropy, a constant), all-MiniLM-L6-v2, the
-    same demo lists in the same order (1 list of 1 + 9 texts per step), same optimizer settings,
-    one process. ST runs twice: its defaults (fp32) and ``bf16=True``. Loss curves are compared
+    same lists in the same order, same optimizer settings, one process: on the demo 1 list of
+    1 + 9 chunks of up to 256 tokens per step; on the Multihop-RAG proxy (``corpus="proxy"``,
+    bench/build_multihop_proxy.py) 8 lists of sentences per step (batch 1 x gradient
+    accumulation 8, the reference code's way), where most of a padded batch is padding. ST runs twice: its defaults (fp32) and ``bf16=True``. Loss curves are compared
     as KL divergence: ours minus the step's target entropy, theirs divided by tau^2."""
     import tempfile
 
@@ -327,22 +338,25 @@ def bench_train(steps: int = 30, timed_from: int = 6, n_lists: int = 64) -> dict
     from bmembed_lab.stages.train import training_data
     from bmembed_lab.training import batch_indices, prepare_model, train
 
-    pipe = Pipeline(load_config(ROOT / "configs" / "demo.toml"))
+    config, accum = TRAIN_CORPORA[corpus]
+    pipe = Pipeline(load_config(config))
     ch, _ = pipe.chunks()
     qs, _ = pipe.synthetic_queries()
     lists, _ = pipe.training_lists()
     data = training_data("bmembed", qs, lists, ch)
-    tcfg = TrainingConfig(steps=steps, lr=2e-5, warmup_steps=5, batch_size=1, checkpoint_every=0, seed=0)
-    order = [batch_indices(len(data), t, 0, tcfg)[0] for t in range(steps)]
+    tcfg = TrainingConfig(steps=steps, lr=2e-5, warmup_steps=5, batch_size=1, grad_accum=accum,
+                          checkpoint_every=0, seed=0)
+    order = [batch_indices(len(data), t, m, tcfg)[0] for t in range(steps) for m in range(accum)]
     sc = torch.tensor(data.scores[order], dtype=torch.float32)
     target = listnet_target(sc, tcfg.alpha)
-    entropy = (-(target * target.clamp_min(1e-30).log()).sum(-1)).numpy()
+    entropy = (-(target * target.clamp_min(1e-30).log()).sum(-1)).numpy().reshape(steps, accum).mean(1)
     path = str(resolve_model_path("all-MiniLM-L6-v2"))
 
     def rate(times: list[float]) -> float:
         return (len(times) - timed_from) / (times[-1] - times[timed_from - 1])
 
-    out = {"steps": steps, "timed_steps": f"{timed_from + 1}..{steps}", "texts_per_step": 1 + len(data.passages[0]),
+    out = {"corpus": corpus, "lists_per_step": accum, "steps": steps, "timed_steps": f"{timed_from + 1}..{steps}",
+           "texts_per_step": accum * (1 + len(data.passages[0])),
            "alpha": tcfg.alpha, "tau": tcfg.tau, "lr": tcfg.lr, "runs": {}}
     from bmembed_lab.encoder import native_bf16
     from bmembed_lab.training import set_attention_dropout
@@ -387,6 +401,7 @@ def bench_train(steps: int = 30, timed_from: int = 6, n_lists: int = 64) -> dict
         with tempfile.TemporaryDirectory() as tmp:
             args = SentenceTransformerTrainingArguments(
                 output_dir=tmp, max_steps=steps, per_device_train_batch_size=1, learning_rate=tcfg.lr,
+                gradient_accumulation_steps=accum,
                 warmup_steps=5, weight_decay=tcfg.weight_decay, lr_scheduler_type="linear", bf16=bf16,
                 use_cpu=True, logging_steps=1, save_strategy="no", report_to="none", seed=0,
                 dataloader_drop_last=False, disable_tqdm=True,
@@ -594,10 +609,13 @@ def render_tables() -> str:
                 f"scores tie within 1e-12 ({r['lists_differing_only_in_tie_order']} verified). All "
                 f"{r['queries_all']:,} queries: {ms['bmembed_lab_all_queries']:.2f} ms each. "
                 f"Target: {r['target']}.", ""]
-    tr = RESULTS / "train.json"
-    if tr.is_file() and "attention_dropout" in json.loads(tr.read_text()):
+    for tr in (RESULTS / "train.json", RESULTS / "train_proxy.json"):
+        if not (tr.is_file() and "attention_dropout" in json.loads(tr.read_text())):
+            continue
         r = json.loads(tr.read_text())
-        out += [f"### Training throughput: ListNet on the demo lists (all-MiniLM-L6-v2, {r['texts_per_step']} "
+        where = ("the Multihop-RAG proxy's lists (sentences; 8 lists per step, batch 1 x accumulation 8)"
+                 if r.get("corpus") == "proxy" else "the demo lists (chunks of up to 256 tokens, 1 list per step)")
+        out += [f"### Training throughput: ListNet on {where} (all-MiniLM-L6-v2, {r['texts_per_step']} "
                 "texts per step, equal precision and dropout, one process)", "",
                 "| trainer | steps/s | ours / this (same precision) | KL, mean of steps 1-10 | KL, mean of the last 10 |",
                 "|---|---|---|---|---|"]
@@ -739,7 +757,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", nargs="*", default=["encode", "bm25", "train", "financebench", "compare"])
     ap.add_argument("--corpora", default="demo,financebench", help="compare: demo and/or financebench")
-    ap.add_argument("--train-steps", type=int, default=30, help="train: steps per trainer")
+    ap.add_argument("--train-steps", type=int, default=30, help="train, train-proxy: steps per trainer")
     ap.add_argument("--max-docs", type=int, default=0, help="FinanceBench: only the first N evidence PDFs")
     a = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -751,11 +769,14 @@ def main() -> None:
         r = {"machine": machine(), **bench_bm25()}
         (RESULTS / "bm25.json").write_text(json.dumps(r, indent=1))
         print(json.dumps(r, indent=1), flush=True)
-    if "train" in a.which:
-        r = {"machine": machine(), **bench_train(a.train_steps)}
-        (RESULTS / "train.json").write_text(json.dumps(r, indent=1))
-        print(json.dumps({k: v for k, v in r.items() if k != "runs"}, indent=1),
-              {k: v["steps_per_s"] for k, v in r["runs"].items()}, flush=True)
+    for which, corpus, name in (("train", "demo", "train.json"), ("train-proxy", "proxy", "train_proxy.json")):
+        if which in a.which:
+            if corpus == "proxy" and not TRAIN_CORPORA["proxy"][0].is_file():
+                sys.exit("build the proxy first: python bench/build_multihop_proxy.py")
+            r = {"machine": machine(), **bench_train(a.train_steps, corpus=corpus)}
+            (RESULTS / name).write_text(json.dumps(r, indent=1))
+            print(json.dumps({k: v for k, v in r.items() if k != "runs"}, indent=1),
+                  {k: v["steps_per_s"] for k, v in r["runs"].items()}, flush=True)
     if "compare" in a.which:
         bench_compare(a.corpora.split(","), a.max_docs)
     if "perturb" in a.which:
