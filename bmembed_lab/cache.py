@@ -26,7 +26,7 @@ from types import ModuleType
 from typing import Any, Callable, Iterable, TypeVar
 
 
-from .errors import InputError
+from .errors import InputError, NotComputed
 from .safeio import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -114,11 +114,14 @@ class Entry:
 
 
 class StageCache:
-    """A folder of stage results. ``enabled=False`` computes everything and stores nothing."""
+    """A folder of stage results. ``enabled=False`` computes everything and stores nothing;
+    ``read_only=True`` only reads: a missing stage raises :class:`~.errors.NotComputed` instead
+    of being computed, and nothing is ever written (the notebooks open this way)."""
 
-    def __init__(self, root: str | os.PathLike, enabled: bool = True):
+    def __init__(self, root: str | os.PathLike, enabled: bool = True, read_only: bool = False):
         self.root = Path(root)
         self.enabled = enabled
+        self.read_only = read_only
 
     # -- the root and its marker -------------------------------------------------------
     @property
@@ -155,6 +158,8 @@ class StageCache:
         unfinished corpus encodings), created inside the marked root."""
         if name not in SUB_STORES:
             raise ValueError(f"unknown sub-store {name!r}; known: {SUB_STORES}")
+        if self.read_only:
+            raise NotComputed(name)
         self.ensure_root()
         return self.root / name
 
@@ -172,6 +177,9 @@ class StageCache:
         try:
             manifest = self._verify(path)
         except CacheCorruption as err:
+            if self.read_only:  # never moves anything: the next computing run sets it aside
+                log.warning("cache entry %s/%s is corrupted (%s)", stage, key, err)
+                return None
             bad = path.with_name(f"{key}.corrupt-{int(time.time())}-{os.getpid()}")
             try:
                 os.replace(path, bad)
@@ -210,6 +218,8 @@ class StageCache:
     # -- write --------------------------------------------------------------------------
     def store(self, stage: str, key: str, write: Callable[[Path], None], info: dict | None = None) -> Entry:
         """Run ``write(tmpdir)``, checksum what it wrote and atomically publish it as the entry."""
+        if self.read_only:
+            raise NotComputed(stage)
         self.ensure_root()
         final = self.root / stage / key
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -355,7 +365,10 @@ def cached(cache: StageCache, stage: str, config: Any, inputs: Iterable[str], ve
             return load(entry.path), key
         except Exception as err:  # noqa: BLE001 - any decode failure means recompute
             log.warning("cache entry %s/%s could not be read (%s); recomputing", stage, key, err)
-            shutil.rmtree(entry.path, ignore_errors=True)
+            if not cache.read_only:
+                shutil.rmtree(entry.path, ignore_errors=True)
+    if cache.read_only and cache.enabled:
+        raise NotComputed(stage)
     value = compute()
     if cache.enabled:
         cache.store(stage, key, lambda d: save(value, d), {"config": config, "inputs": list(inputs)})

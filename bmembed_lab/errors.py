@@ -11,3 +11,14 @@ class InputError(ValueError):
         if fix:
             parts.append(f"Fix: {fix}")
         super().__init__("\n".join(parts))
+
+
+class NotComputed(InputError):
+    """A read-only pipeline (the notebooks' view) met a stage that is not in the cache: it
+    never computes or writes, it says what to run."""
+
+    def __init__(self, stage: str):
+        self.stage = stage
+        super().__init__(f"'{stage}' is not in the cache yet for this config", "cache",
+                         "run `make demo` (or `bmembed-lab run -c CONFIG`), or the notebook's "
+                         "compute button")

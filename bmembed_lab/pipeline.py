@@ -19,6 +19,7 @@ from . import perturbation
 from .cache import StageCache, texts_key
 from .config import Config
 from .encoder import LazyEncoder, check_device
+from .errors import NotComputed
 from .evaluation import (TRAINED, compare_all, default_comparisons, in_dev_split, parse_system,
                          per_query_table, summary_table)
 from .stages import chunk, diagnose, ingest, lists, perturb, queries, runs, train
@@ -44,6 +45,7 @@ class Pipeline:
 
     cfg: Config
     cache: StageCache = None  # type: ignore[assignment]
+    read_only: bool = False  # only read the cache: a missing stage raises NotComputed
     timings: dict[str, float] = field(default_factory=dict)
     _memo: dict = field(default_factory=dict)
     _dependents: dict[str, set[str]] = field(default_factory=dict)
@@ -51,8 +53,10 @@ class Pipeline:
 
     def __post_init__(self):
         if self.cache is None:
-            self.cache = StageCache(self.cfg.resolve(self.cfg.cache.dir), self.cfg.cache.enabled)
-            self.cache.check_writable()
+            self.cache = StageCache(self.cfg.resolve(self.cfg.cache.dir), self.cfg.cache.enabled,
+                                    self.read_only)
+            if not self.read_only:
+                self.cache.check_writable()
         check_device(self.cfg.encoder.device)
 
     # -- memo, timing, invalidation -------------------------------------------------------------
@@ -204,14 +208,25 @@ class Pipeline:
     def cached_models(self) -> list[str]:
         """Trained methods whose export is already in the cache for this config. Nothing is
         trained or mined: only the keys of the training data are computed."""
-        qs, qk = self.synthetic_queries()
-        keys = {"bmembed": self.training_lists()[1],
-                "cl": qk if any(q.evidence for q in qs.queries) else None,
-                "mnrl": train.negatives_key(self.cfg, qk, self._negatives_source()[1])[1]}
-        dev = self.dev_pool()
+        try:  # (a read-only pipeline: what is not cached yet has no cached model either)
+            qs, qk = self.synthetic_queries()
+            dev = self.dev_pool()
+        except NotComputed:
+            return []
+        keys = {"bmembed": lambda: self.training_lists()[1],
+                "cl": lambda: qk if any(q.evidence for q in qs.queries) else None,
+                "mnrl": lambda: train.negatives_key(self.cfg, qk, self._negatives_source()[1])[1]}
         dev_key = dev[1] if dev is not None and len(dev[0]) else ""
-        return [m for m in TRAINED if keys[m] is not None and self.cache.lookup(
-            train.MODEL, train.model_key(self.cfg, m, keys[m], dev_key)[3]) is not None]
+        out = []
+        for m in TRAINED:
+            try:
+                key = keys[m]()
+            except NotComputed:
+                continue
+            if key is not None and self.cache.lookup(
+                    train.MODEL, train.model_key(self.cfg, m, key, dev_key)[3]) is not None:
+                out.append(m)
+        return out
 
     def unfinished_runs(self) -> dict:
         """Run key -> checkpoints of training runs not yet exported (a rerun resumes them)."""

@@ -23,10 +23,32 @@ def config_path() -> Path:
     return Path(os.environ.get(CONFIG_ENV) or ROOT / "configs" / "demo.toml")
 
 
-def open_pipeline(path: str | Path | None = None, overrides: list[str] | None = None):
+def open_pipeline(path: str | Path | None = None, overrides: list[str] | None = None,
+                  read_only: bool = False):
+    """The pipeline of the notebooks' config. ``read_only``: it only reads the stage cache (a
+    notebook opens this way, so opening never computes or writes); a compute button opens a
+    computing one."""
     from .pipeline import Pipeline
 
-    return Pipeline(load_config(path or config_path(), overrides))
+    return Pipeline(load_config(path or config_path(), overrides), read_only=read_only)
+
+
+def from_cache(read, button: str = ""):
+    """``read()`` on a read-only pipeline, or, when a stage it needs is not cached yet, stop the
+    notebook cell with a note naming the stage and what computes it (``make demo``, the CLI,
+    or the cell's ``button``)."""
+    import marimo as mo
+
+    from .errors import NotComputed
+
+    try:
+        return read()
+    except NotComputed as err:
+        how = f"press **{button}**, or " if button else ""
+        mo.stop(True, mo.callout(mo.md(
+            f"**Not computed yet:** stage `{err.stage}` is not in the cache for this config. "
+            f"Opening a notebook only reads the cache: {how}run `make demo` (the demo config) "
+            f"or `bmembed-lab run -c {config_path()}` in a terminal, then reload."), kind="warn"))
 
 
 def design_list(ranking, row: int, chunks, sampling: SamplingConfig, alpha: float) -> dict:

@@ -42,8 +42,8 @@ def _(mo):
 
 @app.cell
 def _(mo, pd, workbench):
-    pipe = workbench.open_pipeline()
-    counts = pipe.report()
+    pipe = workbench.open_pipeline(read_only=True)  # opening reads the cache, never computes
+    counts = workbench.from_cache(pipe.report)
     cfg = pipe.cfg
     mo.vstack([mo.md(f"**Config**: `{workbench.config_path()}` · corpus `{cfg.resolve(cfg.corpus.path)}` · "
                      f"encoder `{cfg.encoder.model}` · query protocol **{cfg.encoder.protocol}** "
@@ -56,10 +56,10 @@ def _(mo, pd, workbench):
 
 @app.cell
 def _(mo, pipe, workbench):
-    trained = pipe.cached_models()
+    trained = workbench.from_cache(pipe.cached_models)
     systems = ["bm25", "base", "rrf"] + trained + [f"rrf+{m}" for m in trained]
     with mo.status.spinner(title="headline table (from the stage cache)"):
-        _res = pipe.evaluate(systems)
+        _res = workbench.from_cache(lambda: pipe.evaluate(systems))
     headline = _res["summary"]
     finding = workbench.finding(_res)
     mo.vstack([mo.md(f"**On this corpus:** {finding}"),

@@ -30,7 +30,7 @@ def _(mo):
 
 @app.cell
 def _(mo, workbench):
-    cfg = workbench.open_pipeline().cfg
+    cfg = workbench.open_pipeline(read_only=True).cfg
     backend = mo.ui.dropdown(["offline", "llm"], value=cfg.queries.backend if cfg.queries.backend != "file"
                              else "offline", label="backend")
     method = mo.ui.dropdown(["keyphrase", "ict"], value=cfg.queries.method, label="offline method")
@@ -52,11 +52,12 @@ def _(backend, base_url, method):
 
 
 @app.cell
-def _(mo, overrides, pd, workbench):
+def _(generate, mo, overrides, pd, workbench):
     from bmembed_lab.querygen import dry_run
 
-    pipe = workbench.open_pipeline(overrides=overrides)
-    docs = pipe.dataset()[0].documents
+    # opening only reads the cache; the Generate button opens a computing pipeline
+    pipe = workbench.open_pipeline(overrides=overrides, read_only=not generate.value)
+    docs = workbench.from_cache(pipe.dataset, "Generate (or load the cached queries)")[0].documents
     est = dry_run(docs, pipe.cfg.queries, pipe.cfg.llm)
     mo.vstack([mo.md("**LLM dry run** (nothing is sent): what the llm backend would cost on this corpus"),
                mo.ui.table(pd.DataFrame({"item": list(est), "value": [str(v) for v in est.values()]}),
@@ -65,12 +66,13 @@ def _(mo, overrides, pd, workbench):
 
 
 @app.cell
-def _(backend, generate, mo, pipe):
+def _(backend, generate, mo, pipe, workbench):
     mo.stop(backend.value == "llm" and not generate.value,
             mo.md("Press *Generate* to call the endpoint (replies are cached one by one)."))
     with mo.status.progress_bar(total=len(pipe.dataset()[0].documents), title="generating queries",
                                 remove_on_exit=True) as _bar:
-        qs, _ = pipe.synthetic_queries(progress=lambda done, total: _bar.update())
+        qs, _ = workbench.from_cache(lambda: pipe.synthetic_queries(progress=lambda done, total: _bar.update()),
+                                     "Generate (or load the cached queries)")
     mo.md("**Counts**: " + ", ".join(f"{k}: {v}" for k, v in qs.counts.items()))
     return (qs,)
 

@@ -33,25 +33,27 @@ def _(mo):
 
 @app.cell
 def _(workbench):
-    pipe = workbench.open_pipeline()
-    chunks, _ = pipe.chunks()
+    pipe = workbench.open_pipeline(read_only=True)  # opening only reads the cache
+    chunks, _ = workbench.from_cache(pipe.chunks)
     return chunks, pipe
 
 
 @app.cell
 def _(mo, pipe):
-    recompute = mo.ui.run_button(label="Recompute the BM25 ranking of the training queries")
+    recompute = mo.ui.run_button(label="Compute (or recompute) the BM25 ranking of the training queries")
     recompute
     return (recompute,)
 
 
 @app.cell
-def _(mo, pipe, recompute):
+def _(mo, pipe, recompute, workbench):
     with mo.status.progress_bar(total=1, title="BM25 top-k of every training query",
                                 remove_on_exit=True) as _bar:
+        _pipe = workbench.open_pipeline() if recompute.value else pipe
         if recompute.value:
-            pipe.invalidate("train_ranking")
-        ranking, _ranking_key = pipe.training_ranking()
+            _pipe.invalidate("train_ranking")
+        ranking, _ranking_key = workbench.from_cache(
+            _pipe.training_ranking, "Compute (or recompute) the BM25 ranking of the training queries")
         _bar.update()
     mo.md(f"**{len(ranking.query_ids):,}** training queries ranked over **{len(pipe.chunks()[0]):,}** chunks "
           f"(skipped: {sum(len(v) for v in ranking.skipped.values())}).")

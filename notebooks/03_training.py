@@ -30,7 +30,7 @@ def _(mo):
 
 @app.cell
 def _(mo, workbench):
-    _pipe = workbench.open_pipeline()
+    _pipe = workbench.open_pipeline(read_only=True)  # opening only reads the cache
     base_cfg = _pipe.cfg.training
     form = mo.md("""
     **Method** {method} &nbsp; **steps** {steps} &nbsp; **lists (or pairs) per step** {grad_accum}
@@ -60,7 +60,7 @@ def _(form, mo, train, workbench):
 
     overrides = [f"training.{k}={_json.dumps(v)}" for k, v in form.value.items() if k != "method"]
     method = form.value["method"]
-    _pipe = workbench.open_pipeline(overrides=overrides)
+    _pipe = workbench.open_pipeline(overrides=overrides, read_only=True)
     _per_step = _pipe.cfg.training.grad_accum * (max(_pipe.cfg.training.batch_size, 16)
                                                   if method != "bmembed" else _pipe.cfg.training.batch_size)
     estimate = workbench.training_estimate(_pipe.cache, method, _pipe.cfg.training.steps, _per_step,
@@ -72,7 +72,7 @@ def _(form, mo, train, workbench):
 
 @app.cell
 def _(go, method, mo, overrides, train, workbench):
-    pipe = workbench.open_pipeline(overrides=overrides)
+    pipe = workbench.open_pipeline(overrides=overrides, read_only=not train.value)
     curve = {"step": [], "loss": []}
 
     def live_plot():
@@ -109,7 +109,7 @@ def _(go, mo, pd, pipe, trained_info, workbench):
     loss_fig.add_trace(go.Scatter(x=losses["step"], y=losses["loss"].rolling(20, min_periods=1).mean(),
                                   mode="lines", name="mean of 20"))
     if trained_info["method"] == "bmembed" and hp.get("loss", "listnet") == "listnet":
-        floor = workbench.listnet_floor(pipe.training_lists()[0].scores, hp["alpha"])
+        floor = workbench.listnet_floor(workbench.from_cache(pipe.training_lists)[0].scores, hp["alpha"])
         loss_fig.add_hline(y=floor, line={"dash": "dot", "color": "#2ca02c"},
                            annotation_text=f"floor: the targets' entropy {floor:.3f}")
     loss_fig.add_hline(y=float(losses["loss"].iloc[0]), line={"dash": "dot", "color": "#7f7f7f"},

@@ -27,23 +27,24 @@ def _(mo):
 
 @app.cell
 def _(mo):
-    recompute = mo.ui.run_button(label="Recompute the retrieval runs")
+    recompute = mo.ui.run_button(label="Compute (or recompute) the retrieval runs")
     recompute
     return (recompute,)
 
 
 @app.cell
 def _(mo, recompute, workbench):
-    pipe = workbench.open_pipeline()
+    pipe = workbench.open_pipeline(read_only=not recompute.value)  # opening only reads the cache
     if recompute.value:
         for _stage in ("bm25_run", "dense_run", "rrf_run"):
             pipe.invalidate(_stage)
-    trained = pipe.cached_models()
+    _button = "Compute (or recompute) the retrieval runs"
+    trained = workbench.from_cache(pipe.cached_models, _button)
     systems = ["bm25", "base", "rrf"] + trained + [f"rrf+{m}" for m in trained]
     for _s in mo.status.progress_bar(systems, title="evaluating (cached runs load in seconds)",
                                      remove_on_exit=True):
-        pipe.run(_s)
-    res = pipe.evaluate(systems)
+        workbench.from_cache(lambda _s=_s: pipe.run(_s), _button)
+    res = workbench.from_cache(lambda: pipe.evaluate(systems), _button)
     mo.vstack([mo.md(f"### Summary on the test questions (percent), protocol **{res['protocol']}**"),
                *[mo.callout(mo.md(_n), kind="warn") for _n in res["notes"]],
                mo.ui.table(res["summary"].round(2).reset_index(), selection=None)])

@@ -33,8 +33,8 @@ def _(mo):
 
 @app.cell
 def _(workbench):
-    pipe = workbench.open_pipeline()
-    systems = ["base"] + pipe.cached_models()
+    pipe = workbench.open_pipeline(read_only=True)  # opening only reads the cache
+    systems = ["base"] + workbench.from_cache(pipe.cached_models)
     return pipe, systems
 
 
@@ -42,20 +42,22 @@ def _(workbench):
 def _(mo, systems):
     which = mo.ui.radio({"normalised (Appendix E)": "alignment_norm", "raw": "alignment"},
                         value="normalised (Appendix E)", label="alignment", inline=True)
-    recompute = mo.ui.run_button(label="Recompute the diagnostics")
+    recompute = mo.ui.run_button(label="Compute (or recompute) the diagnostics")
     mo.vstack([mo.md(f"Models in the cache: **{', '.join(systems)}** (train more in notebook 03)."),
                mo.hstack([which, recompute])])
     return recompute, which
 
 
 @app.cell
-def _(mo, pd, pipe, recompute, systems):
+def _(mo, pd, pipe, recompute, systems, workbench):
+    _pipe = workbench.open_pipeline() if recompute.value else pipe
     if recompute.value:
-        pipe.invalidate("diagnostics")
+        _pipe.invalidate("diagnostics")
     with mo.status.progress_bar(total=len(systems), title="alignment / uniformity", remove_on_exit=True) as _bar:
         rows = []
         for _s in systems:
-            rows.append(pipe.alignment_uniformity(_s))
+            rows.append(workbench.from_cache(lambda _s=_s: _pipe.alignment_uniformity(_s),
+                                             "Compute (or recompute) the diagnostics"))
             _bar.update()
     au = pd.DataFrame(rows)[["system", "alignment", "alignment_norm", "uniformity", "uniformity_abs",
                             "pairs", "pairs_skipped", "uniformity_points"]]
@@ -83,10 +85,10 @@ def _(au, go, mo, which):
 
 
 @app.cell
-def _(au, mo, pipe):
+def _(au, mo, pipe, workbench):
     from bmembed_lab.diagnostics import gains_over_base, reading
 
-    gains = gains_over_base(pipe.evaluate(list(au.system))["comparisons"])
+    gains = gains_over_base(workbench.from_cache(lambda: pipe.evaluate(list(au.system)))["comparisons"])
     _lines = reading(au.to_dict("records"), gains)
     mo.md("### Reading\n\n" + ("\n\n".join(_lines) if _lines else
                                 "Only the base model is in the cache: train one (notebook 03 or "

@@ -33,33 +33,37 @@ def _(mo):
 
 @app.cell
 def _(workbench):
-    pipe = workbench.open_pipeline()
-    chunks, _ = pipe.chunks()
+    pipe = workbench.open_pipeline(read_only=True)  # opening only reads the cache
+    chunks, _ = workbench.from_cache(pipe.chunks)
     rel, _ = pipe.relevance()
     query_ids, query_texts = pipe.eval_queries()
     return chunks, pipe, query_ids, query_texts, rel
 
 
 @app.cell
-def _(mo, pipe):
-    _trained = pipe.cached_models()
+def _(mo, pipe, workbench):
+    _trained = workbench.from_cache(pipe.cached_models)
     mo.stop(not _trained, mo.callout(mo.md("No adapted model in the cache yet: train one in notebook "
                                            "03 or with `make demo`, then reopen."), kind="info"))
     adapted = mo.ui.dropdown(_trained, value=_trained[0], label="adapted model")
     neighbors = mo.ui.slider(5, 50, value=15, label="UMAP n_neighbors", show_value=True)
     min_dist = mo.ui.slider(0.0, 0.9, step=0.05, value=0.1, label="min_dist", show_value=True)
-    recompute = mo.ui.run_button(label="Recompute the map")
+    recompute = mo.ui.run_button(label="Compute (or recompute) the map")
     mo.hstack([adapted, neighbors, min_dist, recompute])
     return adapted, min_dist, neighbors, recompute
 
 
 @app.cell
-def _(MapParams, adapted, min_dist, mo, neighbors, pipe, recompute):
+def _(MapParams, adapted, min_dist, mo, neighbors, pipe, recompute, workbench):
     params = MapParams(n_neighbors=neighbors.value, min_dist=min_dist.value)
+    # opening shows the cached map; moving a UMAP control (or the button) fits a new one
+    _moved = (neighbors.value, min_dist.value) != (15, 0.1)
+    _pipe = workbench.open_pipeline() if recompute.value or _moved else pipe
     with mo.status.spinner(title="Embedding map (cached after the first fit; UMAP compiles ~40 s once)"):
         if recompute.value:
-            pipe.invalidate("embedding_map")
-        coords = pipe.embedding_map(("base", adapted.value), params)
+            _pipe.invalidate("embedding_map")
+        coords = workbench.from_cache(lambda: _pipe.embedding_map(("base", adapted.value), params),
+                                      "Compute (or recompute) the map")
     return (coords,)
 
 
@@ -67,7 +71,7 @@ def _(MapParams, adapted, min_dist, mo, neighbors, pipe, recompute):
 def _(adapted, pipe, workbench):
     from bmembed_lab.evaluation import per_query_table
 
-    runs = {s: pipe.run(s)[0] for s in ("base", adapted.value)}
+    runs = {s: workbench.from_cache(lambda s=s: pipe.run(s)[0]) for s in ("base", adapted.value)}
     rel_, _ = pipe.relevance()
     _pq = {s: per_query_table(r, rel_).set_index("query_id") for s, r in runs.items()}
     hits = {s: t["Hit@10"] for s, t in _pq.items()}

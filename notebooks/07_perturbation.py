@@ -38,21 +38,23 @@ def _(mo):
                                            "none": "none"}, value="WordNet (offline)", label="substitutes")
     max_keywords = mo.ui.slider(1, 10, value=5, label="max keywords per question", show_value=True)
     mask_token = mo.ui.text(value="[MASK]", label="mask token")
-    mo.hstack([keywords_backend, substitution_backend, max_keywords, mask_token], wrap=True)
-    return keywords_backend, mask_token, max_keywords, substitution_backend
+    compute = mo.ui.run_button(label="Compute the study for these settings")
+    mo.hstack([keywords_backend, substitution_backend, max_keywords, mask_token, compute], wrap=True)
+    return compute, keywords_backend, mask_token, max_keywords, substitution_backend
 
 
 @app.cell
-def _(InputError, keywords_backend, mask_token, max_keywords, mo, substitution_backend, workbench):
+def _(InputError, compute, keywords_backend, mask_token, max_keywords, mo, substitution_backend,
+      workbench):
     import json as _json
 
-    pipe = workbench.open_pipeline(overrides=[
+    pipe = workbench.open_pipeline(read_only=not compute.value, overrides=[
         f"perturbation.keywords={_json.dumps(keywords_backend.value)}",
         f"perturbation.substitution={_json.dumps(substitution_backend.value)}",
         f"perturbation.max_keywords={max_keywords.value}",
         f"perturbation.mask_token={_json.dumps(mask_token.value or '[MASK]')}"])
     try:
-        pset, _ = pipe.perturbations()
+        pset, _ = workbench.from_cache(pipe.perturbations, "Compute the study for these settings")
         problem = None
     except InputError as _err:
         pset, problem = None, str(_err)
@@ -75,8 +77,8 @@ def _(mask_token, mo, pset, workbench):
 
 
 @app.cell
-def _(mo, pipe):
-    trained = pipe.cached_models()
+def _(mo, pipe, workbench):
+    trained = workbench.from_cache(pipe.cached_models)
     systems = ["bm25", "base"] + trained + [f"rrf+{m}" for m in trained]
     mo.md(f"Systems: **{', '.join(systems)}**" + ("" if trained else
           " (no adapted model in the cache yet: train one in notebook 03 or with `make demo`)."))
@@ -84,10 +86,11 @@ def _(mo, pipe):
 
 
 @app.cell
-def _(mo, pipe, systems):
+def _(mo, pipe, systems, workbench):
     with mo.status.progress_bar(total=3 * len(systems), title="retrieval on original / masked / "
                                 "substituted questions", remove_on_exit=True) as _bar:
-        res = pipe.perturbation_study(systems, progress=lambda done, total: _bar.update())
+        res = workbench.from_cache(lambda: pipe.perturbation_study(
+            systems, progress=lambda done, total: _bar.update()), "Compute the study for these settings")
     mo.vstack([mo.md("### The study table (paper Table 5 layout): original → perturbed on the "
                      "same questions (change [95% bootstrap interval]), in percent; negative = worse"),
                mo.ui.table(res["table"].to_dict("records"), selection=None, page_size=20)])

@@ -121,6 +121,9 @@ def assert_no_errors(d, log: Path) -> None:
 def test_partition_designer_redraws_when_alpha_moves(serve, browser, tmp_path):
     from selenium.webdriver.common.keys import Keys
 
+    from bmembed_lab import workbench
+
+    workbench.open_pipeline().training_ranking()  # opening a notebook only reads the cache
     url, log = serve("02_bm25_sampling.py")
     browser.get(url)
     titles = wait_for(lambda: [t for t in plot_titles(browser) if "entropy" in t], what="target plot")
@@ -141,7 +144,11 @@ def test_embedding_map_redraws_when_the_colouring_changes(serve, browser, tmp_pa
 
     from bmembed_lab import workbench
 
+    from bmembed_lab.embedmap import MapParams
+
     workbench.open_pipeline().trained("bmembed", progress=False)  # the map needs an adapted model
+    workbench.open_pipeline().embedding_map(("base", "bmembed"), MapParams(15, 0.1))
+    workbench.open_pipeline().evaluate(["base", "bmembed"])  # the runs the map's lines read  # (cached)
     url, log = serve("06_embedding_map.py")
     browser.get(url)
     legend = ("return Array.from(document.querySelectorAll('marimo-plotly')).map(e => Array.from("
@@ -169,6 +176,9 @@ def test_embedding_map_redraws_when_the_colouring_changes(serve, browser, tmp_pa
 def test_perturbation_study_redraws_when_the_metric_changes(serve, browser, tmp_path):
     from selenium.webdriver.support.ui import Select
 
+    from bmembed_lab import workbench
+
+    workbench.open_pipeline().perturbation_study(["bm25", "base"])  # opening only reads the cache
     url, log = serve("07_perturbation.py")
     browser.get(url)
     before = wait_for(lambda: [t for t in plot_titles(browser) if "perturbed minus original" in t],

@@ -158,3 +158,32 @@ def test_float16_storage_is_memory_mapped_and_ranks_like_float32(tmp_path, beir_
     a, b = runs_["float32"][1], runs_["float16"][1]
     assert (a.indices[:, :3] == b.indices[:, :3]).mean() > 0.9
     np.testing.assert_allclose(a.scores, b.scores, atol=2e-3)
+
+
+def test_a_read_only_pipeline_never_computes_or_writes(tmp_path, beir_dir, tiny_model_dir):
+    """The notebooks' view: on an empty cache every stage says NotComputed and the cache folder
+    is never created; once a computing pipeline filled it, the same reads return the stored
+    results and leave every file as it was."""
+    import os
+
+    from bmembed_lab.errors import NotComputed
+    from bmembed_lab.pipeline import Pipeline
+
+    from .conftest import tiny_config
+
+    cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, sampling__m=3, training__steps=2,
+                      training__warmup_steps=1, eval__systems=["bm25", "base", "bmembed"])
+    ro = Pipeline(cfg, read_only=True)
+    for read in (lambda p: p.chunks(), lambda p: p.evaluate(), lambda p: p.trained("bmembed"),
+                 lambda p: p.chunk_embeddings("base")):
+        with pytest.raises(NotComputed, match="not in the cache yet"):
+            read(ro)
+    assert not (tmp_path / "cache").exists()
+    want = Pipeline(cfg).evaluate()["summary"]
+
+    def snapshot():
+        return {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in (tmp_path / "cache").rglob("*")}
+    before = snapshot()
+    got = Pipeline(cfg, read_only=True).evaluate()["summary"]
+    assert got.equals(want) and snapshot() == before
+    assert os.listdir(tmp_path / "cache")  # (the computing pipeline did write)

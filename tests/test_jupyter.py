@@ -14,6 +14,10 @@ def test_exported_notebook_runs_in_a_jupyter_kernel(tmp_path, tiny_toml):  # noq
     nbformat = pytest.importorskip("nbformat")
     from nbclient import NotebookClient
 
+    from bmembed_lab import workbench
+
+    workbench.open_pipeline().training_ranking()  # the notebook only reads the cache
+
     out = tmp_path / "02_bm25_sampling.ipynb"
     r = subprocess.run([sys.executable, "-m", "marimo", "export", "ipynb",
                         str(ROOT / "notebooks" / "02_bm25_sampling.py"), "-o", str(out), "--sort", "topological"],

@@ -61,6 +61,9 @@ def test_notebook_runs_as_a_script(nb, tiny_toml):
 
 
 def test_partition_designer_data(tiny_toml):
+    from bmembed_lab import workbench
+
+    workbench.open_pipeline().training_ranking()  # opening only reads the cache
     _, defs = load_app(ROOT / "notebooks" / "02_bm25_sampling.py").run()
     view, fig = defs["view"], defs["fig"]
     items = view["items"]
@@ -79,7 +82,11 @@ def test_embedding_map_data(tiny_toml):
 
     _, nothing = load_app(ROOT / "notebooks" / "06_embedding_map.py").run()
     assert "coords" not in nothing  # no adapted model: it says so, and trains nothing
+    from bmembed_lab.embedmap import MapParams
+
     workbench.open_pipeline().trained("bmembed", progress=False)
+    workbench.open_pipeline().embedding_map(("base", "bmembed"), MapParams(15, 0.1))
+    workbench.open_pipeline().evaluate(["base", "bmembed"])  # the runs the map's lines read
     _, defs = load_app(ROOT / "notebooks" / "06_embedding_map.py").run()
     coords, table, lines, fig = defs["coords"], defs["table"], defs["lines"], defs["fig"]
     per_model = coords.groupby(["model", "kind"]).size().unstack()
@@ -106,7 +113,12 @@ def test_embedding_map_data(tiny_toml):
 def test_alignment_uniformity_and_evaluation_notebooks_data(tiny_toml):
     from bmembed_lab import workbench
 
-    workbench.open_pipeline().trained("bmembed", progress=False)  # one adapted model in the cache
+    pipe = workbench.open_pipeline()
+    pipe.trained("bmembed", progress=False)  # one adapted model in the cache
+    for s in ("base", "bmembed"):  # what notebooks 05 and 04 read (opening only reads the cache)
+        pipe.alignment_uniformity(s)
+    pipe.evaluate(["bm25", "base", "rrf", "bmembed", "rrf+bmembed"])
+    pipe.evaluate(["base", "bmembed"])  # 05's reading (what `diagnose` computes)
     _, defs = load_app(ROOT / "notebooks" / "05_alignment_uniformity.py").run()
     au, fig = defs["au"], defs["fig"]
     assert list(au.system) == ["base", "bmembed"]
@@ -148,6 +160,9 @@ def test_alignment_uniformity_and_evaluation_notebooks_data(tiny_toml):
 
 
 def test_query_generation_notebook_data(tiny_toml):
+    from bmembed_lab import workbench
+
+    workbench.open_pipeline().synthetic_queries()  # opening only reads the cache
     _, defs = load_app(ROOT / "notebooks" / "01_query_generation.py").run()
     qs, side, doc = defs["qs"], defs["side"], defs["doc"]
     events = [e for e in qs.events if e.doc_id == doc.value]
@@ -161,7 +176,9 @@ def test_query_generation_notebook_data(tiny_toml):
 def test_perturbation_notebook_data(tiny_toml):
     from bmembed_lab import workbench
 
-    workbench.open_pipeline().trained("bmembed", progress=False)  # one adapted model in the cache
+    pipe = workbench.open_pipeline()
+    pipe.trained("bmembed", progress=False)  # one adapted model in the cache
+    pipe.perturbation_study(["bm25", "base", "bmembed", "rrf+bmembed"])  # opening only reads the cache
     _, defs = load_app(ROOT / "notebooks" / "07_perturbation.py").run()
     pset, res, view, fig = defs["pset"], defs["res"], defs["view"], defs["fig"]
     assert defs["systems"] == ["bm25", "base", "bmembed", "rrf+bmembed"]
@@ -196,3 +213,27 @@ def test_opening_every_notebook_after_the_demo_commands_writes_nothing(tiny_toml
         load_app(nb).run()
     after = files()
     assert after == before, sorted(set(after) ^ set(before))[:10]
+
+
+def test_opening_every_notebook_on_an_empty_cache_computes_and_writes_nothing(tiny_toml):
+    """Opening only reads: on a config whose cache is empty every notebook opens, says what is
+    not computed yet and how to compute it, and creates no cache folder at all."""
+    from bmembed_lab import workbench
+
+    notes = []
+    real = workbench.from_cache
+
+    def spy(read, button=""):
+        try:
+            return real(read, button)
+        except BaseException as stop:  # marimo's stop: the cell shows the note instead
+            notes.append(type(stop).__name__)
+            raise
+    workbench.from_cache = spy
+    try:
+        for nb in NOTEBOOKS:
+            load_app(nb).run()
+    finally:
+        workbench.from_cache = real
+    assert not (tiny_toml.parent / "cache").exists()
+    assert len(notes) >= len(NOTEBOOKS) - 1  # every notebook that reads a stage stopped at it

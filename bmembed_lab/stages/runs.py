@@ -77,7 +77,7 @@ def embeddings(cache: StageCache, enc: encoder_mod.Encoder, texts: list[str], is
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     shard = min(shard or SHARD, -(-len(texts) // world))
     run_dir = cache.sub_store(SHARDS) / StageCache.make_key(EMBEDDINGS, conf, [inputs_key], version) \
-        if cache.enabled and (len(texts) > shard or world > 1) else None
+        if cache.enabled and not cache.read_only and (len(texts) > shard or world > 1) else None
     if world > 1 and run_dir is not None and rank != 0:
         key = StageCache.make_key(EMBEDDINGS, conf, [inputs_key], version)
         if cache.lookup(EMBEDDINGS, key) is None:  # else the main process only loads it

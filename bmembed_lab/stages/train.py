@@ -25,6 +25,7 @@ from ..cache import StageCache, cached, code_version
 from ..safeio import load_npy, read_json, save_npy, write_json
 from ..chunking import Chunk
 from ..config import Config
+from ..errors import NotComputed
 from ..errors import InputError
 from ..querygen import QuerySet
 from ..sampling import Ranking, TrainingLists
@@ -202,6 +203,8 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
     entry = cache.lookup(MODEL, key)
     if entry is not None:
         return TrainedModel(entry.path, read_json(entry.path / "train.json")), key
+    if cache.read_only and cache.enabled:
+        raise NotComputed(MODEL)
     if tcfg.batch_size != cfg.training.batch_size:
         log.warning("%s: training.batch_size = %d raised to %d (in-batch negatives need a batch; "
                     "the paper's CL baseline uses 16); set it to 16 or more to silence this",
