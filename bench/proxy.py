@@ -95,9 +95,17 @@ def render(results: list[dict]) -> str:
         out.append(f"| {r['queries']} | {r['rung']} | {r['protocol']} | {s['bm25']['Hit@10']:.1f} | "
                    f"{s['base']['Hit@10']:.1f} | {s.get('bmembed', {}).get('Hit@10', float('nan')):.1f} | "
                    f"{iv(d)} | {iv(vs_clean)} | {sel.get('best_step', '-')} of "
-                   f"{sel.get('curve', [{}])[-1].get('step', '-') if sel.get('curve') else '-'}{gain} | "
+                   f"{sel.get('curve', [{}])[-1].get('step', '-') if sel.get('curve') else '-'}"
+                   f"{stopped(sel, r['rung'])}{gain} | "
                    f"{others} | {r['verdict']} |")
     return "\n".join(out)
+
+
+def stopped(sel: dict, rung: str) -> str:
+    """' (stopped early; N planned)' when the run's last dev evaluation came before its last step."""
+    planned = int(rung.split("x")[0])
+    last = sel.get("curve", [{}])[-1].get("step") if sel.get("curve") else None
+    return f" (stopped early; {planned} planned)" if last is not None and last < planned else ""
 
 
 def write_readme(results: list[dict]) -> None:
