@@ -121,7 +121,8 @@ def bench_encode(n_texts: int = 512, repeats: int = 2) -> dict:
         lambda t: st8.encode(t, batch_size=32, normalize_embeddings=True))
     for backend, module in (("onnx", "onnxruntime"), ("openvino", "openvino")):
         if importlib.util.find_spec(module) is None or importlib.util.find_spec("optimum") is None:
-            skipped[f"sentence-transformers backend={backend}"] = f"{module} / optimum not installed here"
+            skipped[f"sentence-transformers backend={backend}"] = (
+                f"{module} / optimum not installed here: " + NOT_INSTALLABLE[backend])
             continue
         try:
             stb = SentenceTransformer(path, device="cpu", backend=backend)
@@ -305,6 +306,10 @@ def bm25s_peers(corpus_tokens, queries, k: int, b, ref_scores) -> dict:
     return out
 
 
+NOT_INSTALLABLE = {  # `pip install --dry-run` here, 2026-11-30, beside torch 2.13 / transformers 5.24
+    "onnx": "optimum[onnxruntime] would replace transformers 5.24 with 4.57.6",
+    "openvino": "optimum-intel[openvino] would replace the pinned CPU torch 2.13 with a CUDA torch 2.14 "
+                "and transformers 5.24 with 5.5"}
 TRAIN_CORPORA = {  # config, lists per optimizer step
     "demo": (ROOT / "configs" / "demo.toml", 1),
     "proxy": (ROOT / "bench" / ".work" / "multihop_proxy" / "clean.toml", 8)}
