@@ -196,3 +196,39 @@ def test_perturbation_study_redraws_when_the_metric_changes(serve, browser, tmp_
     browser.save_screenshot(str(tmp_path / "07_perturbation.png"))
     assert (tmp_path / "07_perturbation.png").stat().st_size > 10_000
     assert_no_errors(browser, log)
+
+
+def test_every_notebook_opens_from_the_cache_and_its_open_time_is_recorded(serve, browser, tmp_path,
+                                                                            tiny_toml):  # noqa: F811
+    """After the demo's commands (run, perturb, diagnose) every notebook opens from the cache in
+    the browser with no error and no 'not computed yet' note; each open time (navigation until
+    the page's text stops changing) and a screenshot go to the test's artefact folder. Times
+    are recorded, not asserted (bench/notebook_open.py measures them on the demo)."""
+    import json
+
+    from bmembed_lab.cli import main
+
+    text = tiny_toml.read_text()  # the demo's systems: what notebooks 00 and 04 show
+    tiny_toml.write_text(text.replace("[eval]\n", '[eval]\nsystems = ["bm25", "base", "rrf", "bmembed", '
+                                                   '"rrf+bmembed"]\n', 1))
+    for cmd in (["run"], ["perturb", "--show", "0"], ["diagnose"]):
+        assert main([cmd[0], "-c", str(tiny_toml), "-q", *cmd[1:]]) == 0
+    times = {}
+    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")):
+        url, log = serve(nb.name)
+        t0 = time.perf_counter()
+        browser.get(url)
+        last, changed = "", time.perf_counter()
+        while time.perf_counter() - changed < 2.0 or len(last) < 200:
+            now_text = all_text(browser)
+            if now_text != last:
+                last, changed = now_text, time.perf_counter()
+            assert time.perf_counter() - t0 < 240, f"{nb.name} did not settle"
+            time.sleep(0.2)
+        times[nb.name] = round(changed - t0, 2)
+        assert "Not computed yet" not in last, nb.name
+        assert_no_errors(browser, log)
+        browser.save_screenshot(str(tmp_path / f"{nb.stem}.png"))
+    (tmp_path / "open_times.json").write_text(json.dumps(times, indent=1))
+    print(f"open times (s) on the tiny config, artefacts in {tmp_path}: {times}")
+    assert len(times) == 8
