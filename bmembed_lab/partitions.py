@@ -69,15 +69,14 @@ def rank_partitions(k: int, m: int, strategy: str = "fine-to-coarse", ratio: flo
 
 
 def target_distribution(scores: np.ndarray, alpha: float) -> np.ndarray:
-    """softmax(scores / alpha) in float32 (paper Eq. 2's label side); rows are lists. The
-    training loss's own target function (:func:`~bmembed_lab.losses.listnet_target`) on numpy."""
+    """softmax(scores / alpha) in float32 (paper Eq. 2's label side); rows are lists. In numpy,
+    so the partition designer never imports torch; tests/test_partitions.py pins it to the
+    training loss's own target (:func:`~bmembed_lab.losses.listnet_target`)."""
     if alpha <= 0:
         raise InputError(f"alpha = {alpha}", "training.alpha", "use a positive label temperature")
-    import torch
-
-    from .losses import listnet_target
-
-    return listnet_target(torch.as_tensor(np.asarray(scores, dtype=np.float32)), alpha).numpy()
+    z = np.asarray(scores, dtype=np.float32) / np.float32(alpha)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 def entropy(p: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ the ones here are plain functions over plain data, tested like the rest.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,13 @@ from .partitions import entropy, partition_boundaries, target_distribution, targ
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_ENV = "BMEMBED_CONFIG"
+
+# Every notebook draws a plotly chart; plotly's renderers import nbformat, nbformat imports
+# jsonschema, and jsonschema imports rfc3987-syntax where it is installed (JupyterLab's
+# dependencies install it), which compiles 38 lark grammars at import: 1-2 s of each notebook's
+# open time on 2 cores, for IRI format checks nothing in a notebook kernel makes. Marked absent
+# in this process (unless already imported), jsonschema simply skips those two format checkers.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
 def config_path() -> Path:

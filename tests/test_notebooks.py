@@ -237,3 +237,16 @@ def test_opening_every_notebook_on_an_empty_cache_computes_and_writes_nothing(ti
         workbench.from_cache = real
     assert not (tiny_toml.parent / "cache").exists()
     assert len(notes) >= len(NOTEBOOKS) - 1  # every notebook that reads a stage stopped at it
+
+
+def test_the_notebook_helpers_keep_plotly_and_nbformat_working_without_rfc3987_syntax():
+    """workbench marks rfc3987-syntax absent (its import compiles 38 grammars at every notebook
+    open): nbformat still reads and validates a notebook and plotly still renders a figure."""
+    code = ("import sys, time; from bmembed_lab import workbench; t = time.perf_counter(); "
+            "import nbformat, plotly.graph_objects as go; from plotly.io import _renderers; "
+            "nb = nbformat.v4.new_notebook(); nbformat.validate(nb); "
+            "html = go.Figure(go.Scatter(x=[1], y=[2])).to_html(include_plotlyjs=False); "
+            "assert 'rfc3987_syntax' in sys.modules and sys.modules['rfc3987_syntax'] is None; "
+            "print(len(html) > 100)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "True", out.stderr[-2000:]

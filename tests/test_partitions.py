@@ -53,3 +53,17 @@ def test_target_distribution_and_entropy():
     assert entropy(target_distribution(np.array([30.0, 10.0, 5.0]), 1e6)) == pytest.approx(np.log(3), abs=1e-4)
     with pytest.raises(InputError):
         target_distribution(np.zeros(3), 0)
+
+
+def test_the_designers_target_is_the_training_losss_target():
+    """Notebook 02 shows the target in numpy (no torch import when it opens); it must be the
+    very distribution the ListNet loss trains towards."""
+    import torch
+
+    from bmembed_lab.losses import listnet_target
+
+    rng = np.random.default_rng(0)
+    scores = (rng.random((50, 9)) * 40).astype(np.float32)
+    for alpha in (0.05, 0.5, 2.0, 30.0):
+        np.testing.assert_allclose(target_distribution(scores, alpha),
+                                   listnet_target(torch.as_tensor(scores), alpha).numpy(), rtol=2e-6, atol=1e-7)

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 
 def listnet_target(bm25: torch.Tensor, alpha: float = 2.0) -> torch.Tensor:
     """The label distribution softmax(bm25 / alpha) over the last axis, in float32 (paper Eq. 2).
-    The one implementation: the loss below and the partition designer (notebook 02, through
-    :func:`bmembed_lab.partitions.target_distribution`) both call it."""
+    The partition designer's numpy twin (:func:`bmembed_lab.partitions.target_distribution`)
+    is tested equal to it."""
     return torch.softmax(bm25.float() / alpha, dim=-1)
 
 
