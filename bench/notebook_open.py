@@ -34,7 +34,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def open_time(notebook: Path, config: Path, settle: float = 4.0, limit: float = 300.0) -> dict:
+def open_time(notebook: Path, config: Path, settle: float = 4.0, limit: float = 300.0,
+              screens: Path | None = None) -> dict:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -67,6 +68,12 @@ def open_time(notebook: Path, config: Path, settle: float = 4.0, limit: float = 
                 break
             time.sleep(0.2)
         errors = "raised an exception" in last_text or "An internal error" in last_text
+        if screens is not None:  # a full-page screenshot, for reading the notebook afterwards
+            screens.mkdir(parents=True, exist_ok=True)
+            height = driver.execute_script("return document.body.scrollHeight")
+            driver.set_window_size(1400, min(max(2000, height + 200), 12000))
+            time.sleep(1.0)
+            driver.save_screenshot(str(screens / f"{notebook.stem}.png"))
         return {"notebook": notebook.name, "open s": round(last_change - t0, 2), "errors": errors,
                 "characters shown": len(last_text)}
     finally:
@@ -79,12 +86,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "demo.toml")
     ap.add_argument("--notebooks", default="")
+    ap.add_argument("--screens", type=Path, default=ROOT / "bench" / ".work" / "screens",
+                    help="full-page screenshots go here (git-ignored)")
     a = ap.parse_args()
     pick = set(a.notebooks.split(",")) - {""}
     books = [p for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")) if not pick or p.name[:2] in pick]
     rows = []
     for nb in books:
-        rows.append(open_time(nb, a.config.resolve()))
+        rows.append(open_time(nb, a.config.resolve(), screens=a.screens))
         print(json.dumps(rows[-1]), flush=True)
     result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "config": str(a.config),
               "rows": rows}
