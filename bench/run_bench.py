@@ -371,7 +371,10 @@ def bench_train(steps: int = 30, timed_from: int = 6, corpus: str = "demo") -> d
     from bmembed_lab.training import set_attention_dropout
 
     precisions = ["fp32"] + (["bf16"] if native_bf16("cpu") else [])
+    from scale import peak_mb, reset_peak
+
     for precision in precisions:  # equal settings: attention dropout off in every trainer below
+        reset_peak()
         torch.manual_seed(0)
         enc = prepare_model(Encoder.load(EncoderConfig(precision=precision), trainable=True), tcfg)
         times: list[float] = []
@@ -379,7 +382,8 @@ def bench_train(steps: int = 30, timed_from: int = 6, corpus: str = "demo") -> d
             res = train(enc, data, tcfg, Path(tmp), progress=False,
                         on_step=lambda *a, times=times: times.append(time.perf_counter()))
         kl = [r["loss"] - float(h) for r, h in zip(res.losses, entropy)]
-        out["runs"][f"bmembed_lab ({precision})"] = {"steps_per_s": rate(times), "kl": kl}
+        out["runs"][f"bmembed_lab ({precision})"] = {"steps_per_s": rate(times), "kl": kl,
+                                                     "peak_rss_mb": peak_mb()}
 
     class Clock(TrainerCallback):
         def __init__(self):
@@ -399,6 +403,7 @@ def bench_train(steps: int = 30, timed_from: int = 6, corpus: str = "demo") -> d
     ds = Dataset.from_dict(rows)
     for name, bf16 in [("sentence-transformers trainer (fp32)", False)] + (
             [("sentence-transformers trainer (bf16=True)", True)] if "bf16" in precisions else []):
+        reset_peak()
         torch.manual_seed(0)
         model = SentenceTransformer(path, device="cpu")
         model.max_seq_length = 256
@@ -418,7 +423,7 @@ def bench_train(steps: int = 30, timed_from: int = 6, corpus: str = "demo") -> d
                     SequentialSampler(range(len(dataset))), batch_size, drop_last))
             SentenceTransformerTrainer(model=model, args=args, train_dataset=ds, loss=loss,
                                        callbacks=[clock]).train()
-        out["runs"][name] = {"steps_per_s": rate(clock.times),
+        out["runs"][name] = {"steps_per_s": rate(clock.times), "peak_rss_mb": peak_mb(),
                              "kl": [x / tcfg.tau ** 2 for x in clock.loss]}
     for r in out["runs"].values():
         k = np.array(r["kl"])
@@ -629,13 +634,14 @@ def render_tables() -> str:
                  if r.get("corpus") == "proxy" else "the demo lists (chunks of up to 256 tokens, 1 list per step)")
         out += [f"### Training throughput: ListNet on {where} (all-MiniLM-L6-v2, {r['texts_per_step']} "
                 "texts per step, equal precision and dropout, one process)", "",
-                "| trainer | steps/s | lists/s | real tokens/s | ours / this (same precision) | KL, mean of "
-                "steps 1-10 | KL, mean of the last 10 |",
-                "|---|---|---|---|---|---|---|"]
+                "| trainer | steps/s | lists/s | real tokens/s | peak memory (MB) | ours / this (same precision) | "
+                "KL, mean of steps 1-10 | KL, mean of the last 10 |",
+                "|---|---|---|---|---|---|---|---|"]
         for name, x in r["runs"].items():
             out.append(f"| {name} | {x['steps_per_s']:.3f} | {x.get('lists_per_s', x['steps_per_s']):.2f} | "
                        f"{x['real_tokens_per_s']:,.0f} | " if "real_tokens_per_s" in x else
                        f"| {name} | {x['steps_per_s']:.3f} | {x['steps_per_s']:.2f} | - | ")
+            out[-1] += (f"{x['peak_rss_mb']:,.0f} | " if "peak_rss_mb" in x else "- | ")
             out[-1] += (f"**{x['ratio_ours_over_this']:.2f}x** | {x['kl_mean_first_10']:.4f} | "
                         f"{x['kl_mean_last_10']:.4f} |")
         diffs = ", ".join(f"{k.rsplit('_', 1)[1]} {v:.4f}" for k, v in r.items()

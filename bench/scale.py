@@ -37,6 +37,14 @@ def peak_mb() -> float:
     return float("nan")
 
 
+def reset_peak() -> None:
+    """Restart the kernel's peak-RSS count (VmHWM) at the current RSS (Linux >= 4.0)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
 def rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
