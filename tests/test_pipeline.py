@@ -256,3 +256,23 @@ def test_diagnose_computes_what_notebooks_05_and_06_open_from(tmp_path, beir_dir
     assert "bmembed against base: raw alignment" in out and "On retrieval, bmembed - base: MAP@10" in out
     cache = tmp_path / "cache"
     assert len(list((cache / "diagnostics").iterdir())) == 2  # base and bmembed, cached
+
+
+def test_encode_command_fills_the_cache_that_run_then_reads(tmp_path, beir_dir, tiny_model_dir, capsys,
+                                                            monkeypatch):
+    """`encode` (one process) stores the corpus's base embeddings, shard by shard; evaluating
+    afterwards reads them instead of encoding the corpus again."""
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text(f'[corpus]\npath = "{beir_dir}"\n[encoder]\nmodel = "{tiny_model_dir}"\n'
+                        f'shard_texts = 2\n[cache]\ndir = "{tmp_path / "cache"}"\n[chunking]\n'
+                        'chunk_tokens = 24\n[eval]\ndev_fraction = 0\nbootstrap = 100\n')
+    assert main(["encode", "-c", str(cfg_path), "-q"]) == 0
+    out = capsys.readouterr().out
+    n_chunks = len(Pipeline(load_config(cfg_path)).chunks()[0])
+    assert f"base: {n_chunks:,} chunks x " in out and "1 process(es)" in out
+    seen = []
+    real = encoder_mod.Encoder.encode
+    monkeypatch.setattr(encoder_mod.Encoder, "encode", lambda self, texts, is_query=False, *a, **k:
+                        seen.append((len(texts), is_query)) or real(self, texts, is_query, *a, **k))
+    assert main(["evaluate", "-c", str(cfg_path), "-q", "--systems", "bm25", "base"]) == 0
+    assert seen and all(is_query for _, is_query in seen)  # only the questions were encoded
