@@ -81,15 +81,10 @@ def measure(corpus: str, protocol: str) -> dict:
            "selection": pipe.trained("bmembed")[0].info.get("selection"),
            "seconds": time.perf_counter() - t0}
     if protocol == "reference":  # the adapted model against the clean base, on the same questions
-        from bmembed_lab.evaluation import compare_systems, per_query_table
-        import pandas as pd
+        from benchutil import against_clean_base
 
-        clean = Pipeline(config(corpus, "clean"), pipe.cache)
-        rel, _ = pipe.relevance()
-        pq = pd.concat([per_query_table(pipe.run("bmembed")[0], rel),
-                        per_query_table(clean.run("base")[0], rel).assign(system="base (clean)")])
-        out["bmembed (reference) - base (clean)"] = compare_systems(
-            pq, "bmembed", "base (clean)", n_boot=pipe.cfg.eval.bootstrap).to_dict(orient="records")
+        out["bmembed (reference) - base (clean)"] = against_clean_base(
+            pipe, Pipeline(config(corpus, "clean"), pipe.cache))
     return out
 
 
@@ -147,12 +142,9 @@ def proxy_rows() -> list[dict]:
 
 
 def write_readme(rows: list[dict]) -> None:
-    readme = ROOT / "bench" / "README.md"
-    text = readme.read_text()
-    start, end = "<!-- check:start -->", "<!-- check:end -->"
-    head, rest = text.split(start)
-    _, tail = rest.split(end)
-    readme.write_text(f"{head}{start}\n{render(rows + proxy_rows())}\n{end}{tail}")
+    from benchutil import write_block
+
+    write_block(ROOT / "bench" / "README.md", "check", render(rows + proxy_rows()))
 
 
 def main() -> None:

@@ -101,16 +101,11 @@ def main() -> None:
     OUT.write_text(json.dumps(result, indent=1))
     table = ["| notebook | opens in (s) | errors |", "|---|---|---|"] + [
         f"| `{r['notebook']}` | {r['open s']:.1f} | {'yes' if r['errors'] else 'none'} |" for r in rows]
-    block = ("<!-- open:start -->\nOpen time from the cache after `make demo` (`python bench/notebook_open.py`; "
-             f"{os.cpu_count()} cores; navigation until the page stops changing):\n\n"
-             + "\n".join(table) + "\n<!-- open:end -->")
-    readme = ROOT / "notebooks" / "README.md"
-    text = readme.read_text()
-    if "<!-- open:start -->" in text:
-        text = text[:text.index("<!-- open:start -->")] + block + text[text.index("<!-- open:end -->") + 17:]
-    else:
-        text += "\n" + block + "\n"
-    readme.write_text(text)
+    from benchutil import write_block
+
+    write_block(ROOT / "notebooks" / "README.md", "open",
+                "Open time from the cache after `make demo` (`python bench/notebook_open.py`; "
+                f"{os.cpu_count()} cores; navigation until the page stops changing):\n\n" + "\n".join(table))
     print("\n".join(table))
 
 

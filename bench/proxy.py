@@ -54,16 +54,10 @@ def measure(protocol: str, rung: str, queries: str, systems: list[str]) -> dict:
                         if m in systems},
            "seconds": time.perf_counter() - t0}
     if protocol == "reference" and "bmembed" in systems:  # the adapted model against the clean base
-        from bmembed_lab.evaluation import compare_systems, per_query_table
+        from benchutil import against_clean_base
 
-        clean = Pipeline(config("clean", steps, lists, queries), pipe.cache)
-        rel, _ = pipe.relevance()
-        import pandas as pd
-
-        pq = pd.concat([per_query_table(pipe.run("bmembed")[0], rel),
-                        per_query_table(clean.run("base")[0], rel).assign(system="base (clean)")])
-        out["bmembed (reference) - base (clean)"] = compare_systems(
-            pq, "bmembed", "base (clean)", n_boot=pipe.cfg.eval.bootstrap).to_dict(orient="records")
+        out["bmembed (reference) - base (clean)"] = against_clean_base(
+            pipe, Pipeline(config("clean", steps, lists, queries), pipe.cache))
     return out
 
 
@@ -109,16 +103,9 @@ def stopped(sel: dict, rung: str) -> str:
 
 
 def write_readme(results: list[dict]) -> None:
-    readme = ROOT / "bench" / "README.md"
-    text = readme.read_text()
-    start, end = "<!-- proxy:start -->", "<!-- proxy:end -->"
-    block = f"{start}\n{render(results)}\n{end}"
-    if start in text:
-        head, rest = text.split(start)
-        text = head + block + rest.split(end)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    readme.write_text(text)
+    from benchutil import write_block
+
+    write_block(ROOT / "bench" / "README.md", "proxy", render(results))
 
 
 def main() -> None:

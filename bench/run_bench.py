@@ -767,12 +767,9 @@ def render_tables() -> str:
 
 
 def write_readme() -> None:
-    readme = ROOT / "bench" / "README.md"
-    text = readme.read_text()
-    start, end = "<!-- results:start -->", "<!-- results:end -->"
-    head, rest = text.split(start)
-    _, tail = rest.split(end)
-    readme.write_text(f"{head}{start}\n{render_tables()}\n{end}{tail}")
+    from benchutil import write_block
+
+    write_block(ROOT / "bench" / "README.md", "results", render_tables())
 
 
 def main() -> None:

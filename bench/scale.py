@@ -151,14 +151,9 @@ def main() -> None:
             print(json.dumps(rows[-1]), flush=True)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(rows, indent=1))
-    readme = ROOT / "bench" / "README.md"
-    text = readme.read_text()
-    block = f"<!-- scale:start -->\n{render(rows)}\n<!-- scale:end -->"
-    if "<!-- scale:start -->" in text:
-        text = text[:text.index("<!-- scale:start -->")] + block + text[text.index("<!-- scale:end -->") + 18:]
-    else:
-        text += "\n" + block + "\n"
-    readme.write_text(text)
+    from benchutil import write_block
+
+    write_block(ROOT / "bench" / "README.md", "scale", render(rows))
     print(render(rows))
 
 

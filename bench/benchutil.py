@@ -1,0 +1,33 @@
+"""What several bench scripts share: writing a generated block into a README between markers,
+and the comparison a practitioner cares about under the reference protocol (the adapted model
+against the base model run without the prefix)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def write_block(readme: Path, name: str, body: str) -> None:
+    """Replace what lies between ``<!-- name:start -->`` and ``<!-- name:end -->`` in ``readme``
+    with ``body`` (appended at the end, markers included, when the markers are missing)."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    text = readme.read_text()
+    block = f"{start}\n{body}\n{end}"
+    if start in text and end in text:
+        text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    readme.write_text(text)
+
+
+def against_clean_base(pipe, clean, system: str = "bmembed") -> list[dict]:
+    """``system`` of ``pipe`` (reference protocol) against ``clean``'s base model on the same
+    questions, every metric, paired bootstrap (records of evaluation.compare_systems)."""
+    import pandas as pd
+
+    from bmembed_lab.evaluation import compare_systems, per_query_table
+
+    rel, _ = pipe.relevance()
+    pq = pd.concat([per_query_table(pipe.run(system)[0], rel),
+                    per_query_table(clean.run("base")[0], rel).assign(system="base (clean)")])
+    return compare_systems(pq, system, "base (clean)", n_boot=pipe.cfg.eval.bootstrap).to_dict(orient="records")
