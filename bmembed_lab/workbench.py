@@ -217,6 +217,16 @@ def gold_rank_moves(base_ranks: pd.Series, adapted_ranks: pd.Series, depth: int 
             "depth": depth}
 
 
+def map_legend_name(name: str | None) -> str | None:
+    """A map trace's legend entry, "colour value, kind" as plotly names it, said once:
+    "gold chunk, chunk" -> "gold chunk", "hit@10, query" -> "hit@10 (question)"."""
+    value, _, kind = (name or "").rpartition(", ")
+    if not value:
+        return name
+    kind = {"query": "question"}.get(kind, kind)
+    return value if kind in value else f"{value} ({kind})"
+
+
 def map_table(coords: pd.DataFrame, chunks, grades: dict, question: str, texts: dict,
               hits: dict, top_documents: int = 10) -> pd.DataFrame:
     """The map's points with what they can be coloured by: relevance to ``question`` (the

@@ -118,12 +118,13 @@ def _(chunks, colour, coords, hits, mo, question, rel, runs, texts, workbench):
 
 
 @app.cell
-def _(go, lines, px, question, table):
+def _(go, lines, px, question, table, workbench):
     fig = px.scatter(table, x="x", y="y", color="colour", symbol="kind", facet_col="model",
                      hover_data={"item": True, "text": True, "x": False, "y": False, "colour": False},
                      custom_data=["model", "kind", "item"], height=620, opacity=0.6,
                      labels={"x": "UMAP 1", "y": "UMAP 2", "colour": ""})
     fig.update_traces(marker={"size": 5})
+    fig.for_each_trace(lambda t: t.update(name=workbench.map_legend_name(t.name)))
     for col, model in enumerate(table.model.unique(), start=1):
         pts = table[table.model == model].set_index(["kind", "item"])
         if ("query", question.value) not in pts.index:
@@ -131,7 +132,7 @@ def _(go, lines, px, question, table):
         qx, qy = pts.loc[("query", question.value), ["x", "y"]]
         fig.add_trace(go.Scatter(x=[qx], y=[qy], mode="markers", showlegend=False, hoverinfo="skip",
                                  marker={"size": 16, "symbol": "star", "color": "#000"}), row=1, col=col)
-        for kind, colour_ in (("gold", "#2ca02c"), ("top", "#d62728")):
+        for kind, colour_ in (("top", "#d62728"), ("gold", "#2ca02c")):  # gold drawn last, on top
             for cid in lines[model][kind]:
                 if ("chunk", cid) in pts.index:
                     cx, cy = pts.loc[("chunk", cid), ["x", "y"]]

@@ -101,6 +101,8 @@ def test_embedding_map_data(tiny_toml):
     line_traces = [t for t in fig.data if t.mode == "lines+markers"]
     assert len(line_traces) >= 2 * len(gold)
     assert fig.layout.xaxis.title.text == "UMAP 1"
+    names = {t.name for t in fig.data if t.showlegend is not False and t.name}
+    assert "gold chunk" in names and not any(", " in n for n in names)  # each legend entry said once
     moved = defs["moved"]
     assert moved["closer"] + moved["further"] + moved["same"] == len(defs["query_ids"])
     docs = set(table[table.kind == "chunk"]["document (10 largest)"])
