@@ -192,13 +192,15 @@ def bucket_budget(tcfg: TrainingConfig, device: str) -> int:
 
 def embed_bucketed(enc, ids: list[np.ndarray], budget: int):
     """Embeddings of token-id sequences, in input order: sorted by length and cut into forward
-    passes of at most ``budget`` padded tokens, so short texts are not padded to long ones."""
+    passes of at most ``budget`` padded tokens, a text shorter than half of its pass's longest
+    starting a new pass, so short texts (queries) are not padded to long ones (passages)."""
     import torch
 
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
     passes, cur = [], []
     for i in order:
-        if cur and (len(cur) + 1) * len(ids[cur[0]]) > budget:
+        longest = len(ids[cur[0]]) if cur else 0
+        if cur and ((len(cur) + 1) * longest > budget or 2 * len(ids[i]) < longest):
             passes.append(cur)
             cur = []
         cur.append(i)
