@@ -124,6 +124,14 @@ class BM25Index:
                 yield from tokenize_cfg(part, cfg)
         return cls.build(stream(), cfg)
 
+    @property
+    def term_major(self) -> sp.csr_matrix:
+        """The weights transposed, (vocab, chunks) as CSR, built once: each term's chunks in a
+        row, what both the scipy product and the numba kernel read."""
+        if self._wt is None:
+            self._wt = self.weights.T.tocsr()
+        return self._wt
+
     def query_matrix(self, query_tokens: list[list[str]]) -> sp.csr_matrix:
         """Term counts of each query over the vocabulary (unknown terms dropped)."""
         rows, cols = [], []
@@ -141,9 +149,7 @@ class BM25Index:
     def scores(self, query_tokens: list[list[str]]) -> np.ndarray:
         """Dense (n_queries, n_chunks) scores."""
         q = self.query_matrix(query_tokens)
-        if self._wt is None:
-            self._wt = self.weights.T.tocsr()  # (vocab, chunks): a CSR x CSR product is fastest
-        out = (q @ self._wt).toarray()
+        out = (q @ self.term_major).toarray()
         if self.floor.any():
             out += (q @ self.floor)[:, None]
         return out
@@ -193,14 +199,11 @@ class BM25Index:
 
     def _topk_compiled(self, kernel, query_tokens, k: int, exclude) -> tuple[np.ndarray, np.ndarray]:
         """Top-k of a batch of queries by the numba kernel (:mod:`.bm25_numba`)."""
-        if self._wt is None:
-            self._wt = self.weights.T.tocsr()
-        q = self.query_matrix(query_tokens)
+        wt, q = self.term_major, self.query_matrix(query_tokens)
         offsets = q @ self.floor if self.floor.any() else np.zeros(q.shape[0])
         excluded = np.flatnonzero(exclude) if exclude is not None else np.zeros(0, dtype=np.int64)
-        top, ts = kernel(self._wt.indptr.astype(np.int64), self._wt.indices, self._wt.data, q.indptr.astype(np.int64),
-                         q.indices, q.data, offsets, excluded, self.n_docs, k)
-        return top, ts
+        return kernel(wt.indptr.astype(np.int64), wt.indices, wt.data, q.indptr.astype(np.int64),
+                      q.indices, q.data, offsets, excluded, self.n_docs, k)
 
 
 def _compiled_topk():

@@ -41,13 +41,13 @@ def _(workbench):
 
 
 @app.cell
-def _(mo, pipe, workbench):
+def _(MapParams, mo, pipe, workbench):
     _trained = workbench.from_cache(pipe.cached_models)
     mo.stop(not _trained, mo.callout(mo.md("No adapted model in the cache yet: train one in notebook "
                                            "03 or with `make demo`, then reopen."), kind="info"))
     adapted = mo.ui.dropdown(_trained, value=_trained[0], label="adapted model")
-    neighbors = mo.ui.slider(5, 50, value=15, label="UMAP n_neighbors", show_value=True)
-    min_dist = mo.ui.slider(0.0, 0.9, step=0.05, value=0.1, label="min_dist", show_value=True)
+    neighbors = mo.ui.slider(5, 50, value=MapParams().n_neighbors, label="UMAP n_neighbors", show_value=True)
+    min_dist = mo.ui.slider(0.0, 0.9, step=0.05, value=MapParams().min_dist, label="min_dist", show_value=True)
     recompute = mo.ui.run_button(label="Compute (or recompute) the map")
     mo.hstack([adapted, neighbors, min_dist, recompute])
     return adapted, min_dist, neighbors, recompute
@@ -57,7 +57,7 @@ def _(mo, pipe, workbench):
 def _(MapParams, adapted, min_dist, mo, neighbors, pipe, recompute, workbench):
     params = MapParams(n_neighbors=neighbors.value, min_dist=min_dist.value)
     # opening shows the cached map; moving a UMAP control (or the button) fits a new one
-    _moved = (neighbors.value, min_dist.value) != (15, 0.1)
+    _moved = params != MapParams()
     _pipe = workbench.open_pipeline() if recompute.value or _moved else pipe
     with mo.status.spinner(title="Embedding map (cached after the first fit; UMAP compiles ~40 s once)"):
         if recompute.value:
