@@ -73,6 +73,20 @@ def test_real_wordnet_synonyms():
     assert wn.synonym("hemochromatosis")[0] == "iron-storage disease"  # multi-word lemma
 
 
+def test_names_are_left_in_place(tiny_wordnet_dir):
+    """A keyword capitalised inside a sentence is a name or an acronym: never given a
+    dictionary synonym ("Graves' Disease" -> "Tombs' Disease"); a capital at a sentence's
+    start ("Doctors do.") does not make a name."""
+    text = "What causes Graves' Disease? Doctors say HIV can. \"Ultrasound\" shows (Gallstones) too"
+    kws = ["graves", "disease", "doctors", "hiv", "ultrasound", "gallstones", "causes"]
+    assert pt.name_keywords(text, kws) == ["graves", "disease", "hiv", "gallstones"]
+    assert pt.name_keywords("what causes graves' disease", kws) == []
+    wn = WordNet.load(tiny_wordnet_dir)
+    subs = pt.wordnet_substitutions("Do Doctors use ultrasound? Doctors do.", ["doctors", "ultrasound"], wn)
+    assert "doctors" not in subs and subs["ultrasound"] == "sonography"
+    assert pt.wordnet_substitutions("Do doctors use ultrasound?", ["doctors"], wn) == {"doctors": "physicians"}
+
+
 def test_build_set_counts_and_edge_cases(tiny_wordnet_dir):
     wn = WordNet.load(tiny_wordnet_dir)
     ids = ["a", "b", "c"]

@@ -11,7 +11,9 @@ all models see exactly the same queries.
 Keywords: ``offline`` (words the query shares with its gold text, stopwords and very common
 words excluded, ranked by BM25 idf, capped per query) or ``llm`` (the paper's Appendix F prompt
 in our own words). Substitutes: ``wordnet`` (offline, WordNet 3.0, same part of speech;
-keywords without a synonym are left in place and counted) or ``llm``.
+keywords without a synonym, and keywords capitalised inside a sentence - names and acronyms,
+which a dictionary synonym turns into another thing, "Graves' Disease" -> "Tombs' Disease" - are
+left in place and counted) or ``llm`` (which reads the context).
 
 Matching is case-insensitive on whole words; a multi-word keyword matches across any run of
 spaces or punctuation ("blood sugar" matches "blood-sugar"); longer keywords win over the
@@ -29,11 +31,11 @@ import numpy as np
 from ..errors import InputError
 from ..text import QUESTION_WORDS, WORD, stopwords
 from .llm import llm_keywords_and_substitutes
-from .matching import mask_query, occurrences, replace_keywords
+from .matching import mask_query, name_keywords, occurrences, replace_keywords
 from .study import STUDY_METRICS, VARIANTS, rank_changes, reading, run_study, study_table, table5
 
 __all__ = ["PerturbationSet", "PerturbedQuery", "STUDY_METRICS", "VARIANTS", "build_set",
-           "keyword_statistics", "llm_keywords_and_substitutes", "mask_query", "occurrences",
+           "keyword_statistics", "llm_keywords_and_substitutes", "mask_query", "name_keywords", "occurrences",
            "offline_keywords", "rank_changes", "reading", "replace_keywords", "run_study", "study_table",
            "table5", "wordnet_substitutions"]
 
@@ -96,12 +98,13 @@ def offline_keywords(query: str, gold_texts: list[str], idf: dict[str, float], m
 def wordnet_substitutions(text: str, keywords: list[str], wordnet, max_senses: int = 3
                           ) -> dict[str, str]:
     """keyword -> WordNet synonym (same part of speech, inflected like the keyword's first
-    occurrence); keywords with no synonym are absent. Multi-word keywords are looked up as
-    WordNet collocations ("blood sugar" -> blood_sugar)."""
-    out = {}
+    occurrence); keywords with no synonym, and names (:func:`name_keywords`), are absent.
+    Multi-word keywords are looked up as WordNet collocations ("blood sugar" -> blood_sugar)."""
+    out: dict[str, str] = {}
+    names = set(name_keywords(text, keywords))
     for start, end, i in occurrences(text, keywords):
         kw = keywords[i]
-        if kw in out:
+        if kw in out or kw in names:
             continue
         previous = WORD.findall(text[:start])[-1:] or [""]
         found = wordnet.synonym(" ".join(WORD.findall(text[start:end])), max_senses, previous[0])

@@ -33,6 +33,21 @@ def occurrences(text: str, keywords: list[str]) -> list[tuple[int, int, int]]:
     return [(m.start(), m.end(), int(m.lastgroup[1:])) for m in pat.finditer(text)]
 
 
+SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n\s*)[\"'(\[]*$")
+
+
+def name_keywords(text: str, keywords: list[str]) -> list[str]:
+    """The keywords written with a capital inside a sentence somewhere in ``text`` ("Graves'
+    Disease", "HIV", "Medicare"): read as names or acronyms, which a dictionary synonym turns
+    into another thing ("Graves" -> "Tombs"), so the offline substituter leaves them in place.
+    A capital at a sentence's start tells nothing and is not counted."""
+    names = set()
+    for start, end, i in occurrences(text, keywords):
+        if text[start:end][:1].isupper() and not SENTENCE_START.search(text[:start]):
+            names.add(i)
+    return [keywords[i] for i in sorted(names)]
+
+
 def _keep_case(matched: str, replacement: str) -> str:
     return replacement[:1].upper() + replacement[1:] if matched[:1].isupper() else replacement
 

@@ -57,6 +57,9 @@ def perturbations(cfg: Config, cache: StageCache, chunks: list[Chunk], chunks_ke
         if p.substitution == "wordnet":
             wn = wordnet.WordNet.load(wn_dir)
             subs = [perturbation.wordnet_substitutions(t, k, wn, p.max_senses) for t, k in zip(texts, kws)]
+            names = [perturbation.name_keywords(t, k) for t, k in zip(texts, kws)]
+            counts["keywords read as names or acronyms (left in place)"] = sum(map(len, names))
+            counts["examples of names"] = list(dict.fromkeys(n for ns in names for n in ns))[:5]
         if subs is not None and floor > -1:
             subs, n, dropped = perturbation.similar_substitutes(
                 subs, lambda t: encoder.encode(t, progress=False), floor)
