@@ -16,10 +16,12 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
-import scipy.sparse as sp
+
+if TYPE_CHECKING:  # scipy is imported where a matrix is built: opening a notebook needs none
+    import scipy.sparse as sp
 
 from .config import BM25Config
 from .errors import InputError
@@ -68,6 +70,8 @@ class BM25Index:
         if cfg.k1 < 0 or not 0 <= cfg.b <= 1:
             raise InputError(f"bm25.k1 = {cfg.k1}, bm25.b = {cfg.b}", "config",
                              "use k1 >= 0 and 0 <= b <= 1 (defaults 1.2 and 0.75)")
+        import scipy.sparse as sp
+
         vocab: dict[str, int] = {}
         terms, counts, indptr, lengths = array("i"), array("i"), array("q", [0]), array("q")
         for toks in corpus_tokens:
@@ -134,6 +138,8 @@ class BM25Index:
 
     def query_matrix(self, query_tokens: list[list[str]]) -> sp.csr_matrix:
         """Term counts of each query over the vocabulary (unknown terms dropped)."""
+        import scipy.sparse as sp
+
         rows, cols = [], []
         for i, toks in enumerate(query_tokens):
             for w in toks:

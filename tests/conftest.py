@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import zlib
 from pathlib import Path
 
 import pytest
+
+# model fingerprints remembered across processes: a throw-away file, never the user's own
+os.environ.setdefault("BMEMBED_FINGERPRINT_MEMO", str(Path(tempfile.mkdtemp()) / "fingerprints.json"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "datasets"

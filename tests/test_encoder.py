@@ -1,5 +1,7 @@
 """Encoder: pooling, normalisation, order, precision; the real bundled MiniLM."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -62,6 +64,32 @@ def test_fingerprint_tracks_weights(tiny_model_dir, tmp_path):
     f = copy / "model.safetensors"
     flip_last_byte(f, 1)
     assert model_fingerprint(copy) != model_fingerprint(tiny_model_dir)
+
+
+def test_fingerprint_remembered_across_processes(tiny_model_dir, tmp_path, monkeypatch):
+    """A new process reads a model's fingerprint from the memo file instead of hashing its
+    weights again, and hashes again as soon as a file of the folder changes."""
+    import shutil
+
+    from bmembed_lab import encoder as enc
+
+    monkeypatch.setenv("BMEMBED_FINGERPRINT_MEMO", str(tmp_path / "memo" / "fp.json"))
+    copy = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, copy)
+    real = model_fingerprint(copy)
+    memo = json.loads((tmp_path / "memo" / "fp.json").read_text())
+    assert memo[str(copy.resolve())]["fingerprint"] == real
+    memo[str(copy.resolve())]["fingerprint"] = "from-the-memo"  # what only the memo can answer
+    (tmp_path / "memo" / "fp.json").write_text(json.dumps(memo))
+    enc._fingerprint.cache_clear()  # as in a new process
+    assert model_fingerprint(copy) == "from-the-memo"
+    flip_last_byte(copy / "config.json", 0)  # rewritten: a new modification time
+    enc._fingerprint.cache_clear()
+    assert model_fingerprint(copy) == real
+    monkeypatch.setenv("BMEMBED_FINGERPRINT_MEMO", str(tmp_path / "not-a-dir" / "x" / "fp.json"))
+    (tmp_path / "not-a-dir").write_text("a file where a folder would go")
+    enc._fingerprint.cache_clear()
+    assert model_fingerprint(tiny_model_dir) == model_fingerprint(copy)  # unwritable memo: still works
 
 
 @pytest.mark.slow

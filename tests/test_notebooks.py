@@ -252,3 +252,13 @@ def test_the_notebook_helpers_keep_plotly_and_nbformat_working_without_rfc3987_s
             "print(len(html) > 100)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "True", out.stderr[-2000:]
+
+
+def test_what_every_notebook_imports_leaves_out_torch_scipy_and_numba():
+    """Opening a notebook imports the workbench, the pipeline and the evaluation helpers: none
+    of them may pull torch, transformers, scipy or numba in (each costs a notebook's open time;
+    they are imported where a computation needs them)."""
+    code = ("import sys; from bmembed_lab import workbench, pipeline, evaluation, perturbation; "
+            "print(sorted(m for m in ('torch', 'transformers', 'scipy', 'numba') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr[-2000:]

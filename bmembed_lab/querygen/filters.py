@@ -10,8 +10,12 @@ content words at or above ``leakage_threshold`` with any evaluation query.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import scipy.sparse as sp
+
+if TYPE_CHECKING:  # imported where used: opening a notebook needs no scipy
+    import scipy.sparse as sp
 
 from ..config import QueriesConfig
 from ..text import content_words, stopwords, words
@@ -36,6 +40,8 @@ def longest_shared_run(query: list[str], source: list[str]) -> int:
 
 def jaccard_matrix(a: list[set], b: list[set]) -> sp.csr_matrix:
     """Sparse |A ∩ B| / |A ∪ B| of word sets (only pairs sharing a word are stored)."""
+    import scipy.sparse as sp
+
     vocab: dict[str, int] = {}
 
     def mat(sets):
