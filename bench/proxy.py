@@ -53,11 +53,13 @@ def measure(protocol: str, rung: str, queries: str, systems: list[str]) -> dict:
            "training": {m: pipe.trained(m)[0].info.get("selection") for m in ("bmembed", "cl", "mnrl")
                         if m in systems},
            "seconds": time.perf_counter() - t0}
-    if protocol == "reference" and "bmembed" in systems:  # the adapted model against the clean base
+    if protocol == "reference":  # each adapted model against the clean base
         from benchutil import against_clean_base
 
-        out["bmembed (reference) - base (clean)"] = against_clean_base(
-            pipe, Pipeline(config("clean", steps, lists, queries), pipe.cache))
+        clean = Pipeline(config("clean", steps, lists, queries), pipe.cache)
+        for m in ("bmembed", "cl", "mnrl"):
+            if m in systems:
+                out[f"{m} (reference) - base (clean)"] = against_clean_base(pipe, clean, m)
     return out
 
 
@@ -86,6 +88,10 @@ def render(results: list[dict]) -> str:
         gain = f" ({g['diff']:+.2f} [{g['low']:+.2f}, {g['high']:+.2f}])" if g else ""
         others = " / ".join(iv(c.get((f"{m} - base", "MAP@10"))) for m in ("cl", "mnrl")
                             if (f"{m} - base", "MAP@10") in c) or "-"
+        vs = [next((x for x in r.get(f"{m} (reference) - base (clean)", []) if x["metric"] == "MAP@10"), None)
+              for m in ("cl", "mnrl")]
+        if all(vs):
+            others += f"; against the clean base {iv(vs[0])} / {iv(vs[1])}"
         out.append(f"| {r['queries']} | {r['rung']} | {r['protocol']} | {s['bm25']['Hit@10']:.1f} | "
                    f"{s['base']['Hit@10']:.1f} | {s.get('bmembed', {}).get('Hit@10', float('nan')):.1f} | "
                    f"{iv(d)} | {iv(vs_clean)} | {sel.get('best_step', '-')} of "
