@@ -81,7 +81,7 @@ def render(rows: list[dict]) -> str:
     for config in dict.fromkeys(r["config"] for r in rows):
         group = sorted((r for r in rows if r["config"] == config), key=lambda r: r["seed"])
         held = all("heldout" in r for r in group)
-        out += [f"**{config}** {' '.join(group[0]['sets'])} (protocol {group[0]['protocol']}):", "",
+        out += [f"**{' '.join([config, *group[0]['sets']])}** (protocol {group[0]['protocol']}):", "",
                 "| seed | exported step (dev verdict) | BMEmbed - base, MAP@10 | BMEmbed - base, Hit@10 | "
                 "BMEmbed - BM25, Hit@10 |" + (" keyword queries: BMEmbed - base, Hit@10 |" if held else ""),
                 "|---|---|---|---|---|" + ("---|" if held else "")]
@@ -105,7 +105,7 @@ def render(rows: list[dict]) -> str:
         out += ["", f"- {len(group)} seeds: BMEmbed - base, MAP@10, per seed from {min(diffs):+.2f} to "
                 f"{max(diffs):+.2f}; mean {statistics.mean(diffs):+.2f}, standard deviation {sd:.2f} "
                 f"across seeds; {clear} of {len(group)} intervals lie wholly below zero.",
-                f"- The seeds' mean model, question by question, against base: MAP@10 "
+                f"- Each test question's score averaged over the seeds, against base (paired): MAP@10 "
                 f"{iv(pool['MAP@10'])}, Hit@10 {iv(pool['Hit@10'])}.", ""]
     return "\n".join(out).rstrip()
 
