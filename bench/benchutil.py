@@ -20,6 +20,11 @@ def write_block(readme: Path, name: str, body: str) -> None:
     readme.write_text(text)
 
 
+def interval(c: dict | None) -> str:
+    """A comparison record (evaluation.compare_systems) as "+d.dd [+lo, +hi]"; "-" for none."""
+    return f"{c['diff']:+.2f} [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]" if c else "-"
+
+
 def against_clean_base(pipe, clean, system: str = "bmembed") -> list[dict]:
     """``system`` of ``pipe`` (reference protocol) against ``clean``'s base model on the same
     questions, every metric, paired bootstrap (records of evaluation.compare_systems)."""

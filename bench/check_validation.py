@@ -100,8 +100,7 @@ def judged(verdict: str, low: float, high: float) -> str:
 
 
 def render(rows: list[dict]) -> str:
-    def iv(x):
-        return f"{x['diff']:+.2f} [{x['ci_low']:+.2f}, {x['ci_high']:+.2f}]"
+    from benchutil import interval as iv
 
     out = ["### Does `bmembed-lab check` predict the outcome? (`python bench/check_validation.py`)", "",
            "The verdict is computed before any training (BM25 against base on the dev split, and "

@@ -67,6 +67,8 @@ def render(results: list[dict]) -> str:
     """Markdown tables of the ladder: per run the systems' test scores, BMEmbed against base
     (and, under the reference protocol, against the clean base) with intervals, the dev
     selection and the check's verdict."""
+    from benchutil import interval as iv
+
     out = ["### BMEmbed on the Multihop-RAG sentence proxy (`python bench/proxy.py`)", "",
            "Corpus: the unique sentences of all evaluation facts and the paper's doc2query evidence; "
            "test = the questions outside the 20% dev split; every run exports its best dev step.", "",
@@ -82,8 +84,6 @@ def render(results: list[dict]) -> str:
                          if x["metric"] == "MAP@10"), None)
         sel = (r.get("training") or {}).get("bmembed") or {}
 
-        def iv(x):
-            return f"{x['diff']:+.2f} [{x['ci_low']:+.2f}, {x['ci_high']:+.2f}]" if x else "-"
         g = sel.get("gain over base")
         gain = f" ({g['diff']:+.2f} [{g['low']:+.2f}, {g['high']:+.2f}])" if g else ""
         others = " / ".join(iv(c.get((f"{m} - base", "MAP@10"))) for m in ("cl", "mnrl")

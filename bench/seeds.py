@@ -71,8 +71,7 @@ def pooled(rows: list[dict], n_boot: int = 10000) -> list[dict]:
 
 
 def render(rows: list[dict]) -> str:
-    def iv(c):
-        return f"{c['diff']:+.2f} [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]"
+    from benchutil import interval as iv
 
     out = ["### Run-to-run variation: one recipe, several seeds (`python bench/seeds.py`)", "",
            "Each seed changes data order, dropout masks and the sampled lists; queries, corpus and "
