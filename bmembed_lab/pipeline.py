@@ -341,10 +341,26 @@ class Pipeline:
         systems = systems or list(self.cfg.perturbation.systems)
         for s in systems:
             parse_system(s, "perturbation.systems", folders=False)
-        rel, ks = self.relevance()[0], tuple(self.cfg.eval.ks)
-        return perturbation.run_study(systems, lambda s, v: per_query_table(self.run(s, v)[0], rel, ks),
-                                      self.cfg.eval.bootstrap, self.cfg.eval.seed, progress) | {
-            "counts": self.perturbations()[0].counts}
+        (rel, rel_key), ks = self.relevance(), tuple(self.cfg.eval.ks)
+        todo = [(s, v) for s in systems for v in perturbation.VARIANTS]
+        runs_ = {}
+        for i, (s, v) in enumerate(todo):
+            runs_[s, v] = self.run(s, v)
+            if progress:
+                progress(i + 1, len(todo))
+        conf = {"systems": [parse_system(s).name for s in systems], "ks": list(ks),
+                "bootstrap": self.cfg.eval.bootstrap, "seed": self.cfg.eval.seed}
+
+        def compute() -> dict:
+            res = perturbation.run_study(systems, lambda s, v: per_query_table(runs_[s, v][0], rel, ks),
+                                         self.cfg.eval.bootstrap, self.cfg.eval.seed)
+            return {"per_query": res["per_query"], "study": res["study"]}
+        tables, _ = self._stage(f"{perturb.STUDY}:{'|'.join(systems)}", lambda: perturb.study(
+            self.cache, conf, [k for _, k in runs_.values()], rel_key, compute))
+        pq, study = tables["per_query"], tables["study"]
+        return {"per_query": pq, "study": study, "table": perturbation.table5(study),
+                "rank_changes": perturbation.rank_changes(pq), "reading": perturbation.reading(study),
+                "counts": self.perturbations()[0].counts}
 
     def alignment_uniformity(self, system: str = "base", max_points: int = 4000) -> dict:
         """Alignment (raw and normalised) of the evaluation (query, gold chunk) pairs and the

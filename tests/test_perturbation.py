@@ -74,17 +74,18 @@ def test_real_wordnet_synonyms():
 
 
 def test_names_are_left_in_place(tiny_wordnet_dir):
-    """A keyword capitalised inside a sentence is a name or an acronym: never given a
-    dictionary synonym ("Graves' Disease" -> "Tombs' Disease"); a capital at a sentence's
-    start ("Doctors do.") does not make a name."""
-    text = "What causes Graves' Disease? Doctors say HIV can. \"Ultrasound\" shows (Gallstones) too"
-    kws = ["graves", "disease", "doctors", "hiv", "ultrasound", "gallstones", "causes"]
-    assert pt.name_keywords(text, kws) == ["graves", "disease", "hiv", "gallstones"]
-    assert pt.name_keywords("what causes graves' disease", kws) == []
+    """Acronyms and capitalised possessives are names: never given a dictionary synonym
+    ("Graves' Disease" -> "Tombs' Disease"); a capital alone (MedQuAD writes "Acromegaly")
+    is no name."""
+    text = "What causes Graves\u2019 Disease? Doctors say HIV and Parkinson's can. So does Acromegaly"
+    kws = ["graves", "disease", "doctors", "hiv", "parkinson", "acromegaly", "causes"]
+    assert pt.name_keywords(text, kws) == ["graves", "hiv", "parkinson"]
+    assert pt.name_keywords("what causes graves' disease", kws) == []  # no capital: no name
     wn = WordNet.load(tiny_wordnet_dir)
-    subs = pt.wordnet_substitutions("Do Doctors use ultrasound? Doctors do.", ["doctors", "ultrasound"], wn)
+    subs = pt.wordnet_substitutions("Do DOCTORS use Ultrasound?", ["doctors", "ultrasound"], wn)
     assert "doctors" not in subs and subs["ultrasound"] == "sonography"
-    assert pt.wordnet_substitutions("Do doctors use ultrasound?", ["doctors"], wn) == {"doctors": "physicians"}
+    assert pt.wordnet_substitutions("Do Doctors' notes help?", ["doctors"], wn) == {}
+    assert pt.wordnet_substitutions("Do Doctors use it?", ["doctors"], wn) == {"doctors": "physicians"}
 
 
 def test_build_set_counts_and_edge_cases(tiny_wordnet_dir):
@@ -173,6 +174,15 @@ def test_pipeline_study_on_tiny_corpus(tmp_path, beir_dir, tiny_model_dir, tiny_
         assert set(pq[(pq.system == s) & (pq.variant == "masked")].query_id) == masked_ids
     with pytest.raises(InputError, match="perturbation.systems"):
         pipe.perturbation_study(["bm25", "dense"])
+    # a new process reopens the study from the cache, without resampling (notebook 07's open)
+    import bmembed_lab.perturbation as pt_mod
+    real, pt_mod.run_study = pt_mod.run_study, None
+    try:
+        again = Pipeline(cfg, read_only=True).perturbation_study(["bm25", "base", "rrf", "base@16"])
+    finally:
+        pt_mod.run_study = real
+    pd.testing.assert_frame_equal(again["study"], res["study"])
+    assert again["reading"] == res["reading"]
     # BM25 scores nothing once every shared word is masked away: the gold chunk is lost
     bm = pq[(pq.system == "bm25") & (pq.variant == "masked")]
     assert (bm["Hit@10"] <= pq[(pq.system == "bm25") & (pq.variant == "original")

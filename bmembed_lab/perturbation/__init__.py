@@ -11,9 +11,9 @@ all models see exactly the same queries.
 Keywords: ``offline`` (words the query shares with its gold text, stopwords and very common
 words excluded, ranked by BM25 idf, capped per query) or ``llm`` (the paper's Appendix F prompt
 in our own words). Substitutes: ``wordnet`` (offline, WordNet 3.0, same part of speech;
-keywords without a synonym, and keywords capitalised inside a sentence - names and acronyms,
-which a dictionary synonym turns into another thing, "Graves' Disease" -> "Tombs' Disease" - are
-left in place and counted) or ``llm`` (which reads the context).
+keywords without a synonym, and names - acronyms and capitalised possessives, which a
+dictionary synonym turns into another thing, "Graves' Disease" -> "Tombs' Disease" - are left
+in place and counted) or ``llm`` (which reads the context).
 
 Matching is case-insensitive on whole words; a multi-word keyword matches across any run of
 spaces or punctuation ("blood sugar" matches "blood-sugar"); longer keywords win over the

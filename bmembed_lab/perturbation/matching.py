@@ -33,17 +33,19 @@ def occurrences(text: str, keywords: list[str]) -> list[tuple[int, int, int]]:
     return [(m.start(), m.end(), int(m.lastgroup[1:])) for m in pat.finditer(text)]
 
 
-SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n\s*)[\"'(\[]*$")
-
-
 def name_keywords(text: str, keywords: list[str]) -> list[str]:
-    """The keywords written with a capital inside a sentence somewhere in ``text`` ("Graves'
-    Disease", "HIV", "Medicare"): read as names or acronyms, which a dictionary synonym turns
-    into another thing ("Graves" -> "Tombs"), so the offline substituter leaves them in place.
-    A capital at a sentence's start tells nothing and is not counted."""
+    """The keywords written somewhere in ``text`` as a name: an acronym ("HIV", "COPD") or a
+    capitalised word with a possessive ("Graves' Disease", "Parkinson's"). A dictionary synonym
+    turns a name into another thing ("Graves" -> "Tombs"), so the offline substituter leaves
+    them in place. A capital alone is no sign: corpora such as MedQuAD capitalise every
+    disease name ("Acromegaly"), and those have real synonyms ("acromegalia")."""
     names = set()
     for start, end, i in occurrences(text, keywords):
-        if text[start:end][:1].isupper() and not SENTENCE_START.search(text[:start]):
+        word = text[start:end]
+        letters = [c for c in word if c.isalpha()]
+        acronym = len(letters) >= 2 and all(c.isupper() for c in letters)
+        possessive = word[:1].isupper() and text[end:end + 1] in ("'", "\u2019")
+        if acronym or possessive:
             names.add(i)
     return [keywords[i] for i in sorted(names)]
 

@@ -20,6 +20,7 @@ from ..config import Config
 from ..relevance import Relevance
 
 STAGE = "perturbations"
+STUDY = "perturbation_study"
 
 
 def perturbations(cfg: Config, cache: StageCache, chunks: list[Chunk], chunks_key: str,
@@ -72,3 +73,25 @@ def perturbations(cfg: Config, cache: StageCache, chunks: list[Chunk], chunks_ke
                   code_version(perturbation, wordnet, llm_mod), compute,
                   lambda v, d: write_json(d / "perturbations.json", v.to_json()),
                   lambda d: perturbation.PerturbationSet.from_json(read_json(d / "perturbations.json")))
+
+
+def study(cache: StageCache, conf: dict, run_keys: list[str], rel_key: str, compute
+          ) -> tuple[dict, str]:
+    """({"per_query", "study"} tables of a perturbation study, its key), cached as parquet so
+    that notebook 07 reopens them without resampling (the bootstrap of every system, variant
+    and metric takes seconds). Key: the systems, cut-offs, draws and seed, over the runs'
+    (every system on every variant) and the labels' keys."""
+    import pandas as pd
+
+    from .. import evaluation as evaluation_mod, metrics
+
+    def save(v: dict, d) -> None:
+        v["per_query"].to_parquet(d / "per_query.parquet")
+        v["study"].to_parquet(d / "study.parquet")
+
+    def load(d) -> dict:
+        return {"per_query": pd.read_parquet(d / "per_query.parquet"),
+                "study": pd.read_parquet(d / "study.parquet")}
+
+    return cached(cache, STUDY, conf, run_keys + [rel_key],
+                  code_version(perturbation, evaluation_mod, metrics), compute, save, load)
