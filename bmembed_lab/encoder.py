@@ -108,7 +108,7 @@ def _fingerprint(path: str, stamp: tuple) -> str:
                 while block := fh.read(1 << 22):
                     h.update(block)
     fingerprint = h.hexdigest()[:16]
-    _write_memo(path, stamp_key, fingerprint)
+    _write_memo(memo, path, stamp_key, fingerprint)
     return fingerprint
 
 
@@ -129,11 +129,11 @@ def _read_memo() -> dict:
         return {}
 
 
-def _write_memo(path: str, stamp_key: str, fingerprint: str, keep: int = 256) -> None:
-    """Best effort: a folder that cannot be written only costs the hash next time."""
+def _write_memo(memo: dict, path: str, stamp_key: str, fingerprint: str, keep: int = 256) -> None:
+    """Add one fingerprint to ``memo`` (as just read) and write it back. Best effort: a folder
+    that cannot be written only costs the hash next time."""
     from .safeio import atomic_write_text
 
-    memo = _read_memo()
     memo.pop(path, None)
     memo[path] = {"stamp": stamp_key, "fingerprint": fingerprint}
     try:
