@@ -193,8 +193,22 @@ class StageCache:
             return None
         return Entry(stage, key, path, manifest)
 
+    def has(self, stage: str, key: str) -> bool:
+        """Whether (stage, key) is in the cache: its manifest and every file it lists, at the
+        listed size. Cheap (no checksums), for listing what exists; reading an entry goes
+        through :meth:`lookup`, which verifies every checksum (a model's 90 MB of weights are
+        hashed when the model is loaded, not when a notebook lists the cached models)."""
+        path = self.root / stage / key
+        if not self.enabled or not path.is_dir():
+            return False
+        try:
+            self._verify(path, checksums=False)
+        except CacheCorruption:
+            return False
+        return True
+
     @staticmethod
-    def _verify(path: Path) -> dict:
+    def _verify(path: Path, checksums: bool = True) -> dict:
         mf = path / MANIFEST
         try:
             manifest = json.loads(mf.read_text())
@@ -211,7 +225,7 @@ class StageCache:
                 raise CacheCorruption(f"missing file {name}")
             if f.stat().st_size != meta["size"]:
                 raise CacheCorruption(f"{name} has {f.stat().st_size} bytes, expected {meta['size']}")
-            if file_sha256(f) != meta["sha256"]:
+            if checksums and file_sha256(f) != meta["sha256"]:
                 raise CacheCorruption(f"{name} checksum mismatch")
         return manifest
 

@@ -223,8 +223,7 @@ class Pipeline:
                 key = keys[m]()
             except NotComputed:
                 continue
-            if key is not None and self.cache.lookup(
-                    train.MODEL, train.model_key(self.cfg, m, key, dev_key)[3]) is not None:
+            if key is not None and self.cache.has(train.MODEL, train.model_key(self.cfg, m, key, dev_key)[3]):
                 out.append(m)
         return out
 

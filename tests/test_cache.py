@@ -24,6 +24,7 @@ def test_hit_and_miss(tmp_path):
     v1, k1 = _run(cache, calls)
     v2, k2 = _run(cache, calls)
     assert calls == [1] and k1 == k2 and (v1 == v2).all()
+    assert cache.has("stage", k1) and not cache.has("stage", "0" * 16)
     _, k3 = _run(cache, calls, {"a": 2})
     assert calls == [1, 1] and k3 != k1
     assert StageCache.make_key("s", {"a": 1}, ["in"], "v2") != StageCache.make_key("s", {"a": 1}, ["in"], "v1")
@@ -44,6 +45,9 @@ def test_corruption_detected_reported_and_recomputed(tmp_path, caplog, damage):
         f.unlink()
     else:
         (entry / "manifest.json").write_text("{not json")
+    # `has` (listing, no checksums) sees a file missing or resized or a bad manifest, not a
+    # flipped byte; reading (`lookup`) sees every kind
+    assert cache.has("stage", key) == (damage == "flip")
     with caplog.at_level(logging.WARNING):
         v, _ = _run(cache, calls)
     assert calls == [1, 1] and (v == np.arange(5)).all()
