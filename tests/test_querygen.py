@@ -135,3 +135,19 @@ def test_file_backend_and_errors(tmp_path):
         generate_queries([], QueriesConfig())
     with pytest.raises(InputError, match="no query left"):
         generate_queries(docs(), QueriesConfig(min_words=60))
+
+
+def test_the_content_key_is_the_json_of_every_kept_query_as_before():
+    """The faster key (fields read directly) must equal the one every cached training run was
+    keyed by (``asdict``), or every cache would be recomputed."""
+    import json
+    from dataclasses import asdict
+
+    from bmembed_lab.cache import texts_key
+    from bmembed_lab.querygen.types import QuerySet, SyntheticQuery
+    from bmembed_lab.stages.queries import content_key
+
+    qs = QuerySet([SyntheticQuery("q1", "What causes it?", "d1", "e1", ["evidence ü"], "offline"),
+                   SyntheticQuery("q2", "How is it treated?")])
+    assert content_key(qs) == "queries-" + texts_key(
+        [json.dumps(asdict(x), sort_keys=True, ensure_ascii=False) for x in qs.queries])
