@@ -84,7 +84,19 @@ def design_list(ranking, row: int, chunks, sampling: SamplingConfig, alpha: floa
     return {"edges": edges, "candidates": n, "k": k, "items": items,
             "curve": ranking.scores[row, :n].astype(float),
             "entropy": float(entropy(p)), "max_entropy": float(np.log(len(p))),
-            "warning": target_warning(p)}
+            "warning": target_warning(p) or peaked_warning(p)}
+
+
+def peaked_warning(p: np.ndarray, top: float = 0.9) -> str | None:
+    """A warning when one item holds ``top`` of a list's target or more: its entropy may pass
+    :func:`~.partitions.target_warning`'s threshold, yet the list mostly teaches which chunk
+    comes first. (Kept here: partitions.py keys every cached training list.)"""
+    peak = float(np.max(p))
+    if peak < top:
+        return None
+    return (f"near one-hot: the top item holds {peak:.0%} of the target (normalised entropy "
+            f"{float(entropy(p)) / np.log(len(p)):.2f}); the list mostly teaches which chunk is "
+            "first (raise alpha)")
 
 
 def win_loss(per_query: pd.DataFrame, a: str, b: str, metric: str = "Hit@10") -> pd.DataFrame:
@@ -169,11 +181,13 @@ def highlight(text: str, phrases: list[str], color: str = "#ffe08a") -> str:
     return "".join(out + [html.escape(text[last:])])
 
 
-def perturbation_view(pset, mask_token: str) -> pd.DataFrame:
-    """One row per query: original with its keywords marked, masked with the mask tokens
-    marked, substituted with the replacements marked (HTML), and the keyword lists."""
+def perturbation_view(pset, mask_token: str, first: int | None = None) -> pd.DataFrame:
+    """One row per query (the ``first`` ones, or all): original with its keywords marked,
+    masked with the mask tokens marked, substituted with the replacements marked (HTML), and
+    the keyword lists. Marking builds a regex per question: the notebook marks only what it
+    shows."""
     rows = []
-    for q in pset.queries:
+    for q in pset.queries[:first]:
         rows.append({
             "query_id": q.query_id,
             "original": highlight(q.text, q.keywords),

@@ -67,9 +67,9 @@ def _(InputError, compute, keywords_backend, mask_token, max_keywords, mo, subst
 
 @app.cell
 def _(mask_token, mo, pset, workbench):
-    view = workbench.perturbation_view(pset, mask_token.value or "[MASK]")
+    view = workbench.perturbation_view(pset, mask_token.value or "[MASK]", first=25)
     _rows = "".join(f"<tr><td>{r.query_id}</td><td>{r.original}</td><td>{r.masked}</td>"
-                    f"<td>{r.substituted}</td></tr>" for r in view.head(25).itertuples())
+                    f"<td>{r.substituted}</td></tr>" for r in view.itertuples())
     mo.vstack([mo.md("### Questions side by side (first 25; keywords, masks and substitutes marked)"),
                mo.Html("<table><tr><th>id</th><th>original</th><th>masked</th><th>substituted</th></tr>"
                        f"{_rows}</table>")])
@@ -121,8 +121,9 @@ def _(go, metric, mo, perturbation, res):
 
 
 @app.cell
-def _(mo, view):
-    picked = mo.ui.table(view[["query_id", "keywords", "no substitute"]].to_dict("records"),
+def _(mo, pset):
+    picked = mo.ui.table([{"query_id": q.query_id, "keywords": ", ".join(q.keywords),
+                           "no substitute": ", ".join(q.no_substitute)} for q in pset.queries],
                          selection="single", page_size=8, label="pick a question for the drill-down")
     picked
     return (picked,)

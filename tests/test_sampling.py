@@ -153,3 +153,8 @@ def test_target_warning_thresholds():
     assert "one-hot" in target_warning(np.array([1.0, 0.0, 0.0, 0.0]))
     assert "uniform" in target_warning(np.full(4, 0.25))
     assert target_warning(np.array([0.5, 0.3, 0.15, 0.05])) is None
+    # the demo's default query: entropy 0.27 of ln 9 (0.12, above 0.1) but 93% on the top item
+    from bmembed_lab.workbench import peaked_warning
+    peaked = np.array([0.933, 0.060, 0.004, 0.002, 0.001, 0, 0, 0, 0])
+    assert target_warning(peaked) is None and "93%" in peaked_warning(peaked)
+    assert peaked_warning(np.array([0.5, 0.3, 0.15, 0.05])) is None
