@@ -112,8 +112,12 @@ def _(go, mo, pd, pipe, trained_info, workbench):
         floor = workbench.listnet_floor(workbench.from_cache(pipe.training_lists)[0].scores, hp["alpha"])
         loss_fig.add_hline(y=floor, line={"dash": "dot", "color": "#2ca02c"},
                            annotation_text=f"floor: the targets' entropy {floor:.3f}")
-    loss_fig.add_hline(y=float(losses["loss"].iloc[0]), line={"dash": "dot", "color": "#7f7f7f"},
-                       annotation_text="the untrained model's loss (step 1)", annotation_position="bottom right")
+    # the start: the first 10 steps' mean (one list's loss alone is too noisy to compare with);
+    # their learning rate is still warming up, so the model is close to the untrained one
+    _start = float(losses["loss"].head(10).mean())
+    loss_fig.add_hline(y=_start, line={"dash": "dot", "color": "#7f7f7f"},
+                       annotation_text=f"start: mean loss of steps 1-10, {_start:.3f}",
+                       annotation_position="bottom right")
     if sel.get("curve"):
         _c = pd.DataFrame(sel["curve"])
         loss_fig.add_trace(go.Scatter(x=_c["step"], y=_c["score"], mode="lines+markers",

@@ -19,14 +19,18 @@ def _(mo):
     mo.md(r"""
     # 05 · Alignment and uniformity (paper Section 5, Appendix E)
 
-    **Alignment**: mean ‖e(q) − e(gold chunk)‖² over the evaluation (question, gold chunk) pairs;
-    the paper's **normalised** version divides each pair by ‖e(q) − e(nearest chunk)‖², so 1 means
-    the gold chunk is as close as the closest chunk of all. Lower is better.
-    **Uniformity**: log E exp(−2‖x − y‖²) over chunk pairs. It is ≤ 0; plotted as its absolute
-    value |uniformity|, where larger means better spread. The paper's claim (Section 5): BMEmbed
-    spreads the chunks more evenly (|uniformity| up) without losing alignment, an arrow pointing
-    up and to the left. The reading under the plot says, from the numbers, whether that happened
-    here and what it meant for retrieval.
+    - **Alignment**: the mean of ‖e(q) − e(gold chunk)‖² over the evaluation (question, gold
+      chunk) pairs. Lower is better.
+    - **Normalised alignment** (the paper's, Appendix E): each pair divided by
+      ‖e(q) − e(nearest chunk)‖², so 1 means the gold chunk is as close as the closest chunk
+      of all. Lower is better; ranking depends on this one.
+    - **Uniformity**: log E exp(−2‖x − y‖²) over chunk pairs, never above 0; plotted as its
+      absolute value |uniformity|, where larger means the chunks are spread more evenly.
+    - **The paper's claim** (Section 5): BMEmbed spreads the chunks more evenly (|uniformity|
+      up) without losing alignment: an arrow pointing up and to the left.
+
+    The reading under the plot says, from the numbers, whether that happened here and what it
+    meant for retrieval.
     """)
     return
 
@@ -73,10 +77,13 @@ def _(au, go, mo, which):
     base = au[au.system == "base"].iloc[0]
     for _, _r in au[au.system != "base"].iterrows():
         fig.add_annotation(x=_r[x], y=_r["uniformity_abs"], ax=base[x], ay=base["uniformity_abs"],
-                           xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=3,
-                           arrowwidth=1.5, arrowcolor="#d62728")
+                           xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2,
+                           arrowsize=1.6, arrowwidth=2, arrowcolor="#d62728",
+                           standoff=9, startstandoff=9)  # the head stops at the marker's edge
     fig.update_layout(
-        title="Alignment (lower is better) vs |uniformity| (higher is better); arrows: base → adapted",
+        title={"text": "Alignment vs |uniformity|",
+               "subtitle": {"text": "lower alignment and higher |uniformity| are better; "
+                                    "arrows go from base to each adapted model"}},
         xaxis_title=f"{'normalised ' if x == 'alignment_norm' else ''}alignment ↓",
         yaxis_title="|uniformity| ↑ (more evenly spread)", height=480)
     plane = mo.ui.plotly(fig)

@@ -132,16 +132,27 @@ def _(go, lines, px, question, table, workbench):
         qx, qy = pts.loc[("query", question.value), ["x", "y"]]
         fig.add_trace(go.Scatter(x=[qx], y=[qy], mode="markers", showlegend=False, hoverinfo="skip",
                                  marker={"size": 16, "symbol": "star", "color": "#000"}), row=1, col=col)
-        for kind, colour_ in (("top", "#d62728"), ("gold", "#2ca02c")):  # gold drawn last, on top
+        # the model's top 5 as open red rings, the gold chunks as large green diamonds with a dark
+        # edge, drawn last so that a gold chunk in the top 5 shows as a diamond inside a ring
+        styles = {"top": ("#d62728", {"size": 14, "symbol": "circle-open", "line": {"width": 2.5}}),
+                  "gold": ("#2ca02c", {"size": 13, "symbol": "diamond", "line": {"width": 1.5, "color": "#000"}})}
+        for kind, (colour_, marker) in styles.items():
             for cid in lines[model][kind]:
                 if ("chunk", cid) in pts.index:
                     cx, cy = pts.loc[("chunk", cid), ["x", "y"]]
-                    fig.add_trace(go.Scatter(x=[qx, cx], y=[qy, cy], mode="lines+markers", showlegend=False,
-                                             line={"color": colour_, "width": 2}, marker={"size": 9},
-                                             hoverinfo="skip"), row=1, col=col)
+                    fig.add_trace(go.Scatter(x=[qx, cx], y=[qy, cy], mode="lines", showlegend=False,
+                                             line={"color": colour_, "width": 2}, hoverinfo="skip"),
+                                  row=1, col=col)
+                    fig.add_trace(go.Scatter(x=[cx], y=[cy], mode="markers", showlegend=False,
+                                             marker={"color": colour_, **marker}, hoverinfo="skip"),
+                                  row=1, col=col)
     _ = fig.update_layout(dragmode="lasso", legend={"title": ""},
-                          title="The selected question (star), its gold chunks (green) and the model's "
-                                "top 5 (red); UMAP axes have no units")
+                          title={"text": "The selected question (black star), its gold chunks (green diamonds) and "
+                                         "the model's top 5 (red rings)",
+                                 "subtitle": {"text": "one joint UMAP fit: a position means the same on "
+                                                      "both panels; the axes have no units"}},
+                          margin={"t": 110})
+    _ = fig.for_each_annotation(lambda a: a.update(text=f"<b>{a.text.split('=')[-1]}</b>"))  # "base", not "model=base"
     return (fig,)
 
 

@@ -98,8 +98,15 @@ def test_embedding_map_data(tiny_toml):
     assert (table[(table.kind == "chunk") & table.item.isin(gold)].relevance == "gold chunk").all()
     assert ((table.kind == "query") & (table.item == q)).sum() == 2
     # every line starts at the selected question's point in its panel
-    line_traces = [t for t in fig.data if t.mode == "lines+markers"]
+    line_traces = [t for t in fig.data if t.mode == "lines"]
     assert len(line_traces) >= 2 * len(gold)
+    stars = [(t.x[0], t.y[0]) for t in fig.data if t.mode == "markers" and t.marker.symbol == "star"
+             and t.hoverinfo == "skip"]
+    assert len(stars) == 2 and all((t.x[0], t.y[0]) in stars for t in line_traces)
+    # the gold chunks stand out: large diamonds with a dark edge, one per gold chunk and panel
+    diamonds = [t for t in fig.data if t.mode == "markers" and t.marker.symbol == "diamond"
+                and t.hoverinfo == "skip"]  # (not the map's own chunk symbol)
+    assert len(diamonds) == 2 * len(gold) and all(t.marker.size >= 12 for t in diamonds)
     assert fig.layout.xaxis.title.text == "UMAP 1"
     names = {t.name for t in fig.data if t.showlegend is not False and t.name}
     assert "gold chunk" in names and not any(", " in n for n in names)  # each legend entry said once
