@@ -10,7 +10,7 @@ Run it after `make demo` (which computes everything the notebooks show). Results
 bench/results/notebook_open.json and the table between <!-- open:start --> and
 <!-- open:end --> in notebooks/README.md.
 
-    python bench/notebook_open.py [--config configs/demo.toml] [--notebooks 00,04]
+    python bench/notebook_open.py [--config configs/demo.toml] [--notebooks 00,04] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import os
 import platform
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -111,43 +112,51 @@ def main() -> None:
     ap.add_argument("--notebooks", default="")
     ap.add_argument("--screens", type=Path, default=ROOT / "bench" / ".work" / "screens",
                     help="full-page screenshots go here (git-ignored)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="rounds of both passes; the table shows each notebook's median (and range)")
     a = ap.parse_args()
     pick = set(a.notebooks.split(",")) - {""}
     books = [p for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")) if not pick or p.name[:2] in pick]
     port = free_port()  # one port for every server: a warm browser sees the same URLs
-    cold = []
-    for nb in books:  # a new browser for each notebook: nothing cached
-        cold.append(open_time(nb, a.config.resolve(), port, screens=a.screens))
-        print("cold", json.dumps(cold[-1]), flush=True)
-    warm = []
-    with tempfile.TemporaryDirectory() as profile:  # one browser that has shown marimo before
-        driver = browser(Path(profile))
-        try:
-            open_time(books[0], a.config.resolve(), port, driver)  # the warm-up, not counted
-            for nb in books:
-                warm.append(open_time(nb, a.config.resolve(), port, driver))
-                print("warm", json.dumps(warm[-1]), flush=True)
-        finally:
-            driver.quit()
+    cold, warm = [], []
+    for round_ in range(a.repeat):  # whole rounds, so slow minutes of the machine hit every notebook
+        for nb in books:  # a new browser for each notebook: nothing cached
+            cold.append(open_time(nb, a.config.resolve(), port, screens=a.screens if round_ == 0 else None))
+            print("cold", json.dumps(cold[-1]), flush=True)
+        with tempfile.TemporaryDirectory() as profile:  # one browser that has shown marimo before
+            driver = browser(Path(profile))
+            try:
+                open_time(books[0], a.config.resolve(), port, driver)  # the warm-up, not counted
+                for nb in books:
+                    warm.append(open_time(nb, a.config.resolve(), port, driver))
+                    print("warm", json.dumps(warm[-1]), flush=True)
+            finally:
+                driver.quit()
     result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "config": str(a.config),
-              "rows": cold, "warm browser": warm}
+              "rounds": a.repeat, "rows": cold, "warm browser": warm}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=1))
 
-    def row(c, w):
-        return (f"| `{c['notebook']}` | {c['open s']:.1f} ({c['page loaded s']:.1f}) | "
-                f"{w['open s']:.1f} ({w['page loaded s']:.1f}) | "
-                f"{'yes' if c['errors'] or w['errors'] else 'none'} |")
-    table = ["| notebook | new browser: opens in s (page loaded) | browser that has shown marimo "
-             "before: opens in s (page loaded) | errors |", "|---|---|---|---|"]
-    table += [row(c, w) for c, w in zip(cold, warm)]
+    def cell(runs: list[dict]) -> str:
+        opens, pages = [r["open s"] for r in runs], [r["page loaded s"] for r in runs]
+        spread = f", {min(opens):.1f}-{max(opens):.1f}" if len(runs) > 1 else ""
+        return f"{statistics.median(opens):.1f} ({statistics.median(pages):.1f}{spread})"
+
+    def row(nb: Path) -> str:
+        c = [r for r in cold if r["notebook"] == nb.name]
+        w = [r for r in warm if r["notebook"] == nb.name]
+        return f"| `{nb.name}` | {cell(c)} | {cell(w)} | {'yes' if any(r['errors'] for r in c + w) else 'none'} |"
+    table = ["| notebook | new browser: opens in s (page loaded, range) | browser that has shown marimo "
+             "before: opens in s (page loaded, range) | errors |", "|---|---|---|---|"]
+    table += [row(nb) for nb in books]
     from benchutil import write_block
 
     write_block(ROOT / "notebooks" / "README.md", "open",
                 "Open time from the cache after `make demo` (`python bench/notebook_open.py`; "
                 f"{os.cpu_count()} cores; a fresh `marimo run` server per notebook; navigation until the "
-                "page stops changing; in brackets, when the browser had loaded marimo's page and "
-                "scripts, before any cell output):\n\n" + "\n".join(table))
+                f"page stops changing; the median of {a.repeat} rounds; in brackets, when the browser "
+                "had loaded marimo's page and scripts, before any cell output, and the range of the "
+                "open times):\n\n" + "\n".join(table))
     print("\n".join(table))
 
 
