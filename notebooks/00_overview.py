@@ -45,7 +45,7 @@ def _(mo, pd, workbench):
     pipe = workbench.open_pipeline(read_only=True)  # opening reads the cache, never computes
     counts = workbench.from_cache(pipe.report)
     cfg = pipe.cfg
-    mo.vstack([mo.md(f"**Config**: `{workbench.config_path()}` · corpus `{cfg.resolve(cfg.corpus.path)}` · "
+    mo.vstack([mo.md(f"**Config**: `{workbench.config_path()}` · corpus `{cfg.resolve(cfg.corpus.path).resolve()}` · "
                      f"encoder `{cfg.encoder.model}` · query protocol **{cfg.encoder.protocol}** "
                      "(clean = the model's own convention; reference = the paper's code, an "
                      "instruction before every query; see docs/method.md)"),

@@ -99,6 +99,8 @@ def _(go, method, mo, overrides, train, workbench):
 
 @app.cell
 def _(go, mo, pd, pipe, trained_info, workbench):
+    from pathlib import Path as _Path
+
     from plotly.subplots import make_subplots
 
     losses = pd.DataFrame(trained_info["losses"])
@@ -130,7 +132,7 @@ def _(go, mo, pd, pipe, trained_info, workbench):
     _best = (f" · exported step **{sel['best_step']}** (best dev {sel['metric']} {sel['best']:.2f} "
              f"against {sel['base']:.2f} at step 0)" if sel.get("best_step") is not None else "")
     mo.vstack([loss_fig,
-               mo.md(f"**Export**: `{trained_info['path']}` · merged model `merged/` (sentence-transformers and "
+               mo.md(f"**Export**: `{_Path(trained_info['path']).resolve()}` · merged model `merged/` (sentence-transformers and "
                      f"transformers load it) · model card `README.md` · "
                      f"{trained_info['trainable_parameters']:,} of {trained_info['total_parameters']:,} "
                      f"parameters trained{_best}"),
