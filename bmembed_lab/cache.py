@@ -169,13 +169,16 @@ class StageCache:
         return stable_hash({"stage": stage, "config": config, "inputs": list(inputs), "code": version})
 
     # -- read ---------------------------------------------------------------------------
-    def lookup(self, stage: str, key: str) -> Entry | None:
-        """The verified entry for (stage, key), or None when absent or corrupted (moved aside)."""
+    def lookup(self, stage: str, key: str, checksum_limit: int | None = None) -> Entry | None:
+        """The verified entry for (stage, key), or None when absent or corrupted (moved aside).
+        ``checksum_limit``: files larger than this many bytes are checked for presence and size
+        only (for a read-only caller that never reads them, such as a notebook that needs an
+        exported model's path and train.json but not its weights); None checks every file."""
         path = self.root / stage / key
         if not self.enabled or not path.is_dir():
             return None
         try:
-            manifest = self._verify(path)
+            manifest = self._verify(path, checksum_limit)
         except CacheCorruption as err:
             if self.read_only:  # never moves anything: the next computing run sets it aside
                 log.warning("cache entry %s/%s is corrupted (%s)", stage, key, err)
@@ -202,13 +205,13 @@ class StageCache:
         if not self.enabled or not path.is_dir():
             return False
         try:
-            self._verify(path, checksums=False)
+            self._verify(path, checksum_limit=-1)
         except CacheCorruption:
             return False
         return True
 
     @staticmethod
-    def _verify(path: Path, checksums: bool = True) -> dict:
+    def _verify(path: Path, checksum_limit: int | None = None) -> dict:
         mf = path / MANIFEST
         try:
             manifest = json.loads(mf.read_text())
@@ -225,7 +228,7 @@ class StageCache:
                 raise CacheCorruption(f"missing file {name}")
             if f.stat().st_size != meta["size"]:
                 raise CacheCorruption(f"{name} has {f.stat().st_size} bytes, expected {meta['size']}")
-            if checksums and file_sha256(f) != meta["sha256"]:
+            if (checksum_limit is None or meta["size"] <= checksum_limit) and file_sha256(f) != meta["sha256"]:
                 raise CacheCorruption(f"{name} checksum mismatch")
         return manifest
 

@@ -191,3 +191,22 @@ def test_a_read_only_pipeline_never_computes_or_writes(tmp_path, beir_dir, tiny_
     got = Pipeline(cfg, read_only=True).evaluate()["summary"]
     assert got.equals(want) and snapshot() == before
     assert os.listdir(tmp_path / "cache")  # (the computing pipeline did write)
+
+
+def test_a_checksum_limit_skips_only_large_files_and_only_when_asked(tmp_path):
+    """A read-only notebook needs an exported model's path and train.json, not its weights:
+    ``checksum_limit`` checks large files by size only; every other read verifies them all."""
+    cache = StageCache(tmp_path)
+
+    def write(d):
+        (d / "weights.bin").write_bytes(bytes(4096))
+        (d / "train.json").write_text('{"steps": 3}')
+
+    entry = cache.store("model", "k", write)
+    flip_last_byte(entry.path / "weights.bin")  # same size, other bytes
+    assert cache.lookup("model", "k", checksum_limit=1024) is not None
+    assert cache.has("model", "k")
+    assert cache.lookup("model", "k") is None  # the full check finds it (and sets it aside)
+    entry = cache.store("model", "k", write)
+    flip_last_byte(entry.path / "train.json")  # a small file is always verified
+    assert cache.lookup("model", "k", checksum_limit=1024) is None

@@ -200,7 +200,9 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
     rank trains, the ranks' weights are compared, and rank 0 exports while the others wait."""
     pool, dev_key, chunk_texts = dev if dev is not None else (None, "", None)
     tcfg, base, conf, key = model_key(cfg, method, data_key, dev_key if pool is not None and len(pool) else "")
-    entry = cache.lookup(MODEL, key)
+    # a read-only pipeline never loads weights (it computes nothing): it checks their sizes and
+    # the small files' checksums; any pipeline that can encode or train verifies every file
+    entry = cache.lookup(MODEL, key, checksum_limit=1 << 20 if cache.read_only else None)
     if entry is not None:
         return TrainedModel(entry.path, read_json(entry.path / "train.json")), key
     if cache.read_only and cache.enabled:
