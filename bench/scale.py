@@ -66,15 +66,13 @@ def texts(n: int, words: int, seed: int):
 
 
 def one_bm25(n: int, queries: int, k: int) -> dict:
-    from bmembed_lab.bm25 import BM25Index, tokenize
+    from bmembed_lab.bm25 import COMPILED_FROM, BM25Index, tokenize
     from bmembed_lab.config import BM25Config
 
     base = rss_mb()
     t = time.perf_counter()
     index = BM25Index.from_texts(texts(n, WORDS, 0), BM25Config())
     build = time.perf_counter() - t
-    from bmembed_lab.bm25 import COMPILED_FROM
-
     q = tokenize(list(texts(queries + COMPILED_FROM, 8, 1)))
     # the first batch (numba's from COMPILED_FROM queries) loads the compiled kernel and builds
     # the term-major copy of the index: timed apart, as "first call s"
@@ -116,11 +114,13 @@ def one_dense(n: int, queries: int, k: int) -> dict:
 
 
 def render(rows: list[dict]) -> str:
+    from bmembed_lab.bm25 import COMPILED_FROM
+
     out = ["### Scale: BM25 and dense retrieval, 10^4 to 10^6 chunks (`python bench/scale.py`)", "",
            f"Synthetic chunks of {WORDS} Zipf-distributed words; 384-dim float16 embeddings, memory-mapped. "
            "Peak MB = the process's peak resident memory above what it held before the index (BM25) "
            "or before mapping the embeddings (dense: so the mapped file's pages count in it). BM25 "
-           "first batch s: its first 32 queries, which load numba's compiled kernel and build the "
+           f"first batch s: its first {COMPILED_FROM} queries, which load numba's compiled kernel and build the "
            "index's term-major copy; ms/query: the next queries, batched (bmembed_lab.bm25).", "",
            "| chunks | BM25 build s | BM25 first batch s | BM25 ms/query (top-k) | BM25 peak MB | "
            "dense ms/query (top-k) | dense peak MB | embeddings MB |", "|---|---|---|---|---|---|---|---|"]

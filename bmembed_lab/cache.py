@@ -199,7 +199,7 @@ class StageCache:
     def has(self, stage: str, key: str) -> bool:
         """Whether (stage, key) is in the cache: its manifest and every file it lists, at the
         listed size. Cheap (no checksums), for listing what exists; reading an entry goes
-        through :meth:`lookup`, which verifies every checksum (a model's 90 MB of weights are
+        through :meth:`lookup`, which verifies the checksums (a model's 90 MB of weights are
         hashed when the model is loaded, not when a notebook lists the cached models)."""
         path = self.root / stage / key
         if not self.enabled or not path.is_dir():

@@ -186,17 +186,29 @@ def perturbation_view(pset, mask_token: str, first: int | None = None) -> pd.Dat
     masked with the mask tokens marked, substituted with the replacements marked (HTML), and
     the keyword lists. Marking builds a regex per question: the notebook marks only what it
     shows."""
-    rows = []
-    for q in pset.queries[:first]:
-        rows.append({
-            "query_id": q.query_id,
-            "original": highlight(q.text, q.keywords),
-            "masked": highlight(q.masked, [mask_token], "#f4a6a6") if q.masked else "<i>no keyword</i>",
-            "substituted": (highlight(q.substituted, list(q.substitutions.values()), "#a6d8f4")
-                            if q.substituted else "<i>no substitute</i>"),
-            "keywords": ", ".join(q.keywords),
-            "no substitute": ", ".join(q.no_substitute)})
-    return pd.DataFrame(rows)
+    queries = pset.queries[:first]
+    marked = pd.DataFrame([{
+        "original": highlight(q.text, q.keywords),
+        "masked": highlight(q.masked, [mask_token], "#f4a6a6") if q.masked else "<i>no keyword</i>",
+        "substituted": (highlight(q.substituted, list(q.substitutions.values()), "#a6d8f4")
+                        if q.substituted else "<i>no substitute</i>")} for q in queries])
+    keys = perturbation_keywords(queries)
+    return pd.concat([keys[["query_id"]], marked, keys[["keywords", "no substitute"]]], axis=1)
+
+
+def perturbation_keywords(queries) -> pd.DataFrame:
+    """One row per perturbed query: its id, its keywords and the keywords left without a
+    substitute, each list as one comma-separated string."""
+    return pd.DataFrame([{"query_id": q.query_id, "keywords": ", ".join(q.keywords),
+                          "no substitute": ", ".join(q.no_substitute)} for q in queries],
+                        columns=["query_id", "keywords", "no substitute"])
+
+
+def loss_start(losses: list[dict], steps: int = 10) -> float:
+    """Where a training run's loss started: the mean loss of its first ``steps`` steps (one
+    list's loss alone is too noisy to compare with; their learning rate is still warming up,
+    so the model is close to the untrained one). The reference line of notebook 03's curve."""
+    return float(np.mean([r["loss"] for r in losses[:steps]]))
 
 
 def finding(res: dict, metric: str = "MAP@10") -> str:

@@ -114,9 +114,7 @@ def _(go, mo, pd, pipe, trained_info, workbench):
         floor = workbench.listnet_floor(workbench.from_cache(pipe.training_lists)[0].scores, hp["alpha"])
         loss_fig.add_hline(y=floor, line={"dash": "dot", "color": "#2ca02c"},
                            annotation_text=f"floor: the targets' entropy {floor:.3f}")
-    # the start: the first 10 steps' mean (one list's loss alone is too noisy to compare with);
-    # their learning rate is still warming up, so the model is close to the untrained one
-    _start = float(losses["loss"].head(10).mean())
+    _start = workbench.loss_start(trained_info["losses"])
     loss_fig.add_hline(y=_start, line={"dash": "dot", "color": "#7f7f7f"},
                        annotation_text=f"start: mean loss of steps 1-10, {_start:.3f}",
                        annotation_position="bottom right")

@@ -121,9 +121,8 @@ def _(go, metric, mo, perturbation, res):
 
 
 @app.cell
-def _(mo, pset):
-    picked = mo.ui.table([{"query_id": q.query_id, "keywords": ", ".join(q.keywords),
-                           "no substitute": ", ".join(q.no_substitute)} for q in pset.queries],
+def _(mo, pset, workbench):
+    picked = mo.ui.table(workbench.perturbation_keywords(pset.queries).to_dict("records"),
                          selection="single", page_size=8, label="pick a question for the drill-down")
     picked
     return (picked,)

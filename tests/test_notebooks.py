@@ -269,3 +269,19 @@ def test_what_every_notebook_imports_leaves_out_torch_scipy_and_numba():
             "print(sorted(m for m in ('torch', 'transformers', 'scipy', 'numba') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr[-2000:]
+
+
+def test_the_loss_reference_and_the_keyword_table_of_the_notebooks():
+    from types import SimpleNamespace
+
+    from bmembed_lab import workbench
+
+    losses = [{"step": i, "loss": float(i)} for i in range(1, 31)]
+    assert workbench.loss_start(losses) == 5.5 and workbench.loss_start(losses, 3) == 2.0
+    q = [SimpleNamespace(query_id=f"q{i}", text="What causes gout?", keywords=["gout"], masked="What causes [MASK]?",
+                         substituted="", substitutions={}, no_substitute=["gout"]) for i in range(3)]
+    view = workbench.perturbation_view(SimpleNamespace(queries=q), "[MASK]", first=2)
+    assert list(view.columns) == ["query_id", "original", "masked", "substituted", "keywords", "no substitute"]
+    assert list(view.query_id) == ["q0", "q1"] and "<mark" in view.original[0]
+    assert workbench.perturbation_keywords(q).to_dict("records")[2] == {
+        "query_id": "q2", "keywords": "gout", "no substitute": "gout"}
