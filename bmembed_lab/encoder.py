@@ -10,8 +10,6 @@ Nothing is downloaded: ``all-MiniLM-L6-v2`` resolves to the copy inside the
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
 import json
 import logging
 import os
@@ -22,6 +20,7 @@ import numpy as np
 
 from .config import EncoderConfig
 from .errors import InputError
+from .fingerprint import fingerprint_memo_path, model_fingerprint  # noqa: F401 - part of this module's API
 
 log = logging.getLogger(__name__)
 BUNDLED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "default"}
@@ -92,68 +91,6 @@ def check_device(device: str) -> None:
         raise InputError(f"encoder.device = {device!r} but PyTorch sees "
                          f"{torch.cuda.device_count() if torch.cuda.is_available() else 'no'} CUDA GPU",
                          "encoder.device", 'use "auto" (the GPU when there is one) or "cpu"')
-
-
-@functools.lru_cache(maxsize=32)
-def _fingerprint(path: str, stamp: tuple) -> str:
-    stamp_key = hashlib.sha256(repr(stamp).encode()).hexdigest()[:16]
-    memo = _read_memo()
-    if memo.get(path, {}).get("stamp") == stamp_key:
-        return memo[path]["fingerprint"]
-    h = hashlib.sha256()
-    for f in sorted(Path(path).rglob("*")):
-        if f.is_file() and f.suffix in {".json", ".safetensors", ".bin", ".txt", ".model"}:
-            h.update(f.relative_to(path).as_posix().encode())
-            with open(f, "rb") as fh:
-                while block := fh.read(1 << 22):
-                    h.update(block)
-    fingerprint = h.hexdigest()[:16]
-    _write_memo(memo, path, stamp_key, fingerprint)
-    return fingerprint
-
-
-def fingerprint_memo_path() -> Path:
-    """Where model fingerprints are remembered between processes (``BMEMBED_FINGERPRINT_MEMO``,
-    else ``$XDG_CACHE_HOME/bmembed-lab/model-fingerprints.json``, else under ``~/.cache``)."""
-    if os.environ.get("BMEMBED_FINGERPRINT_MEMO"):
-        return Path(os.environ["BMEMBED_FINGERPRINT_MEMO"])
-    return (Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-            / "bmembed-lab" / "model-fingerprints.json")
-
-
-def _read_memo() -> dict:
-    try:
-        memo = json.loads(fingerprint_memo_path().read_text())
-        return memo if isinstance(memo, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_memo(memo: dict, path: str, stamp_key: str, fingerprint: str, keep: int = 256) -> None:
-    """Add one fingerprint to ``memo`` (as just read) and write it back. Best effort: a folder
-    that cannot be written only costs the hash next time."""
-    from .safeio import atomic_write_text
-
-    memo.pop(path, None)
-    memo[path] = {"stamp": stamp_key, "fingerprint": fingerprint}
-    try:
-        target = fingerprint_memo_path()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(target, json.dumps(dict(list(memo.items())[-keep:]), indent=0))
-    except OSError:
-        pass
-
-
-def model_fingerprint(path: str | Path) -> str:
-    """Content hash of a model folder's config, tokenizer and weights. Hashing a model's
-    weights takes a while, so the hash is remembered by the files' names, sizes and
-    modification times: in the process, and across processes in a small JSON file
-    (:func:`fingerprint_memo_path`), so that a notebook opening from the cache does not
-    re-read 90 MB of weights to compute its keys."""
-    path = Path(path)
-    stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(path.rglob("*"))
-                  if f.is_file())
-    return _fingerprint(str(path.resolve()), stamp)
 
 
 def native_bf16(device: str = "cpu") -> bool:
@@ -381,11 +318,23 @@ class Encoder:
                              return_attention_mask=False, return_token_type_ids=False)["input_ids"]
         return [np.asarray(x, dtype=np.int64) for x in ids]
 
+    @property
+    def unpads(self) -> bool:
+        """Whether forward passes run unpadded (:mod:`bmembed_lab.passes`)."""
+        from .passes import unpaddable
+
+        return unpaddable(self.model, self.device)
+
     def forward_ids(self, ids: list[np.ndarray]):
-        """Embeddings of token-id sequences, padded to the longest on the tokenizer's padding
-        side, as a torch tensor (with gradients if enabled by the caller)."""
+        """Embeddings of token-id sequences as a torch tensor (with gradients if enabled by the
+        caller): unpadded where :attr:`unpads`, else padded to the longest on the tokenizer's
+        padding side."""
         import torch
 
+        if self.unpads:
+            from .passes import forward_unpadded
+
+            return forward_unpadded(self.model, ids, self.pooling, self.autocast())
         width, left = max(len(x) for x in ids), self.tokenizer.padding_side == "left"
         input_ids = torch.full((len(ids), width), self.tokenizer.pad_token_id or 0, dtype=torch.long)
         mask = torch.zeros((len(ids), width), dtype=torch.long)

@@ -27,6 +27,7 @@ import numpy as np
 from .checkpoint import checkpoints, latest_checkpoint, load_best, resume, save_checkpoint
 from .config import TrainingConfig
 from .errors import InputError
+from .passes import bucket_budget, embed_bucketed
 
 __all__ = ["ListData", "PairData", "TrainResult", "TrainingDiverged", "TokenTable", "batch_indices",
            "batch_loss", "checkpoints", "embed_bucketed", "prepare_model", "rank_digests", "step_loss", "train",
@@ -185,32 +186,6 @@ class TokenTable:
         return table
 
 
-def bucket_budget(tcfg: TrainingConfig, device: str) -> int:
-    """Padded tokens per forward pass: ``training.bucket_tokens``, or by device (0)."""
-    return tcfg.bucket_tokens or (65536 if device.startswith("cuda") else 2048)
-
-
-def embed_bucketed(enc, ids: list[np.ndarray], budget: int):
-    """Embeddings of token-id sequences, in input order: sorted by length and cut into forward
-    passes of at most ``budget`` padded tokens, a text shorter than half of its pass's longest
-    starting a new pass, so short texts (queries) are not padded to long ones (passages)."""
-    import torch
-
-    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-    passes, cur = [], []
-    for i in order:
-        longest = len(ids[cur[0]]) if cur else 0
-        if cur and ((len(cur) + 1) * longest > budget or 2 * len(ids[i]) < longest):
-            passes.append(cur)
-            cur = []
-        cur.append(i)
-    passes.append(cur)
-    out = torch.cat([enc.forward_ids([ids[i] for i in p]) for p in passes])
-    where = torch.empty(len(ids), dtype=torch.long, device=out.device)
-    where[torch.as_tensor(order, device=out.device)] = torch.arange(len(ids), device=out.device)
-    return out[where]
-
-
 def _micro_texts(enc, data, idx: list[int], tcfg: TrainingConfig) -> list[list[str]]:
     """The texts of one micro-batch by role: queries (with the protocol's prefix), then the
     lists' passages (bmembed) or the positives and hard negatives (cl, mnrl)."""
@@ -254,7 +229,7 @@ def step_loss(enc, data, micro_batches: list[list[int]], tcfg: TrainingConfig, t
     tokens = tokens or TokenTable(enc)
     parts = [_micro_texts(enc, data, idx, tcfg) for idx in micro_batches]
     flat = [t for mp in parts for part in mp for t in part]
-    emb = embed_bucketed(enc, tokens(flat), bucket_budget(tcfg, enc.device))
+    emb = embed_bucketed(enc, tokens(flat), bucket_budget(tcfg, enc))
     total, at = 0.0, 0
     for idx, mp in zip(micro_batches, parts):
         pieces = []

@@ -71,7 +71,7 @@ def test_fingerprint_remembered_across_processes(tiny_model_dir, tmp_path, monke
     weights again, and hashes again as soon as a file of the folder changes."""
     import shutil
 
-    from bmembed_lab import encoder as enc
+    from bmembed_lab import fingerprint as enc
 
     monkeypatch.setenv("BMEMBED_FINGERPRINT_MEMO", str(tmp_path / "memo" / "fp.json"))
     copy = tmp_path / "m"
