@@ -5,8 +5,8 @@ attention. An unpadded pass concatenates the texts' tokens into one sequence, re
 position ids at each text, and runs attention text by text (no mask), so every linear layer
 sees only real tokens and attention never touches padding. The embeddings equal the padded
 ones (fp32: to float rounding; tests/test_passes.py). Used where it is faster: the CPU,
-in training and encoding alike (bench/README.md, "Training throughput"); a GPU keeps padded
-batches, whose one batched attention kernel beats a loop over texts.
+in training and encoding alike (bench/README.md, "Training throughput"). A GPU keeps padded
+batches and one batched attention kernel: a loop over texts there is unmeasured (no GPU yet).
 
 In: token-id arrays (special tokens included, unpadded); out: their pooled, L2-normalised
 embeddings, in order (section 3.3 of the paper trains on cosine similarities of these).
@@ -35,7 +35,7 @@ def unpaddable(model, device: str) -> bool:
 
 
 def unpadded_attention(module, query, key, value, attention_mask, dropout: float = 0.0,
-                     scaling: float | None = None, text_lengths: list[int] | None = None, **kwargs):
+                       scaling: float | None = None, text_lengths: list[int] | None = None, **kwargs):
     """Attention of each text with itself: ``query``/``key``/``value`` are (1, heads, tokens,
     head dim) over the concatenated texts, cut by ``text_lengths``. Under gradients, bf16
     inputs are computed in fp32: PyTorch's bf16 attention backward on the CPU is about 2x
