@@ -335,7 +335,7 @@ TRAIN_CORPORA = {  # config, lists per optimizer step
     "proxy": (ROOT / "bench" / ".work" / "multihop_proxy" / "clean.toml", 8)}
 
 
-def bench_train(steps: int = 30, timed_from: int = 6, corpus: str = "demo", rounds: int = 2) -> dict:
+def bench_train(steps: int = 30, timed_from: int = 6, corpus: str = "demo", rounds: int = 3) -> dict:
     """Training throughput of our ListNet trainer against sentence-transformers' trainer with
     DistillKLDivLoss (student temperature = tau, teacher temperature = alpha on the raw BM25
     scores: the same objective up to the targets' entropy, a constant), all-MiniLM-L6-v2, the
@@ -708,7 +708,12 @@ def render_tables() -> str:
         rounds = (f"; each trainer ran {n_rounds} times, interleaved, and shows its fastest run (steps/s of "
                   "each run: " + "; ".join(
                       k.replace("sentence-transformers trainer", "ST") + " " + " / ".join(f"{v:.3f}" for v in x["rounds"])
-                      for k, x in r["runs"].items()) + ")") if n_rounds > 1 else ""
+                      for k, x in r["runs"].items()) + "; ours / ST within each round: " + "; ".join(
+                      f"{prec} " + ", ".join(f"{a / b:.2f}x" for a, b in zip(
+                          r["runs"][f"bmembed_lab ({prec})"]["rounds"], r["runs"][st]["rounds"]))
+                      for prec, st in (("fp32", "sentence-transformers trainer (fp32)"),
+                                       ("bf16", "sentence-transformers trainer (bf16=True)"))
+                      if f"bmembed_lab ({prec})" in r["runs"] and st in r["runs"]) + ")") if n_rounds > 1 else ""
         out += ["", f"{r['steps']} steps each, timed over steps {r['timed_steps']}{rounds}. The same lists in the same "
                 f"order, lr {r['lr']}, 5 warm-up steps, alpha {r['alpha']}, tau {r['tau']}, attention dropout "
                 f"{r['attention_dropout']} in every trainer; sentence-transformers runs DistillKLDivLoss with "
@@ -846,6 +851,7 @@ def main() -> None:
     ap.add_argument("which", nargs="*", default=["encode", "bm25", "train", "financebench", "compare"])
     ap.add_argument("--corpora", default="demo,financebench", help="compare: demo and/or financebench")
     ap.add_argument("--train-steps", type=int, default=30, help="train, train-proxy: steps per trainer")
+    ap.add_argument("--rounds", type=int, default=3, help="train, train-proxy: interleaved runs per trainer")
     ap.add_argument("--max-docs", type=int, default=0, help="FinanceBench: only the first N evidence PDFs")
     a = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -861,7 +867,7 @@ def main() -> None:
         if which in a.which:
             if corpus == "proxy" and not TRAIN_CORPORA["proxy"][0].is_file():
                 sys.exit("build the proxy first: python bench/build_multihop_proxy.py")
-            r = {"machine": machine(), **bench_train(a.train_steps, corpus=corpus)}
+            r = {"machine": machine(), **bench_train(a.train_steps, corpus=corpus, rounds=a.rounds)}
             (RESULTS / name).write_text(json.dumps(r, indent=1))
             print(json.dumps({k: v for k, v in r.items() if k != "runs"}, indent=1),
                   {k: v["steps_per_s"] for k, v in r["runs"].items()}, flush=True)
