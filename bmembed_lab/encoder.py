@@ -20,7 +20,7 @@ import numpy as np
 
 from .config import EncoderConfig
 from .errors import InputError
-from .fingerprint import fingerprint_memo_path, model_fingerprint  # noqa: F401 - part of this module's API
+from .fingerprint import model_fingerprint
 
 log = logging.getLogger(__name__)
 BUNDLED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "default"}
@@ -332,9 +332,9 @@ class Encoder:
         import torch
 
         if self.unpads:
-            from .passes import forward_unpadded
+            from .passes import hidden_unpadded
 
-            return forward_unpadded(self.model, ids, self.pooling, self.autocast())
+            return self.pool(*hidden_unpadded(self.model, ids, self.autocast()))
         width, left = max(len(x) for x in ids), self.tokenizer.padding_side == "left"
         input_ids = torch.full((len(ids), width), self.tokenizer.pad_token_id or 0, dtype=torch.long)
         mask = torch.zeros((len(ids), width), dtype=torch.long)
