@@ -332,9 +332,9 @@ class Encoder:
         import torch
 
         if self.unpads:
-            from .passes import hidden_unpadded
+            from .passes import forward_unpadded
 
-            return self.pool(*hidden_unpadded(self.model, ids, self.autocast()))
+            return forward_unpadded(self.model, ids, self.pooling, self.autocast())
         width, left = max(len(x) for x in ids), self.tokenizer.padding_side == "left"
         input_ids = torch.full((len(ids), width), self.tokenizer.pad_token_id or 0, dtype=torch.long)
         mask = torch.zeros((len(ids), width), dtype=torch.long)

@@ -8,10 +8,9 @@ ones (fp32: to float rounding; tests/test_passes.py). Used where it is faster: t
 in training and encoding alike (bench/README.md, "Training throughput"). A GPU keeps padded
 batches and one batched attention kernel: a loop over texts there is unmeasured (no GPU yet).
 
-In: token-id arrays (special tokens included, unpadded); out: their last hidden states in the
-shape of a padded batch, which ``Encoder.pool`` turns into embeddings as it does a padded
-pass's (section 3.3 of the paper trains on cosine similarities of these). Training cuts a
-step's texts into passes of a token budget (:func:`embed_bucketed`).
+In: token-id arrays (special tokens included, unpadded); out: their pooled, L2-normalised
+embeddings, in order (section 3.3 of the paper trains on cosine similarities of these).
+Training cuts a step's texts into passes of a token budget (:func:`embed_bucketed`).
 """
 from __future__ import annotations
 
@@ -45,7 +44,7 @@ def unpadded_attention(module, query, key, value, attention_mask, dropout: float
     import torch.nn.functional as F
 
     if text_lengths is None:
-        raise ValueError("an unpadded forward needs text_lengths (bmembed_lab.passes.hidden_unpadded)")
+        raise ValueError("an unpadded forward needs text_lengths (bmembed_lab.passes.forward_unpadded)")
     dtype = query.dtype
     if dtype == torch.bfloat16 and torch.is_grad_enabled():
         query, key, value = query.float(), key.float(), value.float()
@@ -75,13 +74,14 @@ def _unpadded_attention(model):
         config._attn_implementation = before
 
 
-def hidden_unpadded(model, ids: list[np.ndarray], autocast):
-    """The last hidden states of token-id sequences ``ids`` through ``model`` in one unpadded
-    pass (``autocast``: a context manager, the encoder's), returned as the padded batch a
-    padded pass would give, (texts, longest, dim) right-padded with zeros, and its (texts,
-    longest) mask, so the encoder pools both alike. Gradients flow if enabled by the caller."""
+def forward_unpadded(model, ids: list[np.ndarray], pooling: str, autocast):
+    """Pooled, L2-normalised embeddings of token-id sequences ``ids`` through ``model`` in one
+    unpadded pass (``pooling``: mean | cls | last; ``autocast``: a context manager, the
+    encoder's). Gradients flow if enabled by the caller. Pools over the concatenated tokens
+    (a segment sum for the mean) rather than through ``Encoder.pool``'s padded batch: the
+    same embeddings to float rounding, and the arithmetic every published demo run used."""
     import torch
-    from torch.nn.utils.rnn import pad_sequence
+    import torch.nn.functional as F
 
     _register()
     lengths = [len(x) for x in ids]
@@ -90,9 +90,18 @@ def hidden_unpadded(model, ids: list[np.ndarray], autocast):
     positions = torch.from_numpy(np.concatenate([np.arange(n) for n in lengths]))[None].to(device)
     with _unpadded_attention(model), autocast:
         out = model(input_ids=input_ids, position_ids=positions, text_lengths=lengths)
-    hidden = (out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0])[0]
-    mask = torch.arange(max(lengths), device=device)[None] < torch.as_tensor(lengths, device=device)[:, None]
-    return pad_sequence(list(hidden.split(lengths)), batch_first=True), mask.long()
+    hidden = (out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0])[0].float()
+    ends = torch.as_tensor(np.cumsum(lengths), device=device)
+    if pooling == "mean":
+        text = torch.repeat_interleave(torch.arange(len(ids), device=device),
+                                       torch.as_tensor(lengths, device=device))
+        pooled = torch.zeros(len(ids), hidden.shape[1], device=device).index_add_(0, text, hidden)
+        pooled = pooled / torch.as_tensor(lengths, dtype=torch.float32, device=device)[:, None]
+    elif pooling == "cls":
+        pooled = hidden[ends - torch.as_tensor(lengths, device=device)]
+    else:
+        pooled = hidden[ends - 1]
+    return F.normalize(pooled, dim=-1)
 
 
 def bucket_budget(tcfg: TrainingConfig, enc) -> int:
