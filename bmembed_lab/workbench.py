@@ -124,27 +124,6 @@ def rank_text(rank) -> str:
     return "not found" if rank is None or pd.isna(rank) else str(int(rank))
 
 
-def comparison_chart(comparisons: pd.DataFrame, metric: str = "MAP@10"):
-    """Plotly chart of the paired differences on one metric: a point per comparison with its
-    95% interval, a zero line; gains right, losses left."""
-    import plotly.graph_objects as go
-
-    c = comparisons[comparisons.metric == metric].iloc[::-1]
-    colour = ["#2ca02c" if lo > 0 else "#d62728" if hi < 0 else "#7f7f7f"
-              for lo, hi in zip(c.ci_low, c.ci_high)]
-    fig = go.Figure(go.Scatter(
-        x=c["diff"], y=c.comparison, mode="markers", marker={"size": 10, "color": colour},
-        error_x={"type": "data", "symmetric": False, "array": c.ci_high - c["diff"],
-                 "arrayminus": c["diff"] - c.ci_low},
-        hovertemplate="%{y}: %{x:+.2f} points<extra></extra>"))
-    fig.add_vline(x=0, line={"color": "#444", "width": 1})
-    fig.update_layout(title=f"{metric}: difference in points with its paired 95% interval "
-                            "(green: a gain, red: a loss, grey: not clear)",
-                      xaxis_title=f"{metric} difference (points)", height=120 + 32 * len(c),
-                      margin={"l": 10, "t": 50})
-    return fig
-
-
 def drilldown(pipe, query_id: str, systems: list[str], depth: int = 10, width: int = 90) -> dict:
     """One test question under every system: its text, its gold chunks' texts, and a table of
     each system's top ``depth`` chunk texts (cut to ``width`` characters, gold marked ★)."""
@@ -241,16 +220,6 @@ def gold_rank_moves(base_ranks: pd.Series, adapted_ranks: pd.Series, depth: int 
     a = adapted_ranks.loc[common].fillna(depth + 1).clip(upper=depth + 1)
     return {"closer": int((a < b).sum()), "further": int((a > b).sum()), "same": int((a == b).sum()),
             "depth": depth}
-
-
-def map_legend_name(name: str | None) -> str | None:
-    """A map trace's legend entry, "colour value, kind" as plotly names it, said once:
-    "gold chunk, chunk" -> "gold chunk", "hit@10, query" -> "hit@10 (question)"."""
-    value, _, kind = (name or "").rpartition(", ")
-    if not value:
-        return name
-    kind = {"query": "question"}.get(kind, kind)
-    return value if kind in value else f"{value} ({kind})"
 
 
 def map_table(coords: pd.DataFrame, chunks, grades: dict, question: str, texts: dict,

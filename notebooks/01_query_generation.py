@@ -80,7 +80,8 @@ def _(backend, generate, mo, pipe, workbench):
 @app.cell
 def _(docs, mo, qs):
     doc = mo.ui.dropdown({d.title or d.doc_id: d.doc_id for d in docs[:300]},
-                         value=(docs[0].title or docs[0].doc_id), label="document")
+                         value=(docs[0].title or docs[0].doc_id), label="document",
+                         searchable=True)
     doc
     return (doc,)
 

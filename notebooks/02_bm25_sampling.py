@@ -10,9 +10,9 @@ def _():
     import numpy as np
     import plotly.graph_objects as go
 
-    from bmembed_lab import workbench
+    from bmembed_lab import charts, workbench
     from bmembed_lab.config import SamplingConfig
-    return SamplingConfig, go, mo, np, workbench
+    return SamplingConfig, charts, go, mo, np, workbench
 
 
 @app.cell
@@ -73,7 +73,8 @@ def _(mo, pipe, ranking):
                          show_value=True)
     query = mo.ui.dropdown({f"{t[:70]} ({q})": i for i, (q, t) in
                             enumerate(zip(ranking.query_ids[:200], ranking.query_texts[:200]))},
-                           value=f"{ranking.query_texts[0][:70]} ({ranking.query_ids[0]})", label="query")
+                           value=f"{ranking.query_texts[0][:70]} ({ranking.query_ids[0]})", label="query",
+                           searchable=True)
     return alpha, k, m, query, ratio, strategy
 
 
@@ -102,7 +103,7 @@ def _(SamplingConfig, alpha, chunks, k, m, mo, pipe, query, ranking, ratio, stra
 
 
 @app.cell
-def _(go, mo, np, view):
+def _(charts, go, mo, np, view):
     curve = view["curve"]
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=np.arange(1, len(curve) + 1), y=curve, mode="lines", name="BM25 score",
@@ -116,13 +117,13 @@ def _(go, mo, np, view):
     fig.update_layout(title=f"BM25 scores of the query's top {view['k']} (of {view['candidates']} candidates); "
                             "dotted lines = interval edges", xaxis_title="BM25 rank, 1 = first (log scale)",
                       yaxis_title="BM25 score", xaxis_type="log", height=380, margin={"t": 50})
-    curve_view = mo.ui.plotly(fig)
+    curve_view = mo.ui.plotly(fig, config=charts.PLOT_CONFIG)
     curve_view
     return curve_view, fig
 
 
 @app.cell
-def _(go, mo, view):
+def _(charts, go, mo, view):
     _items = view["items"]
     target_fig = go.Figure(go.Bar(x=[f"{r}" for r in _items["rank"]], y=_items["target p"],
                                   marker_color="#2ca02c"))
@@ -130,7 +131,7 @@ def _(go, mo, view):
                             f"{view['max_entropy']:.2f} nats", xaxis_title="rank of the sampled chunk",
                       yaxis_title="target probability", height=300, margin={"t": 50})
     warn = mo.callout(mo.md(f"**Target {view['warning']}**"), kind="warn") if view["warning"] else mo.md("")
-    mo.vstack([warn, target_fig, mo.ui.table(_items, selection=None, page_size=20)])
+    mo.vstack([warn, mo.ui.plotly(target_fig, config=charts.PLOT_CONFIG), mo.ui.table(_items, selection=None, page_size=20)])
     return (target_fig,)
 
 

@@ -10,8 +10,8 @@ def _():
     import pandas as pd
     import plotly.graph_objects as go
 
-    from bmembed_lab import workbench
-    return go, mo, pd, workbench
+    from bmembed_lab import charts, workbench
+    return charts, go, mo, pd, workbench
 
 
 @app.cell
@@ -71,7 +71,7 @@ def _(form, mo, train, workbench):
 
 
 @app.cell
-def _(go, method, mo, overrides, train, workbench):
+def _(charts, go, method, mo, overrides, train, workbench):
     pipe = workbench.open_pipeline(overrides=overrides, read_only=not train.value)
     curve = {"step": [], "loss": []}
 
@@ -89,7 +89,7 @@ def _(go, method, mo, overrides, train, workbench):
                 curve["loss"].append(loss)
                 _bar.update()
                 if step % 5 == 0 or step == steps:
-                    mo.output.replace(live_plot())
+                    mo.output.replace(mo.ui.plotly(live_plot(), config=charts.PLOT_CONFIG))
 
             tm, _key = pipe.trained(method, on_step=on_step, progress=False)
         trained_info = tm.info | {"path": str(tm.path)}
@@ -98,7 +98,7 @@ def _(go, method, mo, overrides, train, workbench):
 
 
 @app.cell
-def _(go, mo, pd, pipe, trained_info, workbench):
+def _(charts, go, mo, pd, pipe, trained_info, workbench):
     from pathlib import Path as _Path
 
     from plotly.subplots import make_subplots
@@ -129,7 +129,7 @@ def _(go, mo, pd, pipe, trained_info, workbench):
     loss_fig.update_yaxes(title_text="loss", secondary_y=False)
     _best = (f" · exported step **{sel['best_step']}** (best dev {sel['metric']} {sel['best']:.2f} "
              f"against {sel['base']:.2f} at step 0)" if sel.get("best_step") is not None else "")
-    mo.vstack([loss_fig,
+    mo.vstack([mo.ui.plotly(loss_fig, config=charts.PLOT_CONFIG),
                mo.md(f"**Export**: `{_Path(trained_info['path']).resolve()}` · merged model `merged/` (sentence-transformers and "
                      f"transformers load it) · model card `README.md` · "
                      f"{trained_info['trainable_parameters']:,} of {trained_info['total_parameters']:,} "

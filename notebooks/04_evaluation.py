@@ -9,8 +9,8 @@ def _():
     import marimo as mo
     import pandas as pd
 
-    from bmembed_lab import workbench
-    return mo, pd, workbench
+    from bmembed_lab import charts, workbench
+    return charts, mo, pd, workbench
 
 
 @app.cell
@@ -62,9 +62,9 @@ def _(mo, res, workbench):
 
 
 @app.cell
-def _(chart_metric, mo, res, workbench):
-    diff_chart = workbench.comparison_chart(res["comparisons"], chart_metric.value)
-    mo.ui.plotly(diff_chart)
+def _(chart_metric, charts, mo, res):
+    diff_chart = charts.comparison_chart(res["comparisons"], chart_metric.value)
+    mo.ui.plotly(diff_chart, config=charts.PLOT_CONFIG)
     return (diff_chart,)
 
 

@@ -10,8 +10,8 @@ def _():
     import pandas as pd
     import plotly.graph_objects as go
 
-    from bmembed_lab import workbench
-    return go, mo, pd, workbench
+    from bmembed_lab import charts, workbench
+    return charts, go, mo, pd, workbench
 
 
 @app.cell
@@ -70,7 +70,7 @@ def _(mo, pd, pipe, recompute, systems, workbench):
 
 
 @app.cell
-def _(au, go, mo, which):
+def _(au, charts, go, mo, which):
     x = which.value
     fig = go.Figure(go.Scatter(x=au[x], y=au["uniformity_abs"], mode="markers+text", text=au["system"],
                                textposition="top center", marker={"size": 12}))
@@ -86,7 +86,7 @@ def _(au, go, mo, which):
                                     "arrows go from base to each adapted model"}},
         xaxis_title=f"{'normalised ' if x == 'alignment_norm' else ''}alignment ↓",
         yaxis_title="|uniformity| ↑ (more evenly spread)", height=480)
-    plane = mo.ui.plotly(fig)
+    plane = mo.ui.plotly(fig, config=charts.PLOT_CONFIG)
     plane
     return fig, plane
 

@@ -8,12 +8,10 @@ app = marimo.App(width="full")
 def _():
     import marimo as mo
     import pandas as pd
-    import plotly.express as px
-    import plotly.graph_objects as go
 
-    from bmembed_lab import workbench
+    from bmembed_lab import charts, workbench
     from bmembed_lab.embedmap import MapParams
-    return MapParams, go, mo, pd, px, workbench
+    return MapParams, charts, mo, pd, workbench
 
 
 @app.cell
@@ -83,7 +81,8 @@ def _(adapted, pipe, workbench):
 def _(mo, query_ids, query_texts):
     # built from the questions alone, so changing a map control keeps these choices
     question = mo.ui.dropdown({f"{t[:80]} ({q})": q for q, t in zip(query_ids, query_texts)},
-                              value=f"{query_texts[0][:80]} ({query_ids[0]})", label="question")
+                              value=f"{query_texts[0][:80]} ({query_ids[0]})", label="question",
+                              searchable=True)  # type to find one of hundreds
     colour = mo.ui.radio(["relevance", "hit or miss", "document (10 largest)"], value="relevance",
                          label="colour by", inline=True)
     texts = dict(zip(query_ids, query_texts))
@@ -118,47 +117,14 @@ def _(chunks, colour, coords, hits, mo, question, rel, runs, texts, workbench):
 
 
 @app.cell
-def _(go, lines, px, question, table, workbench):
-    fig = px.scatter(table, x="x", y="y", color="colour", symbol="kind", facet_col="model",
-                     hover_data={"item": True, "text": True, "x": False, "y": False, "colour": False},
-                     custom_data=["model", "kind", "item"], height=620, opacity=0.6,
-                     labels={"x": "UMAP 1", "y": "UMAP 2", "colour": ""})
-    fig.update_traces(marker={"size": 5})
-    fig.for_each_trace(lambda t: t.update(name=workbench.map_legend_name(t.name)))
-    for col, model in enumerate(table.model.unique(), start=1):
-        pts = table[table.model == model].set_index(["kind", "item"])
-        if ("query", question.value) not in pts.index:
-            continue
-        qx, qy = pts.loc[("query", question.value), ["x", "y"]]
-        fig.add_trace(go.Scatter(x=[qx], y=[qy], mode="markers", showlegend=False, hoverinfo="skip",
-                                 marker={"size": 16, "symbol": "star", "color": "#000"}), row=1, col=col)
-        # the model's top 5 as open red rings, the gold chunks as large green diamonds with a dark
-        # edge, drawn last so that a gold chunk in the top 5 shows as a diamond inside a ring
-        styles = {"top": ("#d62728", {"size": 14, "symbol": "circle-open", "line": {"width": 2.5}}),
-                  "gold": ("#2ca02c", {"size": 13, "symbol": "diamond", "line": {"width": 1.5, "color": "#000"}})}
-        for kind, (colour_, marker) in styles.items():
-            for cid in lines[model][kind]:
-                if ("chunk", cid) in pts.index:
-                    cx, cy = pts.loc[("chunk", cid), ["x", "y"]]
-                    fig.add_trace(go.Scatter(x=[qx, cx], y=[qy, cy], mode="lines", showlegend=False,
-                                             line={"color": colour_, "width": 2}, hoverinfo="skip"),
-                                  row=1, col=col)
-                    fig.add_trace(go.Scatter(x=[cx], y=[cy], mode="markers", showlegend=False,
-                                             marker={"color": colour_, **marker}, hoverinfo="skip"),
-                                  row=1, col=col)
-    _ = fig.update_layout(dragmode="lasso", legend={"title": ""},
-                          title={"text": "The selected question (black star), its gold chunks (green diamonds) and "
-                                         "the model's top 5 (red rings)",
-                                 "subtitle": {"text": "one joint UMAP fit: a position means the same on "
-                                                      "both panels; the axes have no units"}},
-                          margin={"t": 110})
-    _ = fig.for_each_annotation(lambda a: a.update(text=f"<b>{a.text.split('=')[-1]}</b>"))  # "base", not "model=base"
+def _(charts, lines, question, table):
+    fig = charts.map_figure(table, lines, question.value)
     return (fig,)
 
 
 @app.cell
-def _(fig, mo):
-    map_view = mo.ui.plotly(fig)
+def _(charts, fig, mo):
+    map_view = mo.ui.plotly(fig, config=charts.PLOT_CONFIG)
     map_view
     return (map_view,)
 

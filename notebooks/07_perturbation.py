@@ -9,9 +9,9 @@ def _():
     import marimo as mo
     import plotly.graph_objects as go
 
-    from bmembed_lab import perturbation, workbench
+    from bmembed_lab import charts, perturbation, workbench
     from bmembed_lab.errors import InputError
-    return InputError, go, mo, perturbation, workbench
+    return InputError, charts, go, mo, perturbation, workbench
 
 
 @app.cell
@@ -105,7 +105,7 @@ def _(mo):
 
 
 @app.cell
-def _(go, metric, mo, perturbation, res):
+def _(charts, go, metric, mo, perturbation, res):
     _s = res["study"][res["study"].metric == metric.value]
     fig = go.Figure()
     for _v, _color in (("masked", "#d62728"), ("substituted", "#1f77b4")):
@@ -115,7 +115,7 @@ def _(go, metric, mo, perturbation, res):
                              "arrayminus": _d.change - _d.ci_low})
     fig.update_layout(barmode="group", height=420, yaxis_title=f"change in {metric.value} (points)",
                       title=f"{metric.value}: perturbed minus original, 95% bootstrap intervals")
-    mo.vstack([mo.ui.plotly(fig), mo.md("### What the numbers say\n\n" + "\n".join(
+    mo.vstack([mo.ui.plotly(fig, config=charts.PLOT_CONFIG), mo.md("### What the numbers say\n\n" + "\n".join(
         f"- {line}" for line in perturbation.reading(res["study"], metric.value)))])
     return (fig,)
 

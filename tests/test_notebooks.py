@@ -97,16 +97,16 @@ def test_embedding_map_data(tiny_toml):
     assert gold and set(gold) == set(lines["bmembed"]["gold"])
     assert (table[(table.kind == "chunk") & table.item.isin(gold)].relevance == "gold chunk").all()
     assert ((table.kind == "query") & (table.item == q)).sum() == 2
-    # every line starts at the selected question's point in its panel
-    line_traces = [t for t in fig.data if t.mode == "lines"]
-    assert len(line_traces) >= 2 * len(gold)
+    # every line starts at the selected question's point in its panel: one trace of segments
+    # (question, chunk, None) per panel and kind, a segment per gold chunk at least
     stars = [(t.x[0], t.y[0]) for t in fig.data if t.mode == "markers" and t.marker.symbol == "star"
              and t.hoverinfo == "skip"]
-    assert len(stars) == 2 and all((t.x[0], t.y[0]) in stars for t in line_traces)
+    segments = [(t.x[i], t.y[i]) for t in fig.data if t.mode == "lines" for i in range(0, len(t.x), 3)]
+    assert len(stars) == 2 and len(segments) >= 2 * len(gold) and all(s in stars for s in segments)
     # the gold chunks stand out: large diamonds with a dark edge, one per gold chunk and panel
     diamonds = [t for t in fig.data if t.mode == "markers" and t.marker.symbol == "diamond"
-                and t.hoverinfo == "skip"]  # (not the map's own chunk symbol)
-    assert len(diamonds) == 2 * len(gold) and all(t.marker.size >= 12 for t in diamonds)
+                and t.hoverinfo == "skip"]
+    assert sum(len(t.x) for t in diamonds) == 2 * len(gold) and all(t.marker.size >= 12 for t in diamonds)
     assert fig.layout.xaxis.title.text == "UMAP 1"
     names = {t.name for t in fig.data if t.showlegend is not False and t.name}
     assert "gold chunk" in names and not any(", " in n for n in names)  # each legend entry said once
@@ -259,6 +259,23 @@ def test_the_notebook_helpers_keep_plotly_and_nbformat_working_without_rfc3987_s
             "print(len(html) > 100)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "True", out.stderr[-2000:]
+
+
+def test_a_notebook_figure_with_the_plot_config_leaves_plotlys_renderers_out():
+    """Every notebook shows its figures as mo.ui.plotly(fig, config=charts.PLOT_CONFIG): with a
+    config, marimo does not look up plotly's default renderer, whose import pulls nbformat and
+    jsonschema in (about a second of a notebook's first figure). Without it, they are imported:
+    the check can fail."""
+    code = ("import sys, marimo as mo, pandas as pd; from bmembed_lab import charts; "
+            "cmp = pd.DataFrame({'metric': ['MAP@10'], 'comparison': ['a - b'], 'diff': [1.0], "
+            "'ci_low': [0.5], 'ci_high': [1.5]}); fig = charts.comparison_chart(cmp); "
+            "mo.ui.plotly(fig, config=charts.PLOT_CONFIG); a = 'nbformat' in sys.modules; "
+            "mo.ui.plotly(fig); print(a, 'nbformat' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "False True", out.stdout + out.stderr[-2000:]
+    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")):
+        src = nb.read_text()
+        assert src.count("mo.ui.plotly(") == src.count("config=charts.PLOT_CONFIG)"), nb.name
 
 
 def test_what_every_notebook_imports_leaves_out_torch_scipy_and_numba():

@@ -1,0 +1,120 @@
+"""The notebooks' plotly charts, built from plain tables: the paired differences of an evaluation
+(notebook 04) and the joint embedding map of base and adapted models (notebook 06, paper
+Section 6's visual analysis). In: DataFrames from ``bmembed_lab.evaluation`` / ``workbench``;
+out: ``plotly.graph_objects.Figure``. Built with graph objects directly (not plotly express),
+which is what keeps a notebook's first figure quick to build.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# Pass this to ``mo.ui.plotly(fig, config=PLOT_CONFIG)``: with a config given, marimo does not
+# look up plotly's default renderer, and that lookup imports plotly's renderers, nbformat and
+# jsonschema - about a second in a notebook kernel's first figure on 2 cores.
+PLOT_CONFIG = {"displaylogo": False}
+
+# plotly's default qualitative colours (plotly.colors.qualitative.Plotly)
+PALETTE = ("#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692", "#B6E880",
+           "#FF97FF", "#FECB52")
+MAP_SYMBOLS = {"chunk": "circle", "query": "triangle-up"}
+KIND_NAMES = {"query": "question", "chunk": "chunk"}
+WEBGL_POINTS = 1000
+
+
+def comparison_chart(comparisons: pd.DataFrame, metric: str = "MAP@10"):
+    """Plotly chart of the paired differences on one metric: a point per comparison with its
+    95% interval, a zero line; gains right, losses left."""
+    import plotly.graph_objects as go
+
+    c = comparisons[comparisons.metric == metric].iloc[::-1]
+    colour = ["#2ca02c" if lo > 0 else "#d62728" if hi < 0 else "#7f7f7f"
+              for lo, hi in zip(c.ci_low, c.ci_high)]
+    fig = go.Figure(go.Scatter(
+        x=c["diff"], y=c.comparison, mode="markers", marker={"size": 10, "color": colour},
+        error_x={"type": "data", "symmetric": False, "array": c.ci_high - c["diff"],
+                 "arrayminus": c["diff"] - c.ci_low},
+        hovertemplate="%{y}: %{x:+.2f} points<extra></extra>"))
+    fig.add_vline(x=0, line={"color": "#444", "width": 1})
+    fig.update_layout(title=f"{metric}: difference in points with its paired 95% interval "
+                            "(green: a gain, red: a loss, grey: not clear)",
+                      xaxis_title=f"{metric} difference (points)", height=120 + 32 * len(c),
+                      margin={"l": 10, "t": 50})
+    return fig
+
+
+def map_legend_name(value: str, kind: str) -> str:
+    """A map point group's legend entry, said once: ("gold chunk", "chunk") -> "gold chunk",
+    ("hit@10", "query") -> "hit@10 (question)"."""
+    kind = KIND_NAMES.get(kind, kind)
+    return value if kind in value else f"{value} ({kind})"
+
+
+def map_figure(table: pd.DataFrame, lines: dict, question: str):
+    """The embedding map: one panel per model (same axes: one joint UMAP fit), a point per
+    chunk and question coloured by ``table.colour`` (one legend entry per colour and kind,
+    shared by the panels), each point's ``customdata`` = (model, kind, item) for selections.
+    Over it, in each panel: the selected ``question`` as a black star, lines to the model's top
+    chunks (``lines[model]["top"]``, open red rings) and to the gold chunks
+    (``lines[model]["gold"]``, green diamonds with a dark edge, drawn last so that a gold chunk
+    in the top list shows as a diamond inside a ring). ``table``: workbench.map_table's rows
+    plus a ``colour`` column."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    models = list(dict.fromkeys(table.model))
+    # WebGL above WEBGL_POINTS points, as plotly express chooses: an SVG element per point slows
+    # a browser down in the thousands, a GPU draws them at once
+    scatter = go.Scattergl if len(table) > WEBGL_POINTS else go.Scatter
+    fig = make_subplots(rows=1, cols=len(models), subplot_titles=[f"<b>{m}</b>" for m in models],
+                        shared_yaxes=True, horizontal_spacing=0.03)
+    colours = {v: PALETTE[i % len(PALETTE)] for i, v in enumerate(dict.fromkeys(table.colour))}
+    for col, model in enumerate(models, start=1):
+        panel = table[table.model == model]
+        for (value, kind), pts in panel.groupby(["colour", "kind"], sort=False):
+            name = map_legend_name(value, kind)
+            # plain numpy arrays: plotly validates them without a dataframe round trip
+            fig.add_trace(scatter(
+                x=pts.x.to_numpy(), y=pts.y.to_numpy(), mode="markers", name=name, legendgroup=name,
+                showlegend=col == 1,
+                marker={"size": 5, "color": colours[value], "symbol": MAP_SYMBOLS.get(kind, "circle"),
+                        "opacity": 0.6},
+                customdata=np.stack([pts.model.to_numpy(object), pts.kind.to_numpy(object),
+                                     pts.item.to_numpy(object)], axis=1),
+                text=pts.text.to_numpy(object),
+                hovertemplate="%{customdata[2]}<br>%{text}<extra></extra>"), row=1, col=col)
+        _question_overlay(fig, go, panel.set_index(["kind", "item"]), lines.get(model, {}), question, col)
+    fig.update_xaxes(title_text="UMAP 1", matches="x")
+    fig.update_yaxes(title_text="UMAP 2", row=1, col=1)
+    fig.update_layout(
+        height=620, dragmode="lasso", legend={"title": "", "itemsizing": "constant"},
+        margin={"t": 110},
+        title={"text": "The selected question (black star), its gold chunks (green diamonds) and "
+                       "the model's top 5 (red rings)",
+               "subtitle": {"text": "one joint UMAP fit: a position means the same on both panels; "
+                                    "the axes have no units"}})
+    return fig
+
+
+def _question_overlay(fig, go, pts: pd.DataFrame, lines: dict, question: str, col: int) -> None:
+    """The star, its lines and the ringed / diamond chunks of one panel (see map_figure)."""
+    if ("query", question) not in pts.index:
+        return
+    qx, qy = pts.loc[("query", question), ["x", "y"]]
+    fig.add_trace(go.Scatter(x=[qx], y=[qy], mode="markers", showlegend=False, hoverinfo="skip",
+                             marker={"size": 16, "symbol": "star", "color": "#000"}), row=1, col=col)
+    styles = {"top": ("#d62728", {"size": 14, "symbol": "circle-open", "line": {"width": 2.5}}),
+              "gold": ("#2ca02c", {"size": 13, "symbol": "diamond", "line": {"width": 1.5, "color": "#000"}})}
+    for kind, (colour, marker) in styles.items():
+        found = [pts.loc[("chunk", c), ["x", "y"]] for c in lines.get(kind, []) if ("chunk", c) in pts.index]
+        if not found:
+            continue
+        cx, cy = [float(p.x) for p in found], [float(p.y) for p in found]
+        # one trace of segments (question -> chunk, None between) and one of the chunks' markers
+        seg_x = [v for x in cx for v in (qx, x, None)]
+        seg_y = [v for y in cy for v in (qy, y, None)]
+        fig.add_trace(go.Scatter(x=seg_x, y=seg_y, mode="lines", showlegend=False, hoverinfo="skip",
+                                 line={"color": colour, "width": 2}), row=1, col=col)
+        fig.add_trace(go.Scatter(x=cx, y=cy, mode="markers", showlegend=False, hoverinfo="skip",
+                                 marker={"color": colour, **marker}), row=1, col=col)
