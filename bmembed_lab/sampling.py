@@ -53,9 +53,11 @@ class Ranking:
 
     @classmethod
     def load(cls, d: Path) -> "Ranking":
+        """Arrays memory-mapped read-only: a pipeline that only needs the ranking's key (the
+        cached training lists hold what it drew) reads none of its rows."""
         m = read_json(d / "ranking.json")
-        return cls(m["query_ids"], m["query_texts"], load_npy(d / "indices.npy"),
-                   load_npy(d / "scores.npy"), m["skipped"])
+        return cls(m["query_ids"], m["query_texts"], load_npy(d / "indices.npy", mmap=True),
+                   load_npy(d / "scores.npy", mmap=True), m["skipped"])
 
 
 @dataclass
