@@ -137,9 +137,9 @@ def _(map_view, mo, pd, table):
         sel = table[[(m, k, i) in keys for m, k, i in zip(table.model, table.kind, table.item)]]
     else:
         sel = table.iloc[0:0]
-    mo.vstack([mo.md(f"**{len(sel)} selected** (box or lasso on the map)"),
-               mo.ui.table(sel[["model", "kind", "item", "document", "relevance", "hit or miss",
-                                "text"]].to_dict("records"), selection=None, page_size=10)])
+    mo.vstack([mo.md(f"**{len(sel)} selected** (box or lasso on the map)")] + ([
+        mo.ui.table(sel[["model", "kind", "item", "document", "relevance", "hit or miss",
+                         "text"]].to_dict("records"), selection=None, page_size=10)] if len(sel) else []))
     return (sel,)
 
 
