@@ -278,6 +278,17 @@ def test_a_notebook_figure_with_the_plot_config_leaves_plotlys_renderers_out():
         assert src.count("mo.ui.plotly(") == src.count("config=charts.PLOT_CONFIG)"), nb.name
 
 
+def test_marimo_edit_runs_the_notebooks_when_they_open():
+    """The README opens the workbench with `marimo edit notebooks/`; marimo's own default is to
+    show stale code until one presses Run, so the project's config turns running on open on (as
+    marimo resolves it for a notebook here, not as the file says)."""
+    from marimo._config.manager import get_default_config_manager
+
+    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")):
+        config = get_default_config_manager(current_path=str(nb)).get_config()
+        assert config["runtime"]["auto_instantiate"] is True, nb.name
+
+
 def test_what_every_notebook_imports_leaves_out_torch_scipy_and_numba():
     """Opening a notebook imports the workbench, the pipeline and the evaluation helpers: none
     of them may pull torch, transformers, scipy or numba in (each costs a notebook's open time;
