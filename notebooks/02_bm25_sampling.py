@@ -16,8 +16,8 @@ def _():
 
 
 @app.cell
-def _(mo):
-    mo.md(r"""
+def _(charts, mo):
+    mo.vstack([charts.plotly_preload(), mo.md(r"""
     # 02 · BM25 ranking and rank-partition sampling (paper Section 3.2)
 
     Every synthetic query's top-*k* chunks are ranked with BM25. A training list takes one
@@ -27,7 +27,7 @@ def _(mo):
     order the model is asked to reproduce.
 
     Move the controls: the interval edges, the drawn list and its target redraw at once.
-    """)
+    """)])
     return
 
 

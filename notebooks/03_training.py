@@ -15,8 +15,8 @@ def _():
 
 
 @app.cell
-def _(mo):
-    mo.md(r"""
+def _(charts, mo):
+    mo.vstack([charts.plotly_preload(), mo.md(r"""
     # 03 · Training (paper Section 3.3, Appendix C)
 
     BMEmbed fine-tunes the encoder with ListNet: the model's softmax(cos / τ) over a list is
@@ -24,7 +24,7 @@ def _(mo):
     passage as the positive, in-batch negatives, batch 16) and **mnrl** (the practitioner recipe:
     MultipleNegativesRankingLoss with hard negatives mined from BM25 or the base encoder).
     A finished run is cached: pressing *Train* again with the same settings loads it at once.
-    """)
+    """)])
     return
 
 

@@ -15,8 +15,8 @@ def _():
 
 
 @app.cell
-def _(mo):
-    mo.md(r"""
+def _(charts, mo):
+    mo.vstack([charts.plotly_preload(), mo.md(r"""
     # 05 · Alignment and uniformity (paper Section 5, Appendix E)
 
     - **Alignment**: the mean of ‖e(q) − e(gold chunk)‖² over the evaluation (question, gold
@@ -31,7 +31,7 @@ def _(mo):
 
     The reading under the plot says, from the numbers, whether that happened here and what it
     meant for retrieval.
-    """)
+    """)])
     return
 
 

@@ -15,8 +15,8 @@ def _():
 
 
 @app.cell
-def _(mo):
-    mo.md(r"""
+def _(charts, mo):
+    mo.vstack([charts.plotly_preload(), mo.md(r"""
     # 07 · Lexical sensitivity: keyword masking and synonym substitution (paper Section 6, Table 5)
 
     How much of each retriever's success rests on the exact domain keywords that a question
@@ -25,7 +25,7 @@ def _(mo):
     replaced by one word of the same meaning). The perturbed questions are computed once and
     shared by every system. BM25 should collapse under masking; a dense encoder should lose
     less under substitution; the question is where BMEmbed, taught by BM25, lands between them.
-    """)
+    """)])
     return
 
 
