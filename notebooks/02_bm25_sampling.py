@@ -6,6 +6,15 @@ app = marimo.App(width="medium")
 
 @app.cell
 def _():
+    # first: a hidden figure that makes the browser load plotly while the cells below compute
+    from bmembed_lab.charts import plotly_preload
+
+    plotly_preload()
+    return
+
+
+@app.cell
+def _():
     import marimo as mo
     import numpy as np
     import plotly.graph_objects as go
@@ -16,8 +25,8 @@ def _():
 
 
 @app.cell
-def _(charts, mo):
-    mo.vstack([charts.plotly_preload(), mo.md(r"""
+def _(mo):
+    mo.md(r"""
     # 02 · BM25 ranking and rank-partition sampling (paper Section 3.2)
 
     Every synthetic query's top-*k* chunks are ranked with BM25. A training list takes one
@@ -27,7 +36,7 @@ def _(charts, mo):
     order the model is asked to reproduce.
 
     Move the controls: the interval edges, the drawn list and its target redraw at once.
-    """)])
+    """)
     return
 
 

@@ -6,6 +6,15 @@ app = marimo.App(width="medium")
 
 @app.cell
 def _():
+    # first: a hidden figure that makes the browser load plotly while the cells below compute
+    from bmembed_lab.charts import plotly_preload
+
+    plotly_preload()
+    return
+
+
+@app.cell
+def _():
     import marimo as mo
     import pandas as pd
     import plotly.graph_objects as go
@@ -15,8 +24,8 @@ def _():
 
 
 @app.cell
-def _(charts, mo):
-    mo.vstack([charts.plotly_preload(), mo.md(r"""
+def _(mo):
+    mo.md(r"""
     # 03 · Training (paper Section 3.3, Appendix C)
 
     BMEmbed fine-tunes the encoder with ListNet: the model's softmax(cos / τ) over a list is
@@ -24,7 +33,7 @@ def _(charts, mo):
     passage as the positive, in-batch negatives, batch 16) and **mnrl** (the practitioner recipe:
     MultipleNegativesRankingLoss with hard negatives mined from BM25 or the base encoder).
     A finished run is cached: pressing *Train* again with the same settings loads it at once.
-    """)])
+    """)
     return
 
 

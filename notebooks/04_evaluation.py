@@ -6,6 +6,15 @@ app = marimo.App(width="medium")
 
 @app.cell
 def _():
+    # first: a hidden figure that makes the browser load plotly while the cells below compute
+    from bmembed_lab.charts import plotly_preload
+
+    plotly_preload()
+    return
+
+
+@app.cell
+def _():
     import marimo as mo
     import pandas as pd
 
@@ -14,14 +23,14 @@ def _():
 
 
 @app.cell
-def _(charts, mo):
-    mo.vstack([charts.plotly_preload(), mo.md(r"""
+def _(mo):
+    mo.md(r"""
     # 04 · Evaluation: the comparison table, per question, wins and losses
 
     Systems: BM25, the base encoder, RRF of the two, and every adapted model in the cache (with
     RRF + adapted). Hit@k, both MAP@10 definitions (the paper reports Multihop-RAG's official
     one), nDCG@10, with paired-bootstrap 95% intervals of the differences.
-    """)])
+    """)
     return
 
 

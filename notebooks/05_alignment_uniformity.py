@@ -6,6 +6,15 @@ app = marimo.App(width="medium")
 
 @app.cell
 def _():
+    # first: a hidden figure that makes the browser load plotly while the cells below compute
+    from bmembed_lab.charts import plotly_preload
+
+    plotly_preload()
+    return
+
+
+@app.cell
+def _():
     import marimo as mo
     import pandas as pd
     import plotly.graph_objects as go
@@ -15,8 +24,8 @@ def _():
 
 
 @app.cell
-def _(charts, mo):
-    mo.vstack([charts.plotly_preload(), mo.md(r"""
+def _(mo):
+    mo.md(r"""
     # 05 · Alignment and uniformity (paper Section 5, Appendix E)
 
     - **Alignment**: the mean of ‖e(q) − e(gold chunk)‖² over the evaluation (question, gold
@@ -31,7 +40,7 @@ def _(charts, mo):
 
     The reading under the plot says, from the numbers, whether that happened here and what it
     meant for retrieval.
-    """)])
+    """)
     return
 
 

@@ -6,6 +6,15 @@ app = marimo.App(width="full")
 
 @app.cell
 def _():
+    # first: a hidden figure that makes the browser load plotly while the cells below compute
+    from bmembed_lab.charts import plotly_preload
+
+    plotly_preload()
+    return
+
+
+@app.cell
+def _():
     import marimo as mo
     import pandas as pd
 
@@ -15,8 +24,8 @@ def _():
 
 
 @app.cell
-def _(charts, mo):
-    mo.vstack([charts.plotly_preload(), mo.md(r"""
+def _(mo):
+    mo.md(r"""
     # 06 · Embedding map: base vs adapted, one UMAP fit
 
     The evaluation questions and the chunks, embedded by the base encoder and by the adapted
@@ -25,7 +34,7 @@ def _(charts, mo):
     chunk in its top 10, or by document (the 10 largest; the rest grouped). Pick a question to
     draw its lines to the gold chunks (green) and to the model's top 5 (red). Select points with the box or lasso tool to list them.
     Coordinates are cached per (models, corpus, parameters): reopening costs no UMAP compilation.
-    """)])
+    """)
     return
 
 

@@ -6,6 +6,15 @@ app = marimo.App(width="medium")
 
 @app.cell
 def _():
+    # first: a hidden figure that makes the browser load plotly while the cells below compute
+    from bmembed_lab.charts import plotly_preload
+
+    plotly_preload()
+    return
+
+
+@app.cell
+def _():
     import marimo as mo
     import plotly.graph_objects as go
 
@@ -15,8 +24,8 @@ def _():
 
 
 @app.cell
-def _(charts, mo):
-    mo.vstack([charts.plotly_preload(), mo.md(r"""
+def _(mo):
+    mo.md(r"""
     # 07 · Lexical sensitivity: keyword masking and synonym substitution (paper Section 6, Table 5)
 
     How much of each retriever's success rests on the exact domain keywords that a question
@@ -25,7 +34,7 @@ def _(charts, mo):
     replaced by one word of the same meaning). The perturbed questions are computed once and
     shared by every system. BM25 should collapse under masking; a dense encoder should lose
     less under substitution; the question is where BMEmbed, taught by BM25, lands between them.
-    """)])
+    """)
     return
 
 
