@@ -70,7 +70,7 @@ def map_figure(table: pd.DataFrame, lines: dict, question: str):
 
     models = list(dict.fromkeys(table.model))
     # WebGL above WEBGL_POINTS points, as plotly express chooses: an SVG element per point slows
-    # a browser down in the thousands, a GPU draws them at once
+    # a browser down in the thousands; WebGL draws them all on one canvas
     scatter = go.Scattergl if len(table) > WEBGL_POINTS else go.Scatter
     fig = make_subplots(rows=1, cols=len(models), subplot_titles=[f"<b>{m}</b>" for m in models],
                         shared_yaxes=True, horizontal_spacing=0.03)
@@ -126,11 +126,11 @@ def _question_overlay(fig, go, pts: pd.DataFrame, lines: dict, question: str, co
 
 
 def plotly_preload():
-    """A hidden, empty plotly figure for a notebook's first output (marimo output). marimo loads
-    plotly's 4.6 MB script only when a page shows its first figure; shown with the title, the
-    browser loads and starts it while the kernel computes the cells below, instead of after the
-    first real figure arrives (about 0.3-0.5 s of a notebook's open time in a new browser,
-    0.2 s in a warm one; notebooks/README.md)."""
+    """A hidden, empty plotly figure for a notebook's first cell (marimo output). marimo loads
+    plotly's 4.6 MB script only when a page shows its first figure; shown first, the browser
+    loads and starts it while the kernel computes the cells below, instead of after the first
+    real figure arrives (median open times 0.5-0.7 s lower in a new browser, 0.1-0.3 s in a warm
+    one; notebooks/README.md)."""
     import marimo as mo
     import plotly.graph_objects as go
 
