@@ -20,11 +20,8 @@ if TYPE_CHECKING:  # (not imported at run time: the preload cell runs before pan
 # jsonschema: 1.2 s for a first figure in a fresh process on 2 cores (tests/test_notebooks.py).
 PLOT_CONFIG = {"displaylogo": False}
 
-# plotly's default qualitative colours (plotly.colors.qualitative.Plotly)
-PALETTE = ("#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692", "#B6E880",
-           "#FF97FF", "#FECB52")
 MAP_SYMBOLS = {"chunk": "circle", "query": "triangle-up"}
-KIND_NAMES = {"query": "question", "chunk": "chunk"}
+KIND_NAMES = {"query": "question"}
 WEBGL_POINTS = 1000
 
 
@@ -66,6 +63,7 @@ def map_figure(table: pd.DataFrame, lines: dict, question: str):
     in the top list shows as a diamond inside a ring). ``table``: workbench.map_table's rows
     plus a ``colour`` column."""
     import plotly.graph_objects as go
+    from plotly.colors import qualitative
     from plotly.subplots import make_subplots
 
     models = list(dict.fromkeys(table.model))
@@ -74,7 +72,8 @@ def map_figure(table: pd.DataFrame, lines: dict, question: str):
     scatter = go.Scattergl if len(table) > WEBGL_POINTS else go.Scatter
     fig = make_subplots(rows=1, cols=len(models), subplot_titles=[f"<b>{m}</b>" for m in models],
                         shared_yaxes=True, horizontal_spacing=0.03)
-    colours = {v: PALETTE[i % len(PALETTE)] for i, v in enumerate(dict.fromkeys(table.colour))}
+    palette = qualitative.Plotly  # plotly's default colours, in the order the values appear
+    colours = {v: palette[i % len(palette)] for i, v in enumerate(dict.fromkeys(table.colour))}
     for col, model in enumerate(models, start=1):
         panel = table[table.model == model]
         for (value, kind), pts in panel.groupby(["colour", "kind"], sort=False):
@@ -129,7 +128,7 @@ def plotly_preload():
     """A hidden, empty plotly figure for a notebook's first cell (marimo output). marimo loads
     plotly's 4.6 MB script only when a page shows its first figure; shown first, the browser
     loads and starts it while the kernel computes the cells below, instead of after the first
-    real figure arrives (median open times 0.5-0.7 s lower in a new browser, 0.1-0.3 s in a warm
+    real figure arrives (median open times 0.5-0.7 s lower in a new browser, 0.05-0.3 s in a warm
     one; notebooks/README.md)."""
     import marimo as mo
     import plotly.graph_objects as go

@@ -191,8 +191,8 @@ class TrainingConfig:
                                 "(same loss, one backward pass; memory of the whole step). false: "
                                 "one micro-batch at a time, for models that do not fit otherwise")
     bucket_tokens: int = opt(0, "tokens per forward pass in training: real tokens where passes "
-                                "are packed (BERT-family models on CPU), else padded tokens of "
-                                "length-sorted texts; 0 = 8,192 packed or 2,048 padded on CPU, "
+                                "are unpadded (BERT-family models on CPU), else padded tokens of "
+                                "length-sorted texts; 0 = 8,192 unpadded or 2,048 padded on CPU, "
                                 "65,536 on CUDA (fastest measured, bench/README.md)")
     attention_dropout: float = opt(0.0, "dropout on attention probabilities in training; -1 keeps "
                                         "the model's (BERT: 0.1). Non-zero forces PyTorch's slow "

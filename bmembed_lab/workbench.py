@@ -18,11 +18,12 @@ from .partitions import entropy, partition_boundaries, target_distribution, targ
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_ENV = "BMEMBED_CONFIG"
 
-# Every notebook draws a plotly chart; plotly's renderers import nbformat, nbformat imports
-# jsonschema, and jsonschema imports rfc3987-syntax where it is installed (JupyterLab's
-# dependencies install it), which compiles 38 lark grammars at import: 1-2 s of each notebook's
-# open time on 2 cores, for IRI format checks nothing in a notebook kernel makes. Marked absent
-# in this process (unless already imported), jsonschema simply skips those two format checkers.
+# plotly's renderers import nbformat, nbformat imports jsonschema, and jsonschema imports
+# rfc3987-syntax where it is installed (JupyterLab's dependencies install it), which compiles 38
+# lark grammars at import: 1-2 s on 2 cores, for IRI format checks nothing in a notebook kernel
+# makes. The notebooks' own figures skip the renderers (charts.PLOT_CONFIG); this covers a figure
+# shown any other way. Marked absent in this process (unless already imported), jsonschema simply
+# skips those two format checkers.
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
