@@ -12,7 +12,8 @@ Run it after `make demo` (which computes everything the notebooks show). Results
 bench/results/notebook_open.json and the table between <!-- open:start --> and
 <!-- open:end --> in notebooks/README.md.
 
-    python bench/notebook_open.py [--config configs/demo.toml] [--notebooks 00,04] [--repeat 3] [--render]
+    python bench/notebook_open.py [--config configs/demo.toml] [--notebooks 00,04] [--repeat 3]
+                                  [--render] [--baseline bench/results/EARLIER.json]
 """
 
 from __future__ import annotations
@@ -150,6 +151,16 @@ def render(result: dict) -> str:
         return (f"medians {min(medians):.1f}-{max(medians):.1f} s, {sum(m < 3 for m in medians)} of "
                 f"{len(books)} under 3 s, the slowest single open {max(r['open s'] for r in runs):.1f} s")
     table += ["", f"New browser: {span(cold)}. Browser that has opened the notebooks before: {span(warm)}."]
+    if result.get("baseline"):  # the same measure of earlier code, notebook by notebook
+        before = json.loads((ROOT / result["baseline"]).read_text())
+
+        def median(runs: list[dict], nb: Path) -> str:
+            opens = [r["open s"] for r in of(runs, nb)]
+            return f"{statistics.median(opens):.1f}" if opens else "-"
+        table += ["", f"Against `{result['baseline']}` (earlier code, {before.get('rounds', 1)} round(s)), "
+                  "medians in s, before -> now: " + "; ".join(
+                      f"{nb.name[:2]} new {median(before['rows'], nb)} -> {median(cold, nb)}, warm "
+                      f"{median(before['warm browser'], nb)} -> {median(warm, nb)}" for nb in books) + "."]
     return ("Open time from the cache after `make demo` (`python bench/notebook_open.py`; "
             f"{result['machine']['cpus']} cores; a fresh `marimo run` server per notebook; navigation "
             "until the page stops changing, its tables and plots drawn; the median of "
@@ -167,11 +178,17 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3,
                     help="rounds of both passes; the table shows each notebook's median (and range)")
     ap.add_argument("--render", action="store_true", help="only redraw the table from the results file")
+    ap.add_argument("--baseline", default="",
+                    help="a results file of earlier code (relative to the repository) to compare with")
     a = ap.parse_args()
     if a.render:
         from benchutil import write_block
 
-        write_block(ROOT / "notebooks" / "README.md", "open", render(json.loads(OUT.read_text())))
+        result = json.loads(OUT.read_text())
+        if a.baseline:
+            result["baseline"] = a.baseline
+            OUT.write_text(json.dumps(result, indent=1))
+        write_block(ROOT / "notebooks" / "README.md", "open", render(result))
         return
     pick = set(a.notebooks.split(",")) - {""}
     books = [p for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")) if not pick or p.name[:2] in pick]
@@ -192,7 +209,7 @@ def main() -> None:
             finally:
                 driver.quit()
     result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "config": str(a.config),
-              "rounds": a.repeat, "rows": cold, "warm browser": warm}
+              "rounds": a.repeat, "rows": cold, "warm browser": warm, "baseline": a.baseline}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=1))
 
