@@ -7,7 +7,10 @@ controls and plots there), and the number of plotly plots drawn (polled every 0.
 after 4 s without change), so a plot still drawing counts. Twice: in a new browser per
 notebook (nothing cached), and in one browser that has opened every notebook once before (its
 HTTP and compiled-script caches warm, plotly's included, as for a teacher who prepared the
-lesson); beside each, when the browser had loaded marimo's page and scripts.
+lesson); beside each, when the browser had loaded marimo's page and scripts. In the same
+rounds, marimo's own floor: two reference notebooks of nothing but marimo
+(bench/reference_notebooks: one markdown cell; one markdown cell and a three-point plotly figure),
+so each notebook's time beyond what any marimo page (with a plotly figure) takes is shown too.
 Run it after `make demo` (which computes everything the notebooks show). Results go to
 bench/results/notebook_open.json and the table between <!-- open:start --> and
 <!-- open:end --> in notebooks/README.md.
@@ -33,6 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "notebook_open.json"
+REFERENCES = sorted((ROOT / "bench" / "reference_notebooks").glob("*.py"))
 TOKEN = "bmembed-open-time"
 # What the page shows: its text with every shadow root's (marimo draws tables, controls and plots
 # in shadow roots) and how many plotly plots are drawn, so "settled" means fully rendered.
@@ -109,7 +113,7 @@ def open_time(notebook: Path, config: Path, port: int, driver=None, settle: floa
             time.sleep(1.0)
             driver.save_screenshot(str(screens / f"{notebook.stem}.png"))
             driver.set_window_size(1400, 2000)
-        return {"notebook": notebook.name, "open s": round(last_change - t0, 2),
+        return {"notebook": notebook.name, "reference": notebook in REFERENCES, "open s": round(last_change - t0, 2),
                 "page loaded s": round(page / 1000, 2),
                 "first output s": round(first_output, 2) if first_output is not None else None,
                 "errors": errors, "characters shown": len(last_text), "plot layers drawn": plots}
@@ -124,7 +128,8 @@ def render(result: dict) -> str:
     """The notebooks/README.md block: per notebook the median open time of each pass with its
     page-load time and range, the time from first output to settled, and a summary line."""
     cold, warm, rounds = result["rows"], result["warm browser"], result.get("rounds", 1)
-    books = [Path(n) for n in dict.fromkeys(r["notebook"] for r in cold)]
+    books = [Path(n) for n in dict.fromkeys(r["notebook"] for r in cold if not r.get("reference"))]
+    refs = [Path(n) for n in dict.fromkeys(r["notebook"] for r in cold if r.get("reference"))]
 
     def cell(runs: list[dict]) -> str:
         opens, pages = [r["open s"] for r in runs], [r["page loaded s"] for r in runs]
@@ -137,27 +142,45 @@ def render(result: dict) -> str:
     def of(runs: list[dict], nb: Path) -> list[dict]:
         return [r for r in runs if r["notebook"] == nb.name]
 
-    def row(nb: Path) -> str:
+    def med(runs: list[dict], nb: Path) -> float:
+        return statistics.median(r["open s"] for r in of(runs, nb))
+
+    def floor(runs: list[dict], nb: Path) -> str:
+        """The notebook's median minus the reference's (the one with a figure if it drew one)."""
+        plots = any(r["plot layers drawn"] for r in of(runs, nb))
+        ref = [f for f in refs if any(r["plot layers drawn"] for r in of(runs, f)) == plots]
+        return f"{med(runs, nb) - med(runs, ref[0]):+.1f}" if ref else "-"
+
+    def row(nb: Path, label: str = "") -> str:
         c, w = of(cold, nb), of(warm, nb)
-        return (f"| `{nb.name}` | {cell(c)} | {cell(w)} | {after_first_output(c):.1f} / "
+        beyond = "" if label else f" {floor(cold, nb)} / {floor(warm, nb)} |"
+        return (f"| {label}`{nb.name}` | {cell(c)} | {cell(w)} |{beyond or ' |'} {after_first_output(c):.1f} / "
                 f"{after_first_output(w):.1f} | {'yes' if any(r['errors'] for r in c + w) else 'none'} |")
     table = ["| notebook | new browser: opens in s (page loaded, range) | browser that has opened the "
-             "notebooks before: opens in s (page loaded, range) | first output to settled, s: new / warm | errors |",
-             "|---|---|---|---|---|"]
-    table += [row(nb) for nb in books]
+             "notebooks before: opens in s (page loaded, range) | beyond marimo's floor, s: new / warm "
+             "| first output to settled, s: new / warm | errors |",
+             "|---|---|---|---|---|---|"]
+    table += [row(nb) for nb in books] + [row(nb, "reference: ") for nb in refs]
 
     def span(runs: list[dict]) -> str:
         medians = [statistics.median(r["open s"] for r in of(runs, nb)) for nb in books]
         return (f"medians {min(medians):.1f}-{max(medians):.1f} s, {sum(m < 3 for m in medians)} of "
-                f"{len(books)} under 3 s, the slowest single open {max(r['open s'] for r in runs):.1f} s")
+                f"{len(books)} under 3 s, the slowest single open "
+                f"{max(r['open s'] for r in runs if not r.get('reference')):.1f} s")
     table += ["", f"New browser: {span(cold)}. Browser that has opened the notebooks before: {span(warm)}."]
+    if refs:
+        table += ["", "marimo's floor (bench/reference_notebooks, nothing of the workbench), medians in s, "
+                  "new / warm browser: " + "; ".join(
+                      f"`{nb.name}` {med(cold, nb):.1f} / {med(warm, nb):.1f}" for nb in refs)
+                  + ". Beyond the floor: a notebook's median minus the reference's, the one with a "
+                  "figure for the notebooks that draw one."]
     if result.get("baseline"):  # the same measure of earlier code, notebook by notebook
         before = json.loads((ROOT / result["baseline"]).read_text())
 
         def median(runs: list[dict], nb: Path) -> str:
             opens = [r["open s"] for r in of(runs, nb)]
             return f"{statistics.median(opens):.1f}" if opens else "-"
-        table += ["", f"Against `{result['baseline']}` (earlier code, {before.get('rounds', 1)} round(s)), "
+        table += ["", f"Against the earlier run `{result['baseline']}` ({before.get('rounds', 1)} round(s)), "
                   "medians in s, before -> now: " + "; ".join(
                       f"{nb.name[:2]} new {median(before['rows'], nb)} -> {median(cold, nb)}, warm "
                       f"{median(before['warm browser'], nb)} -> {median(warm, nb)}" for nb in books) + "."]
@@ -192,6 +215,7 @@ def main() -> None:
         return
     pick = set(a.notebooks.split(",")) - {""}
     books = [p for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")) if not pick or p.name[:2] in pick]
+    books += REFERENCES  # marimo's own floor, measured in the same rounds
     port = free_port()  # one port for every server: a warm browser sees the same URLs
     cold, warm = [], []
     for round_ in range(a.repeat):  # whole rounds, so slow minutes of the machine hit every notebook

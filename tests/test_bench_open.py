@@ -1,0 +1,35 @@
+"""bench/notebook_open.py's table: each notebook's time beyond marimo's own floor (the reference
+notebooks measured in the same rounds) is computed from the results, against the right reference."""
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("notebook_open", ROOT / "bench" / "notebook_open.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def runs(name: str, opens: list[float], plots: int, reference: bool = False) -> list[dict]:
+    return [{"notebook": name, "reference": reference, "open s": t, "page loaded s": 1.0,
+             "first output s": 1.5, "errors": False, "plot layers drawn": plots} for t in opens]
+
+
+def test_reference_notebooks_exist_and_floor_is_taken_from_the_matching_reference():
+    bench = load_bench()
+    assert {p.name for p in bench.REFERENCES} == {"marimo_only.py", "one_plot.py"}
+    cold = (runs("00_overview.py", [2.4, 2.5, 2.3], 0) + runs("05_alignment.py", [3.2, 3.0, 3.3], 6)
+            + runs("marimo_only.py", [1.6, 1.7, 1.6], 0, True) + runs("one_plot.py", [2.6, 2.7, 2.5], 3, True))
+    warm = (runs("00_overview.py", [1.5], 0) + runs("05_alignment.py", [1.7], 6)
+            + runs("marimo_only.py", [0.8], 0, True) + runs("one_plot.py", [1.4], 3, True))
+    table = bench.render({"rows": cold, "warm browser": warm, "rounds": 3, "machine": {"cpus": 2}})
+    row = {line.split("`")[1]: line for line in table.splitlines() if line.startswith("| ") and "`" in line}
+    assert "| +0.8 / +0.7 |" in row["00_overview.py"]  # 2.4 - 1.6 (no figure: marimo alone)
+    assert "| +0.6 / +0.3 |" in row["05_alignment.py"]  # 3.2 - 2.6 (figures: marimo and plotly)
+    assert "reference: `one_plot.py`" in table
+    # the summary counts the notebooks, not the references
+    assert "1 of 2 under 3 s" in table and "the slowest single open 3.3 s" in table
+    assert "`marimo_only.py` 1.6 / 0.8; `one_plot.py` 2.6 / 1.4" in table
