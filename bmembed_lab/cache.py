@@ -12,6 +12,7 @@ called with ``allow_pickle=False``).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import inspect
 import json
 import logging
@@ -51,21 +52,25 @@ def stable_hash(obj: Any, length: int = 16) -> str:
 _SOURCE_HASHES: dict[str, str] = {}
 
 
-def code_version(*modules: ModuleType) -> str:
+def code_version(*modules: ModuleType | str) -> str:
     """Hash of the source of the given modules: editing a stage's code invalidates its entries.
     Each module's hash is taken once per process, so a file edited while a run is under way
     does not change the keys of the code that is actually running.
-    A package counts with every ``.py`` file in its folder."""
+    A package counts with every ``.py`` file in its folder. A module given by its dotted name is
+    read without being imported (one that imports torch, for a key computed without it)."""
     h = hashlib.sha256()
     for m in modules:
-        if m.__name__ not in _SOURCE_HASHES:
-            if hasattr(m, "__path__"):  # a package: all of its modules
+        name = m if isinstance(m, str) else m.__name__
+        if name not in _SOURCE_HASHES:
+            if isinstance(m, str):
+                src = Path(importlib.util.find_spec(m).origin).read_bytes()
+            elif hasattr(m, "__path__"):  # a package: all of its modules
                 src = b"".join(p.name.encode() + p.read_bytes()
                                for d in m.__path__ for p in sorted(Path(d).rglob("*.py")))
             else:
                 src = inspect.getsource(m).encode()
-            _SOURCE_HASHES[m.__name__] = hashlib.sha256(src).hexdigest()
-        h.update(_SOURCE_HASHES[m.__name__].encode())
+            _SOURCE_HASHES[name] = hashlib.sha256(src).hexdigest()
+        h.update(_SOURCE_HASHES[name].encode())
     return h.hexdigest()[:12]
 
 

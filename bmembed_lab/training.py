@@ -97,8 +97,11 @@ def lora_targets(model) -> list[str]:
 def prepare_model(enc, tcfg: TrainingConfig):
     """Make ``enc.model`` trainable (fp32 master weights; LoRA-wrapped if configured). The
     encoder must hold fp32 weights (``Encoder.load(..., trainable=True)``): training from
-    weights rounded to bf16 would start from another model than the one evaluated as base."""
+    weights rounded to bf16 would start from another model than the one evaluated as base.
+    On the CPU its dropout modules become :class:`~bmembed_lab.dropout.CPUDropout`."""
     import torch
+
+    from .dropout import use_cpu_dropout
 
     torch.manual_seed(tcfg.seed)
     low = {p.dtype for p in enc.model.parameters()} - {torch.float32}
@@ -118,6 +121,8 @@ def prepare_model(enc, tcfg: TrainingConfig):
             p.requires_grad_(not n.startswith(UNUSED))
     if tcfg.attention_dropout >= 0:
         set_attention_dropout(enc.model, tcfg.attention_dropout)
+    if enc.device == "cpu":  # the same dropout with a cheaper mask (bmembed_lab/dropout.py)
+        use_cpu_dropout(enc.model)
     enc.max_length = min(enc.max_length, tcfg.max_length)
     enc.model.train()
     return enc

@@ -103,6 +103,21 @@ def test_code_version_is_fixed_per_process(tmp_path, monkeypatch):
     sys.modules.pop("stage_mod_for_test")
 
 
+def test_code_version_of_a_module_named_by_string_reads_it_without_importing(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    from bmembed_lab.cache import code_version
+
+    (tmp_path / "named_mod_for_test.py").write_text("raise RuntimeError('imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    v1 = code_version("named_mod_for_test")
+    assert "named_mod_for_test" not in sys.modules
+    (tmp_path / "other_mod_for_test.py").write_text("raise RuntimeError('other')\n")
+    assert code_version("other_mod_for_test") != v1  # the source is what is hashed
+
+
 def test_a_killed_corpus_encoding_resumes_from_its_last_shard(tmp_path, tiny_model_dir, monkeypatch):
     """Long encodings are written shard by shard with a checksum: killed after two shards, a
     rerun encodes only the rest; a damaged shard is encoded again; the result equals one

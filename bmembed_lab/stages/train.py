@@ -143,7 +143,8 @@ def model_key(cfg: Config, method: str, data_key: str, dev_key: str = ""):
     conf["training"].pop("keep_checkpoints")
     inputs = [data_key] + ([dev_key] if dev_key and tcfg.eval_every else [])
     key = StageCache.make_key(MODEL, conf, inputs,
-                              code_version(training, encoder_mod, passes, export, selection))
+                              code_version(training, "bmembed_lab.dropout", encoder_mod, passes,
+                                           export, selection))
     return tcfg, base, conf, key
 
 
