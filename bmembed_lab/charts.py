@@ -84,8 +84,9 @@ def map_figure(table: pd.DataFrame, lines: dict, question: str):
                 showlegend=col == 1,
                 marker={"size": 5, "color": colours[value], "symbol": MAP_SYMBOLS.get(kind, "circle"),
                         "opacity": 0.6},
-                customdata=np.stack([pts.model.to_numpy(object), pts.kind.to_numpy(object),
-                                     pts.item.to_numpy(object)], axis=1),
+                # strings, not objects: plotly validates an object array row by row (0.1 s here)
+                customdata=np.stack([pts.model.to_numpy(str), pts.kind.to_numpy(str),
+                                     pts.item.to_numpy(str)], axis=1),
                 text=pts.text.to_numpy(object),
                 hovertemplate="%{customdata[2]}<br>%{text}<extra></extra>"), row=1, col=col)
         _question_overlay(fig, go, panel.set_index(["kind", "item"]), lines.get(model, {}), question, col)
