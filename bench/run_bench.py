@@ -493,6 +493,10 @@ def bench_train(steps: int = 30, timed_from: int = 6, corpus: str = "demo", roun
         r["real_tokens_per_s"] = r["steps_per_s"] * out["real_tokens_per_step"]
     out["attention_dropout"] = tcfg.attention_dropout if tcfg.attention_dropout >= 0 else 0.1
     out["unpadded"] = probe.unpads
+    from bmembed_lab.dropout import LEVELS
+
+    hidden = probe.model.config.hidden_dropout_prob
+    out["hidden_dropout"] = {"p": hidden, "ours_p": round(hidden * LEVELS) / LEVELS}
     out["target"] = ">= 1.3x sentence-transformers' trainer at equal precision, dropout and loss curve"
     return out
 
@@ -727,6 +731,9 @@ def render_tables() -> str:
                    if "no_dropout_check" in r else "")
                 + ("Our passes here are unpadded: each list's texts in one sequence, attention text by "
                    "text (bmembed_lab/passes.py). " if r.get("unpadded") else "")
+                + (f"Hidden-state dropout {r['hidden_dropout']['p']} in every trainer; ours draws its masks "
+                   f"with bmembed_lab/dropout.py (p rounded to {r['hidden_dropout']['ours_p']:.7f}), "
+                   "sentence-transformers with PyTorch's. " if "hidden_dropout" in r else "")
                 + f"Target: {r['target']}.", ""]
     cp = RESULTS / "compare.json"
     if cp.is_file():
