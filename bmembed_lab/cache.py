@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import inspect
 import json
 import logging
 import os
 import re
 import shutil
 import tempfile
-import tokenize
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,9 +67,8 @@ def code_version(*modules: ModuleType | str) -> str:
             elif hasattr(m, "__path__"):  # a package: all of its modules
                 src = b"".join(p.name.encode() + p.read_bytes()
                                for d in m.__path__ for p in sorted(Path(d).rglob("*.py")))
-            else:  # the text inspect.getsource gives (the same keys), without its module search
-                with tokenize.open(m.__file__) as f:
-                    src = f.read().encode()
+            else:
+                src = inspect.getsource(m).encode()
             _SOURCE_HASHES[name] = hashlib.sha256(src).hexdigest()
         h.update(_SOURCE_HASHES[name].encode())
     return h.hexdigest()[:12]

@@ -103,20 +103,6 @@ def test_code_version_is_fixed_per_process(tmp_path, monkeypatch):
     sys.modules.pop("stage_mod_for_test")
 
 
-def test_code_version_hashes_the_text_inspect_gives_so_keys_stay_put():
-    """code_version reads a module's file itself (inspect.getsource searches every loaded
-    module first: 0.1 s of a notebook's open); the text, and so every cache key, is the same."""
-    import hashlib
-    import inspect
-
-    from bmembed_lab import cache, sampling
-    from bmembed_lab.cache import code_version
-
-    cache._SOURCE_HASHES.pop(sampling.__name__, None)
-    expected = hashlib.sha256(hashlib.sha256(inspect.getsource(sampling).encode()).hexdigest().encode())
-    assert code_version(sampling) == expected.hexdigest()[:12]
-
-
 def test_code_version_of_a_module_named_by_string_reads_it_without_importing(tmp_path, monkeypatch):
     import importlib
     import sys
