@@ -163,7 +163,7 @@ def render(result: dict) -> str:
     table += [row(nb) for nb in books] + [row(nb, "reference: ") for nb in refs]
 
     def span(runs: list[dict]) -> str:
-        medians = [statistics.median(r["open s"] for r in of(runs, nb)) for nb in books]
+        medians = [med(runs, nb) for nb in books]
         return (f"medians {min(medians):.1f}-{max(medians):.1f} s, {sum(m < 3 for m in medians)} of "
                 f"{len(books)} under 3 s, the slowest single open "
                 f"{max(r['open s'] for r in runs if not r.get('reference')):.1f} s")
@@ -178,8 +178,7 @@ def render(result: dict) -> str:
         before = json.loads((ROOT / result["baseline"]).read_text())
 
         def median(runs: list[dict], nb: Path) -> str:
-            opens = [r["open s"] for r in of(runs, nb)]
-            return f"{statistics.median(opens):.1f}" if opens else "-"
+            return f"{med(runs, nb):.1f}" if of(runs, nb) else "-"
         table += ["", f"Against the earlier run `{result['baseline']}` ({before.get('rounds', 1)} round(s)), "
                   "medians in s, before -> now: " + "; ".join(
                       f"{nb.name[:2]} new {median(before['rows'], nb)} -> {median(cold, nb)}, warm "
