@@ -1,10 +1,25 @@
-"""What several bench scripts share: writing a generated block into a README between markers,
-and the comparison a practitioner cares about under the reference protocol (the adapted model
-against the base model run without the prefix)."""
+"""What several bench scripts share: where results and derived data go, the machine a result
+was measured on, writing a generated block into a README between markers, and the comparison a
+practitioner cares about under the reference protocol (the adapted model against the base model
+run without the prefix)."""
 
 from __future__ import annotations
 
+import os
+import platform
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+WORK = ROOT / "bench" / ".work"  # derived data of licensed data sets: git-ignored
+FB = ROOT.parent / "shared" / "datasets" / "financebench"
+
+
+def machine() -> dict:
+    import torch
+
+    return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
+            "threads": torch.get_num_threads()}
 
 
 def write_block(readme: Path, name: str, body: str) -> None:

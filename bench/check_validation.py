@@ -7,7 +7,7 @@ split after training (the exported step chosen on the dev split), side by side.
 
 Corpora (read from the data sets beside the repository, ../shared/datasets, never copied in):
 * demo: the bundled MedQuAD demo (configs/demo.toml), its real questions;
-* financebench: the 74 FinanceBench PDFs with page-level evidence (bench/run_bench.py's config);
+* financebench: the 74 FinanceBench PDFs with page-level evidence (bench/financebench.py's config);
 * legal: the LegalBench-RAG sample (18 documents, 200 questions, document-level labels),
   converted into bench/.work/legal;
 * the Multihop-RAG proxy's rows come from bench/results/proxy.json (bench/proxy.py).
@@ -55,7 +55,7 @@ def config(corpus: str, protocol: str):
     if corpus == "demo":
         return load_config(ROOT / "configs" / "demo.toml", sets)
     if corpus == "financebench":
-        from run_bench import financebench_config, financebench_inputs
+        from financebench import financebench_config, financebench_inputs
 
         folder, qp, ep, _ = financebench_inputs(0)
         return financebench_config(folder, qp, ep, "page", sets + ["training.steps=200",

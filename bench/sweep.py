@@ -147,5 +147,39 @@ def main() -> None:
     OUT.write_text(json.dumps(out, indent=1, default=str))
 
 
+def sweep_table() -> list[str]:
+    """The sweep's table from bench/results/sweep_demo.json (written by main)."""
+    out = []
+    sw = OUT
+    if sw.is_file():
+        r = json.loads(sw.read_text())
+        t = r.get("teacher_check", {})
+        out += ["### Why BMEmbed does not beat Base here: the sweep (`python bench/sweep.py`, demo corpus)", "",
+                "| variant (200 steps, warm-up 20) | overrides | BMEmbed MAP@10 | Base MAP@10 | difference [95% interval] | "
+                "BMEmbed Hit@10 | Base Hit@10 |", "|---|---|---|---|---|---|---|"]
+        for name, v in r["variants"].items():
+            d = v["bmembed_minus_base"]["MAP@10"]
+            ov = ", ".join(o for o in v["overrides"] if not o.startswith(("training.steps", "training.warmup"))) or "-"
+            out.append(f"| {name} | `{ov}` | {v['bmembed']['MAP@10']:.2f} | {v['base']['MAP@10']:.2f} | "
+                       f"{d['diff']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}] | {v['bmembed']['Hit@10']:.2f} | "
+                       f"{v['base']['Hit@10']:.2f} |")
+        if t:
+            out += ["", f"Teacher check on {t['queries']} synthetic training queries: BM25 ranks the query's own "
+                    f"source chunk first for {100 * t['bm25_top1_is_source']:.1f}% of them, the base encoder for "
+                    f"{100 * t['base_top1_is_source']:.1f}%. On the held-out questions the order flips (see the "
+                    "comparison table): BM25 is the better ranker on its keyword queries, the worse one on real questions.", ""]
+            h = t.get("held_out_synthetic")
+            if h:
+                d1, d10 = h["bmembed - base Hit@1"], h["bmembed - base Hit@10"]
+                out += [f"What the student learned: on {h['queries']} held-out synthetic queries (the same offline "
+                        "generator with another seed, texts seen in training removed; gold = the query's source "
+                        "chunk), Hit@1 / Hit@10 of BM25 "
+                        f"{h['bm25 Hit@1']:.1f} / {h['bm25 Hit@10']:.1f}, base {h['base Hit@1']:.1f} / "
+                        f"{h['base Hit@10']:.1f}, BMEmbed {h['bmembed Hit@1']:.1f} / {h['bmembed Hit@10']:.1f}; "
+                        f"BMEmbed - base Hit@1 {d1['diff']:+.2f} [{d1['ci_low']:+.2f}, {d1['ci_high']:+.2f}], "
+                        f"Hit@10 {d10['diff']:+.2f} [{d10['ci_low']:+.2f}, {d10['ci_high']:+.2f}].", ""]
+    return out
+
+
 if __name__ == "__main__":
     main()
