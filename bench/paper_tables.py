@@ -204,7 +204,8 @@ def perturbation_tables() -> list[str]:
                     "What the numbers say (computed by `perturbation.reading`):", ""]
             out += [f"- {line}" for line in r["reading"]]
             out += ["", "Examples:", ""] + [
-                f"- {e['original']!r} -> masked {e['masked']!r} -> substituted {e['substituted']!r}"
+                f"- {e['original']!r} -> masked " + (repr(e["masked"]) if e["masked"] else "(none: no keyword)")
+                + " -> substituted " + (repr(e["substituted"]) if e["substituted"] else "(none: no substitute kept)")
                 for e in r["examples"]]
             out += ["", f"Wall time {r['seconds'] / 60:.1f} min (trained models and chunk embeddings from the "
                     "stage cache where present).", ""]
