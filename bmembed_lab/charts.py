@@ -60,8 +60,9 @@ def map_figure(table: pd.DataFrame, lines: dict, question: str):
     Over it, in each panel: the selected ``question`` as a black star, lines to the model's top
     chunks (``lines[model]["top"]``, open red rings) and to the gold chunks
     (``lines[model]["gold"]``, green diamonds with a dark edge, drawn last so that a gold chunk
-    in the top list shows as a diamond inside a ring). ``table``: workbench.map_table's rows
-    plus a ``colour`` column."""
+    in the top list shows as a diamond inside a ring); the legend names these marks, so a colour
+    group they stand for (colour by relevance) shows no entry of its own. ``table``:
+    workbench.map_table's rows plus a ``colour`` column."""
     import plotly.graph_objects as go
     from plotly.colors import qualitative
     from plotly.subplots import make_subplots
@@ -90,6 +91,12 @@ def map_figure(table: pd.DataFrame, lines: dict, question: str):
                 text=pts.text.to_numpy(object),
                 hovertemplate="%{customdata[2]}<br>%{text}<extra></extra>"), row=1, col=col)
         _question_overlay(fig, go, panel.set_index(["kind", "item"]), lines.get(model, {}), question, col)
+    # the overlay's star and diamonds stand for the selected question and its gold chunks in the
+    # legend: a colour group of the same name (colour by relevance) keeps its points, not its entry
+    marked = {t.name for t in fig.data if t.hoverinfo == "skip" and t.name}
+    for t in fig.data:
+        if t.hoverinfo != "skip" and t.name in marked:
+            t.showlegend = False
     fig.update_xaxes(title_text="UMAP 1", matches="x")
     fig.update_yaxes(title_text="UMAP 2", row=1, col=1)
     fig.update_layout(
@@ -107,11 +114,15 @@ def _question_overlay(fig, go, pts: pd.DataFrame, lines: dict, question: str, co
     if ("query", question) not in pts.index:
         return
     qx, qy = pts.loc[("query", question), ["x", "y"]]
-    fig.add_trace(go.Scatter(x=[qx], y=[qy], mode="markers", showlegend=False, hoverinfo="skip",
+    # legend entries from the first panel; a legend group per mark, so a click hides it in both
+    fig.add_trace(go.Scatter(x=[qx], y=[qy], mode="markers", name="selected question",
+                             legendgroup="selected question", showlegend=col == 1, hoverinfo="skip",
                              marker={"size": 16, "symbol": "star", "color": "#000"}), row=1, col=col)
-    styles = {"top": ("#d62728", {"size": 14, "symbol": "circle-open", "line": {"width": 2.5}}),
-              "gold": ("#2ca02c", {"size": 13, "symbol": "diamond", "line": {"width": 1.5, "color": "#000"}})}
-    for kind, (colour, marker) in styles.items():
+    styles = {"top": ("the model's top 5", "#d62728",
+                      {"size": 14, "symbol": "circle-open", "line": {"width": 2.5}}),
+              "gold": ("gold chunk", "#2ca02c",
+                       {"size": 13, "symbol": "diamond", "line": {"width": 1.5, "color": "#000"}})}
+    for kind, (name, colour, marker) in styles.items():
         found = [pts.loc[("chunk", c), ["x", "y"]] for c in lines.get(kind, []) if ("chunk", c) in pts.index]
         if not found:
             continue
@@ -119,10 +130,11 @@ def _question_overlay(fig, go, pts: pd.DataFrame, lines: dict, question: str, co
         # one trace of segments (question -> chunk, None between) and one of the chunks' markers
         seg_x = [v for x in cx for v in (qx, x, None)]
         seg_y = [v for y in cy for v in (qy, y, None)]
-        fig.add_trace(go.Scatter(x=seg_x, y=seg_y, mode="lines", showlegend=False, hoverinfo="skip",
-                                 line={"color": colour, "width": 2}), row=1, col=col)
-        fig.add_trace(go.Scatter(x=cx, y=cy, mode="markers", showlegend=False, hoverinfo="skip",
-                                 marker={"color": colour, **marker}), row=1, col=col)
+        fig.add_trace(go.Scatter(x=seg_x, y=seg_y, mode="lines", legendgroup=name, showlegend=False,
+                                 hoverinfo="skip", line={"color": colour, "width": 2}), row=1, col=col)
+        fig.add_trace(go.Scatter(x=cx, y=cy, mode="markers", name=name, legendgroup=name,
+                                 showlegend=col == 1, hoverinfo="skip", marker={"color": colour, **marker}),
+                      row=1, col=col)
 
 
 def plotly_preload():

@@ -110,6 +110,11 @@ def test_embedding_map_data(tiny_toml):
     assert fig.layout.xaxis.title.text == "UMAP 1"
     names = {t.name for t in fig.data if t.showlegend is not False and t.name}
     assert "gold chunk" in names and not any(", " in n for n in names)  # each legend entry said once
+    shown = [t for t in fig.data if t.showlegend is not False and t.name]
+    assert len(shown) == len({t.name for t in shown})  # no entry twice
+    # the legend shows the marks the title names: the star, the green diamond, the red ring
+    marks = {t.name: t.marker.symbol for t in shown if t.hoverinfo == "skip"}
+    assert marks == {"selected question": "star", "gold chunk": "diamond", "the model's top 5": "circle-open"}
     moved = defs["moved"]
     assert moved["closer"] + moved["further"] + moved["same"] == len(defs["query_ids"])
     docs = set(table[table.kind == "chunk"]["document (10 largest)"])
