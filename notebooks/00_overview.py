@@ -35,6 +35,7 @@ def _(mo):
     7. **How lexical it became** — the questions with their keywords masked or swapped for
        synonyms, every system's loss → `07_perturbation`
 
+    This page, `00_overview`, is the eighth: the corpus in counts and what it found, below.
     Open any of them with `marimo edit notebooks/` (or `marimo run notebooks/NN_name.py`).
     """)
     return

@@ -318,3 +318,9 @@ def test_the_loss_reference_and_the_keyword_table_of_the_notebooks():
     assert list(view.query_id) == ["q0", "q1"] and "<mark" in view.original[0]
     assert workbench.perturbation_keywords(q).to_dict("records")[2] == {
         "query_id": "q2", "keywords": "gout", "no substitute": "gout"}
+
+
+def test_overview_names_every_notebook():
+    text = (ROOT / "notebooks" / "00_overview.py").read_text()
+    books = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+    assert len(books) == 8 and [b for b in books if f"`{b}`" not in text] == []
