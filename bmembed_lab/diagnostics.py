@@ -111,7 +111,8 @@ def reading(rows: list[dict], gains: dict[str, str] | None = None, base: str = "
         ar, ar_s = move("alignment")
         an, an_s = move("alignment_norm")
         un, un_s = move("uniformity_abs", better_low=False)
-        s = [f"**{name}** against {base}: raw alignment {ar} {b['alignment']:.3f} → {r['alignment']:.3f} "
+        over = f", over {r['pairs']:,} (question, gold chunk) pairs" if r.get("pairs") else ""
+        s = [f"**{name}** against {base}{over}: raw alignment {ar} {b['alignment']:.3f} → {r['alignment']:.3f} "
              f"({'better' if ar_s > 0 else 'worse' if ar_s < 0 else 'unchanged'}); normalised "
              f"alignment {an} {b['alignment_norm']:.3f} → {r['alignment_norm']:.3f} "
              f"({'better' if an_s > 0 else 'worse' if an_s < 0 else 'unchanged'}); |uniformity| "

@@ -89,3 +89,6 @@ def test_the_reading_says_what_moved_and_never_contradicts_the_numbers():
     assert "On retrieval, bmembed - base: MAP@10 -1.2 [-2.5, -0.0]." in a
     assert "This matches the paper's claim" in b and "disagree" not in b
     assert reading([shrunk]) == []
+    # the population the alignment is measured on, named next to the retrieval's question count
+    assert reading([base, shrunk | {"pairs": 1145}])[0].startswith(
+        "**bmembed** against base, over 1,145 (question, gold chunk) pairs: raw alignment")
