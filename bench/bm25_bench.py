@@ -105,7 +105,6 @@ def bm25s_peers(corpus_tokens, queries, k: int, b, ref_scores) -> dict:
     return out
 
 
-
 def bm25_table() -> list[str]:
     """The BM25 table from bench/results/bm25.json."""
     out = []

@@ -75,7 +75,6 @@ def financebench_config(folder: Path, qp: Path, ep: Path, match: str = "page", e
                               f'cache.dir="{ROOT / ".bmembed_cache"}"'])
 
 
-
 def financebench_table() -> list[str]:
     """The FinanceBench tables from bench/results/financebench.json."""
     out = []
