@@ -187,7 +187,7 @@ def perturbation_tables() -> list[str]:
     if pp.is_file():
         import pandas as pd
 
-        from bmembed_lab.perturbation import table5
+        from bmembed_lab.perturbation import reading, table5
 
         for corpus, r in json.loads(pp.read_text()).items():
             if corpus == "machine":
@@ -202,7 +202,7 @@ def perturbation_tables() -> list[str]:
             out += ["| " + " | ".join(map(str, row)) + " |" for row in t.itertuples(index=False)]
             out += ["", "Counts: " + ", ".join(f"{k} {v}" for k, v in c.items()) + ".", "",
                     "What the numbers say (computed by `perturbation.reading`):", ""]
-            out += [f"- {line}" for line in r["reading"]]
+            out += [f"- {line}" for line in reading(pd.DataFrame(r["study"]))]  # today's wording
             out += ["", "Examples:", ""] + [
                 f"- {e['original']!r} -> masked " + (repr(e["masked"]) if e["masked"] else "(none: no keyword)")
                 + " -> substituted " + (repr(e["substituted"]) if e["substituted"] else "(none: no substitute kept)")

@@ -271,6 +271,13 @@ def test_reading_wording_follows_the_intervals():
     assert "leans less on the exact keywords" in " ".join(pt.reading(apart))
     lower = pd.DataFrame([row("base", -40, -44, -36, orig=60), row("bmembed", -20, -24, -16, orig=30)])
     assert "are not comparable; it keeps 33% of its Hit@10, base 33%" in " ".join(pt.reading(lower))
+    # a gain is said as a gain, never as a loss with a plus sign
+    gain = pd.DataFrame([row("bm25", -2.2, -6.7, 0.0), row("base", 0.0, -6.7, 6.7), row("bmembed", 2.2, 0.0, 6.7)])
+    text = " ".join(pt.reading(gain))
+    assert "bmembed gains (+2.2)" in text and "fares 2.2 points better than base" in text
+    assert "loses least (+" not in text and "loses 2.2" not in text
+    none = pd.DataFrame([row("base", 0.0, -1, 1), row("bmembed", 1.5, 0.5, 2.5)])
+    assert pt.reading(none)[0] == "Masking the keywords costs no system any Hit@10: every change is +0.0 points or above."
 
 
 def test_substitutes_that_change_the_meaning_are_dropped_and_counted():

@@ -118,9 +118,15 @@ def reading(study: pd.DataFrame, metric: str = "Hit@10") -> list[str]:
             continue
         worst = v.change.idxmin()
         least = v.change.idxmax()
-        r = v.loc[worst]
-        out.append(f"{verb} costs {worst} the most: {metric} {r.original:.1f} -> {r.perturbed:.1f} "
-                   f"({r.change:+.1f} points, {sig(r)}); {least} loses least ({v.loc[least].change:+.1f}).")
+        r, best = v.loc[worst], v.loc[least].change
+        # a change is said as what it is: a loss, no change, or a gain (never "loses +2.2")
+        other = (f"{least} loses least ({best:+.1f})" if best < -0.05 else
+                 f"{least} gains ({best:+.1f})" if best > 0.05 else f"{least} does not move ({best:+.1f})")
+        if r.change < -0.05:
+            out.append(f"{verb} costs {worst} the most: {metric} {r.original:.1f} -> {r.perturbed:.1f} "
+                       f"({r.change:+.1f} points, {sig(r)}); {other}.")
+        else:
+            out.append(f"{verb} costs no system any {metric}: every change is {r.change:+.1f} points or above.")
         kept = (v.perturbed / v.original.where(v.original > 0)).dropna()
         if len(kept):
             out.append(f"Share of {metric} kept when {variant}: " + ", ".join(
@@ -130,22 +136,27 @@ def reading(study: pd.DataFrame, metric: str = "Hit@10") -> list[str]:
                 a, b = v.loc[adapted], v.loc["base"]
                 d = a.change - b.change
                 overlap = not (a.ci_high < b.ci_low or b.ci_high < a.ci_low)
+                losses = a.change < 0 and b.change < 0  # else a gain is in play: say "fares"
+                than = (f"loses {abs(d):.1f} points {'less' if d > 0 else 'more'} than base" if losses
+                        else f"fares {abs(d):.1f} points {'better' if d > 0 else 'worse'} than base")
                 if abs(a.original - b.original) > 5 and a.original > 0 and b.original > 0:
                     out.append(f"When {variant}, {adapted} starts from {a.original:.1f} against base's "
-                               f"{b.original:.1f}, so their point losses ({a.change:+.1f} vs {b.change:+.1f}) "
+                               f"{b.original:.1f}, so their point {'losses' if losses else 'changes'} "
+                               f"({a.change:+.1f} vs {b.change:+.1f}) "
                                f"are not comparable; it keeps {100 * a.perturbed / a.original:.0f}% of its "
                                f"{metric}, base {100 * b.perturbed / b.original:.0f}%.")
                 elif abs(d) < 1.0:
-                    out.append(f"When {variant}, {adapted} loses about as much as base ({a.change:+.1f} vs "
+                    out.append(f"When {variant}, {adapted} {'loses' if losses else 'changes'} about as much "
+                               f"as base ({a.change:+.1f} vs "
                                f"{b.change:+.1f}): adapting it did not change how much it rests on these words.")
                 elif overlap:
-                    out.append(f"When {variant}, {adapted} loses {abs(d):.1f} points {'less' if d > 0 else 'more'} "
-                               f"than base ({a.change:+.1f} vs {b.change:+.1f}), but the intervals overlap: "
+                    out.append(f"When {variant}, {adapted} {than} "
+                               f"({a.change:+.1f} vs {b.change:+.1f}), but the intervals overlap: "
                                "the difference is not established (compare the shares kept, as the two "
                                "start from different values).")
                 else:
                     lean = "more" if d < 0 else "less"
-                    out.append(f"When {variant}, {adapted} loses {abs(d):.1f} points {lean} than base "
+                    out.append(f"When {variant}, {adapted} {than} "
                                f"({a.change:+.1f} vs {b.change:+.1f}, non-overlapping intervals): it leans "
                                f"{lean} on the exact keywords than the encoder it was adapted from.")
     if "bm25" in set(s.system):
