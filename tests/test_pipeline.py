@@ -253,7 +253,7 @@ def test_diagnose_computes_what_notebooks_05_and_06_open_from(tmp_path, beir_dir
     capsys.readouterr()
     assert main(["diagnose", "-c", str(cfg_path), "--no-map"]) == 0
     out = capsys.readouterr().out
-    assert "bmembed against base: raw alignment" in out and "On retrieval, bmembed - base: MAP@10" in out
+    assert "bmembed against base, over 3 (question, gold chunk) pairs: raw alignment" in out and "On retrieval, bmembed - base: MAP@10" in out
     cache = tmp_path / "cache"
     assert len(list((cache / "diagnostics").iterdir())) == 2  # base and bmembed, cached
 
