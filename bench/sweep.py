@@ -163,6 +163,8 @@ def sweep_table() -> list[str]:
             out.append(f"| {name} | `{ov}` | {v['bmembed']['MAP@10']:.2f} | {v['base']['MAP@10']:.2f} | "
                        f"{d['diff']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}] | {v['bmembed']['Hit@10']:.2f} | "
                        f"{v['base']['Hit@10']:.2f} |")
+        out += ["", "Each variant is one training run (seed 0), its interval over the questions only: the "
+                "seeds table (`bench/seeds.py`) shows how far the seed alone moves the setting1 line."]
         if t:
             out += ["", f"Teacher check on {t['queries']} synthetic training queries: BM25 ranks the query's own "
                     f"source chunk first for {100 * t['bm25_top1_is_source']:.1f}% of them, the base encoder for "
