@@ -41,8 +41,9 @@ demo: $(STAMP) wordnet
 	$(VENV)/bin/bmembed-lab diagnose --config configs/demo.toml
 	@echo ""
 	@echo "Open the workbench (served on 127.0.0.1 only, marimo's access token on):"
-	@echo "  $(VENV)/bin/marimo edit notebooks/          # edit and run every notebook"
-	@echo "  $(VENV)/bin/marimo run --token notebooks/02_bm25_sampling.py   # one notebook as an app"
+	@echo "  $(VENV)/bin/bmembed-lab notebooks           # every notebook as an app"
+	@echo "  $(VENV)/bin/bmembed-lab notebooks 02        # one notebook, by its number"
+	@echo "  $(VENV)/bin/bmembed-lab notebooks --edit    # marimo's editor: read and change the code"
 
 test: $(STAMP) browser wordnet
 	$(PY) -m pytest -q

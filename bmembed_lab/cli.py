@@ -132,6 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite --out")
     p.add_argument("-q", "--quiet", action="store_true", help="only print results and errors")
 
+    p = sub.add_parser("notebooks", help="serve the notebooks on 127.0.0.1, token on, their "
+                       "imports done before a browser connects; options after -- go to marimo")
+    p.add_argument("notebook", nargs="?", help="a number (06), name or path (default: all)")
+    p.add_argument("-c", "--config", type=Path, help="the config they open (default: "
+                   "$BMEMBED_CONFIG, else configs/demo.toml)")
+    p.add_argument("--edit", action="store_true", help="marimo's editor instead of the apps")
+    p.add_argument("--port", type=int, help="the port (default: marimo's)")
+    p.add_argument("--headless", action="store_true", help="do not open a browser")
+
     p = sub.add_parser("config", help="print the effective config, or explain every option")
     p.add_argument("--explain", action="store_true", help="every option with its default and meaning")
     _common(p)
@@ -364,15 +373,23 @@ def _check_outputs(args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = build_parser()
-    args = ap.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args, marimo_options = ap.parse_args(argv[:cut]), argv[cut + 1:]
+    if cut < len(argv) and args.command != "notebooks":
+        ap.error("options after -- go to marimo: only `bmembed-lab notebooks` takes them")
     if not args.command:
         ap.print_help()
         return 0
-    logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING,
+    logging.basicConfig(level=logging.ERROR if getattr(args, "quiet", False) else logging.WARNING,
                         format="%(levelname)s: %(message)s")
     try:
         if args.command == "init":
             return cmd_init(args)
+        if args.command == "notebooks":
+            from .serve import serve
+
+            return serve(args.notebook, args.config, args.edit, args.port, args.headless, marimo_options)
         device = [f"encoder.device={json.dumps(args.device)}"] if getattr(args, "device", None) else []
         cfg = load_config(args.config, args.overrides + device)
         _check_outputs(args)

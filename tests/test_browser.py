@@ -1,4 +1,5 @@
-"""Real-browser tests: `marimo run` serves a notebook on 127.0.0.1 (access token on), headless
+"""Real-browser tests: `bmembed-lab notebooks` (the README's command: `marimo run` after the
+notebooks' imports) serves a notebook on 127.0.0.1 (access token on), headless
 Debian Chromium (selenium + chromedriver from apt, never a downloaded browser) opens it, a
 control is moved, the output must update, no cell may error, and a screenshot is saved."""
 
@@ -37,9 +38,8 @@ def serve(tmp_path, tiny_toml):  # noqa: F811
     def start(notebook: str) -> tuple[str, Path]:
         port = free_port()
         log = tmp_path / f"{notebook}.log"
-        p = subprocess.Popen([sys.executable, "-m", "marimo", "run", str(ROOT / "notebooks" / notebook),
-                              "--host", "127.0.0.1", "--port", str(port), "--headless",
-                              "--token", "--token-password", TOKEN],
+        p = subprocess.Popen([sys.executable, "-m", "bmembed_lab.cli", "notebooks", notebook,
+                              "--port", str(port), "--headless", "--", "--token-password", TOKEN],
                              stdout=log.open("w"), stderr=subprocess.STDOUT, env=dict(os.environ), cwd=ROOT)
         procs.append(p)
         for _ in range(120):

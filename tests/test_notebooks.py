@@ -284,7 +284,7 @@ def test_a_notebook_figure_with_the_plot_config_leaves_plotlys_renderers_out():
 
 
 def test_marimo_edit_runs_the_notebooks_when_they_open():
-    """The README opens the workbench with `marimo edit notebooks/`; marimo's own default is to
+    """The README opens the editor with `bmembed-lab notebooks --edit`; marimo's own default is to
     show stale code until one presses Run, so the project's config turns running on open on (as
     marimo resolves it for a notebook here, not as the file says)."""
     from marimo._config.manager import get_default_config_manager
