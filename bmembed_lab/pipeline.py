@@ -20,8 +20,8 @@ from .cache import StageCache, texts_key
 from .config import Config
 from .encoder import LazyEncoder, check_device
 from .errors import NotComputed
-from .evaluation import (TRAINED, compare_all, default_comparisons, in_dev_split, parse_system,
-                         per_query_table, summary_table)
+from .evaluation import (TRAINED, compare_all, default_comparisons, in_dev_split, metric_note,
+                         parse_system, per_query_table, summary_table)
 from .stages import chunk, diagnose, ingest, lists, perturb, queries, runs, train
 
 if TYPE_CHECKING:
@@ -324,6 +324,7 @@ class Pipeline:
         notes += [train.folder_note(s.name, self.cfg.resolve(s.folder), self.cfg.encoder.protocol)
                   for s in map(parse_system, systems) if s.folder]
         return {"per_query": tables["per_query"], "summary": summary_table(tables["per_query"]),
+                "metric note": metric_note(tables["per_query"], rel.n_facts),
                 "comparisons": tables["comparisons"], "notes": [n for n in notes if n],
                 "protocol": self.cfg.encoder.protocol}
 

@@ -36,6 +36,8 @@ def run_report(pipe, json_path: Path | None = None) -> int:
         print(f"\nRetrieval on the test questions, protocol {res['protocol']} (percent; MAP@10 = "
               "Multihop-RAG's official variant):")
         print(format_table(res["summary"]))
+        if res["metric note"]:
+            print(res["metric note"])
         if not res["comparisons"].empty:
             print("\nPaired bootstrap, difference in points [95% interval], p-value:")
             print("\n".join(format_comparisons(res["comparisons"])))

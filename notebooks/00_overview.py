@@ -66,7 +66,8 @@ def _(mo, pipe, workbench):
     mo.vstack([mo.md(f"**On this corpus:** {finding}"),
                mo.md("### Headline table (percent, test questions)" + ("" if trained else
                      " — no adapted model in the cache yet: train one in `03_training`")),
-               mo.ui.table(headline.round(2).reset_index(), selection=None)])
+               mo.ui.table(headline.round(2).reset_index(), selection=None),
+               mo.md(_res["metric note"])])
     return finding, headline
 
 

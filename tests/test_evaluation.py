@@ -60,3 +60,25 @@ def test_evaluate_is_cached_so_reopening_does_not_resample(tmp_path, beir_dir, t
     assert again["comparisons"].equals(first["comparisons"]) and again["summary"].equals(first["summary"])
     with pytest.raises(pytest.fail.Exception, match="resampled"):
         Pipeline(cfg).evaluate(["bm25", "base"])
+
+
+def test_the_metric_note_says_when_map_and_mrr_agree_and_why():
+    import pandas as pd
+
+    from bmembed_lab.evaluation import metric_note, per_query_table
+    from bmembed_lab.relevance import Relevance
+    from bmembed_lab.retrieval import Run
+
+    # q1: one gold fact in chunk 1 (rank 2); q2: two facts, in chunks 0 and 2 (ranks 1 and 3)
+    import numpy as np
+
+    run = Run(system="s", query_ids=["q1", "q2"], indices=np.array([[0, 1, 2], [0, 1, 2]]),
+              scores=np.array([[3.0, 2.0, 1.0], [3.0, 2.0, 1.0]]))
+    one = Relevance(grades={"q1": {1: 1.0}}, facts={"q1": {1: [0]}}, n_facts={"q1": 1})
+    pq = per_query_table(run, one)
+    assert pq["MAP@10"].tolist() == pq["MRR@10"].tolist() == [0.5]
+    assert "every question has one gold fact" in metric_note(pq, one.n_facts)
+    two = Relevance(grades={"q2": {0: 1.0, 2: 1.0}}, facts={"q2": {0: [0], 2: [1]}}, n_facts={"q2": 2})
+    pq = per_query_table(run, two)  # MAP@10 (1 + 1/3) / 2, MRR@10 1: a difference to read
+    assert pq["MAP@10"].round(3).tolist() == [0.667] and metric_note(pq, two.n_facts) == ""
+    assert metric_note(pd.DataFrame(), {}) == ""
