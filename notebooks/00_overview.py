@@ -1,7 +1,12 @@
+# /// script
+# [tool.marimo.opengraph]  # the title and line of this notebook's card in `bmembed-lab notebooks`
+# title = "00 · Overview"
+# description = "The method in brief, the eight notebooks, the corpus and what the method did on it"
+# ///
 import marimo
 
 __generated_with = "0.25.2"
-app = marimo.App(width="medium")
+app = marimo.App(width="medium", app_title="00 · Overview")
 
 
 @app.cell
@@ -36,7 +41,8 @@ def _(mo):
        synonyms, every system's loss → `07_perturbation`
 
     This page, `00_overview`, is the eighth: the corpus in counts and what it found, below.
-    Open any of them with `marimo edit notebooks/` (or `marimo run notebooks/NN_name.py`).
+    Open any of them with `bmembed-lab notebooks NN` (all of them: `bmembed-lab notebooks`; to
+    change the code: `bmembed-lab notebooks --edit`).
     """)
     return
 

@@ -1,7 +1,12 @@
+# /// script
+# [tool.marimo.opengraph]  # the title and line of this notebook's card in `bmembed-lab notebooks`
+# title = "01 · Query generation"
+# description = "Training questions from each document, offline or through an LLM; what was filtered and why"
+# ///
 import marimo
 
 __generated_with = "0.25.2"
-app = marimo.App(width="medium")
+app = marimo.App(width="medium", app_title="01 · Query generation")
 
 
 @app.cell

@@ -1,7 +1,12 @@
+# /// script
+# [tool.marimo.opengraph]  # the title and line of this notebook's card in `bmembed-lab notebooks`
+# title = "02 · BM25 sampling"
+# description = "The partition designer: how a BM25 ranking becomes a training list and its target"
+# ///
 import marimo
 
 __generated_with = "0.25.2"
-app = marimo.App(width="medium")
+app = marimo.App(width="medium", app_title="02 · BM25 sampling")
 
 
 @app.cell

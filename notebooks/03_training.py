@@ -1,7 +1,12 @@
+# /// script
+# [tool.marimo.opengraph]  # the title and line of this notebook's card in `bmembed-lab notebooks`
+# title = "03 · Training"
+# description = "Fine-tune the encoder: the form, a time estimate, the loss against its floor, the dev metric"
+# ///
 import marimo
 
 __generated_with = "0.25.2"
-app = marimo.App(width="medium")
+app = marimo.App(width="medium", app_title="03 · Training")
 
 
 @app.cell

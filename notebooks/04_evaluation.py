@@ -1,7 +1,12 @@
+# /// script
+# [tool.marimo.opengraph]  # the title and line of this notebook's card in `bmembed-lab notebooks`
+# title = "04 · Evaluation"
+# description = "BM25, base, RRF and the adapted model on the test questions, with paired intervals"
+# ///
 import marimo
 
 __generated_with = "0.25.2"
-app = marimo.App(width="medium")
+app = marimo.App(width="medium", app_title="04 · Evaluation")
 
 
 @app.cell

@@ -1,7 +1,12 @@
+# /// script
+# [tool.marimo.opengraph]  # the title and line of this notebook's card in `bmembed-lab notebooks`
+# title = "05 · Alignment and uniformity"
+# description = "What training did to the embedding space, and whether the paper's claim holds here"
+# ///
 import marimo
 
 __generated_with = "0.25.2"
-app = marimo.App(width="medium")
+app = marimo.App(width="medium", app_title="05 · Alignment and uniformity")
 
 
 @app.cell

@@ -1,7 +1,12 @@
+# /// script
+# [tool.marimo.opengraph]  # the title and line of this notebook's card in `bmembed-lab notebooks`
+# title = "06 · Embedding map"
+# description = "One UMAP fit of base and adapted embeddings side by side, question by question"
+# ///
 import marimo
 
 __generated_with = "0.25.2"
-app = marimo.App(width="full")
+app = marimo.App(width="full", app_title="06 · Embedding map")
 
 
 @app.cell

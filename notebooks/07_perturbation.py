@@ -1,7 +1,12 @@
+# /// script
+# [tool.marimo.opengraph]  # the title and line of this notebook's card in `bmembed-lab notebooks`
+# title = "07 · Lexical sensitivity"
+# description = "Keywords masked or swapped for synonyms: how much each system leans on the words"
+# ///
 import marimo
 
 __generated_with = "0.25.2"
-app = marimo.App(width="medium")
+app = marimo.App(width="medium", app_title="07 · Lexical sensitivity")
 
 
 @app.cell
