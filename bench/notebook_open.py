@@ -1,7 +1,8 @@
 """How long each notebook takes to open from the cache, in a real browser.
 
-For every notebook: a fresh `marimo run` server on 127.0.0.1 (config: configs/demo.toml unless
---config), headless Debian Chromium opens it, and the time from navigation until the
+For every notebook: a fresh server on 127.0.0.1, the README's `bmembed-lab notebooks NOTEBOOK`
+(`marimo run` after importing what the notebooks import; --server marimo: plain `marimo run`),
+config configs/demo.toml unless --config; headless Debian Chromium opens it, and the time from navigation until the
 page last changed is the open time: its text, shadow roots included (marimo draws tables,
 controls and plots there), and the number of plotly plots drawn (polled every 0.1 s, settled
 after 4 s without change), so a plot still drawing counts. Twice: in a new browser per
@@ -13,9 +14,10 @@ rounds, marimo's own floor: two reference notebooks of nothing but marimo
 so each notebook's time beyond what any marimo page (with a plotly figure) takes is shown too.
 Run it after `make demo` (which computes everything the notebooks show). Results go to
 bench/results/notebook_open.json and the table between <!-- open:start --> and
-<!-- open:end --> in notebooks/README.md.
+<!-- open:end --> in notebooks/README.md (another --out: that file only).
 
     python bench/notebook_open.py [--config configs/demo.toml] [--notebooks 00,04] [--repeat 3]
+                                  [--server bmembed-lab|marimo] [--out bench/results/FILE.json]
                                   [--render] [--baseline bench/results/EARLIER.json]
 """
 
@@ -72,23 +74,34 @@ def browser(profile: Path | None = None):
                             options=opts)
 
 
+def server_command(notebook: Path, port: int, kind: str = "bmembed-lab") -> list[str]:
+    """The README's server (``bmembed-lab notebooks``: `marimo run` after importing what the
+    notebooks import), or plain `marimo run` (``kind`` "marimo"), on 127.0.0.1 with a known token."""
+    if kind == "marimo":
+        return [sys.executable, "-m", "marimo", "run", str(notebook), "--host", "127.0.0.1",
+                "--port", str(port), "--headless", "--token", "--token-password", TOKEN]
+    return [sys.executable, "-m", "bmembed_lab.cli", "notebooks", str(notebook), "--port", str(port),
+            "--headless", "--", "--token-password", TOKEN]
+
+
 def open_time(notebook: Path, config: Path, port: int, driver=None, settle: float = 4.0,
-              limit: float = 300.0, screens: Path | None = None) -> dict:
-    """Start a fresh `marimo run` server for ``notebook`` and time its page in ``driver`` (a
-    new cold browser when None): navigation until the page (text and drawn plots) last changed, with the
-    browser's own page-load time and the moment the first cell output showed."""
+              limit: float = 300.0, screens: Path | None = None, server_kind: str = "bmembed-lab") -> dict:
+    """Start a fresh server for ``notebook`` (:func:`server_command`) and time its page in
+    ``driver`` (a new cold browser when None): navigation until the page (text and drawn plots)
+    last changed, with the browser's own page-load time, the moment the first cell output
+    showed, and how long the server took to listen."""
     env = dict(os.environ, BMEMBED_CONFIG=str(config))
-    server = subprocess.Popen([sys.executable, "-m", "marimo", "run", str(notebook), "--host", "127.0.0.1",
-                               "--port", str(port), "--headless", "--token", "--token-password", TOKEN],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+    started = time.perf_counter()
+    server = subprocess.Popen(server_command(notebook, port, server_kind), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
     own = driver is None
     driver = driver or browser()
     try:
-        for _ in range(300):
+        for _ in range(600):
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     break
-            time.sleep(0.1)
+            time.sleep(0.05)
         t0 = time.perf_counter()
         driver.get(f"http://127.0.0.1:{port}/?access_token={TOKEN}")
         last_seen, last_change, first_output = None, time.perf_counter(), None
@@ -114,6 +127,7 @@ def open_time(notebook: Path, config: Path, port: int, driver=None, settle: floa
             driver.save_screenshot(str(screens / f"{notebook.stem}.png"))
             driver.set_window_size(1400, 2000)
         return {"notebook": notebook.name, "reference": notebook in REFERENCES, "open s": round(last_change - t0, 2),
+                "server start s": round(t0 - started, 2),
                 "page loaded s": round(page / 1000, 2),
                 "first output s": round(first_output, 2) if first_output is not None else None,
                 "errors": errors, "characters shown": len(last_text), "plot layers drawn": plots}
@@ -122,6 +136,10 @@ def open_time(notebook: Path, config: Path, port: int, driver=None, settle: floa
             driver.quit()
         server.terminate()
         server.wait(timeout=20)
+
+
+SERVERS = {"bmembed-lab": "`bmembed-lab notebooks` (marimo run, the notebooks' imports done before it listens)",
+           "marimo": "plain `marimo run`"}
 
 
 def render(result: dict) -> str:
@@ -183,8 +201,11 @@ def render(result: dict) -> str:
                   "medians in s, before -> now: " + "; ".join(
                       f"{nb.name[:2]} new {median(before['rows'], nb)} -> {median(cold, nb)}, warm "
                       f"{median(before['warm browser'], nb)} -> {median(warm, nb)}" for nb in books) + "."]
+    server = SERVERS[result.get("server", "marimo")]
+    starts = [r["server start s"] for r in cold + warm if "server start s" in r]
+    started = f", listening {statistics.median(starts):.1f} s after its command (median)" if starts else ""
     return ("Open time from the cache after `make demo` (`python bench/notebook_open.py`; "
-            f"{result['machine']['cpus']} cores; a fresh `marimo run` server per notebook; navigation "
+            f"{result['machine']['cpus']} cores; a fresh {server} server per notebook{started}; navigation "
             "until the page stops changing, its tables and plots drawn; the median of "
             f"{rounds} rounds; in brackets, when the "
             "browser had loaded marimo's page and scripts, before any cell output, and the range of "
@@ -199,6 +220,11 @@ def main() -> None:
                     help="full-page screenshots go here (git-ignored)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="rounds of both passes; the table shows each notebook's median (and range)")
+    ap.add_argument("--server", choices=["bmembed-lab", "marimo"], default="bmembed-lab",
+                    help="bmembed-lab: the README's `bmembed-lab notebooks` (default); marimo: plain "
+                         "`marimo run`, the same notebooks without the server's imports")
+    ap.add_argument("--out", type=Path, default=OUT, help="results file; only the default one "
+                    "also redraws notebooks/README.md's table")
     ap.add_argument("--render", action="store_true", help="only redraw the table from the results file")
     ap.add_argument("--baseline", default="",
                     help="a results file of earlier code (relative to the repository) to compare with")
@@ -219,22 +245,27 @@ def main() -> None:
     cold, warm = [], []
     for round_ in range(a.repeat):  # whole rounds, so slow minutes of the machine hit every notebook
         for nb in books:  # a new browser for each notebook: nothing cached
-            cold.append(open_time(nb, a.config.resolve(), port, screens=a.screens if round_ == 0 else None))
+            cold.append(open_time(nb, a.config.resolve(), port, screens=a.screens if round_ == 0 else None,
+                                  server_kind=a.server))
             print("cold", json.dumps(cold[-1]), flush=True)
         with tempfile.TemporaryDirectory() as profile:  # one browser that has opened the notebooks before
             driver = browser(Path(profile))
             try:
                 for nb in books:  # the warm-up, not counted: every notebook once
-                    open_time(nb, a.config.resolve(), port, driver)
+                    open_time(nb, a.config.resolve(), port, driver, server_kind=a.server)
                 for nb in books:
-                    warm.append(open_time(nb, a.config.resolve(), port, driver))
+                    warm.append(open_time(nb, a.config.resolve(), port, driver, server_kind=a.server))
                     print("warm", json.dumps(warm[-1]), flush=True)
             finally:
                 driver.quit()
     result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "config": str(a.config),
-              "rounds": a.repeat, "rows": cold, "warm browser": warm, "baseline": a.baseline}
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=1))
+              "rounds": a.repeat, "server": a.server, "rows": cold, "warm browser": warm,
+              "baseline": a.baseline}
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(result, indent=1))
+    if a.out.resolve() != OUT.resolve():
+        print(render(result))
+        return
 
     from benchutil import write_block
 

@@ -33,3 +33,15 @@ def test_reference_notebooks_exist_and_floor_is_taken_from_the_matching_referenc
     # the summary counts the notebooks, not the references
     assert "1 of 2 under 3 s" in table and "the slowest single open 3.3 s" in table
     assert "`marimo_only.py` 1.6 / 0.8; `one_plot.py` 2.6 / 1.4" in table
+
+
+def test_the_bench_times_the_readmes_server_and_says_which_it_timed():
+    bench = load_bench()
+    nb = ROOT / "notebooks" / "06_embedding_map.py"
+    ours, plain = bench.server_command(nb, 2718), bench.server_command(nb, 2718, "marimo")
+    assert ours[1:5] == ["-m", "bmembed_lab.cli", "notebooks", str(nb)] and "--token-password" in ours
+    assert plain[1:4] == ["-m", "marimo", "run"] and "--token" in plain
+    rows = runs("00_overview.py", [1.0], 0) + runs("one_plot.py", [1.0], 3, True)
+    for kind, said in (("bmembed-lab", "`bmembed-lab notebooks`"), ("marimo", "plain `marimo run`")):
+        table = bench.render({"rows": rows, "warm browser": rows, "machine": {"cpus": 2}, "server": kind})
+        assert f"a fresh {said}" in table
