@@ -2,8 +2,8 @@
 
 For every notebook: a fresh server on 127.0.0.1, the README's `bmembed-lab notebooks NOTEBOOK`
 (`marimo run` after importing what the notebooks import; --server marimo: plain `marimo run`),
-config configs/demo.toml unless --config; headless Debian Chromium opens it, and the time from navigation until the
-page last changed is the open time: its text, shadow roots included (marimo draws tables,
+config configs/demo.toml unless --config; headless Debian Chromium opens it, and the time from
+navigation until the page last changed is the open time: its text, shadow roots included (marimo draws tables,
 controls and plots there), and the number of plotly plots drawn (polled every 0.1 s, settled
 after 4 s without change), so a plot still drawing counts. Twice: in a new browser per
 notebook (nothing cached), and in one browser that has opened every notebook once before (its

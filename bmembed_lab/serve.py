@@ -6,9 +6,10 @@ every notebook's first cells import: pandas and numpy, plotly's figure classes, 
 markdown renderer and the workbench's modules (0.3-0.6 s of a 2-core machine's 1-1.2 s of
 cells). This command imports them in the server before it listens (its start takes about
 0.6 s longer) and exempts them from the garbage collector's passes, so the first notebook opens
-as fast as the ones after it (notebooks/README.md has the measured open times). Nothing is computed and the cache is not read: the notebooks
-still read it when they open. `--edit` serves marimo's editor instead, whose kernels are new
-processes: nothing can be imported for them ahead, so none is.
+as fast as the ones after it (notebooks/README.md has the measured open times). Nothing is
+computed and the cache is not read: the notebooks still read it when they open. `--edit` serves
+marimo's editor instead, whose kernels are new processes: nothing can be imported for them
+ahead, so none is.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ def notebook_path(name: str | None) -> Path:
     if len(found) == 1:
         return found[0]
     names = ", ".join(p.stem for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py")))
-    raise InputError(f"no notebook {name!r}" if not found else f"{name!r} names more than one notebook",
-                     "notebooks NOTEBOOK", f"give one of: {names} (or its number, e.g. 06), or the "
-                     "path of a notebook or of a folder of notebooks")
+    what = f"{name!r} names more than one notebook" if found else f"no notebook {name!r}"
+    raise InputError(what, "notebooks NOTEBOOK", f"give one of: {names} (or its number, e.g. "
+                     "06), or the path of a notebook or of a folder of notebooks")
 
 
 def warm_imports() -> float:
@@ -53,9 +54,11 @@ def warm_imports() -> float:
     import pandas  # noqa: F401
     import plotly.graph_objects as go
 
-    go.Figure([go.Scatter(x=[0], y=[0]), go.Scattergl(x=[0], y=[0]), go.Bar(x=[0], y=[0])]).to_json()
+    go.Figure([go.Scatter(x=[0], y=[0]), go.Scattergl(x=[0], y=[0]), go.Bar(x=[0], y=[0])]
+              ).to_json()
     mo.md("*ready*").text  # noqa: B018 - the first md() builds marimo's markdown renderer
-    from . import charts, diagnostics, embedmap, evaluation, partitions, perturbation, pipeline, workbench  # noqa: F401
+    from . import (charts, diagnostics, embedmap, evaluation, partitions,  # noqa: F401
+                   perturbation, pipeline, workbench)
     return time.perf_counter() - t
 
 
