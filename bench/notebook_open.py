@@ -5,10 +5,13 @@ For every notebook: a fresh server on 127.0.0.1, the README's `bmembed-lab noteb
 config configs/demo.toml unless --config; headless Debian Chromium opens it, and the time from
 navigation until the page last changed is the open time: its text, shadow roots included (marimo draws tables,
 controls and plots there), and the number of plotly plots drawn (polled every 0.1 s, settled
-after 4 s without change), so a plot still drawing counts. Twice: in a new browser per
-notebook (nothing cached), and in one browser that has opened every notebook once before (its
-HTTP and compiled-script caches warm, plotly's included, as for a teacher who prepared the
-lesson); beside each, when the browser had loaded marimo's page and scripts. In the same
+after 4 s without change), so a plot still drawing counts. Three passes: in a new browser per
+notebook (nothing cached); in one new browser that opens the notebooks in order, 00 first, each
+for the first time (as someone opening the workbench for the first time goes through it: the
+first notebook loads marimo's scripts, the first with a figure plotly's); and in one browser that
+has opened every notebook once before (its HTTP and compiled-script caches warm, plotly's
+included, as for a teacher who prepared the lesson); beside each, when the browser had loaded
+marimo's page and scripts. In the same
 rounds, marimo's own floor: two reference notebooks of nothing but marimo
 (bench/reference_notebooks: one markdown cell; one markdown cell and a three-point plotly figure),
 so each notebook's time beyond what any marimo page (with a plotly figure) takes is shown too.
@@ -146,6 +149,7 @@ def render(result: dict) -> str:
     """The notebooks/README.md block: per notebook the median open time of each pass with its
     page-load time and range, the time from first output to settled, and a summary line."""
     cold, warm, rounds = result["rows"], result["warm browser"], result.get("rounds", 1)
+    ordered = result.get("in order", [])  # results files from before this pass lack it
     books = [Path(n) for n in dict.fromkeys(r["notebook"] for r in cold if not r.get("reference"))]
     refs = [Path(n) for n in dict.fromkeys(r["notebook"] for r in cold if r.get("reference"))]
 
@@ -170,14 +174,18 @@ def render(result: dict) -> str:
         return f"{med(runs, nb) - med(runs, ref[0]):+.1f}" if ref else "-"
 
     def row(nb: Path, label: str = "") -> str:
-        c, w = of(cold, nb), of(warm, nb)
+        c, w, o = of(cold, nb), of(warm, nb), of(ordered, nb)
         beyond = "" if label else f" {floor(cold, nb)} / {floor(warm, nb)} |"
-        return (f"| {label}`{nb.name}` | {cell(c)} | {cell(w)} |{beyond or ' |'} {after_first_output(c):.1f} / "
-                f"{after_first_output(w):.1f} | {'yes' if any(r['errors'] for r in c + w) else 'none'} |")
-    table = ["| notebook | new browser: opens in s (page loaded, range) | browser that has opened the "
-             "notebooks before: opens in s (page loaded, range) | beyond marimo's floor, s: new / warm "
-             "| first output to settled, s: new / warm | errors |",
-             "|---|---|---|---|---|---|"]
+        in_order = (f" {cell(o) if o else '-'} |" if ordered else "")
+        return (f"| {label}`{nb.name}` | {cell(c)} |{in_order} {cell(w)} |{beyond or ' |'} "
+                f"{after_first_output(c):.1f} / {after_first_output(w):.1f} | "
+                f"{'yes' if any(r['errors'] for r in c + w + o) else 'none'} |")
+    order_head = (" new browser, the notebooks opened in order (00 first), each for the first time: "
+                  "opens in s (page loaded, range) |" if ordered else "")
+    table = ["| notebook | new browser: opens in s (page loaded, range) |" + order_head + " browser "
+             "that has opened the notebooks before: opens in s (page loaded, range) | beyond marimo's "
+             "floor, s: new / warm | first output to settled, s: new / warm | errors |",
+             "|---|---|---|---|---|---|" + ("---|" if ordered else "")]
     table += [row(nb) for nb in books] + [row(nb, "reference: ") for nb in refs]
 
     def span(runs: list[dict]) -> str:
@@ -185,7 +193,10 @@ def render(result: dict) -> str:
         return (f"medians {min(medians):.1f}-{max(medians):.1f} s, {sum(m < 3 for m in medians)} of "
                 f"{len(books)} under 3 s, the slowest single open "
                 f"{max(r['open s'] for r in runs if not r.get('reference')):.1f} s")
-    table += ["", f"New browser: {span(cold)}. Browser that has opened the notebooks before: {span(warm)}."]
+    in_order = (f" New browser, the notebooks in order, each opened for the first time: {span(ordered)}."
+                if ordered else "")
+    table += ["", f"New browser: {span(cold)}.{in_order} Browser that has opened the notebooks before: "
+              f"{span(warm)}."]
     if refs:
         table += ["", "marimo's floor (bench/reference_notebooks, nothing of the workbench), medians in s, "
                   "new / warm browser: " + "; ".join(
@@ -242,12 +253,21 @@ def main() -> None:
     books = [p for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")) if not pick or p.name[:2] in pick]
     books += REFERENCES  # marimo's own floor, measured in the same rounds
     port = free_port()  # one port for every server: a warm browser sees the same URLs
-    cold, warm = [], []
+    cold, ordered, warm = [], [], []
     for round_ in range(a.repeat):  # whole rounds, so slow minutes of the machine hit every notebook
         for nb in books:  # a new browser for each notebook: nothing cached
             cold.append(open_time(nb, a.config.resolve(), port, screens=a.screens if round_ == 0 else None,
                                   server_kind=a.server))
             print("cold", json.dumps(cold[-1]), flush=True)
+        with tempfile.TemporaryDirectory() as profile:  # a new browser, the notebooks in order, once each
+            driver = browser(Path(profile))
+            try:
+                for nb in books:
+                    if nb not in REFERENCES:
+                        ordered.append(open_time(nb, a.config.resolve(), port, driver, server_kind=a.server))
+                        print("in order", json.dumps(ordered[-1]), flush=True)
+            finally:
+                driver.quit()
         with tempfile.TemporaryDirectory() as profile:  # one browser that has opened the notebooks before
             driver = browser(Path(profile))
             try:
@@ -259,7 +279,7 @@ def main() -> None:
             finally:
                 driver.quit()
     result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "config": str(a.config),
-              "rounds": a.repeat, "server": a.server, "rows": cold, "warm browser": warm,
+              "rounds": a.repeat, "server": a.server, "rows": cold, "in order": ordered, "warm browser": warm,
               "baseline": a.baseline}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=1))

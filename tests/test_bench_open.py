@@ -45,3 +45,19 @@ def test_the_bench_times_the_readmes_server_and_says_which_it_timed():
     for kind, said in (("bmembed-lab", "`bmembed-lab notebooks`"), ("marimo", "plain `marimo run`")):
         table = bench.render({"rows": rows, "warm browser": rows, "machine": {"cpus": 2}, "server": kind})
         assert f"a fresh {said}" in table
+
+
+def test_the_in_order_pass_gets_its_own_column_and_summary_and_old_results_render_without_it():
+    bench = load_bench()
+    cold = runs("00_overview.py", [2.4], 0) + runs("06_map.py", [3.4], 6) + runs("one_plot.py", [2.5], 3, True)
+    warm = runs("00_overview.py", [1.2], 0) + runs("06_map.py", [1.9], 6) + runs("one_plot.py", [1.1], 3, True)
+    ordered = runs("00_overview.py", [2.3], 0) + runs("06_map.py", [2.8], 6)  # no references in this pass
+    table = bench.render({"rows": cold, "in order": ordered, "warm browser": warm, "machine": {"cpus": 2}})
+    head = next(line for line in table.splitlines() if line.startswith("| notebook"))
+    row = {line.split("`")[1]: line for line in table.splitlines() if line.startswith("| ") and "`" in line}
+    assert "opened in order (00 first)" in head and head.count("|") == row["06_map.py"].count("|")
+    assert "| 3.4 (1.0) | 2.8 (1.0) | 1.9 (1.0) |" in row["06_map.py"]
+    assert "| 2.5 (1.0) | - | 1.1 (1.0) |" in row["one_plot.py"]
+    assert "the notebooks in order, each opened for the first time: medians 2.3-2.8 s, 2 of 2 under 3 s" in table
+    old = bench.render({"rows": cold, "warm browser": warm, "machine": {"cpus": 2}})
+    assert "in order" not in old and old.splitlines()[2].count("|") == 7
