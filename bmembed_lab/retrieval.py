@@ -47,22 +47,28 @@ def bm25_run(index: BM25Index, query_ids: list[str], query_tokens: list[list[str
 
 
 def dense_run(query_emb: np.ndarray, chunk_emb: np.ndarray, query_ids: list[str], k: int,
-              system: str = "base", batch: int = 256, block: int = 65536) -> Run:
+              system: str = "base", batch: int = 256, block: int = 32768) -> Run:
     """Top-k chunks by cosine similarity (embeddings are L2-normalised: a dot product).
     Exact, in bounded memory: ``batch`` queries at a time against ``block`` chunks at a time
     (a float16 or memory-mapped ``chunk_emb`` is read one block at a time), so the similarity
     matrix held never exceeds batch x block floats whatever the corpus size. Ties are broken
-    by the lower chunk index, as one unblocked pass would."""
+    by the lower chunk index, as one unblocked pass would.
+
+    A score is a function of its two vectors only: summed in float64, then rounded to the
+    float32 it is stored as. A float32 matrix product rounds an element differently by where
+    BLAS's kernels place it (seen with OpenBLAS on an AMD Zen 4: two identical chunks scored
+    one unit in the last place apart), which would rank duplicated chunks by their position in
+    the matrix and make the blocks change the run."""
     n = len(chunk_emb)
     k_eff = min(k, n)
     idx = np.full((len(query_emb), k), -1, dtype=np.int64)
     val = np.full((len(query_emb), k), np.nan, dtype=np.float32)
     for s in range(0, len(query_emb), batch):
-        q = np.asarray(query_emb[s:s + batch], dtype=np.float32)
+        q = np.asarray(query_emb[s:s + batch], dtype=np.float64)
         best_i = np.zeros((len(q), 0), dtype=np.int64)
         best_v = np.zeros((len(q), 0), dtype=np.float32)
         for c0 in range(0, n, block):
-            sims = q @ np.asarray(chunk_emb[c0:c0 + block], dtype=np.float32).T
+            sims = (q @ np.asarray(chunk_emb[c0:c0 + block], dtype=np.float64).T).astype(np.float32)
             top = top_k_indices(sims, k_eff)
             cand_i = np.concatenate([best_i, top + c0], 1)
             cand_v = np.concatenate([best_v, np.take_along_axis(sims, top, 1)], 1)

@@ -43,7 +43,9 @@ def test_run_roundtrip(tmp_path):
 def test_dense_run_in_blocks_is_exact_with_ties_and_float16_memmap(tmp_path):
     """Blocks of chunks and batches of queries give the very run one unblocked pass gives:
     the same indices (ties, here duplicated chunks, broken by the lower index) and scores,
-    also over a memory-mapped float16 .npy."""
+    also over a memory-mapped float16 .npy. The reference scores come without BLAS (each pair's
+    products summed on its own, in float64): a float32 matrix product can score identical
+    chunks apart by where it places them (OpenBLAS on an AMD Zen 4 did)."""
     rng = np.random.default_rng(0)
     c = rng.normal(size=(1000, 16)).astype(np.float32)
     c[500:520] = c[3]  # 21 identical chunks: a tie across blocks
@@ -52,12 +54,17 @@ def test_dense_run_in_blocks_is_exact_with_ties_and_float16_memmap(tmp_path):
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     ids = [f"q{i}" for i in range(len(q))]
     one = dense_run(q, c, ids, 25, batch=len(q), block=len(c))
-    sims = q @ c.T
+    sims = (q[:, None, :].astype(np.float64) * c[None, :, :].astype(np.float64)).sum(-1).astype(np.float32)
     want = np.lexsort((np.broadcast_to(np.arange(len(c)), sims.shape), -sims), axis=1)[:, :25]
     assert (one.indices == want).all()
+    np.testing.assert_array_equal(one.scores, np.take_along_axis(sims, want, 1))
     assert list(one.indices[0, :21]) == [3] + list(range(500, 520))
+    tied = np.isin(one.indices, [3, *range(500, 520)])
+    for row in range(len(q)):  # the duplicated chunks score exactly alike, in every query
+        assert len(set(one.scores[row][tied[row]].tolist())) <= 1
     blocked = dense_run(q, c, ids, 25, batch=7, block=64)
-    assert (blocked.indices == one.indices).all() and np.allclose(blocked.scores, one.scores)
+    np.testing.assert_array_equal(blocked.indices, one.indices)
+    np.testing.assert_array_equal(blocked.scores, one.scores)
     np.save(tmp_path / "c16.npy", c.astype(np.float16))
     mm = np.load(tmp_path / "c16.npy", mmap_mode="r")
     half = dense_run(q, mm, ids, 25, batch=7, block=64)
