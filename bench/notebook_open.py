@@ -141,6 +141,24 @@ def open_time(notebook: Path, config: Path, port: int, driver=None, settle: floa
         server.wait(timeout=20)
 
 
+def one_browser(books: list[Path], config: Path, port: int, server_kind: str, label: str,
+                warm_up: bool = False) -> list[dict]:
+    """Time ``books`` one after another in one new browser (its own profile, so its caches fill
+    as it goes); with ``warm_up``, after opening each of them once uncounted."""
+    with tempfile.TemporaryDirectory() as profile:
+        driver = browser(Path(profile))
+        try:
+            for nb in books if warm_up else []:
+                open_time(nb, config, port, driver, server_kind=server_kind)
+            rows = []
+            for nb in books:
+                rows.append(open_time(nb, config, port, driver, server_kind=server_kind))
+                print(label, json.dumps(rows[-1]), flush=True)
+            return rows
+        finally:
+            driver.quit()
+
+
 SERVERS = {"bmembed-lab": "`bmembed-lab notebooks` (marimo run, the notebooks' imports done before it listens)",
            "marimo": "plain `marimo run`"}
 
@@ -193,9 +211,9 @@ def render(result: dict) -> str:
         return (f"medians {min(medians):.1f}-{max(medians):.1f} s, {sum(m < 3 for m in medians)} of "
                 f"{len(books)} under 3 s, the slowest single open "
                 f"{max(r['open s'] for r in runs if not r.get('reference')):.1f} s")
-    in_order = (f" New browser, the notebooks in order, each opened for the first time: {span(ordered)}."
-                if ordered else "")
-    table += ["", f"New browser: {span(cold)}.{in_order} Browser that has opened the notebooks before: "
+    ordered_line = (f" New browser, the notebooks in order, each opened for the first time: "
+                    f"{span(ordered)}." if ordered else "")
+    table += ["", f"New browser: {span(cold)}.{ordered_line} Browser that has opened the notebooks before: "
               f"{span(warm)}."]
     if refs:
         table += ["", "marimo's floor (bench/reference_notebooks, nothing of the workbench), medians in s, "
@@ -254,30 +272,15 @@ def main() -> None:
     books += REFERENCES  # marimo's own floor, measured in the same rounds
     port = free_port()  # one port for every server: a warm browser sees the same URLs
     cold, ordered, warm = [], [], []
+    config = a.config.resolve()
     for round_ in range(a.repeat):  # whole rounds, so slow minutes of the machine hit every notebook
         for nb in books:  # a new browser for each notebook: nothing cached
-            cold.append(open_time(nb, a.config.resolve(), port, screens=a.screens if round_ == 0 else None,
+            cold.append(open_time(nb, config, port, screens=a.screens if round_ == 0 else None,
                                   server_kind=a.server))
             print("cold", json.dumps(cold[-1]), flush=True)
-        with tempfile.TemporaryDirectory() as profile:  # a new browser, the notebooks in order, once each
-            driver = browser(Path(profile))
-            try:
-                for nb in books:
-                    if nb not in REFERENCES:
-                        ordered.append(open_time(nb, a.config.resolve(), port, driver, server_kind=a.server))
-                        print("in order", json.dumps(ordered[-1]), flush=True)
-            finally:
-                driver.quit()
-        with tempfile.TemporaryDirectory() as profile:  # one browser that has opened the notebooks before
-            driver = browser(Path(profile))
-            try:
-                for nb in books:  # the warm-up, not counted: every notebook once
-                    open_time(nb, a.config.resolve(), port, driver, server_kind=a.server)
-                for nb in books:
-                    warm.append(open_time(nb, a.config.resolve(), port, driver, server_kind=a.server))
-                    print("warm", json.dumps(warm[-1]), flush=True)
-            finally:
-                driver.quit()
+        # a new browser, the notebooks in order, each once; then one that has opened them all before
+        ordered += one_browser([nb for nb in books if nb not in REFERENCES], config, port, a.server, "in order")
+        warm += one_browser(books, config, port, a.server, "warm", warm_up=True)
     result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "config": str(a.config),
               "rounds": a.repeat, "server": a.server, "rows": cold, "in order": ordered, "warm browser": warm,
               "baseline": a.baseline}
