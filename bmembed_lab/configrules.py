@@ -8,13 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import InputError
+from .modelstack import POOLING_MODES
 
 CHOICES = {
     ("corpus", "format"): {"beir", "jsonl", "folder"},
     ("corpus", "encoding_errors"): {"strict", "replace"},
     ("relevance", "match"): {"auto", "text", "page", "doc"},
     ("bm25", "variant"): {"okapi", "bm25l", "bm25plus"},
-    ("encoder", "pooling"): {"auto", "mean", "cls", "last"},
+    ("encoder", "pooling"): {"auto", "last", *POOLING_MODES},
     ("encoder", "precision"): {"auto", "fp32", "bf16"},
     ("encoder", "device"): {"auto", "cpu", "cuda"},
     ("encoder", "protocol"): {"clean", "reference"},

@@ -72,6 +72,14 @@ def uniformity(x: np.ndarray, t: float = 2.0, max_points: int = 4000, seed: int 
     return float(m + np.log(np.mean(np.exp(v - m))))  # log-mean-exp, stable
 
 
+def on_sphere(e: np.ndarray) -> np.ndarray:
+    """``e`` itself where its rows are unit vectors (a cosine model's), else its rows
+    L2-normalised: alignment and uniformity are defined on the hypersphere (Wang and Isola),
+    and a ``dot`` model's raw vectors are not on it."""
+    norms = np.linalg.norm(np.asarray(e, dtype=np.float32), axis=1, keepdims=True)
+    return e if np.allclose(norms, 1, atol=1e-3) else e / np.maximum(norms, 1e-12)
+
+
 def alignment_uniformity(query_emb: np.ndarray, chunk_emb: np.ndarray,
                          pairs: list[tuple[int, int]], max_points: int = 4000, seed: int = 0) -> dict:
     """Every number for one model: ``pairs`` are (query row, gold chunk row)."""
@@ -79,6 +87,7 @@ def alignment_uniformity(query_emb: np.ndarray, chunk_emb: np.ndarray,
         raise InputError("no (query, gold chunk) pair", "relevance", "alignment needs labelled queries")
     qi = np.array([a for a, _ in pairs])
     ci = np.array([b for _, b in pairs])
+    query_emb, chunk_emb = on_sphere(query_emb), on_sphere(chunk_emb)
     x, y = query_emb[qi], chunk_emb[ci]
     an, skipped = alignment_norm(x, y, chunk_emb)
     u = uniformity(chunk_emb, max_points=max_points, seed=seed)

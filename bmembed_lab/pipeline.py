@@ -233,8 +233,9 @@ class Pipeline:
 
     # -- encoders and runs (paper Section 4) ------------------------------------------------------
     def encoder(self, name: str = "base") -> LazyEncoder:
-        """The base encoder, or a trained method's export with the base model's pooling; lazy:
-        its model loads only when something is encoded (cache keys need only its identity)."""
+        """The base encoder, or a trained method's export (its ``merged/`` carries the module
+        stack it was trained and evaluated with); lazy: its model loads only when something is
+        encoded (cache keys need only its identity)."""
         from dataclasses import replace
 
         def run():
@@ -245,8 +246,7 @@ class Pipeline:
                 model = folder / "merged" if (folder / "merged" / "config.json").is_file() else folder
             else:
                 model = self.trained(name)[0].merged
-            return LazyEncoder(replace(self.cfg.encoder, model=str(model),
-                                       pooling=self.encoder("base").pooling))
+            return LazyEncoder(replace(self.cfg.encoder, model=str(model)))
         return self._stage(f"encoder:{name}", run)
 
     def chunk_embeddings(self, name: str = "base", on_batch=None, accelerator=None) -> tuple[np.ndarray, str]:

@@ -193,13 +193,15 @@ class TokenTable:
 
 def _micro_texts(enc, data, idx: list[int], tcfg: TrainingConfig) -> list[list[str]]:
     """The texts of one micro-batch by role: queries (with the protocol's prefix), then the
-    lists' passages (bmembed) or the positives and hard negatives (cl, mnrl)."""
+    lists' passages (bmembed) or the positives and hard negatives (cl, mnrl), each with the
+    document prefix (the model's document prompt, as evaluation encodes them)."""
     queries = [enc.query_instruction + data.queries[i] for i in idx]
+    doc = enc.document_prefix
     if isinstance(data, ListData):
-        return [queries, [t for i in idx for t in data.passages[i]]]
-    parts = [queries, [data.positives[i] for i in idx]]
+        return [queries, [doc + t for i in idx for t in data.passages[i]]]
+    parts = [queries, [doc + data.positives[i] for i in idx]]
     if data.negatives and tcfg.hard_negatives:
-        parts.append([t for i in idx for t in data.negatives[i][:tcfg.hard_negatives]])
+        parts.append([doc + t for i in idx for t in data.negatives[i][:tcfg.hard_negatives]])
     return parts
 
 
@@ -235,6 +237,10 @@ def step_loss(enc, data, micro_batches: list[list[int]], tcfg: TrainingConfig, t
     parts = [_micro_texts(enc, data, idx, tcfg) for idx in micro_batches]
     flat = [t for mp in parts for part in mp for t in part]
     emb = embed_bucketed(enc, tokens(flat), bucket_budget(tcfg, enc))
+    if not enc.stack.normalize:  # a dot model: the losses still score cosine (paper 3.3)
+        import torch.nn.functional as F
+
+        emb = F.normalize(emb, dim=-1)
     total, at = 0.0, 0
     for idx, mp in zip(micro_batches, parts):
         pieces = []

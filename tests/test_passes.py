@@ -22,7 +22,8 @@ def padded(enc, monkeypatch):
     return run
 
 
-@pytest.mark.parametrize("pooling", ["mean", "cls", "last"])
+@pytest.mark.parametrize("pooling", ["mean", "cls", "last", "max", "weightedmean",
+                                     "mean_sqrt_len_tokens"])
 def test_unpadded_embeddings_equal_padded_ones(tiny_model_dir, monkeypatch, pooling):
     enc = Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32", pooling=pooling))
     assert enc.unpads  # a BERT on the CPU

@@ -8,6 +8,7 @@ import pytest
 
 from bmembed_lab.config import EncoderConfig, TrainingConfig
 from bmembed_lab.encoder import REFERENCE_INSTRUCTION, Encoder, query_prefix
+from bmembed_lab.modelstack import read_stack
 from bmembed_lab.training import ListData, PairData, batch_loss, prepare_model
 
 
@@ -50,10 +51,12 @@ def test_clean_protocol_uses_the_models_own_query_prompt(tmp_path, tiny_model_di
     shutil.copytree(tiny_model_dir, model)
     (model / "config_sentence_transformers.json").write_text(json.dumps(
         {"prompts": {"query": "query: ", "document": ""}}))
-    assert query_prefix(EncoderConfig(model=str(model)), model) == "query: "
-    assert query_prefix(EncoderConfig(model=str(model), query_instruction="Q: "), model) == "Q: "
-    assert query_prefix(EncoderConfig(model=str(model), protocol="reference"), model) == REFERENCE_INSTRUCTION
-    assert query_prefix(EncoderConfig(model=str(tiny_model_dir)), tiny_model_dir) == ""
+    stack, plain = read_stack(model), read_stack(tiny_model_dir)
+    assert query_prefix(EncoderConfig(model=str(model)), stack) == "query: "
+    assert query_prefix(EncoderConfig(model=str(model), query_instruction="Q: "), stack) == "Q: "
+    reference = EncoderConfig(model=str(model), protocol="reference")
+    assert query_prefix(reference, stack) == REFERENCE_INSTRUCTION
+    assert query_prefix(EncoderConfig(model=str(tiny_model_dir)), plain) == ""
 
 
 def test_protocol_enters_the_embedding_and_model_keys(tmp_path, beir_dir, tiny_model_dir):

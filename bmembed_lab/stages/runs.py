@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from .. import bm25, encoder as encoder_mod, passes, retrieval
+from .. import bm25, encoder as encoder_mod, retrieval
 from ..cache import StageCache, cached, code_version
 from ..safeio import load_npy, read_json, save_npy, write_json
 from ..chunking import Chunk
@@ -73,7 +73,7 @@ def embeddings(cache: StageCache, enc: encoder_mod.Encoder, texts: list[str], is
                                            if k not in ("query_instruction", "protocol")}
     store = "float32" if is_query else storage
     conf = ident | {"is_query": is_query} | ({"stored_as": store} if store != "float32" else {})
-    version = code_version(encoder_mod, passes)
+    version = code_version(*encoder_mod.ENCODING_CODE)
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     shard = min(shard or SHARD, -(-len(texts) // world))
     run_dir = cache.sub_store(SHARDS) / StageCache.make_key(EMBEDDINGS, conf, [inputs_key], version) \

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import bm25, encoder as encoder_mod, export, negatives as negatives_mod, passes, selection, training
+from .. import bm25, encoder as encoder_mod, export, negatives as negatives_mod, selection, training
 from ..cache import StageCache, cached, code_version
 from ..safeio import load_npy, read_json, save_npy, write_json
 from ..chunking import Chunk
@@ -142,9 +142,9 @@ def model_key(cfg: Config, method: str, data_key: str, dev_key: str = ""):
     conf["training"].pop("checkpoint_every")
     conf["training"].pop("keep_checkpoints")
     inputs = [data_key] + ([dev_key] if dev_key and tcfg.eval_every else [])
-    key = StageCache.make_key(MODEL, conf, inputs,
-                              code_version(training, "bmembed_lab.dropout", encoder_mod, passes,
-                                           export, selection))
+    code = code_version(training, "bmembed_lab.dropout", *encoder_mod.ENCODING_CODE, export,
+                        selection)
+    key = StageCache.make_key(MODEL, conf, inputs, code)
     return tcfg, base, conf, key
 
 
