@@ -76,7 +76,7 @@ def measure(corpus: str, protocol: str) -> dict:
     check = run_check(pipe)
     res = pipe.evaluate(["bm25", "base", "bmembed"])
     out = {"corpus": corpus, "protocol": protocol, "check": check, "verdict": check["verdict"],
-           "questions": {s: len(pipe.eval_queries(s)[0]) for s in ("dev", "test")},
+           "questions": {s: len(pipe.questions(s)) for s in ("dev", "test")},
            "comparisons": res["comparisons"].to_dict(orient="records"), "notes": res["notes"],
            "selection": pipe.trained("bmembed")[0].info.get("selection"),
            "seconds": time.perf_counter() - t0}

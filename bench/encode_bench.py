@@ -121,7 +121,7 @@ def demo_hit10(pipe, encoders: dict) -> dict:
 
     chunks, _ = pipe.chunks()
     rel, _ = pipe.relevance()
-    qids, qtexts = pipe.eval_queries("test")
+    qids, qtexts = pipe.questions("test").ids, pipe.questions("test").texts
     out = {}
     for name, fn in encoders.items():
         docs = np.asarray(fn([c.text for c in chunks]), dtype=np.float32)

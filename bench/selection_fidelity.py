@@ -53,7 +53,7 @@ def main() -> None:
     pipe = Pipeline(cfg)
     pool, _, chunk_texts = pipe.dev_pool()
     rel = pipe.relevance()[0]
-    splits = {"dev": pipe.eval_queries("dev"), "test": pipe.eval_queries("test")}
+    splits = {s: (pipe.questions(s).ids, pipe.questions(s).texts) for s in ("dev", "test")}
     splits["pool queries"] = (pool.query_ids, pool.query_texts)
     dev_runs = [pipe.run("bm25", "dev")[0], pipe.run("base", "dev")[0]]
     t = cfg.training

@@ -26,6 +26,7 @@ import numpy as np
 
 from .evaluation import per_query_table
 from .metrics import paired_bootstrap
+from .questions import check_sets
 from .text import words
 
 MARGIN = 5.0  # MAP@10 points BM25 must lead by (lower interval end) to expect a gain
@@ -128,18 +129,11 @@ def run_check(pipe, n_boot: int | None = None) -> dict:
     seed = cfg.eval.seed
     out: dict = {"protocol": cfg.encoder.protocol, "query prefix": pipe.encoder("base").query_instruction}
     labelled = pipe.labelled()
-    if labelled:
-        split = "dev" if pipe.eval_queries("dev")[0] else "test"
-        ids, texts = pipe.eval_queries(split)
-        rel, variant = pipe.relevance()[0], "dev" if split == "dev" else "original"
-    else:  # no labels: BM25 against base on the held-out synthetic queries (the teacher's kind)
-        from .stages.queries import held_out_relevance
-
-        split, variant = "held-out synthetic", "heldout"
-        ids, texts = pipe.held_out_split("report")
-        rel = held_out_relevance(pipe.held_out()[0])
-    out["questions"] = {"split": split, "count": len(ids)}
-    runs = {s: pipe.run(s, variant)[0] for s in ("bm25", "base")}
+    # no labels: BM25 against base on the held-out synthetic queries (the teacher's kind)
+    q = pipe.questions(check_sets(labelled, labelled and len(pipe.questions("dev")) > 0))
+    split, rel = q.label, q.relevance
+    out["questions"] = {"split": split, "count": len(q)}
+    runs = {s: pipe.run(s, q.which)[0] for s in ("bm25", "base")}
     pq = {s: per_query_table(r, rel) for s, r in runs.items()}
     gap = _paired(pq["bm25"], pq["base"], METRIC, n_boot, seed)
     out["bm25 - base"] = gap
@@ -150,11 +144,11 @@ def run_check(pipe, n_boot: int | None = None) -> dict:
         from .pipeline import Pipeline
 
         clean = Pipeline(replace(cfg, encoder=replace(cfg.encoder, protocol="clean")), pipe.cache)
-        run_clean = clean.run("base", variant)[0]
+        run_clean = clean.run("base", q.which)[0]
         handicap = _paired(per_query_table(run_clean, rel), pq["base"], METRIC, n_boot, seed)
         out["prefix cost (clean base - reference base)"] = handicap
     out["teacher on training queries"] = teacher_on_training_queries(pipe, seed=seed)
-    out["resemblance"] = resemblance(pipe, texts, seed=seed)
+    out["resemblance"] = resemblance(pipe, q.texts, seed=seed)
     out["verdict"], out["reasons"] = verdict(gap, handicap, labelled, split)
     return out
 

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import methods
 from .config import Config, explain, load_config
 from .errors import InputError
 from .evaluation import SYSTEMS_HELP
@@ -87,14 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="fine-tune the encoder (training.method) and export it; "
                                      "runs unchanged under `accelerate launch` (DDP)")
     _common(p)
-    p.add_argument("--method", choices=["bmembed", "cl", "mnrl"],
-                   help="training method (default: training.method)")
+    p.add_argument("--method", choices=methods.NAMES,
+                   help="training method (default: training.method): " + methods.HELP)
 
     p = sub.add_parser("encode", help="encode the corpus into the cache (resumable); under "
                                       "`accelerate launch` every process (GPU) encodes a share")
     _common(p)
     p.add_argument("models", nargs="*", default=["base"],
-                   help="base (default), a trained method (bmembed, cl, mnrl) or folder:PATH")
+                   help=f"base (default), a trained method ({', '.join(methods.NAMES)}) or "
+                        "folder:PATH")
 
     p = sub.add_parser("perturb", help="the lexical-sensitivity study (paper Section 6, Table 5): "
                                        "systems on original, keyword-masked and synonym-substituted "

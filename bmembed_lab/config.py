@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from . import methods
 from .configrules import CHOICES, PRESETS, RANGES, check_cache_dir, check_range, range_text
 from .errors import InputError
 
@@ -169,9 +170,7 @@ class TrainingConfig:
     preset: str = opt("", "'' | minilm-setting1 (full fine-tune, lr 2e-5, 500 steps: paper "
                           "Appendix C) | lora (LoRA r 16, lr 1e-5, 100 warm-up, 1,000 steps: the main "
                           "runs); a preset sets the values below unless the config sets them too")
-    method: str = opt("bmembed", "bmembed (listwise on the BM25 lists) | cl (InfoNCE, evidence as "
-                                 "positive, in-batch negatives) | mnrl (MultipleNegativesRankingLoss "
-                                 "with mined hard negatives)")
+    method: str = opt(methods.DEFAULT, methods.HELP)
     loss: str = opt("listnet", "bmembed loss: listnet | listmle")
     alpha: float = opt(2.0, "ListNet label temperature on raw BM25 scores (reference 1/alpha = 0.5)")
     tau: float = opt(0.05, "similarity temperature (a scale of 1/tau = 20)")
@@ -264,8 +263,8 @@ class PerturbationConfig:
                                      "encoder is below this is dropped as changing the meaning "
                                      "('diagnose' -> 'name': 0.33) and counted; 0 = keep all")
     llm_model: str = opt("", "llm backends' model; empty = llm.extract_model")
-    systems: list = opt(["bm25", "base", "bmembed", "rrf+bmembed"], "systems compared on original, "
-                                                                   "masked and substituted queries")
+    systems: list = opt(["bm25", "base", methods.DEFAULT, f"rrf+{methods.DEFAULT}"],
+                        "systems compared on original, masked and substituted queries")
 
 
 @dataclass

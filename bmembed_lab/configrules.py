@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import InputError
+from .methods import NAMES
 from .modelstack import POOLING_MODES
 
 CHOICES = {
@@ -26,7 +27,7 @@ CHOICES = {
     ("sampling", "strategy"): {"fine-to-coarse", "uniform", "paper-illustration"},
     ("sampling", "convention"): {"m_items", "m_plus_one"},
     ("training", "preset"): {"", "minilm-setting1", "lora"},
-    ("training", "method"): {"bmembed", "cl", "mnrl"},
+    ("training", "method"): set(NAMES),
     ("training", "loss"): {"listnet", "listmle"},
     ("training", "negatives_from"): {"bm25", "base"},
     ("training", "dev_metric"): {"Hit@1", "Hit@4", "Hit@10", "MAP@10", "nDCG@10", "MRR@10"},

@@ -14,16 +14,16 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .methods import DEFAULT, NAMES
 from .metrics import paired_bootstrap, query_metrics
 from .relevance import Relevance
 from .retrieval import Run
 
-# Systems trained by the workbench (the `train` stage's methods).
-TRAINED = ("bmembed", "cl", "mnrl")
-SYSTEMS_HELP = ("bm25 | base | rrf (BM25 + base fused) | a trained encoder: bmembed, cl, mnrl | "
-                "rrf+<trained> (BM25 + that encoder fused) | a dense system truncated to its first "
-                "d dimensions as name@d (base@128, mnrl@128) | any local model folder as "
-                "label=folder (an earlier export: mine=runs/bmembed/merged), scored without training")
+SYSTEMS_HELP = (f"bm25 | base | rrf (BM25 + base fused) | a trained encoder: {', '.join(NAMES)} "
+                "| rrf+<trained> (BM25 + that encoder fused) | a dense system truncated to its "
+                f"first d dimensions as name@d (base@128, {NAMES[-1]}@128) | any local model "
+                "folder as label=folder (an earlier export: mine=runs/model/merged), scored "
+                "without training")
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class System:
     @property
     def trained_dense(self) -> bool:
         """A dense system whose encoder was trained here (bmembed, cl@128, ...)."""
-        return self.kind == "dense" and self.encoder in TRAINED
+        return self.kind == "dense" and self.encoder in NAMES
 
     @property
     def adapted(self) -> bool:
@@ -58,7 +58,7 @@ def parse_system(name: str, where: str = "eval.systems", folders: bool = True) -
         if not folders:
             raise InputError(f"system '{name}': a model folder is scored by `evaluate` and `run`",
                              where, "give it in eval.systems or evaluate --systems")
-        if not label.isidentifier() or label in ("bm25", "base", "rrf") + TRAINED or not folder:
+        if not label.isidentifier() or label in ("bm25", "base", "rrf") + NAMES or not folder:
             raise InputError(f"system '{name}': label=folder needs a plain new label and a folder",
                              where, "write e.g. mine=runs/bmembed/merged (label: letters, digits, _)")
         return System(label, "dense", f"folder:{folder}", folder=folder)
@@ -67,9 +67,9 @@ def parse_system(name: str, where: str = "eval.systems", folders: bool = True) -
         return System(name, "bm25")
     if name == "rrf":
         return System(name, "rrf", "base")
-    if name.startswith("rrf+") and name[4:] in TRAINED:
+    if name.startswith("rrf+") and name[4:] in NAMES:
         return System(name, "rrf", name[4:])
-    if base in ("base",) + TRAINED:
+    if base in ("base",) + NAMES:
         if not at:
             return System(name, "dense", base)
         if dim.isdigit() and int(dim) > 0:
@@ -171,7 +171,7 @@ def format_comparisons(comparisons: pd.DataFrame) -> list[str]:
             f"{r.ci_high:+6.2f}]  p={r.p_value:.4f}" for _, r in comparisons.iterrows()]
 
 
-def regime_lines(results: dict[str, dict], trained: str = "bmembed", metric: str = "Hit@10"
+def regime_lines(results: dict[str, dict], trained: str = DEFAULT, metric: str = "Hit@10"
                  ) -> list[str]:
     """Per query set (name -> an ``evaluate`` result): where BM25 stands against the base
     encoder, and what training on BM25's lists did to it, with intervals, and one computed

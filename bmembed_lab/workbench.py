@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import methods
 from .config import SamplingConfig, load_config
 from .partitions import entropy, partition_boundaries, target_distribution, target_warning
 
@@ -129,9 +130,9 @@ def drilldown(pipe, query_id: str, systems: list[str], depth: int = 10, width: i
     """One test question under every system: its text, its gold chunks' texts, and a table of
     each system's top ``depth`` chunk texts (cut to ``width`` characters, gold marked ★)."""
     chunks, _ = pipe.chunks()
-    gold = pipe.relevance()[0].grades[query_id]
-    ids, texts = pipe.eval_queries()
-    question = dict(zip(ids, texts)).get(query_id, "")
+    q = pipe.questions()
+    gold = q.relevance.grades[query_id]
+    question = dict(zip(q.ids, q.texts)).get(query_id, "")
 
     def cut(i: int) -> str:
         t = " ".join(chunks[i].text.split())
@@ -254,12 +255,6 @@ def listnet_floor(scores: np.ndarray, alpha: float) -> float:
     return float(entropy(p).mean())
 
 
-def texts_per_item(method: str, list_size: int = 9, hard_negatives: int = 1) -> int:
-    """Texts encoded per training item: a query and its list (bmembed), a query and its
-    positive (cl), plus the hard negatives (mnrl)."""
-    return {"bmembed": 1 + list_size, "cl": 2, "mnrl": 2 + hard_negatives}.get(method, 1 + list_size)
-
-
 def seconds_per_text(cache) -> float | None:
     """Seconds per encoded training text measured by the runs already in the cache (their
     train.json): texts = steps x lists (or pairs) per step x texts per list. None when no run
@@ -275,8 +270,9 @@ def seconds_per_text(cache) -> float | None:
         except (OSError, ValueError, KeyError):
             continue
         per_step = hp.get("batch_size", 1) * hp.get("grad_accum", 1)
-        texts = texts_per_item(t.get("method"), 9, hp.get("hard_negatives", 1))
-        if t.get("steps") and t.get("seconds"):
+        method = methods.METHODS.get(t.get("method"))
+        texts = method and method.texts_per_item(9, hp.get("hard_negatives", 1))
+        if texts and t.get("steps") and t.get("seconds"):
             rates.append(t["seconds"] / (t["steps"] * per_step * texts))
     return float(np.median(rates)) if rates else None
 
@@ -287,7 +283,7 @@ def training_estimate(cache, method: str, steps: int, per_step: int, list_size: 
     rate = seconds_per_text(cache)
     if rate is None:
         return "No run has been timed on this machine yet: the progress bar will tell after a few steps."
-    texts = texts_per_item(method, list_size)
+    texts = methods.get(method).texts_per_item(list_size)
     total = rate * steps * per_step * texts
     return (f"Estimated {total / 60:.0f} min ({steps} steps x {per_step} per step x {texts} texts at "
             f"{rate * 1000:.0f} ms per text, measured on this machine by the runs in the cache; dev "

@@ -24,8 +24,8 @@ def _():
     import pandas as pd
     import plotly.graph_objects as go
 
-    from bmembed_lab import charts, workbench
-    return charts, go, mo, pd, workbench
+    from bmembed_lab import charts, methods, workbench
+    return charts, go, methods, mo, pd, workbench
 
 
 @app.cell
@@ -43,7 +43,7 @@ def _(mo):
 
 
 @app.cell
-def _(mo, workbench):
+def _(methods, mo, workbench):
     _pipe = workbench.open_pipeline(read_only=True)  # opening only reads the cache
     base_cfg = _pipe.cfg.training
     form = mo.md("""
@@ -53,7 +53,7 @@ def _(mo, workbench):
 
     **bmembed:** loss {loss} &nbsp; alpha (label temperature) {alpha} &nbsp; tau (student temperature) {tau}
     """).batch(
-        method=mo.ui.dropdown(["bmembed", "cl", "mnrl"], value=base_cfg.method),
+        method=mo.ui.dropdown(list(methods.NAMES), value=base_cfg.method),
         steps=mo.ui.number(1, 20000, value=base_cfg.steps),
         grad_accum=mo.ui.number(1, 256, value=base_cfg.grad_accum),
         lr=mo.ui.number(1e-7, 1e-2, step=1e-6, value=base_cfg.lr),
@@ -69,14 +69,14 @@ def _(mo, workbench):
 
 
 @app.cell
-def _(form, mo, train, workbench):
+def _(form, methods, mo, train, workbench):
     import json as _json
 
     overrides = [f"training.{k}={_json.dumps(v)}" for k, v in form.value.items() if k != "method"]
     method = form.value["method"]
     _pipe = workbench.open_pipeline(overrides=overrides, read_only=True)
-    _per_step = _pipe.cfg.training.grad_accum * (max(_pipe.cfg.training.batch_size, 16)
-                                                  if method != "bmembed" else _pipe.cfg.training.batch_size)
+    _per_step = _pipe.cfg.training.grad_accum * methods.get(method).batch_size(
+        _pipe.cfg.training.batch_size)
     estimate = workbench.training_estimate(_pipe.cache, method, _pipe.cfg.training.steps, _per_step,
                                            _pipe.cfg.sampling.m)
     mo.vstack([mo.md(estimate + " A running training can be stopped with marimo's interrupt "
@@ -112,7 +112,7 @@ def _(charts, go, method, mo, overrides, train, workbench):
 
 
 @app.cell
-def _(charts, go, mo, pd, pipe, trained_info, workbench):
+def _(charts, go, methods, mo, pd, pipe, trained_info, workbench):
     from pathlib import Path as _Path
 
     from plotly.subplots import make_subplots
@@ -124,7 +124,7 @@ def _(charts, go, mo, pd, pipe, trained_info, workbench):
     loss_fig.add_trace(go.Scatter(x=losses["step"], y=losses["loss"], mode="lines", name="loss"))
     loss_fig.add_trace(go.Scatter(x=losses["step"], y=losses["loss"].rolling(20, min_periods=1).mean(),
                                   mode="lines", name="mean of 20"))
-    if trained_info["method"] == "bmembed" and hp.get("loss", "listnet") == "listnet":
+    if methods.get(trained_info["method"]).uses_lists and hp.get("loss", "listnet") == "listnet":
         floor = workbench.listnet_floor(workbench.from_cache(pipe.training_lists)[0].scores, hp["alpha"])
         loss_fig.add_hline(y=floor, line={"dash": "dot", "color": "#2ca02c"},
                            annotation_text=f"floor: the targets' entropy {floor:.3f}")

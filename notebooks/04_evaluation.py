@@ -95,8 +95,8 @@ def _(mo, systems, trained):
 @app.cell
 def _(a, b, metric, mo, pipe, res, workbench):
     wl = workbench.win_loss(res["per_query"], a.value, b.value, metric.value)
-    _ids, _texts = pipe.eval_queries()
-    wl.insert(1, "question", wl.query_id.map(dict(zip(_ids, _texts))))
+    _q = pipe.questions()
+    wl.insert(1, "question", wl.query_id.map(dict(zip(_q.ids, _q.texts))))
     counts = wl.status.value_counts().to_dict()
     status = mo.ui.dropdown(["fixed", "broke", "both hit", "both miss"], value="fixed", label="show")
     mo.vstack([mo.md(f"**{a.value} vs {b.value} on {metric.value}:** fixed {counts.get('fixed', 0)}, "

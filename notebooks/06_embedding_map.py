@@ -47,8 +47,8 @@ def _(mo):
 def _(workbench):
     pipe = workbench.open_pipeline(read_only=True)  # opening only reads the cache
     chunks, _ = workbench.from_cache(pipe.chunks)
-    rel, _ = pipe.relevance()
-    query_ids, query_texts = pipe.eval_queries()
+    _q = pipe.questions()
+    rel, query_ids, query_texts = _q.relevance, _q.ids, _q.texts
     return chunks, pipe, query_ids, query_texts, rel
 
 

@@ -48,14 +48,14 @@ def test_comparisons_only_among_the_systems_given():
 def test_evaluate_is_cached_so_reopening_does_not_resample(tmp_path, beir_dir, tiny_model_dir, monkeypatch):
     """The per-query tables and the bootstrap comparisons are a cached stage: a fresh pipeline
     (a notebook reopening) gets them back without drawing again; other systems draw anew."""
-    from bmembed_lab import pipeline as pipeline_mod
+    from bmembed_lab import evaluation as evaluation_mod
     from bmembed_lab.pipeline import Pipeline
 
     from .conftest import tiny_config
 
     cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir)
     first = Pipeline(cfg).evaluate(["bm25", "base", "rrf"])
-    monkeypatch.setattr(pipeline_mod, "compare_all", lambda *a, **k: pytest.fail("resampled"))
+    monkeypatch.setattr(evaluation_mod, "compare_all", lambda *a, **k: pytest.fail("resampled"))
     again = Pipeline(cfg).evaluate(["bm25", "base", "rrf"])
     assert again["comparisons"].equals(first["comparisons"]) and again["summary"].equals(first["summary"])
     with pytest.raises(pytest.fail.Exception, match="resampled"):

@@ -29,7 +29,7 @@ def test_pipeline_reports_on_test_only(tmp_path, beir_dir, tiny_model_dir):
 
     cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, eval__dev_fraction=0.5, eval__seed=3)
     pipe = Pipeline(cfg)
-    test, dev = pipe.eval_queries()[0], pipe.eval_queries("dev")[0]
+    test, dev = pipe.questions().ids, pipe.questions("dev").ids
     assert test and dev and not set(test) & set(dev)
     assert sorted(test + dev) == sorted(pipe.relevance()[0].grades)
     res = pipe.evaluate(["bm25", "base"])
@@ -142,11 +142,12 @@ def test_without_labels_held_out_synthetic_queries_select_and_say_what_they_meas
             "eval__systems": ["bm25", "base", "bmembed"]}
     pipe = Pipeline(tiny_config(tmp_path, corpus, tiny_model_dir, **opts))
     assert not pipe.labelled()
-    dev, report = pipe.held_out_split("dev"), pipe.held_out_split("report")
-    assert dev[0] and report[0] and not set(dev[0]) & set(report[0])
-    assert sorted(dev[0] + report[0]) == sorted(pipe.held_out()[0]["ids"])
+    dev, report = pipe.questions("heldout_dev"), pipe.questions("heldout")
+    assert dev.ids and report.ids and not set(dev.ids) & set(report.ids)
+    assert sorted(dev.ids + report.ids) == sorted(pipe.held_out()[0]["ids"])
+    assert not dev.labelled and dev.label.startswith("held-out synthetic")
     pool, _, _ = pipe.dev_pool()
-    assert not pool.labelled and pool.query_ids == dev[0][:len(pool)]
+    assert not pool.labelled and pool.query_ids == dev.ids[:len(pool)]
     sel = pipe.trained("bmembed")[0].info["selection"]
     assert sel["on"] == "held-out synthetic queries (agreement with the teacher, not quality)"
     assert [p["step"] for p in sel["curve"]] == [0, 2, 4]

@@ -63,6 +63,17 @@ def length_warning(cfg: Config) -> str | None:
                                        encoder.max_input_tokens(path, cfg.encoder.max_length))
 
 
+def report(ds: Dataset, chunk_list: list[Chunk], rel: Relevance, n_test: int, n_dev: int
+           ) -> dict:
+    """Counts worth printing beside the results."""
+    return {"documents": len(ds.documents), "chunks": len(chunk_list),
+            "queries": len(ds.queries), "labelled queries with a relevant chunk": len(rel.grades),
+            "evaluated queries": n_test, "dev queries (held out of the tables)": n_dev,
+            "labelled queries without a relevant chunk (excluded)": len(rel.no_relevant),
+            "gold facts matching no chunk": rel.unmatched_facts,
+            **{f"skipped: {k}": v for k, v in ds.skipped.items()}}
+
+
 def relevance(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str, chunk_list: list[Chunk],
               chunks_key: str) -> tuple[Relevance, str]:
     """(graded relevant chunks per labelled query, its key)."""

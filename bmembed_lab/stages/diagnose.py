@@ -18,19 +18,22 @@ import pandas as pd
 
 from .. import diagnostics, embedmap
 from ..cache import StageCache, cached, code_version
+from ..questions import Questions
 from ..safeio import read_json, write_json
 
 DIAGNOSTICS = "diagnostics"
 EMBEDDING_MAP = "embedding_map"
 
 
-def alignment_uniformity(cache: StageCache, q_emb: np.ndarray, q_key: str, c_emb: np.ndarray,
-                         c_key: str, pairs: list[tuple[int, int]], rel_key: str, max_points: int,
-                         seed: int) -> tuple[dict, str]:
-    """({alignment, alignment_norm, uniformity, ...} of one encoder, its key). ``pairs``:
-    (query row, gold chunk row) of every evaluation question."""
+def alignment_uniformity(cache: StageCache, c_emb: np.ndarray, c_key: str, q_emb: np.ndarray,
+                         q_key: str, q: Questions, max_points: int, seed: int
+                         ) -> tuple[dict, str]:
+    """({alignment, alignment_norm, uniformity, ...} of one encoder, its key): the pairs are
+    (question row, gold chunk row) of every question of ``q`` (``q_emb``'s rows)."""
+    pairs = [(i, c) for i, qid in enumerate(q.ids) for c in q.relevance.grades[qid]]
     conf = {"max_points": max_points, "seed": seed, "t": 2.0}
-    return cached(cache, DIAGNOSTICS, conf, [q_key, c_key, rel_key], code_version(diagnostics),
+    return cached(cache, DIAGNOSTICS, conf, [q_key, c_key, q.relevance_key],
+                  code_version(diagnostics),
                   lambda: diagnostics.alignment_uniformity(q_emb, c_emb, pairs, max_points, seed),
                   lambda v, d: write_json(d / "diagnostics.json", v),
                   lambda d: read_json(d / "diagnostics.json"))

@@ -17,6 +17,7 @@ from ..cache import StageCache, cached, code_version, files_fingerprint, texts_k
 from ..safeio import read_json, write_json
 from ..chunking import Chunk
 from ..config import Config
+from ..questions import STUDY_SETS
 from ..relevance import Relevance
 
 STAGE = "perturbations"
@@ -75,15 +76,42 @@ def perturbations(cfg: Config, cache: StageCache, chunks: list[Chunk], chunks_ke
                   lambda d: perturbation.PerturbationSet.from_json(read_json(d / "perturbations.json")))
 
 
-def study(cache: StageCache, conf: dict, run_keys: list[str], rel_key: str, compute
-          ) -> tuple[dict, str]:
-    """({"per_query", "study"} tables of a perturbation study, its key), cached as parquet so
-    that notebook 07 reopens them without resampling (the bootstrap of every system, variant
-    and metric takes seconds). Key: the systems, cut-offs, draws and seed, over the runs'
-    (every system on every variant) and the labels' keys."""
+def study_runs(systems: list[str], run, progress=None) -> dict:
+    """(system, variant) -> ``run(system, question set)`` for every system on every variant
+    of the study (the question set of each: :data:`bmembed_lab.questions.STUDY_SETS`)."""
+    from ..evaluation import parse_system
+
+    for s in systems:
+        parse_system(s, "perturbation.systems", folders=False)
+    todo = [(s, v) for s in systems for v in perturbation.VARIANTS]
+    out = {}
+    for i, (s, v) in enumerate(todo):
+        out[s, v] = run(s, STUDY_SETS[v])
+        if progress:
+            progress(i + 1, len(todo))
+    return out
+
+
+def study(cfg: Config, cache: StageCache, systems: list[str], runs_: dict, rel: Relevance,
+          rel_key: str) -> tuple[dict, str]:
+    """({"per_query", "study"} tables of a perturbation study over ``runs_`` ((system,
+    variant) -> (run, key)), its key), cached as parquet so that notebook 07 reopens them
+    without resampling (the bootstrap of every system, variant and metric takes seconds). Key:
+    the systems, cut-offs, draws and seed, over the runs' (every system on every variant) and
+    the labels' keys."""
     import pandas as pd
 
     from .. import evaluation as evaluation_mod, metrics
+
+    ks, e = tuple(cfg.eval.ks), cfg.eval
+    conf = {"systems": [evaluation_mod.parse_system(s).name for s in systems], "ks": list(ks),
+            "bootstrap": e.bootstrap, "seed": e.seed}
+
+    def compute() -> dict:
+        res = perturbation.run_study(
+            systems, lambda s, v: evaluation_mod.per_query_table(runs_[s, v][0], rel, ks),
+            e.bootstrap, e.seed)
+        return {"per_query": res["per_query"], "study": res["study"]}
 
     def save(v: dict, d) -> None:
         v["per_query"].to_parquet(d / "per_query.parquet")
@@ -93,5 +121,14 @@ def study(cache: StageCache, conf: dict, run_keys: list[str], rel_key: str, comp
         return {"per_query": pd.read_parquet(d / "per_query.parquet"),
                 "study": pd.read_parquet(d / "study.parquet")}
 
-    return cached(cache, STUDY, conf, run_keys + [rel_key],
+    return cached(cache, STUDY, conf, [k for _, k in runs_.values()] + [rel_key],
                   code_version(perturbation, evaluation_mod, metrics), compute, save, load)
+
+
+def study_result(tables: dict, counts: dict) -> dict:
+    """What ``perturbation_study`` returns: the tables, Table 5, the gold chunks' rank
+    changes, a computed reading and the perturbed set's counts."""
+    pq, st = tables["per_query"], tables["study"]
+    return {"per_query": pq, "study": st, "table": perturbation.table5(st),
+            "rank_changes": perturbation.rank_changes(pq), "reading": perturbation.reading(st),
+            "counts": counts}

@@ -24,6 +24,7 @@ from ..chunking import Chunk
 from ..corpus import Dataset
 from ..relevance import Relevance
 from ..errors import InputError
+from ..evaluation import in_dev_split
 
 STAGE = "queries"
 HELDOUT = "heldout_queries"
@@ -94,3 +95,14 @@ def held_out_relevance(held: dict) -> Relevance:
     return Relevance({q: {s: 1.0} for q, s in zip(held["ids"], held["sources"])},
                      {q: {s: [0]} for q, s in zip(held["ids"], held["sources"])},
                      {q: 1 for q in held["ids"]})
+
+
+def held_out_split(held: dict, labelled: bool, cfg: Config, which: str = "heldout"
+                   ) -> tuple[list[str], list[str]]:
+    """Ids and texts of the held-out keyword-style queries: ``heldout_dev`` (an
+    ``eval.dev_fraction`` of them, which select the exported step when there are no labelled
+    questions) or ``heldout`` (the rest; all of them when there are labels)."""
+    frac = 0.0 if labelled else cfg.eval.dev_fraction
+    pick = [i for i, q in enumerate(held["ids"])
+            if in_dev_split(q, frac, cfg.eval.seed) == (which == "heldout_dev")]
+    return [held["ids"][i] for i in pick], [held["texts"][i] for i in pick]

@@ -27,6 +27,7 @@ from ..safeio import load_npy, read_json, save_npy, write_json
 from ..chunking import Chunk
 from ..config import Config
 from ..errors import InputError
+from ..questions import Questions
 from ..retrieval import Run
 
 EMBEDDINGS = "embeddings"
@@ -193,15 +194,33 @@ def rrf_run(cache: StageCache, runs: list[tuple[Run, str]], u: int, depth: int, 
                   lambda v, d: v.save(d), Run.load)
 
 
-def evaluation(cache: StageCache, conf: dict, run_keys: list[str], rel_key: str, compute
+def model_folder(folder: Path) -> Path:
+    """The model of a ``label=folder`` system: an export's ``merged/`` model, or the folder."""
+    return folder / "merged" if (folder / "merged" / "config.json").is_file() else folder
+
+
+def evaluation(cfg: Config, cache: StageCache, q: Questions, runs_: dict[str, tuple[Run, str]]
                ) -> tuple[dict, str]:
-    """({"per_query", "comparisons"} tables of an ``evaluate`` call, its key): the per-query
-    metrics and the paired-bootstrap comparisons, cached as parquet so a notebook reopens them
-    without resampling (10,000 draws per comparison and metric take seconds). Key: the systems,
-    cut-offs, pairs, draws and seed, over the runs' and the labels' keys."""
+    """({"per_query", "comparisons"} tables of the systems' runs ``runs_`` (system -> (run,
+    key)) over the question set ``q``, its key): the per-query metrics and the
+    paired-bootstrap comparisons of :func:`~bmembed_lab.evaluation.default_comparisons`, cached
+    as parquet so a notebook reopens them without resampling (10,000 draws per comparison and
+    metric take seconds). Key: the systems, cut-offs, pairs, draws, seed and question set,
+    over the runs' and the labels' keys."""
     import pandas as pd
 
     from .. import evaluation as evaluation_mod, metrics
+
+    systems, ks, e = list(runs_), tuple(cfg.eval.ks), cfg.eval
+    pairs = evaluation_mod.default_comparisons(systems)
+    conf = {"systems": [evaluation_mod.parse_system(s).name for s in systems], "ks": list(ks),
+            "pairs": pairs, "bootstrap": e.bootstrap, "seed": e.seed, "queries": q.which}
+
+    def compute() -> dict:
+        per_query = pd.concat([evaluation_mod.per_query_table(runs_[s][0], q.relevance, ks)
+                               for s in systems], ignore_index=True)
+        return {"per_query": per_query, "comparisons": evaluation_mod.compare_all(
+            per_query, pairs, e.bootstrap, e.seed)}
 
     def save(v: dict, d: Path) -> None:
         v["per_query"].to_parquet(d / "per_query.parquet")
@@ -211,6 +230,15 @@ def evaluation(cache: StageCache, conf: dict, run_keys: list[str], rel_key: str,
         return {"per_query": pd.read_parquet(d / "per_query.parquet"),
                 "comparisons": pd.read_parquet(d / "comparisons.parquet")}
 
-    return cached(cache, EVALUATION, conf, run_keys + [rel_key],
+    return cached(cache, EVALUATION, conf, [k for _, k in runs_.values()] + [q.relevance_key],
                   code_version(evaluation_mod, metrics), compute, save, load)
 
+
+def evaluation_result(tables: dict, q: Questions, notes: list, protocol: str) -> dict:
+    """What ``evaluate`` returns: the tables, the summary, the metric note and the notes."""
+    from ..evaluation import metric_note, summary_table
+
+    return {"per_query": tables["per_query"], "summary": summary_table(tables["per_query"]),
+            "metric note": metric_note(tables["per_query"], q.relevance.n_facts),
+            "comparisons": tables["comparisons"], "notes": [n for n in notes if n],
+            "protocol": protocol}

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import bm25, encoder as encoder_mod, export, negatives as negatives_mod, selection, training
+from .. import bm25, encoder as encoder_mod, export, methods, negatives as negatives_mod
+from .. import selection, training
 from ..cache import StageCache, cached, code_version
 from ..safeio import load_npy, read_json, save_npy, write_json
 from ..chunking import Chunk
@@ -111,22 +112,27 @@ def mined_negatives(cfg: Config, cache: StageCache, qs: QuerySet, qs_key: str, c
 # -- the trainer's input -----------------------------------------------------------------------
 def training_data(method: str, qs: QuerySet, lists: TrainingLists | None, chunks: list[Chunk],
                   mined: negatives_mod.MinedPairs | None = None):
-    """BM25 lists for bmembed, (query, evidence) pairs for cl, (query, source chunk, mined hard
-    negatives) for mnrl."""
-    if method == "mnrl":
+    """The trainer's input for ``method``, by what its entry in :data:`methods.METHODS` is fed:
+    BM25 lists (``lists``), (query, evidence) pairs (``evidence``), or (query, source chunk,
+    mined hard negatives) (``mined``)."""
+    inputs = methods.get(method).inputs
+    if inputs == "mined":
         return training.PairData(list(mined.queries), [chunks[i].text for i in mined.positives],
                                  [[chunks[j].text for j in row] for row in mined.negatives])
-    if method == "bmembed":
+    if inputs == "lists":
         return training.ListData(list(lists.query_texts),
                                  [[chunks[j].text for j in row] for row in lists.chunk_indices],
                                  lists.scores)
-    if method == "cl":
-        pairs = [(q.text, q.evidence[0]) for q in qs.queries if q.evidence]
-        if not pairs:
-            raise InputError("no training query has evidence text", "queries",
-                             "the CL baseline needs evidence (offline and llm backends keep it)")
-        return training.PairData([a for a, _ in pairs], [b for _, b in pairs])
-    raise InputError(f"unknown training method {method!r}", "training.method", "use bmembed, cl or mnrl")
+    pairs = [(q.text, q.evidence[0]) for q in qs.queries if q.evidence]
+    if not pairs:
+        raise InputError("no training query has evidence text", "queries",
+                         f"{method} needs evidence (offline and llm backends keep it)")
+    return training.PairData([a for a, _ in pairs], [b for _, b in pairs])
+
+
+def evidence_key(qs: QuerySet, qs_key: str) -> str | None:
+    """The key of the (query, evidence) pairs: the queries' key, or None without evidence."""
+    return qs_key if any(q.evidence for q in qs.queries) else None
 
 
 # -- training and export -------------------------------------------------------------------------
@@ -134,8 +140,7 @@ def model_key(cfg: Config, method: str, data_key: str, dev_key: str = ""):
     """(effective training config, base model path, keyed config, stage key) of a run.
     ``dev_key`` identifies the dev pool that selects the exported step ('' = no selection)."""
     tcfg = replace(cfg.training, method=method)
-    if method in ("cl", "mnrl"):  # in-batch negatives: the paper's CL batch of 16
-        tcfg = replace(tcfg, batch_size=max(tcfg.batch_size, 16))
+    tcfg = replace(tcfg, batch_size=methods.get(method).batch_size(tcfg.batch_size))
     base = encoder_mod.resolve_model_path(cfg.encoder.model)
     conf = {"training": asdict(tcfg),
             "encoder": asdict(cfg.encoder) | {"model": encoder_mod.model_fingerprint(base)}}
@@ -161,6 +166,36 @@ def dev_pool(cfg: Config, ids: list[str], texts: list[str], runs: list, rel, run
                                            "metric": t.dev_metric, "labelled": labelled},
                               [runs_key], "")
     return pool, key
+
+
+def cached_methods(cfg: Config, cache: StageCache, input_key, dev_key: str) -> list[str]:
+    """The methods whose export is already in the cache for this config, nothing trained or
+    mined: ``input_key(kind)`` gives the key of the training data of one kind of input (a
+    key of :data:`methods.INPUTS`; None where it cannot exist, NotComputed where it is not
+    computed yet)."""
+    out = []
+    for name, m in methods.METHODS.items():
+        try:
+            key = input_key(m.inputs)
+        except NotComputed:
+            continue
+        if key is not None and cache.has(MODEL, model_key(cfg, name, key, dev_key)[3]):
+            out.append(name)
+    return out
+
+
+def system_notes(cfg: Config, systems: list[str], train_info) -> list[str]:
+    """Lines under an evaluation: each trained encoder's dev selection when it is not clearly
+    better than base (``train_info(method)``: its train.json), and each ``label=folder``
+    system's protocol note."""
+    from ..evaluation import parse_system
+
+    parsed = [parse_system(x) for x in systems]
+    notes = [worse_than_base_line(m, train_info(m).get("selection"))
+             for m in dict.fromkeys(s.encoder for s in parsed) if m in methods.METHODS]
+    notes += [folder_note(s.name, cfg.resolve(s.folder), cfg.encoder.protocol)
+              for s in parsed if s.folder]
+    return [n for n in notes if n]
 
 
 def worse_than_base_line(name: str, sel: dict) -> str | None:
