@@ -11,9 +11,6 @@ called with ``allow_pickle=False``).
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import inspect
 import json
 import logging
 import os
@@ -23,11 +20,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Callable, Iterable, TypeVar
 
 
 from .errors import InputError, NotComputed
+from .hashing import file_sha256, stable_hash
 from .safeio import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -38,72 +35,26 @@ MANIFEST = "manifest.json"
 MARKER = ".bmembed-cache"
 MARKER_TEXT = ("This folder is a bmembed-lab stage cache. `bmembed-lab cache clear` deletes\n"
                "only folders that hold this file. Delete it by hand if you no longer need it.\n")
-# Folders of the cache that are not stage entries (keyed by run, not by stage key).
-SUB_STORES = ("llm_calls", "train_runs", "encode_shards")
+
+# -- the cache's layout: every folder name the cache holds is spelled here, and only here ----
+# stage folders (<root>/<stage>/<key>/), in the order the method computes them
+DATASET, CHUNKS, RELEVANCE = "dataset", "chunks", "relevance"
+QUERIES, HELDOUT = "queries", "heldout_queries"
+RANKING, LISTS = "train_ranking", "lists"
+NEGATIVES, MODEL = "negatives", "model"
+EMBEDDINGS, BM25_RUN, DENSE_RUN, RRF_RUN = "embeddings", "bm25_run", "dense_run", "rrf_run"
+EVALUATION = "evaluation"
+PERTURBATIONS, STUDY = "perturbations", "perturbation_study"
+DIAGNOSTICS, EMBEDDING_MAP = "diagnostics", "embedding_map"
+STAGE_FOLDERS = (DATASET, CHUNKS, RELEVANCE, QUERIES, HELDOUT, RANKING, LISTS, NEGATIVES, MODEL,
+                 EMBEDDINGS, BM25_RUN, DENSE_RUN, RRF_RUN, EVALUATION, PERTURBATIONS, STUDY,
+                 DIAGNOSTICS, EMBEDDING_MAP)
+# sub-stores: folders that are not stage entries (keyed by run, not by stage key)
+LLM_CALLS = "llm_calls"  # one file per LLM reply, so an interrupted generation resumes
+TRAIN_RUNS = "train_runs"  # checkpoints of unfinished training runs
+ENCODE_SHARDS = "encode_shards"  # finished shards of unfinished encodings
+SUB_STORES = (LLM_CALLS, TRAIN_RUNS, ENCODE_SHARDS)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-
-
-def stable_hash(obj: Any, length: int = 16) -> str:
-    """sha256 of a JSON-serialisable object with sorted keys; hex prefix of ``length``."""
-    blob = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":")).encode()
-    return hashlib.sha256(blob).hexdigest()[:length]
-
-
-_SOURCE_HASHES: dict[str, str] = {}
-
-
-def code_version(*modules: ModuleType | str) -> str:
-    """Hash of the source of the given modules: editing a stage's code invalidates its entries.
-    Each module's hash is taken once per process, so a file edited while a run is under way
-    does not change the keys of the code that is actually running.
-    A package counts with every ``.py`` file in its folder. A module given by its dotted name is
-    read without being imported (one that imports torch, for a key computed without it)."""
-    h = hashlib.sha256()
-    for m in modules:
-        name = m if isinstance(m, str) else m.__name__
-        if name not in _SOURCE_HASHES:
-            if isinstance(m, str):
-                src = Path(importlib.util.find_spec(m).origin).read_bytes()
-            elif hasattr(m, "__path__"):  # a package: all of its modules
-                src = b"".join(p.name.encode() + p.read_bytes()
-                               for d in m.__path__ for p in sorted(Path(d).rglob("*.py")))
-            else:
-                src = inspect.getsource(m).encode()
-            _SOURCE_HASHES[name] = hashlib.sha256(src).hexdigest()
-        h.update(_SOURCE_HASHES[name].encode())
-    return h.hexdigest()[:12]
-
-
-def files_fingerprint(paths: list[Path], root: Path | None = None) -> str:
-    """Hash of the files' contents and their names relative to ``root`` (else their base
-    names): the same data gives the same key however the config spells its path
-    ("configs/../data" or an absolute one)."""
-    h = hashlib.sha256()
-    for p in sorted(paths):
-        name = os.path.relpath(os.path.abspath(p), os.path.abspath(root)) if root else Path(p).name
-        h.update(name.encode())
-        with open(p, "rb") as f:
-            while block := f.read(1 << 22):
-                h.update(block)
-    return h.hexdigest()[:16]
-
-
-def texts_key(texts: list[str]) -> str:
-    """Hash of a list of strings, order and boundaries included (an input key for stages
-    whose input is text, such as query embeddings)."""
-    h = hashlib.sha256()
-    for t in texts:
-        h.update(t.encode())
-        h.update(b"\x00")
-    return h.hexdigest()[:16]
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 class CacheCorruption(RuntimeError):

@@ -16,7 +16,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .cache import file_sha256
+from .hashing import file_sha256
 from .errors import InputError
 
 log = logging.getLogger(__name__)

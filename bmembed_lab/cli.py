@@ -11,11 +11,10 @@ import argparse
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 
 from . import methods
-from .config import Config, explain, load_config
+from .config import load_config
 from .errors import InputError
 from .evaluation import SYSTEMS_HELP
 
@@ -149,221 +148,6 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _pipeline(cfg: Config):
-    from .pipeline import Pipeline
-
-    return Pipeline(cfg)
-
-
-def cmd_run(cfg: Config, args) -> int:
-    from .runreport import run_report
-
-    return run_report(_pipeline(cfg), args.json)
-
-
-def cmd_init(args) -> int:
-    from .initconfig import init
-
-    for line in init(args.path, args.out, args.force):
-        print(line)
-    return 0
-
-
-def cmd_ingest(cfg: Config, args) -> int:
-    pipe = _pipeline(cfg)
-    ds, key = pipe.dataset()
-    print(json.dumps({"cache_key": key, "documents": len(ds.documents), "queries": len(ds.queries),
-                      "queries with doc qrels": len(ds.qrels), "evidence items": len(ds.evidence),
-                      "skipped": ds.skipped}, indent=1))
-    return 0
-
-
-def cmd_chunk(cfg: Config, args) -> int:
-    import numpy as np
-
-    pipe = _pipeline(cfg)
-    chunks, key = pipe.chunks()
-    n = np.array([c.n_tokens for c in chunks])
-    print(json.dumps({"cache_key": key, "chunks": len(chunks),
-                      "tokens": {"min": int(n.min()), "median": float(np.median(n)),
-                                 "max": int(n.max()), "limit": cfg.chunking.chunk_tokens},
-                      "over the limit (single long sentences split on tokens never are)":
-                          int((n > cfg.chunking.chunk_tokens).sum())}, indent=1))
-    return 0
-
-
-def _fmt_counts(c: dict) -> str:
-    return ", ".join(f"{k}: {v}" for k, v in c.items())
-
-
-def cmd_queries(cfg: Config, args) -> int:
-    from dataclasses import asdict
-
-    pipe = _pipeline(cfg)
-    if args.dry_run:
-        from .querygen import dry_run
-
-        if cfg.queries.backend != "llm":
-            print(f"queries.backend = {cfg.queries.backend}: nothing would be sent to an LLM")
-            return 0
-        ds, _ = pipe.dataset()
-        print(json.dumps(dry_run(ds.documents, cfg.queries, cfg.llm), indent=1))
-        return 0
-    qs, key = pipe.synthetic_queries()
-    print(json.dumps({"queries_key": key, **qs.counts}, indent=1))
-    if qs.leakage:
-        print(f"{len(qs.leakage)} queries near-duplicate an evaluation query "
-              f"({'dropped' if cfg.queries.leakage == 'drop' else 'kept, flagged'}), e.g.:")
-        for r in qs.leakage[:3]:
-            print(f"  {r['text']!r} ~ {r['eval_text']!r} (Jaccard {r['jaccard']})")
-    for q in qs.queries[: args.show]:
-        print(f"  [{q.doc_id}] {q.text}")
-    if args.out:
-        from .safeio import write_jsonl
-
-        write_jsonl(args.out, (asdict(q) for q in qs.queries))
-        print(f"queries: {args.out}")
-    if args.report:
-        args.report.write_text(json.dumps({k: v for k, v in qs.to_json().items() if k != "queries"},
-                                          indent=1))
-        print(f"report: {args.report}")
-    return 0
-
-
-def cmd_lists(cfg: Config, args) -> int:
-    pipe = _pipeline(cfg)
-    lists, key = pipe.training_lists()
-    chunks, _ = pipe.chunks()
-    print(json.dumps({"cache_key": key, **lists.counts}, indent=1))
-    df = lists.frame()
-    for i in range(min(args.show, len(lists))):
-        print(f"\nlist {i}: {lists.query_texts[i]!r} (rank 1 = BM25's first; files keep 0-based ranks)")
-        for _, r in df[df["list"] == i].iterrows():
-            text = " ".join(chunks[r.chunk_index].text.split())
-            print(f"  rank {r['rank'] + 1:>4}  bm25 {r.bm25:7.2f}  {r.chunk_id:<24} {text[:70]}")
-    if args.out:
-        if args.out.suffix == ".parquet":
-            df.to_parquet(args.out, index=False)
-        else:
-            df.to_csv(args.out, index=False)
-        print(f"lists: {args.out}")
-    return 0
-
-
-def _cwd_folder(system: str) -> str:
-    """A label=folder system typed on the command line: the folder relative to the current
-    directory (in a config file it is relative to the config, like every path there)."""
-    label, eq, folder = system.partition("=")
-    return f"{label}={Path(folder).expanduser().resolve()}" if eq and folder else system
-
-
-def cmd_evaluate(cfg: Config, args) -> int:
-    from .evaluation import format_comparisons, format_table
-
-    pipe = _pipeline(cfg)
-    systems = [_cwd_folder(s) for s in args.systems] if args.systems else None
-    res = pipe.evaluate(systems)
-    print(f"Retrieval on the test questions, protocol {res['protocol']} (percent):")
-    print(format_table(res["summary"]))
-    if not res["comparisons"].empty:
-        print("\nPaired bootstrap, difference in points [95% interval], p-value:")
-        print("\n".join(format_comparisons(res["comparisons"])))
-    for line in res["notes"]:
-        print(f"\nNOTE {line}")
-    if args.per_query:
-        res["per_query"].to_csv(args.per_query, index=False)
-        print(f"per-query table: {args.per_query}")
-    return 0
-
-
-def cmd_perturb(cfg: Config, args) -> int:
-    from dataclasses import asdict
-
-    pipe = _pipeline(cfg)
-    pset, key = pipe.perturbations()
-    print(json.dumps({"cache_key": key, **pset.counts}, indent=1))
-    for q in [x for x in pset.queries if x.keywords][: args.show]:
-        print(f"\n  original:    {q.text}\n  keywords:    {', '.join(q.keywords)}\n"
-              f"  masked:      {q.masked}\n  substituted: {q.substituted or '(no substitute kept)'}")
-    res = pipe.perturbation_study(args.systems)
-    print("\nValue in percent (change from original in points [95% bootstrap interval]):")
-    print(res["table"].to_string(index=False))
-    print("\n" + "\n".join(f"- {line}" for line in res["reading"]))
-    if args.out:
-        from .safeio import write_jsonl
-
-        write_jsonl(args.out, (asdict(q) for q in pset.queries))
-        print(f"perturbed questions: {args.out}")
-    if args.per_query:
-        res["per_query"].to_csv(args.per_query, index=False)
-        print(f"per-query table: {args.per_query}")
-    return 0
-
-
-def cmd_train(cfg: Config, args) -> int:
-    from .multiproc import train_command
-
-    print("\n".join(train_command(cfg, args.method or cfg.training.method, _pipeline)))
-    return 0
-
-
-def cmd_encode(cfg: Config, args) -> int:
-    from .multiproc import encode_command
-
-    print("\n".join(encode_command(cfg, args.models, _pipeline)))
-    return 0
-
-
-def cmd_diagnose(cfg: Config, args) -> int:
-    from .runreport import diagnose_report
-
-    return diagnose_report(_pipeline(cfg), with_map=not args.no_map)
-
-
-def cmd_check(cfg: Config, args) -> int:
-    from .check import format_report, run_check
-
-    r = run_check(_pipeline(cfg))
-    print(format_report(r))
-    if args.json:
-        args.json.write_text(json.dumps(r, indent=1, default=str))
-    return 0
-
-
-def cmd_cache(cfg: Config, args) -> int:
-    from .cache import StageCache
-
-    cache = StageCache(cfg.resolve(cfg.cache.dir))
-    if args.action == "ls":
-        rows = [r for r in cache.entries() if args.stage in (None, r["stage"])]
-        total = sum(r["bytes"] for r in rows)
-        for r in rows:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])) if r["created"] else "?"
-            print(f"{r['stage']:<12} {r['key']:<40} {r['bytes'] / 1e6:9.2f} MB  {when}"
-                  + ("  CORRUPT (kept aside)" if r["corrupt"] else ""))
-        print(f"{len(rows)} entries, {total / 1e6:.2f} MB in {cache.root}")
-        for name, (files, size) in cache.sub_store_usage().items():
-            if args.stage in (None, name):
-                print(f"sub-store {name}: {files} files, {size / 1e6:.2f} MB")
-    else:
-        print(f"removed {cache.clear(args.stage, missing_ok=False)} entries from {cache.root}")
-    return 0
-
-
-def cmd_config(cfg: Config, args) -> int:
-    if args.explain:
-        print(explain())
-    else:
-        print(json.dumps(cfg.to_dict(), indent=1))
-    return 0
-
-
-COMMANDS = {"run": cmd_run, "ingest": cmd_ingest, "chunk": cmd_chunk, "queries": cmd_queries,
-            "lists": cmd_lists, "evaluate": cmd_evaluate, "train": cmd_train, "encode": cmd_encode, "perturb": cmd_perturb,
-            "check": cmd_check, "diagnose": cmd_diagnose,
-            "cache": cmd_cache, "config": cmd_config}
-
-
 def _check_outputs(args) -> None:
     """Output files go into folders that exist: checked before any work starts."""
     for flag in ("out", "report", "json", "per_query"):
@@ -385,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     logging.basicConfig(level=logging.ERROR if getattr(args, "quiet", False) else logging.WARNING,
                         format="%(levelname)s: %(message)s")
+    from .commands import COMMANDS, cmd_init
+
     try:
         if args.command == "init":
             return cmd_init(args)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import methods
-from .cache import StageCache, texts_key
+from .cache import StageCache
+from .hashing import texts_key
 from .config import Config
 from .encoder import LazyEncoder, check_device
 from .errors import NotComputed

@@ -15,17 +15,24 @@ from typing import Any, Iterable
 import numpy as np
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write through a uniquely named temp file and a rename (safe across threads/processes)."""
+def atomic_write_lines(path: Path, lines: Iterable[str]) -> None:
+    """Write ``lines`` (each ending as it should) through a uniquely named temp file in the
+    same folder and a rename: safe across threads and processes, and a failure leaves no
+    temporary file and the old file, if any, as it was."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+            f.writelines(lines)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` atomically (:func:`atomic_write_lines`)."""
+    atomic_write_lines(path, [text])
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -37,12 +44,8 @@ def read_json(path: Path) -> Any:
 
 
 def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    """One JSON object per line, written atomically (rows are streamed, never all in memory)."""
+    atomic_write_lines(path, (json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import methods
+from .cache import MODEL
 from .config import SamplingConfig, load_config
 from .partitions import entropy, partition_boundaries, target_distribution, target_warning
 
@@ -248,11 +249,9 @@ def map_table(coords: pd.DataFrame, chunks, grades: dict, question: str, texts: 
 
 def listnet_floor(scores: np.ndarray, alpha: float) -> float:
     """The lowest ListNet loss the lists allow: the mean entropy of their targets
-    softmax(BM25 / alpha) (cross-entropy equals it when the model matches every target)."""
-    z = np.asarray(scores, dtype=np.float64) / alpha
-    z = z - z.max(axis=1, keepdims=True)
-    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-    return float(entropy(p).mean())
+    softmax(BM25 / alpha) (cross-entropy equals it when the model matches every target), the
+    training loss's own target (:func:`~.partitions.target_distribution`)."""
+    return float(entropy(target_distribution(scores, alpha)).mean())
 
 
 def seconds_per_text(cache) -> float | None:
@@ -262,7 +261,7 @@ def seconds_per_text(cache) -> float | None:
     import json
 
     rates = []
-    root = cache.root / "model"
+    root = cache.root / MODEL
     for info in (root.glob("*/train.json") if root.is_dir() else []):
         try:
             t = json.loads(info.read_text())

@@ -65,7 +65,9 @@ def _(mo, pipe, recompute, workbench):
                                 remove_on_exit=True) as _bar:
         _pipe = workbench.open_pipeline() if recompute.value else pipe
         if recompute.value:
-            _pipe.invalidate("train_ranking")
+            from bmembed_lab import cache as _cache
+
+            _pipe.invalidate(_cache.RANKING)
         ranking, _ranking_key = workbench.from_cache(
             _pipe.training_ranking, "Compute (or recompute) the BM25 ranking of the training queries")
         _bar.update()

@@ -70,7 +70,9 @@ def _(mo, systems):
 def _(mo, pd, pipe, recompute, systems, workbench):
     _pipe = workbench.open_pipeline() if recompute.value else pipe
     if recompute.value:
-        _pipe.invalidate("diagnostics")
+        from bmembed_lab import cache as _cache
+
+        _pipe.invalidate(_cache.DIAGNOSTICS)
     with mo.status.progress_bar(total=len(systems), title="alignment / uniformity", remove_on_exit=True) as _bar:
         rows = []
         for _s in systems:

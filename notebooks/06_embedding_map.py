@@ -73,7 +73,9 @@ def _(MapParams, adapted, min_dist, mo, neighbors, pipe, recompute, workbench):
     _pipe = workbench.open_pipeline() if recompute.value or _moved else pipe
     with mo.status.spinner(title="Embedding map (cached after the first fit; UMAP compiles ~40 s once)"):
         if recompute.value:
-            _pipe.invalidate("embedding_map")
+            from bmembed_lab import cache as _cache
+
+            _pipe.invalidate(_cache.EMBEDDING_MAP)
         coords = workbench.from_cache(lambda: _pipe.embedding_map(("base", adapted.value), params),
                                       "Compute (or recompute) the map")
     return (coords,)

@@ -5,7 +5,7 @@ import logging
 import numpy as np
 import pytest
 
-from bmembed_lab.cache import StageCache, cached
+from bmembed_lab.cache import ENCODE_SHARDS, StageCache, cached
 from bmembed_lab.safeio import load_npy, save_npy
 
 from .conftest import flip_last_byte
@@ -91,7 +91,7 @@ def test_code_version_is_fixed_per_process(tmp_path, monkeypatch):
     import importlib
     import sys
 
-    from bmembed_lab.cache import code_version
+    from bmembed_lab.hashing import code_version
 
     mod_file = tmp_path / "stage_mod_for_test.py"
     mod_file.write_text("X = 1\n")
@@ -107,7 +107,7 @@ def test_code_version_of_a_module_named_by_string_reads_it_without_importing(tmp
     import importlib
     import sys
 
-    from bmembed_lab.cache import code_version
+    from bmembed_lab.hashing import code_version
 
     (tmp_path / "named_mod_for_test.py").write_text("raise RuntimeError('imported')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -144,7 +144,7 @@ def test_a_killed_corpus_encoding_resumes_from_its_last_shard(tmp_path, tiny_mod
     monkeypatch.setattr(Encoder, "encode", dies_on_third)
     with pytest.raises(KeyboardInterrupt):
         runs.embeddings(cache, enc, texts, False, "k", shard=3)
-    shard_dir = next((tmp_path / "cache" / runs.SHARDS).iterdir())
+    shard_dir = next((tmp_path / "cache" / ENCODE_SHARDS).iterdir())
     assert sorted(p.name for p in shard_dir.glob("*.npy")) == ["shard-000000.npy", "shard-000001.npy"]
     (shard_dir / "shard-000001.npy").write_bytes((shard_dir / "shard-000000.npy").read_bytes())
     seen.clear()
@@ -225,3 +225,20 @@ def test_a_checksum_limit_skips_only_large_files_and_only_when_asked(tmp_path):
     entry = cache.store("model", "k", write)
     flip_last_byte(entry.path / "train.json")  # a small file is always verified
     assert cache.lookup("model", "k", checksum_limit=1024) is None
+
+
+def test_write_jsonl_is_atomic_and_leaves_nothing_behind_on_failure(tmp_path):
+    """Rows stream through a uniquely named temporary file: a writer that fails mid-way leaves
+    the old file as it was and no temporary file (the old fixed '.name.tmp' stayed behind)."""
+    from bmembed_lab.safeio import read_jsonl, write_jsonl
+
+    path = tmp_path / "rows.jsonl"
+    write_jsonl(path, [{"a": 1}])
+
+    def rows():
+        yield {"a": 2}
+        raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError):
+        write_jsonl(path, rows())
+    assert read_jsonl(path) == [{"a": 1}]
+    assert [f.name for f in tmp_path.iterdir()] == ["rows.jsonl"]

@@ -143,7 +143,7 @@ def test_the_content_key_is_the_json_of_every_kept_query_as_before():
     import json
     from dataclasses import asdict
 
-    from bmembed_lab.cache import texts_key
+    from bmembed_lab.hashing import texts_key
     from bmembed_lab.querygen.types import QuerySet, SyntheticQuery
     from bmembed_lab.stages.queries import content_key
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from .. import cache
 from . import chunk, diagnose, ingest, lists, perturb, queries, runs, train
 
 
@@ -18,22 +19,25 @@ class Stage(NamedTuple):
 
 
 CHAIN = (
-    Stage(ingest.STAGE, "ingest", "4", "documents, evaluation queries, gold facts"),
-    Stage(chunk.CHUNKS, "chunk", "4", "chunks of at most chunk_tokens tokens"),
-    Stage(chunk.RELEVANCE, "chunk", "4", "relevant chunks of each evaluation query"),
-    Stage(queries.STAGE, "queries", "3.1, App. A", "synthetic training queries, filtered"),
-    Stage(queries.HELDOUT, "queries", "ours", "held-out keyword-style queries, never trained on"),
-    Stage(lists.RANKING, "lists", "3.2", "BM25 top-k of every training query"),
-    Stage(lists.LISTS, "lists", "3.2, App. D", "training lists drawn by rank partitions"),
-    Stage(train.NEGATIVES, "train", "baseline", "mined hard negatives (mnrl)"),
-    Stage(train.MODEL, "train", "3.3, App. C", "the fine-tuned encoder, best dev step exported"),
-    Stage(runs.EMBEDDINGS, "runs", "4", "query and chunk embeddings per encoder"),
-    Stage(runs.BM25_RUN, "runs", "4", "BM25 top-depth chunks per query"),
-    Stage(runs.DENSE_RUN, "runs", "4", "an encoder's top-depth chunks per query"),
-    Stage(runs.RRF_RUN, "runs", "4", "reciprocal rank fusion of two runs"),
-    Stage(perturb.STAGE, "perturb", "6, App. F", "keyword-masked and synonym-substituted questions"),
-    Stage(diagnose.DIAGNOSTICS, "diagnose", "5, App. E", "alignment and uniformity per encoder"),
-    Stage(diagnose.EMBEDDING_MAP, "diagnose", "5", "joint 2-D UMAP map of several encoders"),
+    Stage(cache.DATASET, "ingest", "4", "documents, evaluation queries, gold facts"),
+    Stage(cache.CHUNKS, "chunk", "4", "chunks of at most chunk_tokens tokens"),
+    Stage(cache.RELEVANCE, "chunk", "4", "relevant chunks of each evaluation query"),
+    Stage(cache.QUERIES, "queries", "3.1, App. A", "synthetic training queries, filtered"),
+    Stage(cache.HELDOUT, "queries", "ours", "held-out keyword-style queries, never trained on"),
+    Stage(cache.RANKING, "lists", "3.2", "BM25 top-k of every training query"),
+    Stage(cache.LISTS, "lists", "3.2, App. D", "training lists drawn by rank partitions"),
+    Stage(cache.NEGATIVES, "train", "baseline", "mined hard negatives (mnrl)"),
+    Stage(cache.MODEL, "train", "3.3, App. C", "the fine-tuned encoder, best dev step exported"),
+    Stage(cache.EMBEDDINGS, "runs", "4", "query and chunk embeddings per encoder"),
+    Stage(cache.BM25_RUN, "runs", "4", "BM25 top-depth chunks per query"),
+    Stage(cache.DENSE_RUN, "runs", "4", "an encoder's top-depth chunks per query"),
+    Stage(cache.RRF_RUN, "runs", "4", "reciprocal rank fusion of two runs"),
+    Stage(cache.EVALUATION, "runs", "4", "per-query metrics and paired-bootstrap comparisons"),
+    Stage(cache.PERTURBATIONS, "perturb", "6, App. F",
+          "keyword-masked and synonym-substituted questions"),
+    Stage(cache.STUDY, "perturb", "6, Table 5", "every system on the perturbed questions"),
+    Stage(cache.DIAGNOSTICS, "diagnose", "5, App. E", "alignment and uniformity per encoder"),
+    Stage(cache.EMBEDDING_MAP, "diagnose", "5", "joint 2-D UMAP map of several encoders"),
 )
 STAGES = tuple(s.name for s in CHAIN)
 

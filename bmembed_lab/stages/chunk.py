@@ -14,7 +14,8 @@ import logging
 from dataclasses import asdict
 
 from .. import chunking, encoder, relevance as relevance_mod
-from ..cache import StageCache, cached, code_version
+from ..cache import CHUNKS, RELEVANCE, StageCache, cached
+from ..hashing import code_version
 from ..safeio import read_json, read_jsonl, write_json, write_jsonl
 from ..chunking import Chunk
 from ..config import Config
@@ -24,8 +25,6 @@ from ..evaluation import in_dev_split, sample_queries
 from ..relevance import Relevance
 
 log = logging.getLogger(__name__)
-CHUNKS = "chunks"
-RELEVANCE = "relevance"
 
 
 def tokenizer_name(cfg: Config) -> str:

@@ -17,12 +17,11 @@ import numpy as np
 import pandas as pd
 
 from .. import diagnostics, embedmap
-from ..cache import StageCache, cached, code_version
+from ..cache import DIAGNOSTICS, EMBEDDING_MAP, StageCache, cached
+from ..hashing import code_version
 from ..questions import Questions
 from ..safeio import read_json, write_json
 
-DIAGNOSTICS = "diagnostics"
-EMBEDDING_MAP = "embedding_map"
 
 
 def alignment_uniformity(cache: StageCache, c_emb: np.ndarray, c_key: str, q_emb: np.ndarray,

@@ -19,13 +19,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .. import corpus, folders
-from ..cache import StageCache, cached, code_version, files_fingerprint, texts_key
+from ..cache import DATASET, StageCache, cached
+from ..hashing import code_version, files_fingerprint, texts_key
 from ..safeio import read_json, read_jsonl, write_json, write_jsonl
 from ..config import Config
 from ..corpus import Dataset
 from ..errors import InputError
 
-STAGE = "dataset"
+STAGE = DATASET
 
 
 def corpus_files(cfg: Config) -> list[Path]:

@@ -16,13 +16,12 @@ from typing import Callable
 
 from .. import bm25, partitions, sampling
 from ..bm25 import BM25Index
-from ..cache import StageCache, cached, code_version
+from ..cache import LISTS, RANKING, StageCache, cached
+from ..hashing import code_version
 from ..chunking import Chunk
 from ..config import Config
 from ..querygen import QuerySet
 
-RANKING = "train_ranking"
-LISTS = "lists"
 
 
 def training_ranking(cfg: Config, cache: StageCache, chunks: list[Chunk], chunks_key: str,

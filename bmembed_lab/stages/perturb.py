@@ -13,15 +13,15 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from .. import llm as llm_mod, perturbation, wordnet
-from ..cache import StageCache, cached, code_version, files_fingerprint, texts_key
+from ..cache import LLM_CALLS, PERTURBATIONS, STUDY, StageCache, cached
+from ..hashing import code_version, files_fingerprint, texts_key
 from ..safeio import read_json, write_json
 from ..chunking import Chunk
 from ..config import Config
 from ..questions import STUDY_SETS
 from ..relevance import Relevance
 
-STAGE = "perturbations"
-STUDY = "perturbation_study"
+STAGE = PERTURBATIONS
 
 
 def perturbations(cfg: Config, cache: StageCache, chunks: list[Chunk], chunks_key: str,
@@ -52,7 +52,7 @@ def perturbations(cfg: Config, cache: StageCache, chunks: list[Chunk], chunks_ke
             kws = [perturbation.offline_keywords(t, g, idf, p.max_keywords, common, p.min_chars)
                    for t, g in zip(texts, gold)]
         if llm_used:
-            client = llm_mod.LLMClient(cfg.llm, cache.sub_store("llm_calls") if cache.enabled else None)
+            client = llm_mod.LLMClient(cfg.llm, cache.sub_store(LLM_CALLS) if cache.enabled else None)
             kws, subs, counts = perturbation.llm_keywords_and_substitutes(
                 texts, gold, client, model, p.max_keywords, p.substitution == "llm", progress,
                 keywords=kws if p.keywords == "offline" else None)

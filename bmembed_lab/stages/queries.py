@@ -17,7 +17,8 @@ import json
 from dataclasses import asdict, fields, replace
 
 from .. import llm as llm_mod, negatives, querygen
-from ..cache import StageCache, cached, code_version, files_fingerprint, texts_key
+from ..cache import HELDOUT, LLM_CALLS, QUERIES, StageCache, cached
+from ..hashing import code_version, files_fingerprint, texts_key
 from ..safeio import read_json, write_json
 from ..config import Config
 from ..chunking import Chunk
@@ -26,8 +27,7 @@ from ..relevance import Relevance
 from ..errors import InputError
 from ..evaluation import in_dev_split
 
-STAGE = "queries"
-HELDOUT = "heldout_queries"
+STAGE = QUERIES
 # [llm] options that only change how calls are sent, never what comes back
 _TRANSPORT = ("concurrency", "max_retries", "backoff", "timeout")
 
@@ -60,7 +60,7 @@ def synthetic_queries(cfg: Config, cache: StageCache, ds: Dataset, docs_key: str
     def compute() -> querygen.QuerySet:
         client = None
         if q.backend == "llm":
-            client = llm_mod.LLMClient(cfg.llm, cache.sub_store("llm_calls") if cache.enabled else None)
+            client = llm_mod.LLMClient(cfg.llm, cache.sub_store(LLM_CALLS) if cache.enabled else None)
         return querygen.generate_queries(ds.documents, q, client, eval_q, progress)
 
     qs, _ = cached(cache, STAGE, conf, inputs, code_version(querygen, llm_mod), compute,

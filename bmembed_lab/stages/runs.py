@@ -22,7 +22,9 @@ from typing import Callable
 import numpy as np
 
 from .. import bm25, encoder as encoder_mod, retrieval
-from ..cache import StageCache, cached, code_version
+from ..cache import (BM25_RUN, DENSE_RUN, EMBEDDINGS, ENCODE_SHARDS,
+                     EVALUATION, RRF_RUN, StageCache, cached)
+from ..hashing import code_version
 from ..safeio import load_npy, read_json, save_npy, write_json
 from ..chunking import Chunk
 from ..config import Config
@@ -30,14 +32,8 @@ from ..errors import InputError
 from ..questions import Questions
 from ..retrieval import Run
 
-EMBEDDINGS = "embeddings"
-SHARDS = "encode_shards"  # the cache's sub-store of finished shards of unfinished encodings
 SHARD = 50_000  # texts per resumable shard
 log = logging.getLogger(__name__)
-BM25_RUN = "bm25_run"
-DENSE_RUN = "dense_run"
-RRF_RUN = "rrf_run"
-EVALUATION = "evaluation"
 
 
 def bm25_index(cfg: Config, chunks: list[Chunk]) -> bm25.BM25Index:
@@ -77,7 +73,7 @@ def embeddings(cache: StageCache, enc: encoder_mod.Encoder, texts: list[str], is
     version = code_version(*encoder_mod.ENCODING_CODE)
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     shard = min(shard or SHARD, -(-len(texts) // world))
-    run_dir = cache.sub_store(SHARDS) / StageCache.make_key(EMBEDDINGS, conf, [inputs_key], version) \
+    run_dir = cache.sub_store(ENCODE_SHARDS) / StageCache.make_key(EMBEDDINGS, conf, [inputs_key], version) \
         if cache.enabled and not cache.read_only and (len(texts) > shard or world > 1) else None
     if world > 1 and run_dir is not None and rank != 0:
         key = StageCache.make_key(EMBEDDINGS, conf, [inputs_key], version)

@@ -22,7 +22,8 @@ import numpy as np
 
 from .. import bm25, encoder as encoder_mod, export, methods, negatives as negatives_mod
 from .. import selection, training
-from ..cache import StageCache, cached, code_version
+from ..cache import MODEL, NEGATIVES, TRAIN_RUNS, StageCache, cached
+from ..hashing import code_version
 from ..safeio import load_npy, read_json, save_npy, write_json
 from ..chunking import Chunk
 from ..config import Config
@@ -31,9 +32,6 @@ from ..errors import InputError
 from ..querygen import QuerySet
 from ..sampling import Ranking, TrainingLists
 
-NEGATIVES = "negatives"
-MODEL = "model"
-RUNS = "train_runs"  # the cache's sub-store of unfinished runs' checkpoints
 log = logging.getLogger(__name__)
 
 
@@ -248,7 +246,7 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
                     "the paper's CL baseline uses 16); set it to 16 or more to silence this",
                     method, cfg.training.batch_size, tcfg.batch_size)
     enc = training.prepare_model(encoder_mod.Encoder.load(cfg.encoder, trainable=True), tcfg)
-    run_dir = cache.sub_store(RUNS) / key
+    run_dir = cache.sub_store(TRAIN_RUNS) / key
     selector = None
     if pool is not None and len(pool) and tcfg.eval_every:
         selector = selection.Selector(lambda e: selection.dev_score(e, pool, chunk_texts), run_dir,
@@ -294,7 +292,7 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
 
 def unfinished_runs(cache: StageCache) -> dict[str, list[Path]]:
     """Run key -> its checkpoints, for every training run that has not been exported yet."""
-    root = cache.root / RUNS
+    root = cache.root / TRAIN_RUNS
     if not root.is_dir():
         return {}
     return {d.name: training.checkpoints(d) for d in sorted(root.iterdir()) if d.is_dir()}
