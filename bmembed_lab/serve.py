@@ -21,24 +21,24 @@ import sys
 import time
 from pathlib import Path
 
+from .assets import notebooks_dir
 from .errors import InputError
-
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def notebook_path(name: str | None) -> Path:
     """The notebooks folder (``name`` None: every notebook, marimo's gallery), or one notebook:
     its number ("06"), its name with or without ".py" ("06_embedding_map"), or a path (a
     notebook, or a folder of them: a gallery)."""
+    notebooks = notebooks_dir()
     if name is None:
-        return NOTEBOOKS
+        return notebooks
     path = Path(name)
     if (path.suffix == ".py" and path.is_file()) or path.is_dir():
         return path.resolve()
-    found = sorted(NOTEBOOKS.glob(f"{path.stem}*.py")) if path.stem[:2].isdigit() else []
+    found = sorted(notebooks.glob(f"{path.stem}*.py")) if path.stem[:2].isdigit() else []
     if len(found) == 1:
         return found[0]
-    names = ", ".join(p.stem for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py")))
+    names = ", ".join(p.stem for p in sorted(notebooks.glob("[0-9][0-9]_*.py")))
     what = f"{name!r} names more than one notebook" if found else f"no notebook {name!r}"
     raise InputError(what, "notebooks NOTEBOOK", f"give one of: {names} (or its number, e.g. "
                      "06), or the path of a notebook or of a folder of notebooks")

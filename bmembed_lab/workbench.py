@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 
 from . import methods
+from .assets import demo_config
 from .cache import MODEL
 from .config import SamplingConfig, load_config
 from .partitions import entropy, partition_boundaries, target_distribution, target_warning
 
-ROOT = Path(__file__).resolve().parents[1]
 CONFIG_ENV = "BMEMBED_CONFIG"
 
 # plotly's renderers import nbformat, nbformat imports jsonschema, and jsonschema imports
@@ -31,7 +31,7 @@ sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 def config_path() -> Path:
     """``$BMEMBED_CONFIG`` if set (tests point it at a tiny config), else the demo config."""
-    return Path(os.environ.get(CONFIG_ENV) or ROOT / "configs" / "demo.toml")
+    return Path(os.environ.get(CONFIG_ENV) or demo_config())
 
 
 def open_pipeline(path: str | Path | None = None, overrides: list[str] | None = None,
