@@ -48,6 +48,17 @@ class System:
         return self.kind == "dense" and self.encoder != "base"
 
 
+def systems_for(trained: list[str], which: str = "compare") -> list[str]:
+    """The systems the notebooks and reports show, given the trained models in the cache
+    (``Pipeline.cached_models``): ``compare`` = BM25, base, RRF, every trained model and its
+    RRF with BM25 (the evaluation ``make demo`` computes: 00 and 04 read it); ``study`` = the
+    same without plain RRF (07's lexical study); ``dense`` = base and every trained model
+    (what ``diagnose`` evaluates: 05 and 06 read it)."""
+    fused = [f"rrf+{m}" for m in trained]
+    return {"compare": ["bm25", "base", "rrf", *trained, *fused],
+            "study": ["bm25", "base", *trained, *fused], "dense": ["base", *trained]}[which]
+
+
 def parse_system(name: str, where: str = "eval.systems", folders: bool = True) -> System:
     """``bm25 | base[@d] | rrf | <trained>[@d] | rrf+<trained> | label=folder`` ->
     :class:`System`; anything else is an :class:`InputError` naming ``where`` and the grammar.

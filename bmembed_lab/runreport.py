@@ -85,7 +85,9 @@ def diagnose_report(pipe, with_map: bool = True) -> int:
     from .diagnostics import gains_over_base, reading
     from .embedmap import MapParams
 
-    systems = ["base"] + pipe.cached_models()
+    from .evaluation import systems_for
+
+    systems = systems_for(pipe.cached_models(), "dense")  # what notebooks 05 and 06 read
     rows = [pipe.alignment_uniformity(s) for s in systems]
     print("system      alignment  alignment_norm  |uniformity|  pairs")
     for r in rows:

@@ -16,6 +16,7 @@ from . import methods
 from .assets import demo_config
 from .cache import MODEL
 from .config import SamplingConfig, load_config
+from .evaluation import systems_for  # noqa: F401 (the notebooks' lists of systems)
 from .partitions import entropy, partition_boundaries, target_distribution, target_warning
 
 CONFIG_ENV = "BMEMBED_CONFIG"
@@ -60,6 +61,14 @@ def from_cache(read, button: str = ""):
             f"**Not computed yet:** stage `{err.stage}` is not in the cache for this config. "
             f"Opening a notebook only reads the cache: {how}run `make demo` (the demo config) "
             f"or `bmembed-lab run -c {config_path()}` in a terminal, then reload."), kind="warn"))
+
+
+def overrides(section: str, **values) -> list[str]:
+    """Config overrides (``section.key=JSON``, as ``--set`` takes them) from a notebook's
+    controls."""
+    import json
+
+    return [f"{section}.{k}={json.dumps(v)}" for k, v in values.items()]
 
 
 def design_list(ranking, row: int, chunks, sampling: SamplingConfig, alpha: float) -> dict:

@@ -64,7 +64,7 @@ def _(mo, pd, workbench):
 @app.cell
 def _(mo, pipe, workbench):
     trained = workbench.from_cache(pipe.cached_models)
-    systems = ["bm25", "base", "rrf"] + trained + [f"rrf+{m}" for m in trained]
+    systems = workbench.systems_for(trained)
     with mo.status.spinner(title="headline table (from the stage cache)"):
         _res = workbench.from_cache(lambda: pipe.evaluate(systems))
     headline = _res["summary"]

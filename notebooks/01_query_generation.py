@@ -47,12 +47,10 @@ def _(mo, workbench):
 
 
 @app.cell
-def _(backend, base_url, method):
-    import json as _json
-
-    overrides = [f"queries.backend={_json.dumps(backend.value)}", f"queries.method={_json.dumps(method.value)}"]
+def _(backend, base_url, method, workbench):
+    overrides = workbench.overrides("queries", backend=backend.value, method=method.value)
     if base_url.value:
-        overrides.append(f"llm.base_url={_json.dumps(base_url.value)}")
+        overrides += workbench.overrides("llm", base_url=base_url.value)
     return (overrides,)
 
 

@@ -70,9 +70,8 @@ def _(methods, mo, workbench):
 
 @app.cell
 def _(form, methods, mo, train, workbench):
-    import json as _json
-
-    overrides = [f"training.{k}={_json.dumps(v)}" for k, v in form.value.items() if k != "method"]
+    overrides = workbench.overrides("training", **{k: v for k, v in form.value.items()
+                                                   if k != "method"})
     method = form.value["method"]
     _pipe = workbench.open_pipeline(overrides=overrides, read_only=True)
     _per_step = _pipe.cfg.training.grad_accum * methods.get(method).batch_size(

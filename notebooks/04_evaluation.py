@@ -50,11 +50,13 @@ def _(mo):
 def _(mo, recompute, workbench):
     pipe = workbench.open_pipeline(read_only=not recompute.value)  # opening only reads the cache
     if recompute.value:
-        for _stage in ("bm25_run", "dense_run", "rrf_run"):
+        from bmembed_lab import cache as _cache
+
+        for _stage in (_cache.BM25_RUN, _cache.DENSE_RUN, _cache.RRF_RUN):
             pipe.invalidate(_stage)
     _button = "Compute (or recompute) the retrieval runs"
     trained = workbench.from_cache(pipe.cached_models, _button)
-    systems = ["bm25", "base", "rrf"] + trained + [f"rrf+{m}" for m in trained]
+    systems = workbench.systems_for(trained)
     for _s in mo.status.progress_bar(systems, title="evaluating (cached runs load in seconds)",
                                      remove_on_exit=True):
         workbench.from_cache(lambda _s=_s: pipe.run(_s), _button)

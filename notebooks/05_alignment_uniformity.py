@@ -52,7 +52,7 @@ def _(mo):
 @app.cell
 def _(workbench):
     pipe = workbench.open_pipeline(read_only=True)  # opening only reads the cache
-    systems = ["base"] + workbench.from_cache(pipe.cached_models)
+    systems = workbench.systems_for(workbench.from_cache(pipe.cached_models), "dense")
     return pipe, systems
 
 

@@ -83,11 +83,13 @@ def _(MapParams, adapted, min_dist, mo, neighbors, pipe, recompute, workbench):
 
 @app.cell
 def _(adapted, pipe, workbench):
-    from bmembed_lab.evaluation import per_query_table
-
+    # per-question numbers from the evaluation of base and every trained model: the one 05
+    # reads and `diagnose` (run by `make demo`) computes
+    _dense = workbench.systems_for(workbench.from_cache(pipe.cached_models), "dense")
+    _res = workbench.from_cache(lambda: pipe.evaluate(_dense))
+    _pq = {s: _res["per_query"][_res["per_query"].system == s].set_index("query_id")
+           for s in ("base", adapted.value)}
     runs = {s: workbench.from_cache(lambda s=s: pipe.run(s)[0]) for s in ("base", adapted.value)}
-    rel_, _ = pipe.relevance()
-    _pq = {s: per_query_table(r, rel_).set_index("query_id") for s, r in runs.items()}
     hits = {s: t["Hit@10"] for s, t in _pq.items()}
     moved = workbench.gold_rank_moves(_pq["base"]["gold_rank"], _pq[adapted.value]["gold_rank"])
     return hits, moved, runs

@@ -60,13 +60,9 @@ def _(mo):
 @app.cell
 def _(InputError, compute, keywords_backend, mask_token, max_keywords, mo, substitution_backend,
       workbench):
-    import json as _json
-
-    pipe = workbench.open_pipeline(read_only=not compute.value, overrides=[
-        f"perturbation.keywords={_json.dumps(keywords_backend.value)}",
-        f"perturbation.substitution={_json.dumps(substitution_backend.value)}",
-        f"perturbation.max_keywords={max_keywords.value}",
-        f"perturbation.mask_token={_json.dumps(mask_token.value or '[MASK]')}"])
+    pipe = workbench.open_pipeline(read_only=not compute.value, overrides=workbench.overrides(
+        "perturbation", keywords=keywords_backend.value, substitution=substitution_backend.value,
+        max_keywords=max_keywords.value, mask_token=mask_token.value or "[MASK]"))
     try:
         pset, _ = workbench.from_cache(pipe.perturbations, "Compute the study for these settings")
         problem = None
@@ -93,7 +89,7 @@ def _(mask_token, mo, pset, workbench):
 @app.cell
 def _(mo, pipe, workbench):
     trained = workbench.from_cache(pipe.cached_models)
-    systems = ["bm25", "base"] + trained + [f"rrf+{m}" for m in trained]
+    systems = workbench.systems_for(trained, "study")
     mo.md(f"Systems: **{', '.join(systems)}**" + ("" if trained else
           " (no adapted model in the cache yet: train one in notebook 03 or with `make demo`)."))
     return (systems,)
