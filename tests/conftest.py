@@ -116,18 +116,38 @@ def make_pdf(path: Path, pages: list[str]) -> Path:
     return path
 
 
+# the tiny runs' settings; tests that want a dev split, or other values, ask for them
+TINY = {"chunking.chunk_tokens": 24, "eval.bootstrap": 200, "eval.depth": 10,
+        "eval.dev_fraction": 0}
+
+
+def tiny_settings(tmp_path: Path, corpus_dir: Path, model_dir: Path, **sections) -> dict:
+    """``section.key`` -> value for the tiny corpus and model, cache under tmp_path;
+    ``section__key=value`` keywords add or change options."""
+    return {"corpus.path": str(corpus_dir), "encoder.model": str(model_dir),
+            "cache.dir": str(tmp_path / "cache"), **TINY,
+            **{k.replace("__", "."): v for k, v in sections.items()}}
+
+
 def tiny_config(tmp_path: Path, corpus_dir: Path, model_dir: Path, **sections):
-    """A Config for the tiny corpus and model, cache under tmp_path."""
+    """A Config for the tiny corpus and model (:func:`tiny_settings`)."""
     from bmembed_lab.config import load_config
 
-    overrides = [f"corpus.path={json.dumps(str(corpus_dir))}",
-                 f"encoder.model={json.dumps(str(model_dir))}",
-                 f"cache.dir={json.dumps(str(tmp_path / 'cache'))}",
-                 "chunking.chunk_tokens=24", "eval.bootstrap=200", "eval.depth=10",
-                 "eval.dev_fraction=0"]  # tests that want a dev split ask for one
-    for k, v in sections.items():
-        overrides.append(f"{k.replace('__', '.')}={json.dumps(v)}")
-    return load_config(None, overrides)
+    settings = tiny_settings(tmp_path, corpus_dir, model_dir, **sections)
+    return load_config(None, [f"{k}={json.dumps(v)}" for k, v in settings.items()])
+
+
+def tiny_config_file(tmp_path: Path, corpus_dir: Path, model_dir: Path, name: str = "c.toml",
+                     **sections) -> Path:
+    """The same settings written as a TOML file under tmp_path, for the CLI."""
+    by_section: dict[str, dict] = {}
+    for key, value in tiny_settings(tmp_path, corpus_dir, model_dir, **sections).items():
+        section, _, option = key.partition(".")
+        by_section.setdefault(section, {})[option] = value
+    path = tmp_path / name
+    path.write_text("".join(f"[{s}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in kv.items())
+                            for s, kv in by_section.items()), encoding="utf-8")
+    return path
 
 
 # -- a tiny WordNet in the original database format (index.*, data.*, *.exc, cntlist.rev) --

@@ -12,6 +12,7 @@ import pytest
 from bmembed_lab.cache import MARKER, StageCache, cached
 from bmembed_lab.safeio import load_npy, save_npy
 from bmembed_lab.cli import main
+from .conftest import tiny_config_file
 
 
 @pytest.fixture(autouse=True)
@@ -300,10 +301,8 @@ def test_a_broken_model_folder_is_named(tmp_path, beir_dir, tiny_model_dir, caps
     else:
         (model / "tokenizer.json").write_text("{not a tokenizer}")
         (model / "vocab.txt").unlink(missing_ok=True)
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[corpus]\npath = "{beir_dir}"\n[encoder]\nmodel = "{model}"\n'
-                   f'[chunking]\nchunk_tokens = 24\n[eval]\nsystems = ["base"]\nbootstrap = 200\n'
-                   f'[cache]\ndir = "{tmp_path / "cache"}"\n')
+    cfg = tiny_config_file(tmp_path, beir_dir, model, eval__systems=["base"], eval__depth=100,
+                           eval__dev_fraction=0.2)
     refused(["evaluate", "-c", str(cfg)], tmp_path)
     err = capsys.readouterr().err
     assert words in err and str(model) in err and "Fix:" in err

@@ -7,7 +7,7 @@ from bmembed_lab.check import HANDICAP, MARGIN, format_report, run_check, verdic
 from bmembed_lab.cli import main
 from bmembed_lab.pipeline import Pipeline
 
-from .conftest import tiny_config, write_jsonl
+from .conftest import tiny_config, tiny_config_file, write_jsonl
 
 # 30 invented names, each named by one harbour record; the questions ask for a sauce recipe
 # with that name, beside 20 recipe pages: BM25 follows the rare name, a sentence encoder the topic.
@@ -107,10 +107,8 @@ def test_verdict_rule():
 
 
 def test_check_command(tmp_path, beir_dir, tiny_model_dir, capsys):
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[corpus]\npath = "{beir_dir}"\n[encoder]\nmodel = "{tiny_model_dir}"\n'
-                   f'protocol = "reference"\n[chunking]\nchunk_tokens = 24\n'
-                   f'[eval]\nbootstrap = 200\ndev_fraction = 0.0\n[cache]\ndir = "{tmp_path / "cache"}"\n')
+    cfg = tiny_config_file(tmp_path, beir_dir, tiny_model_dir, encoder__protocol="reference",
+                           eval__depth=100)
     out_json = tmp_path / "check.json"
     assert main(["check", "-c", str(cfg), "--json", str(out_json), "-q"]) == 0
     out = capsys.readouterr().out

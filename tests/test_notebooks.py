@@ -2,7 +2,6 @@
 right data (the apps are run in-process and their definitions inspected)."""
 
 import importlib.util
-import json
 import os
 import subprocess
 import sys
@@ -11,35 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from .conftest import tiny_config_file
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
 
 
 @pytest.fixture
 def tiny_toml(tmp_path, beir_dir, tiny_model_dir, tiny_wordnet_dir, monkeypatch) -> Path:
-    p = tmp_path / "tiny.toml"
-    p.write_text(f"""
-[corpus]
-path = {json.dumps(str(beir_dir))}
-[encoder]
-model = {json.dumps(str(tiny_model_dir))}
-[chunking]
-chunk_tokens = 24
-[sampling]
-m = 3
-[training]
-steps = 2
-warmup_steps = 1
-lr = 1e-3
-[eval]
-bootstrap = 200
-depth = 10
-[perturbation]
-wordnet_dir = {json.dumps(str(tiny_wordnet_dir))}
-max_df = 0.9
-[cache]
-dir = {json.dumps(str(tmp_path / "cache"))}
-""")
+    p = tiny_config_file(tmp_path, beir_dir, tiny_model_dir, "tiny.toml", eval__dev_fraction=0.2,
+                         sampling__m=3, training__steps=2, training__warmup_steps=1,
+                         training__lr=1e-3, perturbation__wordnet_dir=str(tiny_wordnet_dir),
+                         perturbation__max_df=0.9)
     monkeypatch.setenv("BMEMBED_CONFIG", str(p))
     return p
 

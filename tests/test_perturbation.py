@@ -14,7 +14,7 @@ from bmembed_lab.errors import InputError
 from bmembed_lab.pipeline import Pipeline
 from bmembed_lab.wordnet import WordNet, inflect_like, same_word
 
-from .conftest import tiny_config
+from .conftest import tiny_config, tiny_config_file
 from .openai_server import FakeOpenAI
 
 REAL_WORDNET = Path("/usr/share/wordnet")
@@ -235,11 +235,9 @@ def test_parse_llm_replies_validate():
 def test_cli_perturb(tmp_path, beir_dir, tiny_model_dir, tiny_wordnet_dir, capsys):
     from bmembed_lab.cli import main
 
-    toml = tmp_path / "c.toml"
-    toml.write_text(f"""[corpus]\npath = {json.dumps(str(beir_dir))}\n[encoder]\nmodel = {json.dumps(str(tiny_model_dir))}
-[chunking]\nchunk_tokens = 24\n[eval]\nbootstrap = 100\ndepth = 10
-[perturbation]\nwordnet_dir = {json.dumps(str(tiny_wordnet_dir))}\nmax_df = 0.9\nsystems = ["bm25", "base"]
-[cache]\ndir = {json.dumps(str(tmp_path / "cache"))}\n""")
+    toml = tiny_config_file(tmp_path, beir_dir, tiny_model_dir, eval__bootstrap=100,
+                            eval__dev_fraction=0.2, perturbation__wordnet_dir=str(tiny_wordnet_dir),
+                            perturbation__max_df=0.9, perturbation__systems=["bm25", "base"])
     assert main(["perturb", "-c", str(toml), "--out", str(tmp_path / "p.jsonl")]) == 0
     out = capsys.readouterr().out
     assert "masked:" in out and "substituted" in out and "- Masking the keywords" in out

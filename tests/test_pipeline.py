@@ -13,7 +13,7 @@ from bmembed_lab.config import load_config
 from bmembed_lab.errors import InputError
 from bmembed_lab.pipeline import Pipeline
 
-from .conftest import make_pdf, tiny_config, write_jsonl
+from .conftest import make_pdf, tiny_config, tiny_config_file, write_jsonl
 
 
 def test_pipeline_end_to_end_and_cached_rerun(tmp_path, beir_dir, tiny_model_dir, monkeypatch):
@@ -38,10 +38,8 @@ def test_pipeline_end_to_end_and_cached_rerun(tmp_path, beir_dir, tiny_model_dir
 
 
 def test_cli_run_json_and_cache_commands(tmp_path, beir_dir, tiny_model_dir, capsys):
-    cfg_file = tmp_path / "c.toml"
-    cfg_file.write_text(f'[corpus]\npath = "{beir_dir}"\n[encoder]\nmodel = "{tiny_model_dir}"\n'
-                        f'[chunking]\nchunk_tokens = 24\n[eval]\nbootstrap = 100\n'
-                        f'[sampling]\nm = 3\n[cache]\ndir = "{tmp_path / "cache"}"\n')
+    cfg_file = tiny_config_file(tmp_path, beir_dir, tiny_model_dir, eval__bootstrap=100,
+                                eval__depth=100, eval__dev_fraction=0.2, sampling__m=3)
     out_json = tmp_path / "r.json"
     assert main(["run", "-c", str(cfg_file), "--json", str(out_json), "-q"]) == 0
     out = capsys.readouterr().out
@@ -91,9 +89,7 @@ def test_bad_input_exits_2_with_message_not_traceback(tmp_path, tiny_model_dir):
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "corpus.jsonl").write_text("")
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[corpus]\npath = "{empty}"\n[encoder]\nmodel = "{tiny_model_dir}"\n'
-                   f'[cache]\ndir = "{tmp_path / "cache"}"\n')
+    cfg = tiny_config_file(tmp_path, empty, tiny_model_dir)
     r = subprocess.run([sys.executable, "-m", "bmembed_lab.cli", "run", "-c", str(cfg)],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr
@@ -195,10 +191,8 @@ def test_an_export_is_scored_on_other_questions_without_training(
     assert list(res["summary"].index) == ["bm25", "base", "mine"]
     assert res["summary"].loc["mine"].equals(ours.loc["bmembed"])  # the same weights, same scores
     assert {"mine - base", "mine - bm25"} <= set(res["comparisons"].comparison)
-    config = tmp_path / "c.toml"
-    config.write_text(f'[corpus]\npath = "{beir_dir}"\n[encoder]\nmodel = "{tiny_model_dir}"\n'
-                      f'[cache]\ndir = "{tmp_path / "cache3"}"\n[chunking]\nchunk_tokens = 24\n'
-                      '[eval]\ndev_fraction = 0\nbootstrap = 100\n')
+    config = tiny_config_file(tmp_path, beir_dir, tiny_model_dir, cache__dir=str(tmp_path / "cache3"),
+                              eval__bootstrap=100, eval__depth=100)
     monkeypatch.chdir(tm.path.parent)
     assert main(["evaluate", "-c", str(config), "--systems", "base", f"mine={tm.path.name}",
                  "--set", "encoder.protocol=reference"]) == 0
@@ -214,12 +208,11 @@ def test_an_export_is_scored_on_other_questions_without_training(
 def test_run_encodes_the_corpus_once_per_model(tmp_path, beir_dir, tiny_model_dir, monkeypatch, capsys):
     """`run` (test questions, held-out queries, dev selection, two trained systems) encodes the
     whole corpus once per model: base and bmembed, nothing twice."""
-    cfg_path = tmp_path / "c.toml"
-    cfg_path.write_text(f'[corpus]\npath = "{beir_dir}"\n[encoder]\nmodel = "{tiny_model_dir}"\n'
-                        f'[cache]\ndir = "{tmp_path / "cache"}"\n[chunking]\nchunk_tokens = 24\n'
-                        '[eval]\ndev_fraction = 0.5\nseed = 3\nbootstrap = 100\n'
-                        'systems = ["bm25", "base", "rrf", "bmembed", "rrf+bmembed"]\n'
-                        '[sampling]\nm = 3\n[training]\nsteps = 2\neval_every = 1\nwarmup_steps = 1\n')
+    cfg_path = tiny_config_file(
+        tmp_path, beir_dir, tiny_model_dir, eval__dev_fraction=0.5, eval__seed=3,
+        eval__bootstrap=100, eval__depth=100,
+        eval__systems=["bm25", "base", "rrf", "bmembed", "rrf+bmembed"], sampling__m=3,
+        training__steps=2, training__eval_every=1, training__warmup_steps=1)
     from bmembed_lab import selection
 
     n_chunks = len(Pipeline(load_config(cfg_path)).chunks()[0])
@@ -244,11 +237,9 @@ def test_run_encodes_the_corpus_once_per_model(tmp_path, beir_dir, tiny_model_di
 
 
 def test_diagnose_computes_what_notebooks_05_and_06_open_from(tmp_path, beir_dir, tiny_model_dir, capsys):
-    cfg_path = tmp_path / "c.toml"
-    cfg_path.write_text(f'[corpus]\npath = "{beir_dir}"\n[encoder]\nmodel = "{tiny_model_dir}"\n'
-                        f'[cache]\ndir = "{tmp_path / "cache"}"\n[chunking]\nchunk_tokens = 24\n'
-                        '[eval]\ndev_fraction = 0\nsystems = ["bm25", "base", "bmembed"]\n'
-                        '[sampling]\nm = 3\n[training]\nsteps = 2\nwarmup_steps = 1\n')
+    cfg_path = tiny_config_file(tmp_path, beir_dir, tiny_model_dir, eval__bootstrap=10000,
+                                eval__depth=100, eval__systems=["bm25", "base", "bmembed"],
+                                sampling__m=3, training__steps=2, training__warmup_steps=1)
     assert main(["run", "-c", str(cfg_path), "-q"]) == 0
     capsys.readouterr()
     assert main(["diagnose", "-c", str(cfg_path), "--no-map"]) == 0
@@ -262,10 +253,8 @@ def test_encode_command_fills_the_cache_that_run_then_reads(tmp_path, beir_dir, 
                                                             monkeypatch):
     """`encode` (one process) stores the corpus's base embeddings, shard by shard; evaluating
     afterwards reads them instead of encoding the corpus again."""
-    cfg_path = tmp_path / "c.toml"
-    cfg_path.write_text(f'[corpus]\npath = "{beir_dir}"\n[encoder]\nmodel = "{tiny_model_dir}"\n'
-                        f'shard_texts = 2\n[cache]\ndir = "{tmp_path / "cache"}"\n[chunking]\n'
-                        'chunk_tokens = 24\n[eval]\ndev_fraction = 0\nbootstrap = 100\n')
+    cfg_path = tiny_config_file(tmp_path, beir_dir, tiny_model_dir, encoder__shard_texts=2,
+                                eval__bootstrap=100, eval__depth=100)
     assert main(["encode", "-c", str(cfg_path), "-q"]) == 0
     out = capsys.readouterr().out
     n_chunks = len(Pipeline(load_config(cfg_path)).chunks()[0])

@@ -13,7 +13,7 @@ from bmembed_lab.partitions import partition_boundaries, rank_partitions
 from bmembed_lab.pipeline import Pipeline
 from bmembed_lab.sampling import Ranking, duplicate_mask, rank_for_training, sample_lists
 
-from .conftest import tiny_config
+from .conftest import tiny_config, tiny_config_file
 
 rng = np.random.default_rng(0)
 VOCAB = [f"w{i}" for i in range(300)]
@@ -124,11 +124,10 @@ def test_pipeline_and_cli_queries_lists(tmp_path, beir_dir, tiny_model_dir, caps
     assert set(lists.query_ids) <= {q.query_id for q in qs.queries}
     again, key2 = Pipeline(cfg).training_lists()
     assert key2 == key and np.array_equal(again.chunk_indices, lists.chunk_indices)
-    cfg_file = tmp_path / "c.toml"
-    cfg_file.write_text(f'[corpus]\npath = "{beir_dir}"\n[encoder]\nmodel = "{tiny_model_dir}"\n'
-                        f'[chunking]\nchunk_tokens = 24\n[cache]\ndir = "{tmp_path / "cache"}"\n'
-                        '[sampling]\nm = 3\nk = 20\nlists_per_query = 2\n'
-                        '[queries]\nmax_events_per_doc = 3\n')
+    cfg_file = tiny_config_file(tmp_path, beir_dir, tiny_model_dir, eval__bootstrap=10000,
+                                eval__depth=100, eval__dev_fraction=0.2, sampling__m=3,
+                                sampling__k=20, sampling__lists_per_query=2,
+                                queries__max_events_per_doc=3)
     out = tmp_path / "lists.parquet"
     assert main(["lists", "-c", str(cfg_file), "-q", "--show", "1", "--out", str(out)]) == 0
     text = capsys.readouterr().out

@@ -10,7 +10,7 @@ from bmembed_lab.evaluation import in_dev_split
 from bmembed_lab.pipeline import Pipeline
 from bmembed_lab.training import prepare_model, train
 
-from .conftest import tiny_config
+from .conftest import tiny_config, tiny_config_file
 from .test_training import tiny_lists
 
 
@@ -154,11 +154,10 @@ def test_without_labels_held_out_synthetic_queries_select_and_say_what_they_meas
     r = run_check(pipe)
     assert r["verdict"] == "unclear" and r["questions"]["split"] == "held-out synthetic"
     assert "not whether real questions improve" in format_report(r)
-    config = tmp_path / "c.toml"
-    config.write_text(f'[corpus]\npath = "{corpus}"\nformat = "jsonl"\n[encoder]\nmodel = "{tiny_model_dir}"\n'
-                      f'[cache]\ndir = "{tmp_path / "cache"}"\n[chunking]\nchunk_tokens = 24\n'
-                      '[eval]\ndev_fraction = 0.5\nbootstrap = 100\nsystems = ["bm25", "base", "bmembed"]\n'
-                      '[sampling]\nm = 3\n[training]\nsteps = 4\neval_every = 2\nwarmup_steps = 1\n')
+    config = tiny_config_file(tmp_path, corpus, tiny_model_dir, corpus__format="jsonl",
+                              eval__dev_fraction=0.5, eval__bootstrap=100, eval__depth=100,
+                              eval__systems=["bm25", "base", "bmembed"], sampling__m=3,
+                              training__steps=4, training__eval_every=2, training__warmup_steps=1)
     assert main(["run", "-c", str(config)]) == 0
     out = capsys.readouterr().out
     assert "No labelled questions" in out and "bmembed - base" in out
