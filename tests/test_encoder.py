@@ -147,3 +147,27 @@ def test_opening_cached_results_does_not_import_torch(tmp_path, beir_dir, tiny_m
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "c.json")], capture_output=True,
                          text=True, check=True, cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip().splitlines()[-1] == "false", out.stderr[-2000:]
+
+
+def test_a_hub_id_resolves_from_the_local_hugging_face_cache_without_the_network(
+        tiny_model_dir, tmp_path, monkeypatch):
+    """``<org>/<name>`` is read from the local Hugging Face cache's snapshot (the layout
+    huggingface_hub writes: refs/main names the snapshot); one that is not cached fails with
+    how to fetch it."""
+    import shutil
+
+    from huggingface_hub import constants
+
+    repo = tmp_path / "hub" / "models--acme--tiny-bert"
+    snapshot = repo / "snapshots" / "0123abcd"
+    shutil.copytree(tiny_model_dir, snapshot)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert resolve_model_path("acme/tiny-bert") == snapshot
+    enc = Encoder.load(EncoderConfig(model="acme/tiny-bert", precision="fp32"))
+    plain = Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32"))
+    assert np.array_equal(enc.encode(TEXTS, progress=False), plain.encode(TEXTS, progress=False))
+    with pytest.raises(InputError, match="hf download acme/not-cached"):
+        resolve_model_path("acme/not-cached")
