@@ -26,12 +26,12 @@ wordnet:
 	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wordnet-base >/dev/null; } || \
 	  echo "wordnet-base not installed: perturbation.substitution = 'wordnet' will ask for it"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# torch FIRST and pinned: the local CPU build, never the multi-GB CUDA one
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	# torch FIRST and pinned (constraints.txt): the local CPU build, never the multi-GB CUDA one
+	$(PY) -m pip install -q -r constraints.txt
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 demo: $(STAMP) wordnet

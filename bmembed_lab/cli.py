@@ -13,7 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
-from . import methods
+from . import __version__, methods
 from .config import load_config
 from .errors import InputError
 from .evaluation import SYSTEMS_HELP
@@ -45,6 +45,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="bmembed-lab", description=DESCRIPTION,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--version", action="version", version=f"bmembed-lab {__version__}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("run", help="run every available stage on the config's corpus and print "

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from bmembed_lab import __version__
+
 from .test_browser import CHROMIUM, DRIVER, TOKEN, all_text, browser, free_port, wait_for  # noqa: F401
 from .test_notebooks import ROOT
 
@@ -37,6 +39,16 @@ def test_the_wheel_carries_the_notebooks_the_demo_config_and_corpus(wheel):
     assert f"{shipped}configs/demo.toml" in names
     assert f"{shipped}data/medquad_demo/corpus.jsonl" in names
     assert not any("__pycache__" in n for n in names)
+    meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("/METADATA"))).decode()
+    # torch as a range (another torch 2.x stays installed); numba declared (bm25_numba imports it)
+    assert "Requires-Dist: torch<3,>=2.4" in meta and "Requires-Dist: numba>=" in meta
+    assert f"Version: {__version__}" in meta
+
+
+def test_version_and_python_dash_m():
+    out = subprocess.run([sys.executable, "-m", "bmembed_lab", "--version"], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == f"bmembed-lab {__version__}"
 
 
 @pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(DRIVER).exists()),
