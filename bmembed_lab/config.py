@@ -147,6 +147,9 @@ class LLMConfig:
     timeout: float = opt(120.0, "seconds to wait for one reply")
     segment_tokens: int = opt(3000, "documents longer than this (about 4 characters a token) are "
                                     "split into segments, one extraction call each")
+    response_format: str = opt("", "'' | json_object | json_schema (each step's reply schema): "
+                                    "JSON replies, enforced by vLLM, Ollama, llama.cpp's server")
+    extra_body: dict = opt({}, "server-specific request fields sent as they are ({ top_k = 40 })")
 
 
 @dataclass

@@ -21,6 +21,7 @@ CHOICES = {
     ("encoder", "device"): {"auto", "cpu", "cuda"},
     ("encoder", "protocol"): {"clean", "reference"},
     ("encoder", "storage"): {"float32", "float16"},
+    ("llm", "response_format"): {"", "json_object", "json_schema"},
     ("queries", "backend"): {"offline", "llm", "file"},
     ("queries", "method"): {"keyphrase", "ict"},
     ("queries", "leakage"): {"drop", "flag"},

@@ -40,10 +40,16 @@ class Call:
     user: str
     temperature: float = 0.0
     max_tokens: int = 2048
+    response_format: str = ""  # JSON of the request's response_format ('' = none)
+    extra_body: str = ""  # JSON of server-specific request fields ('' = none)
 
     @property
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:32]
+        """The reply's cache key: the request's content. The request options enter it only
+        when set, so replies cached before they existed keep their keys."""
+        fields_ = {k: v for k, v in asdict(self).items()
+                   if v != "" or k not in ("response_format", "extra_body")}
+        return hashlib.sha256(json.dumps(fields_, sort_keys=True).encode()).hexdigest()[:32]
 
     def approx_prompt_tokens(self) -> int:
         """About 4 characters a token (the usual rule for English with GPT tokenizers)."""
@@ -68,6 +74,16 @@ class CallStats:
     failed: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+
+
+def request_options(cfg: LLMConfig, name: str, schema: dict) -> dict:
+    """The ``response_format`` and ``extra_body`` fields of a :class:`Call` under ``cfg``:
+    ``json_object``, or ``json_schema`` with the step's reply ``schema`` (named ``name``)."""
+    fmt = {"": None, "json_object": {"type": "json_object"},
+           "json_schema": {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+           }[cfg.response_format]
+    return {"response_format": json.dumps(fmt, sort_keys=True) if fmt else "",
+            "extra_body": json.dumps(cfg.extra_body, sort_keys=True) if cfg.extra_body else ""}
 
 
 def estimate(calls: list[Call], max_output_tokens: int) -> dict:
@@ -164,10 +180,12 @@ class LLMClient:
             try:
                 with self._lock:
                     self.stats.sent += 1
+                options = {k: json.loads(v) for k, v in (("response_format", call.response_format),
+                                                         ("extra_body", call.extra_body)) if v}
                 resp = client.chat.completions.create(
                     model=call.model, temperature=call.temperature, max_tokens=call.max_tokens,
                     messages=[{"role": "system", "content": call.system},
-                              {"role": "user", "content": call.user}])
+                              {"role": "user", "content": call.user}], **options)
                 text = resp.choices[0].message.content if resp.choices else None
                 usage = resp.usage.model_dump() if getattr(resp, "usage", None) else {}
                 why = unusable(resp.choices, text, usage, call.max_tokens)

@@ -60,6 +60,8 @@ class FakeOpenAI:
                     return self._send(500, {"error": {"message": "upstream failed for "
                                                       + self.headers.get("authorization", "")}})
                 text = "I cannot help with that, sorry." if fault == "garbage" else server.reply(body)
+                if body.get("response_format") and fault != "garbage":
+                    text = server.as_format(text, body["response_format"])
                 text = {"nullcontent": None, "empty": "", "huge": "x" * 100000}.get(fault, text)
                 with server.lock:
                     server.answered += 1
@@ -105,6 +107,23 @@ class FakeOpenAI:
     def __exit__(self, *exc):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    # -- what a server that enforces response_format sends (vLLM, Ollama, llama.cpp) ---------
+    @staticmethod
+    def as_format(text: str, fmt: dict) -> str:
+        """The reply as one bare JSON object, as a server enforcing ``fmt`` returns it: no
+        fence, no prose; a root array is wrapped under the schema's name; the schema's
+        required keys are checked, so a request without the right schema fails loudly."""
+        body = text[text.find("{") if text.lstrip().startswith(("H", "{")) else 0:]
+        data = json.loads(body.strip().removeprefix("```json").removesuffix("```"))
+        if fmt["type"] == "json_schema":
+            spec = fmt["json_schema"]
+            data = {spec["name"]: data} if isinstance(data, list) else data
+            missing = set(spec["schema"].get("required", [])) - set(data)
+            assert not missing, f"reply lacks {missing} of schema {spec['name']}"
+        elif isinstance(data, list):
+            data = {"items": data}
+        return json.dumps(data)
 
     # -- what a cooperative model would answer ------------------------------------------------
     @staticmethod

@@ -152,3 +152,44 @@ def test_an_echoed_key_is_blanked_out(server, tmp_path, caplog):
     with caplog.at_level(logging.DEBUG), pytest.raises(InputError) as err:
         run(server, tmp_path, max_retries=0)
     assert KEY not in str(err.value) and KEY not in caplog.text and "***" in str(err.value)
+
+
+@pytest.mark.parametrize("fmt", ["json_schema", "json_object"])
+def test_structured_output_and_server_options_reach_the_endpoint(server, tmp_path, fmt):
+    """llm.response_format and llm.extra_body are sent with every call (extra_body's fields
+    merge into the request body, as the openai client sends them); the server enforces the
+    format (bare JSON objects, events wrapped under the schema's name) and the replies parse."""
+    qs, _ = run(server, tmp_path, response_format=fmt, extra_body={"top_k": 20})
+    assert qs.queries and qs.events
+    assert all(r["top_k"] == 20 for r in server.requests)
+    formats = [r["response_format"] for r in server.requests]
+    if fmt == "json_object":
+        assert all(f == {"type": "json_object"} for f in formats)
+    else:
+        assert {f["json_schema"]["name"] for f in formats} == {"events", "questions"}
+
+
+def test_request_options_enter_a_reply_key_only_when_set():
+    """Replies cached before the options existed keep their keys; a reply asked for in
+    another format is another reply."""
+    import hashlib
+    import json
+
+    from bmembed_lab.llm import Call
+
+    plain = Call("m", "system", "user", 0.0, 512)
+    old = hashlib.sha256(json.dumps({"model": "m", "system": "system", "user": "user",
+                                     "temperature": 0.0, "max_tokens": 512},
+                                    sort_keys=True).encode()).hexdigest()[:32]
+    assert plain.key == old
+    assert Call("m", "system", "user", 0.0, 512, response_format='{"type": "json_object"}').key != old
+    assert Call("m", "system", "user", 0.0, 512, extra_body='{"top_k": 20}').key != old
+
+
+def test_perturbation_calls_carry_their_own_schemas(server):
+    from bmembed_lab.perturbation.llm import keyword_call, substitute_call
+
+    cfg = llm_cfg(server, response_format="json_schema")
+    k = json.loads(keyword_call("q", "p", "m", 3, llm=cfg).response_format)
+    s = json.loads(substitute_call("q", ["a"], "m", cfg).response_format)
+    assert (k["json_schema"]["name"], s["json_schema"]["name"]) == ("keywords", "substitutions")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 
+from ..config import LLMConfig
 from ..errors import InputError
-from ..llm import Call
+from ..llm import Call, request_options
 from ..text import WORD, parse_json_reply
 from .matching import occurrences
 
@@ -34,14 +35,24 @@ For each keyword give ONE replacement word or short phrase that keeps the questi
 Reply as: {{"substitutions": {{"keyword": "replacement or null"}}}}"""
 
 
-def keyword_call(query: str, passage: str, model: str, max_keywords: int, max_chars: int = 6000):
-    return Call(model, KEYWORD_SYSTEM, KEYWORD_USER.format(query=query, passage=passage[:max_chars],
-                                                           n=max_keywords), 0.0, 512)
+# the replies' JSON schemas, for llm.response_format = "json_schema"
+KEYWORDS_SCHEMA = {"type": "object", "required": ["keywords"], "properties": {
+    "keywords": {"type": "array", "items": {"type": "string"}}}}
+SUBSTITUTIONS_SCHEMA = {"type": "object", "required": ["substitutions"], "properties": {
+    "substitutions": {"type": "object", "additionalProperties": {"type": ["string", "null"]}}}}
 
 
-def substitute_call(query: str, keywords: list[str], model: str):
-    return Call(model, KEYWORD_SYSTEM, SUBSTITUTE_USER.format(query=query, keywords=json.dumps(keywords)),
-                0.0, 512)
+def keyword_call(query: str, passage: str, model: str, max_keywords: int, max_chars: int = 6000,
+                 llm: LLMConfig | None = None):
+    options = request_options(llm, "keywords", KEYWORDS_SCHEMA) if llm else {}
+    return Call(model, KEYWORD_SYSTEM, KEYWORD_USER.format(
+        query=query, passage=passage[:max_chars], n=max_keywords), 0.0, 512, **options)
+
+
+def substitute_call(query: str, keywords: list[str], model: str, llm: LLMConfig | None = None):
+    options = request_options(llm, "substitutions", SUBSTITUTIONS_SCHEMA) if llm else {}
+    return Call(model, KEYWORD_SYSTEM, SUBSTITUTE_USER.format(
+        query=query, keywords=json.dumps(keywords)), 0.0, 512, **options)
 
 
 def parse_keywords(reply: str | None, query: str, max_keywords: int) -> list[str] | None:
@@ -90,7 +101,8 @@ def llm_keywords_and_substitutes(texts: list[str], gold: list[list[str]], client
     caching what came back, if calls still failed after the client's retries."""
     failed, unparsed = [], 0
     if keywords is None:
-        calls = [keyword_call(t, "\n\n".join(g), model, max_keywords) for t, g in zip(texts, gold)]
+        calls = [keyword_call(t, "\n\n".join(g), model, max_keywords, llm=client.cfg)
+                 for t, g in zip(texts, gold)]
         replies = client.complete_all(calls, progress)
         failed = [r for r in replies if r.text is None]
         keywords = []
@@ -102,7 +114,7 @@ def llm_keywords_and_substitutes(texts: list[str], gold: list[list[str]], client
     subs = None
     if substitute and not failed:
         todo = [i for i, k in enumerate(kws) if k]
-        s_calls = [substitute_call(texts[i], kws[i], model) for i in todo]
+        s_calls = [substitute_call(texts[i], kws[i], model, client.cfg) for i in todo]
         s_replies = client.complete_all(s_calls, progress) if s_calls else []
         failed += [r for r in s_replies if r.text is None]
         subs = [{} for _ in texts]

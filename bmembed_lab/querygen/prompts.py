@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from ..config import LLMConfig, QueriesConfig
-from ..llm import Call
+from ..llm import Call, request_options
 from ..text import as_list, get_field, parse_json_reply
 
 EXTRACT_SYSTEM = ("You read documents and list the events they describe, for building search "
@@ -57,10 +57,24 @@ Events:
 Answer with JSON: {{"questions": [{{"event": <event number>, "question": "..."}}, ...]}}"""
 
 
+# the replies' JSON schemas, for llm.response_format = "json_schema" (a root object each, as
+# the JSON modes require; parse_events and parse_questions read both forms)
+_STR = {"type": "string"}
+EVENTS_SCHEMA = {"type": "object", "required": ["events"], "properties": {"events": {
+    "type": "array", "items": {"type": "object", "required": ["event", "original_context"],
+                               "properties": {"event": _STR, "topic": _STR, "type": _STR,
+                                              "original_context": {"type": "array",
+                                                                   "items": _STR}}}}}}
+QUESTIONS_SCHEMA = {"type": "object", "required": ["questions"], "properties": {"questions": {
+    "type": "array", "items": {"type": "object", "required": ["event", "question"],
+                               "properties": {"event": {"type": "integer"}, "question": _STR}}}}}
+
+
 def extraction_call(segment: str, llm: LLMConfig, qcfg: QueriesConfig):
     return Call(llm.extract_model, EXTRACT_SYSTEM,
                 EXTRACT_PROMPT.format(max_events=qcfg.max_events_per_doc, doc=segment),
-                llm.temperature, llm.max_output_tokens)
+                llm.temperature, llm.max_output_tokens,
+                **request_options(llm, "events", EVENTS_SCHEMA))
 
 
 def synthesis_call(segment: str, events: list, llm: LLMConfig, qcfg: QueriesConfig):
@@ -68,7 +82,8 @@ def synthesis_call(segment: str, events: list, llm: LLMConfig, qcfg: QueriesConf
                         for i, e in enumerate(events))
     return Call(llm.query_model, QUERY_SYSTEM,
                 QUERY_PROMPT.format(n=qcfg.queries_per_event, doc=segment, events=listing),
-                llm.temperature, llm.max_output_tokens)
+                llm.temperature, llm.max_output_tokens,
+                **request_options(llm, "questions", QUESTIONS_SCHEMA))
 
 
 _TAG = re.compile(r"\[\s*(event|topic|original context|type|question)\s*\]\s*:?", re.I)
