@@ -63,6 +63,54 @@ def from_cache(read, button: str = ""):
             f"or `bmembed-lab run -c {config_path()}` in a terminal, then reload."), kind="warn"))
 
 
+class Progress:
+    """A ``progress(done, total)`` callback shown as marimo progress bars: a bar opens at the
+    first call and a new one whenever the total changes or the count starts again (the llm
+    backend's two passes, extraction calls then synthesis calls), each titled ``title`` and
+    numbered. Nothing shows when no work is done (everything came from the cache). Use as a
+    context manager, so the last bar closes."""
+
+    def __init__(self, title: str, unit: str = ""):
+        self.title, self.unit = title, unit
+        self._bar, self._total, self._done, self._part = None, None, 0, 0
+
+    def __call__(self, done: int, total: int) -> None:
+        import marimo as mo
+
+        if self._bar is None or total != self._total or done < self._done:
+            self.close()
+            self._part += 1
+            self._bar = mo.status.progress_bar(
+                total=total, title=self.title + (f" ({self._part})" if self._part > 1 else ""),
+                subtitle=f"{total} {self.unit}".strip(), remove_on_exit=True).__enter__()
+            self._total, self._done = total, 0
+        self._bar.update(increment=done - self._done)
+        self._done = done
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def encode_with_progress(pipe, systems: list[str], button: str = "") -> None:
+    """Each dense encoder of ``systems`` encodes the chunks (or reads them from the cache)
+    with a progress bar, before runs that need them: a re-encoding shows its progress."""
+    from .evaluation import parse_system
+
+    for name in dict.fromkeys(parse_system(s).encoder for s in systems):
+        if name:
+            with Progress(f"encoding the chunks with {name}", "chunks") as bar:
+                from_cache(lambda name=name, bar=bar: pipe.chunk_embeddings(name, on_batch=bar),
+                           button)
+
+
 def overrides(section: str, **values) -> list[str]:
     """Config overrides (``section.key=JSON``, as ``--set`` takes them) from a notebook's
     controls."""

@@ -72,9 +72,10 @@ def _(generate, mo, overrides, pd, workbench):
 def _(backend, generate, mo, pipe, workbench):
     mo.stop(backend.value == "llm" and not generate.value,
             mo.md("Press *Generate* to call the endpoint (replies are cached one by one)."))
-    with mo.status.progress_bar(total=len(pipe.dataset()[0].documents), title="generating queries",
-                                remove_on_exit=True) as _bar:
-        qs, _ = workbench.from_cache(lambda: pipe.synthetic_queries(progress=lambda done, total: _bar.update()),
+    # offline: one tick a document; llm: one a call (extraction calls, then synthesis calls)
+    _unit = "LLM calls" if backend.value == "llm" else "documents"
+    with workbench.Progress("generating queries", _unit) as _bar:
+        qs, _ = workbench.from_cache(lambda: pipe.synthetic_queries(progress=_bar),
                                      "Generate (or load the cached queries)")
     mo.md("**Counts**: " + ", ".join(f"{k}: {v}" for k, v in qs.counts.items()))
     return (qs,)

@@ -57,6 +57,7 @@ def _(mo, recompute, workbench):
     _button = "Compute (or recompute) the retrieval runs"
     trained = workbench.from_cache(pipe.cached_models, _button)
     systems = workbench.systems_for(trained)
+    workbench.encode_with_progress(pipe, systems, _button)
     for _s in mo.status.progress_bar(systems, title="evaluating (cached runs load in seconds)",
                                      remove_on_exit=True):
         workbench.from_cache(lambda _s=_s: pipe.run(_s), _button)

@@ -73,6 +73,7 @@ def _(mo, pd, pipe, recompute, systems, workbench):
         from bmembed_lab import cache as _cache
 
         _pipe.invalidate(_cache.DIAGNOSTICS)
+    workbench.encode_with_progress(_pipe, systems, "Compute (or recompute) the diagnostics")
     with mo.status.progress_bar(total=len(systems), title="alignment / uniformity", remove_on_exit=True) as _bar:
         rows = []
         for _s in systems:

@@ -306,3 +306,51 @@ def test_overview_names_every_notebook():
     text = (ROOT / "notebooks" / "00_overview.py").read_text()
     books = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
     assert len(books) == 8 and [b for b in books if f"`{b}`" not in text] == []
+
+
+def test_progress_bars_follow_the_work_reported(monkeypatch):
+    """workbench.Progress turns (done, total) callbacks into marimo bars: one per pass (a new
+    total, or a count that starts again), advanced by what was done; none when nothing ran."""
+    import marimo as mo
+
+    from bmembed_lab import workbench
+
+    bars = []
+
+    class Bar:
+        def __init__(self, total, title, subtitle, remove_on_exit):
+            self.total, self.title, self.done, self.closed = total, title, 0, False
+            bars.append(self)
+
+        def __enter__(self):
+            return self
+
+        def update(self, increment=1):
+            self.done += increment
+
+        def __exit__(self, *exc):
+            self.closed = True
+
+    monkeypatch.setattr(mo.status, "progress_bar", Bar)
+    with workbench.Progress("generating queries", "LLM calls") as bar:
+        for done in (2, 3, 5):  # extraction: 5 calls, the first 2 from the cache
+            bar(done, 5)
+        for done in (1, 2, 3, 4):  # synthesis: 4 calls
+            bar(done, 4)
+    assert [(b.total, b.done, b.closed) for b in bars] == [(5, 5, True), (4, 4, True)]
+    assert bars[1].title == "generating queries (2)"
+    with workbench.Progress("nothing to do"):
+        pass
+    assert len(bars) == 2
+
+    class Pipe:  # encode_with_progress asks each dense encoder once, with a callback
+        def __init__(self):
+            self.asked = []
+
+        def chunk_embeddings(self, name, on_batch=None):
+            self.asked.append(name)
+            on_batch(10, 10)
+
+    pipe = Pipe()
+    workbench.encode_with_progress(pipe, ["bm25", "base", "rrf", "bmembed", "rrf+bmembed"])
+    assert pipe.asked == ["base", "bmembed"] and [b.total for b in bars[2:]] == [10, 10]
