@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from . import methods
-from .configrules import CHOICES, PRESETS, RANGES, check_cache_dir, check_range, range_text
+from .configrules import CHOICES, PRESETS, RANGES, check_config, check_range, range_text
 from .errors import InputError
 
 
@@ -353,7 +353,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not path.is_file():
             raise InputError("config file not found", where, "check the --config path")
         try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+            raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a BOM is no error
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
             raise InputError(f"not valid TOML ({err})", where, "fix the syntax") from None
         base = path.parent
@@ -381,7 +381,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     for key, value in PRESETS.get(cfg.training.preset, {}).items():
         if ("training", key) not in explicit:
             setattr(cfg.training, key, value)
-    check_cache_dir(cfg, where)
+    check_config(cfg, where)
     return cfg
 
 

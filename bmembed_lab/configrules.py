@@ -5,6 +5,7 @@ config is loaded, before any work starts; ``bmembed-lab config --explain`` shows
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from .errors import InputError
@@ -123,10 +124,29 @@ def check_range(section: str, key: str, value, where: str, help_text: str) -> No
             raise InputError(f"{section}.{key} = {value!r}: {bad[0]!r} is not a whole number >= {low}",
                              where, help_text)
         return
+    if isinstance(value, float) and not math.isfinite(value):  # TOML reads nan and inf
+        bounds = RANGES.get((section, key))
+        raise InputError(f"{section}.{key} = {value!r} is not a finite number", where,
+                         f"use a number{' in ' + range_text(*bounds) if bounds else ''}; "
+                         f"{help_text}")
     low, high = RANGES.get((section, key), (None, None))
     if (low is not None and value < low) or (high is not None and value > high):
         raise InputError(f"{section}.{key} = {value!r} is out of range", where,
                          f"use a value in {range_text(low, high)}; {help_text}")
+
+
+def check_config(cfg, where: str) -> None:
+    """The rules across options, checked once the whole config is read."""
+    check_cache_dir(cfg, where)
+    check_cutoffs(cfg, where)
+
+
+def check_cutoffs(cfg, where: str) -> None:
+    """Cut-offs beyond the ranking depth have no ranks to score (they vanished from tables)."""
+    beyond = [k for k in cfg.eval.ks if k > cfg.eval.depth]
+    if beyond:
+        raise InputError(f"eval.ks = {cfg.eval.ks}: {beyond} beyond eval.depth = {cfg.eval.depth}",
+                         where, f"raise eval.depth to {max(beyond)} or more, or drop those cut-offs")
 
 
 def check_cache_dir(cfg, where: str) -> None:

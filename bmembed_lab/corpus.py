@@ -120,7 +120,9 @@ def iter_jsonl(path: Path, errors: str = "strict", skip_bad_lines: bool = False,
     if not path.is_file():
         raise InputError("file not found", str(path), "check the path in the config")
     text = read_text_file(path, errors)
-    for n, line in enumerate(text.splitlines(), 1):
+    # lines end at \n, \r\n or \r only: str.splitlines would also cut at U+2028, U+0085 and
+    # others, which JSON allows raw inside a string
+    for n, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1):
         if not line.strip():
             continue
         try:

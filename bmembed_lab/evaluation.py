@@ -8,6 +8,7 @@ In: runs (ranked chunk indices per query) and the chunk relevance labels. Out: p
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,7 @@ from .metrics import paired_bootstrap, query_metrics
 from .relevance import Relevance
 from .retrieval import Run
 
+log = logging.getLogger(__name__)
 SYSTEMS_HELP = (f"bm25 | base | rrf (BM25 + base fused) | a trained encoder: {', '.join(NAMES)} "
                 "| rrf+<trained> (BM25 + that encoder fused) | a dense system truncated to its "
                 f"first d dimensions as name@d (base@128, {NAMES[-1]}@128) | any local model "
@@ -57,6 +59,15 @@ def systems_for(trained: list[str], which: str = "compare") -> list[str]:
     fused = [f"rrf+{m}" for m in trained]
     return {"compare": ["bm25", "base", "rrf", *trained, *fused],
             "study": ["bm25", "base", *trained, *fused], "dense": ["base", *trained]}[which]
+
+
+def unique_systems(systems: list[str]) -> list[str]:
+    """``systems`` in order, each once: a repeated one is scored once (a repeat doubled the
+    question count of its comparisons), with a warning naming it."""
+    out = list(dict.fromkeys(systems))
+    for s in dict.fromkeys(s for s in systems if systems.count(s) > 1):
+        log.warning("system %r is listed %d times: it is evaluated once", s, systems.count(s))
+    return out
 
 
 def parse_system(name: str, where: str = "eval.systems", folders: bool = True) -> System:

@@ -18,7 +18,7 @@ from .hashing import texts_key
 from .config import Config
 from .encoder import LazyEncoder, check_device
 from .errors import NotComputed
-from .evaluation import parse_system
+from .evaluation import parse_system, unique_systems
 from .memo import StageMemo
 from .questions import Questions, check_set, dev_set
 from .stages import chunk, diagnose, ingest, lists, perturb, queries, runs, train
@@ -250,7 +250,7 @@ class Pipeline(StageMemo):
         """Per-query table, summary table and the paired-bootstrap comparisons of
         :func:`~bmembed_lab.evaluation.default_comparisons` for the systems, on one question
         set (:meth:`questions`: the test questions unless asked)."""
-        systems = systems or list(self.cfg.eval.systems)
+        systems = unique_systems(systems or list(self.cfg.eval.systems))
         q, runs_ = self.questions(which), {s: self.run(s, which) for s in systems}
         tables = self._stage(f"{runs.EVALUATION}:{which}:{'|'.join(systems)}",
                              lambda: runs.evaluation(self.cfg, self.cache, q, runs_)[0])
@@ -267,7 +267,7 @@ class Pipeline(StageMemo):
         """Every system on original / masked / substituted queries: the per-query table (with
         a variant column), the study table (changes with bootstrap intervals), the rank changes
         of each query's gold chunk, the set's counts and a computed reading of the numbers."""
-        systems = systems or list(self.cfg.perturbation.systems)
+        systems = unique_systems(systems or list(self.cfg.perturbation.systems))
         runs_ = perturb.study_runs(systems, self.run, progress)
         tables = self._stage(f"{perturb.STUDY}:{'|'.join(systems)}", lambda: perturb.study(
             self.cfg, self.cache, systems, runs_, *self.relevance())[0])

@@ -4,6 +4,7 @@ the fix, and leaves every file outside the cache as it was."""
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -410,3 +411,53 @@ def test_evidence_naming_an_unknown_document_shows_how_documents_are_named(tmp_p
         ds, _ = Pipeline(load_config(cfg)).dataset()
     assert ds.skipped == {"evidence with unknown document id": 1}
     assert "(e.g. 'a'; the loader names documents like 'a.txt'" in caplog.text
+
+
+# -- silent wrong results fixed at the root: non-finite numbers, cut-offs, repeats, BOM, U+2028 --
+@pytest.mark.parametrize("option, value", [
+    ("bm25.k1", "nan"), ("bm25.k1", "inf"), ("sampling.ratio", "inf"), ("training.tau", "inf"),
+    ("eval.dev_fraction", "nan"), ("llm.temperature", "-inf"), ("training.lr", "nan")])
+def test_every_float_option_refuses_nan_and_infinity_at_load(tmp_path, capsys, option, value):
+    """NaN passed every range check (k1 = nan crashed evaluate with a segfault, ratio = inf
+    hung lists, tau = inf exported a model that learned nothing, dev_fraction = nan dropped
+    the dev split): every float option is refused at load, named, with its range."""
+    refused(["config", "--set", f"{option}={value}"], tmp_path)
+    err = capsys.readouterr().err
+    assert f"{option} = {value}" in err and "not a finite number" in err and "Fix:" in err
+
+
+def test_cutoffs_beyond_the_ranking_depth_are_refused(tmp_path, capsys):
+    refused(["config", "--set", "eval.ks=[1, 10, 200]"], tmp_path)
+    err = capsys.readouterr().err
+    assert "[200] beyond eval.depth = 100" in err and "raise eval.depth to 200" in err
+
+
+def test_a_config_with_a_byte_order_mark_is_read(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_bytes("\ufeff[chunking]\nchunk_tokens = 128\n".encode("utf-8"))
+    assert main(["config", "-c", str(cfg)]) == 0
+    assert '"chunk_tokens": 128' in capsys.readouterr().out
+
+
+def test_jsonl_lines_end_at_newlines_only(tmp_path):
+    """U+2028, U+2029 and U+0085 are allowed raw inside a JSON string; splitting on them
+    rejected the line (or, with skip_bad_lines, dropped it silently)."""
+    from bmembed_lab.corpus import iter_jsonl
+
+    f = tmp_path / "c.jsonl"
+    text = "one\u2028two\u0085three\u2029four"
+    f.write_text(json.dumps({"_id": "a", "text": text}, ensure_ascii=False) + "\r\n"
+                 + json.dumps({"_id": "b", "text": "x"}) + "\n", encoding="utf-8")
+    assert [(n, o["text"]) for n, o in iter_jsonl(f)] == [(1, text), (2, "x")]
+
+
+def test_a_repeated_system_is_evaluated_once_with_a_warning(tmp_path, beir_dir, tiny_model_dir,
+                                                            caplog):
+    from bmembed_lab.pipeline import Pipeline
+
+    from .conftest import tiny_config
+
+    res = Pipeline(tiny_config(tmp_path, beir_dir, tiny_model_dir)).evaluate(["bm25", "bm25"])
+    assert list(res["summary"].index) == ["bm25"]
+    assert len(res["per_query"]) == res["summary"].loc["bm25", "queries"]
+    assert "'bm25' is listed 2 times: it is evaluated once" in caplog.text
