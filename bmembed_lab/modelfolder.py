@@ -93,6 +93,13 @@ def check_model_folder(path: Path) -> None:
     if not any((path / f).is_file() for f in WEIGHT_FILES):
         raise InputError(f"the model folder has no weights (none of {', '.join(WEIGHT_FILES)})",
                          str(path), fix)
+    custom = [f for f in ("config.json", "tokenizer_config.json")
+              if isinstance(_json_value(path / f, "auto_map"), dict)]
+    if custom:  # transformers would ask "run the custom code? [y/N]"; nothing here runs it
+        raise InputError(f"the model ships its own code ('auto_map' in {', '.join(custom)}), "
+                         "which the workbench never runs (trust_remote_code is always False)",
+                         str(path), "use a model whose architecture transformers itself provides "
+                         "(BERT, XLM-R, Qwen2, ...), or re-save it as one")
 
 
 def _json_value(path: Path, key: str):

@@ -461,3 +461,21 @@ def test_a_repeated_system_is_evaluated_once_with_a_warning(tmp_path, beir_dir, 
     assert list(res["summary"].index) == ["bm25"]
     assert len(res["per_query"]) == res["summary"].loc["bm25", "queries"]
     assert "'bm25' is listed 2 times: it is evaluated once" in caplog.text
+
+
+def test_a_model_with_its_own_code_is_refused_without_a_prompt(tmp_path, tiny_model_dir):
+    """A folder whose config maps to custom code made transformers ask 'run the custom code?
+    [y/N]' on the terminal; it is refused before anything loads, naming why and the fix."""
+    import json as json_
+
+    from bmembed_lab.config import EncoderConfig
+    from bmembed_lab.encoder import Encoder
+    from bmembed_lab.errors import InputError
+
+    model = tmp_path / "custom"
+    shutil.copytree(tiny_model_dir, model)
+    cfg = json_.loads((model / "config.json").read_text())
+    cfg["auto_map"] = {"AutoModel": "modeling_custom.CustomModel"}
+    (model / "config.json").write_text(json_.dumps(cfg))
+    with pytest.raises(InputError, match="ships its own code .*never runs"):
+        Encoder.load(EncoderConfig(model=str(model), precision="fp32"))
