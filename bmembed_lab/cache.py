@@ -86,11 +86,12 @@ class StageCache:
         return (self.root / MARKER).is_file()
 
     def ensure_root(self) -> None:
-        """Create the root with its marker; an existing folder is marked only when it is empty
-        or already looks like a stage cache (every entry a manifest-holding folder)."""
+        """Create the root with its marker; an existing folder is marked only when it is
+        empty, never because of what it holds (a user's folder of manifest.json files looked
+        like a cache and was then emptied by ``cache clear``)."""
         if not self.root.exists():
             self.root.mkdir(parents=True, exist_ok=True)
-        if not self.marked and _looks_like_cache(self.root):
+        if not self.marked and not any(self.root.iterdir()):
             atomic_write_text(self.root / MARKER, MARKER_TEXT)
 
     def check_writable(self) -> None:
@@ -268,7 +269,8 @@ class StageCache:
             raise InputError(f"{self.root} is not a bmembed-lab cache (it has no {MARKER} file), "
                              "so nothing in it is deleted", "cache.dir",
                              "point cache.dir at the cache folder the workbench created "
-                             "(default .bmembed_cache beside the config)")
+                             "(default .bmembed_cache beside the config); a cache made before "
+                             f"the marker existed is adopted by creating {MARKER} in it")
         names = self.stage_names()
         if stage is not None and stage not in names:
             if missing_ok:
@@ -304,26 +306,6 @@ def _alive(pid: int) -> bool:
 
 def _names_hint(cache: StageCache) -> str:
     return ", ".join(cache.stage_names()) or "(the cache is empty)"
-
-
-def _looks_like_cache(root: Path) -> bool:
-    """An empty folder, or one whose every child is a stage folder of entries with a manifest
-    (an earlier version's cache, made before the marker existed), at least one entry found."""
-    children = [c for c in root.iterdir() if not c.name.startswith(".")]
-    found = False
-    for child in children:
-        if not child.is_dir() or child.is_symlink() or not _NAME.fullmatch(child.name):
-            return False
-        if child.name in SUB_STORES:
-            found = True
-            continue
-        for e in child.iterdir():
-            if e.name.startswith(".") or ".corrupt-" in e.name:
-                continue
-            if not (e.is_dir() and (e / MANIFEST).is_file()):
-                return False
-            found = True
-    return found or not children
 
 
 def cached(cache: StageCache, stage: str, config: Any, inputs: Iterable[str], version: str,

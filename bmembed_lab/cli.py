@@ -16,6 +16,7 @@ from pathlib import Path
 from . import __version__, methods
 from .config import load_config
 from .errors import InputError
+from .safeio import overwrites
 from .evaluation import SYSTEMS_HELP
 
 DESCRIPTION = """\
@@ -149,13 +150,25 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _check_outputs(args) -> None:
-    """Output files go into folders that exist: checked before any work starts."""
+def _check_outputs(args, cfg) -> None:
+    """Output files go into folders that exist and never over the run's own inputs (the
+    config, the corpus, its queries, qrels and evidence): checked before any work starts."""
+    inputs = [Path(args.config)] if getattr(args, "config", None) else []
+    inputs += [cfg.resolve(v) for v in (cfg.corpus.path, cfg.corpus.queries, cfg.corpus.qrels,
+                                        cfg.corpus.evidence) if v]
     for flag in ("out", "report", "json", "per_query"):
         path = getattr(args, flag, None)
-        if path is not None and not Path(path).parent.is_dir():
-            raise InputError(f"the folder of --{flag.replace('_', '-')} {path} does not exist",
-                             "command line", f"create {Path(path).parent} first, or write elsewhere")
+        if path is None:
+            continue
+        name = f"--{flag.replace('_', '-')} {path}"
+        if not Path(path).parent.is_dir():
+            raise InputError(f"the folder of {name} does not exist", "command line",
+                             f"create {Path(path).parent} first, or write elsewhere")
+        over = next((p for p in inputs if overwrites(Path(path), p)), None)
+        if over is not None:
+            raise InputError(f"{name} would write over this run's own input {over}",
+                             "command line", "write the output to another file")
+
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             return serve(args.notebook, args.config, args.edit, args.port, args.headless, marimo_options)
         device = [f"encoder.device={json.dumps(args.device)}"] if getattr(args, "device", None) else []
         cfg = load_config(args.config, args.overrides + device)
-        _check_outputs(args)
+        _check_outputs(args, cfg)
         return COMMANDS[args.command](cfg, args)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)

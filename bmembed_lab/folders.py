@@ -55,20 +55,38 @@ def read_pdf(path: Path) -> tuple[str, list[int]]:
 _MD_TITLE = re.compile(r"^\s*#\s+(.+)$", re.M)
 
 
+def workbench_folder(d: Path) -> bool:
+    """A folder the workbench writes, never a corpus: a stage cache (its marker), an export
+    (train.json beside merged/) or a model folder (config.json and weights)."""
+    from .cache import MARKER
+    from .modelfolder import WEIGHT_FILES
+
+    return (d / MARKER).is_file() or ((d / "train.json").is_file() and (d / "merged").is_dir()) \
+        or ((d / "config.json").is_file() and any((d / w).is_file() for w in WEIGHT_FILES))
+
+
 def folder_files(folder: Path, skipped: Counter | None = None) -> list[Path]:
     """The files a folder corpus is read from, sorted: every .txt/.md/.pdf under ``folder``,
     recursively. Skipped and counted in ``skipped``: hidden files and folders (a leading dot),
-    links that lead outside ``folder``, dangling links and files of other types. The loader
-    and the cache key both use this list, so the key covers exactly what is read."""
+    the workbench's own folders (a stage cache, an export, a model folder: their vocab.txt and
+    model cards are no documents), links that lead outside ``folder``, dangling links and
+    files of other types. The loader and the cache key both use this list, so the key covers
+    exactly what is read."""
     folder = Path(folder)
     skipped = skipped if skipped is not None else Counter()
     root = folder.resolve()
     out = []
-    for p in sorted(folder.rglob("*")):
+    paths = sorted(folder.rglob("*"))
+    owned = {p for p in paths if p.is_dir() and workbench_folder(p)}
+    for p in paths:
         rel = p.relative_to(folder)
         if any(part.startswith(".") for part in rel.parts):
             if not p.is_dir():
                 skipped["hidden files (skipped)"] += 1
+            continue
+        if owned and (p in owned or any(d in owned for d in p.parents)):
+            if not p.is_dir():
+                skipped["files of a stage cache, export or model folder (skipped)"] += 1
             continue
         if p.is_symlink():
             if not p.exists():

@@ -145,6 +145,11 @@ def init(path: Path, out: Path, force: bool = False) -> list[str]:
         raise InputError("a file is already there", str(out), "choose another --out, or add --force")
     if not out.parent.is_dir():
         raise InputError("the folder does not exist", str(out.parent), "create it, or choose another --out")
+    from .safeio import overwrites
+
+    if overwrites(out, Path(path)):
+        raise InputError("--out would write over the corpus it describes", str(out),
+                         "write the config beside the corpus, not into it")
     opts, report = inspect(path, out.parent)
     model = EncoderConfig().model
     limit = max_input_tokens(resolve_model_path(model), 0)

@@ -35,6 +35,12 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_lines(path, [text])
 
 
+def overwrites(out: Path, source: Path) -> bool:
+    """Whether writing ``out`` would replace ``source`` or a file under it (a folder corpus)."""
+    out, source = out.expanduser().resolve(), source.expanduser().resolve()
+    return out == source or (source.is_dir() and source in out.parents)
+
+
 def write_json(path: Path, obj: Any) -> None:
     atomic_write_text(Path(path), json.dumps(obj, indent=1, default=str))
 

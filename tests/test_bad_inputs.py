@@ -119,17 +119,23 @@ def test_clear_by_stage_and_all_inside_a_marked_cache(tmp_path, capsys):
     assert _snapshot(proj) == before
 
 
-def test_a_cache_from_before_the_marker_is_adopted_but_a_user_folder_is_not(tmp_path):
-    old = tmp_path / "old_cache"
-    (old / "chunks" / "abc").mkdir(parents=True)
-    (old / "chunks" / "abc" / "manifest.json").write_text("{}")
-    (old / "train_runs" / "k").mkdir(parents=True)
-    StageCache(old).ensure_root()
-    assert (old / MARKER).is_file()
-    user = tmp_path / "user"
-    (user / "photos").mkdir(parents=True)
-    StageCache(user).ensure_root()
-    assert not (user / MARKER).exists()
+def test_a_folder_is_adopted_as_a_cache_only_when_empty_never_for_what_it_holds(tmp_path, capsys):
+    """A user's folder shaped like a cache (stage-named folders of manifest.json files) was
+    adopted and then emptied by `cache clear`: only an empty folder is adopted now, and the
+    refusal says how to adopt a cache made before the marker existed, on purpose."""
+    lookalike = tmp_path / "my_results"
+    (lookalike / "chunks" / "abc").mkdir(parents=True)
+    (lookalike / "chunks" / "abc" / "manifest.json").write_text("{}")
+    (lookalike / "train_runs" / "k").mkdir(parents=True)
+    StageCache(lookalike).ensure_root()
+    assert not (lookalike / MARKER).exists()
+    cfg = _write(tmp_path / "c.toml", f'[cache]\ndir = "{lookalike}"\n')
+    refused(["cache", "clear", "-c", str(cfg)], tmp_path)
+    assert f"creating {MARKER} in it" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    StageCache(empty).ensure_root()
+    assert (empty / MARKER).is_file()
 
 
 def test_folder_corpus_key_covers_exactly_what_is_read(tmp_path, tiny_model_dir):
@@ -479,3 +485,52 @@ def test_a_model_with_its_own_code_is_refused_without_a_prompt(tmp_path, tiny_mo
     (model / "config.json").write_text(json_.dumps(cfg))
     with pytest.raises(InputError, match="ships its own code .*never runs"):
         Encoder.load(EncoderConfig(model=str(model), precision="fp32"))
+
+
+@pytest.mark.parametrize("command, target", [
+    (["evaluate", "--per-query"], "config"), (["queries", "--out"], "corpus"),
+    (["queries", "--report"], "queries file"), (["lists", "--out"], "a file in the corpus folder"),
+    (["run", "--json"], "config")])
+def test_no_output_flag_writes_over_the_runs_own_inputs(tmp_path, capsys, command, target):
+    """--out, --report, --per-query and --json overwrote the corpus, the queries or the config
+    with exit 0: refused before any work, naming the input; nothing changes on disk."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("Kidney stones form in the kidney.\n")
+    (tmp_path / "q.jsonl").write_text('{"_id": "q1", "text": "kidney"}\n')
+    cfg = _write(tmp_path / "c.toml", '[corpus]\nformat = "folder"\npath = "docs"\n'
+                 'queries = "q.jsonl"\n')
+    out = {"config": cfg, "corpus": tmp_path / "docs", "queries file": tmp_path / "q.jsonl",
+           "a file in the corpus folder": tmp_path / "docs" / "a.txt"}[target]
+    refused([*command, str(out), "-c", str(cfg)], tmp_path)
+    assert "would write over this run's own input" in capsys.readouterr().err
+
+
+def test_init_never_writes_its_config_into_the_corpus(tmp_path, capsys):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("Kidney stones form in the kidney.\n")
+    refused(["init", str(tmp_path / "docs"), "--out", str(tmp_path / "docs" / "a.txt"), "--force"],
+            tmp_path)
+    assert "would write over the corpus" in capsys.readouterr().err
+
+
+def test_a_cache_or_model_inside_a_folder_corpus_is_never_read_as_documents(tmp_path,
+                                                                             tiny_model_dir):
+    """With cache.dir inside a folder corpus (or an export copied there), its vocab.txt and
+    model cards were read back as documents: such folders are skipped and counted."""
+    from collections import Counter
+
+    from bmembed_lab.folders import folder_files
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Kidney stones form in the kidney.\n")
+    cache = StageCache(docs / "cache")
+    cache.ensure_root()
+    (docs / "cache" / "model" / "k").mkdir(parents=True)
+    (docs / "cache" / "model" / "k" / "README.md").write_text("# a model card\n")
+    shutil.copytree(tiny_model_dir, docs / "exported" / "merged")
+    (docs / "exported" / "train.json").write_text("{}")
+    (docs / "exported" / "README.md").write_text("# a model card\n")
+    skipped = Counter()
+    assert folder_files(docs, skipped) == [docs / "a.txt"]
+    assert skipped["files of a stage cache, export or model folder (skipped)"] >= 4
