@@ -30,8 +30,8 @@ from .safeio import atomic_write_text
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MANIFEST = "manifest.json"
-# Written at the cache root when the workbench creates it (or adopts an empty folder or an
-# earlier version's cache): nothing is ever deleted from a folder without it.
+# Written at the cache root when the workbench creates it (or adopts an empty folder, never
+# one for what it holds): nothing is ever deleted from a folder without it.
 MARKER = ".bmembed-cache"
 MARKER_TEXT = ("This folder is a bmembed-lab stage cache. `bmembed-lab cache clear` deletes\n"
                "only folders that hold this file. Delete it by hand if you no longer need it.\n")
