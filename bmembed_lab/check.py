@@ -25,7 +25,7 @@ from dataclasses import replace
 import numpy as np
 
 from .evaluation import per_query_table
-from .metrics import paired_bootstrap
+from .metrics import interval_text, paired_bootstrap, small_sample_note
 from .questions import check_sets
 from .text import words
 
@@ -105,8 +105,11 @@ def verdict(gap: dict | None, handicap: dict | None, labelled: bool, split: str 
                            f"how well the student can learn the teacher{seen}, not whether real "
                            "questions improve; add a few labelled questions (corpus.queries with "
                            "qrels or evidence) for a verdict"]
-    g = (f"BM25 minus base {METRIC} on {gap['queries']} {split} questions: {gap['diff']:+.1f} points "
-         f"[{gap['low']:+.1f}, {gap['high']:+.1f}]")
+    g = (f"BM25 minus base {METRIC} on {gap['queries']} {split} questions: "
+         f"{interval_text(gap['diff'], gap['low'], gap['high'])} points")
+    few = small_sample_note(gap["queries"])
+    if few:
+        g += f" ({few})"
     if handicap is not None and handicap["low"] > 0 and handicap["diff"] >= HANDICAP:
         return "help", [
             f"under the reference protocol the query prefix costs the base model "
@@ -163,8 +166,9 @@ def format_report(r: dict) -> str:
     for key in ("bm25 - base", "bm25 - base Hit@10", "prefix cost (clean base - reference base)"):
         if key in r:
             g = r[key]
-            lines.append(f"{key}: {g['a']:.1f} vs {g['b']:.1f} = {g['diff']:+.1f} [{g['low']:+.1f}, "
-                         f"{g['high']:+.1f}]" + ("" if "Hit" in key else f" ({METRIC})"))
+            lines.append(f"{key}: {g['a']:.1f} vs {g['b']:.1f} = "
+                         f"{interval_text(g['diff'], g['low'], g['high'])}"
+                         + ("" if "Hit" in key else f" ({METRIC})"))
     lines.append(f"top-10 overlap of BM25 and base: {100 * r['top-10 overlap bm25/base']:.0f}%")
     t = r["teacher on training queries"]
     if t:

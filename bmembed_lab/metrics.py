@@ -78,6 +78,28 @@ def query_metrics(ranked: Sequence[Hashable], grades: Mapping, facts: Mapping, n
     return out
 
 
+SMALL_SAMPLE = 30  # fewer paired questions than this decide nothing firmly
+
+
+def interval_text(diff: float, low: float, high: float, digits: int = 1) -> str:
+    """``+1.2 [-0.3, +2.7]``; when every paired difference is zero (a zero-width interval, which
+    printed as '+0.0 [+0.0, +0.0]' and read like a bug), ``no question differs``."""
+    if diff == low == high == 0:
+        return "no question differs (0 points)"
+    return f"{diff:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
+
+
+def small_sample_note(n: int) -> str | None:
+    """A sentence when fewer than :data:`SMALL_SAMPLE` questions decide a comparison: what its
+    interval then means."""
+    if not 0 < n < SMALL_SAMPLE:
+        return None
+    return (f"only {n} questions decide this: the 95% interval says which differences these "
+            f"questions are compatible with, and on so few it is a rough guide that more "
+            f"questions often move; add questions (about {SMALL_SAMPLE} or more) before "
+            "acting on it")
+
+
 def paired_bootstrap(a: Sequence[float], b: Sequence[float], n_boot: int = 10000, seed: int = 0,
                      confidence: float = 0.95) -> dict[str, float]:
     """Paired bootstrap over queries for mean(a) - mean(b) (the same queries in both).

@@ -114,3 +114,38 @@ def test_check_command(tmp_path, beir_dir, tiny_model_dir, capsys):
     out = capsys.readouterr().out
     assert out.startswith("Verdict: ") and "protocol: reference" in out
     assert "prefix cost (clean base - reference base)" in out and out_json.is_file()
+
+
+def test_few_questions_are_flagged_and_a_zero_interval_says_no_question_differs():
+    """check decided on 13 dev questions without a word and printed '+0.0 [+0.0, +0.0]':
+    a verdict on fewer than 30 questions says what its interval then means, and a zero-width
+    interval reads 'no question differs'."""
+    import pandas as pd
+
+    from bmembed_lab.check import verdict
+    from bmembed_lab.evaluation import format_comparisons
+    from bmembed_lab.metrics import SMALL_SAMPLE
+
+    few = {"diff": 9.0, "low": 6.0, "high": 12.0, "queries": 13}
+    kind, reasons = verdict(few, None, True)
+    assert kind == "help" and "only 13 questions decide this" in reasons[0]
+    same = {"diff": 0.0, "low": 0.0, "high": 0.0, "queries": 40}
+    assert "no question differs" in verdict(same, None, True)[1][0]
+    assert "only" not in verdict(same, None, True)[1][0]
+    table = pd.DataFrame([{"comparison": "a - b", "metric": "Hit@10", "diff": 0.0, "ci_low": 0.0,
+                           "ci_high": 0.0, "p_value": 1.0, "queries": SMALL_SAMPLE - 1}])
+    lines = format_comparisons(table)
+    assert "no question differs" in lines[0] and "[+0.00" not in lines[0]
+    assert lines[-1].startswith(f"  NOTE only {SMALL_SAMPLE - 1} questions decide this")
+    assert len(format_comparisons(table.assign(queries=SMALL_SAMPLE))) == 1
+
+
+def test_a_dev_selection_on_few_questions_says_so_even_when_clearly_better():
+    from bmembed_lab.stages.train import worse_than_base_line
+
+    sel = {"best": 50.0, "base": 40.0, "best_step": 10, "metric": "MAP@10", "on": "dev questions",
+           "gain over base": {"diff": 10.0, "low": 4.0, "high": 16.0, "queries": 12}}
+    line = worse_than_base_line("m", sel)
+    assert "clearly above" in line and "only 12 questions decide this" in line
+    assert worse_than_base_line("m", {**sel, "gain over base": {**sel["gain over base"],
+                                                                 "queries": 240}}) is None

@@ -29,6 +29,7 @@ from ..chunking import Chunk
 from ..config import Config
 from ..errors import NotComputed
 from ..errors import InputError
+from ..metrics import small_sample_note
 from ..querygen import QuerySet
 from ..sampling import Ranking, TrainingLists
 
@@ -206,12 +207,15 @@ def worse_than_base_line(name: str, sel: dict) -> str | None:
                                      f"{g['queries']} queries, paired 95% interval)")
     head = (f"{name}: its best dev {sel['metric']} ({sel['best']:.2f}, step {sel['best_step']}) is "
             f"{{}} the base model's {sel['base']:.2f} on the same {sel['on']}{interval}")
+    few = small_sample_note(g["queries"]) if g is not None else None
+    few = f"; {few}" if few else ""
     if sel.get("worse_than_base"):
-        return head.format("below") + ": training made it worse (the export is marked WORSE THAN BASE)"
+        return (head.format("below") + ": training made it worse (the export is marked WORSE "
+                "THAN BASE)" + few)
     if g is not None and g["low"] <= 0:
         return head.format("not clearly above") + (": the base model may serve as well (the export "
-                                                   "is marked NOT CLEARLY BETTER)")
-    return None
+                                                   "is marked NOT CLEARLY BETTER)") + few
+    return head.format("clearly above") + few.replace("; ", ": ") if few else None
 
 
 def folder_note(label: str, folder: Path, protocol: str) -> str | None:
@@ -271,8 +275,11 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
     warn = worse_than_base_line(info["name"], result.selection)
     if warn:
         log.warning(warn)
-        info["name"] += (" [WORSE THAN BASE on dev]" if result.selection.get("worse_than_base")
-                         else " [NOT CLEARLY BETTER THAN BASE on dev]")
+    gain = (result.selection or {}).get("gain over base")
+    if (result.selection or {}).get("worse_than_base"):
+        info["name"] += " [WORSE THAN BASE on dev]"
+    elif gain is not None and gain["low"] <= 0:
+        info["name"] += " [NOT CLEARLY BETTER THAN BASE on dev]"
 
     def write(d: Path) -> None:
         export.export_model(enc, base, d, info)
