@@ -158,8 +158,10 @@ def run_check(pipe, n_boot: int | None = None) -> dict:
 
 def format_report(r: dict) -> str:
     """The check as a terminal report, verdict first."""
-    lines = [f"Verdict: BMEmbed is expected to {r['verdict'].upper()}" if r["verdict"] != "unclear"
-             else "Verdict: UNCLEAR", ""]
+    against = (" against the base model run the same way (the paper's query prefix), not "
+               "against the clean base model") if r["protocol"] == "reference" else ""
+    lines = [f"Verdict: BMEmbed is expected to {r['verdict'].upper()}{against}"
+             if r["verdict"] != "unclear" else "Verdict: UNCLEAR", ""]
     lines += [f"- {x}" for x in r["reasons"]]
     lines += ["", f"protocol: {r['protocol']} (query prefix {r['query prefix']!r})",
               f"questions: {r['questions']['count']} ({r['questions']['split']} queries)"]

@@ -123,7 +123,7 @@ def cmd_evaluate(cfg: Config, args) -> int:
     pipe = _pipeline(cfg)
     systems = [_cwd_folder(s) for s in args.systems] if args.systems else None
     res = pipe.evaluate(systems)
-    print(f"Retrieval on the test questions, protocol {res['protocol']} (percent):")
+    print(f"Retrieval on the {res['questions']} questions, protocol {res['protocol']} (percent):")
     print(format_table(res["summary"]))
     if not res["comparisons"].empty:
         print("\nPaired bootstrap, difference in points [95% interval], p-value:")

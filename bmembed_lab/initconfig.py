@@ -10,6 +10,7 @@ what is missing. Nothing is trained or cached; the config is then read by every 
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -55,10 +56,10 @@ def inspect(path: Path, config_dir: Path) -> tuple[dict, list[str]]:
         raise InputError("nothing at this path", str(path), "give a folder of .txt/.md/.pdf files, "
                          "a BEIR folder (corpus.jsonl ...) or a JSONL file of documents")
 
-    def rel(p: Path) -> str:
+    def rel(p: Path) -> str:  # relative to the config, as the written comment says
         try:
-            return str(p.relative_to(config_dir.resolve()))
-        except ValueError:
+            return Path(os.path.relpath(p, config_dir.resolve())).as_posix()
+        except ValueError:  # another drive (Windows): no relative path exists
             return str(p)
 
     opts: dict = {"path": rel(path)}

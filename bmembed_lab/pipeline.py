@@ -80,7 +80,8 @@ class Pipeline(StageMemo):
             if check_set(which) in ("test", "dev"):
                 rel, rk = self.relevance()
                 ids, texts = chunk.evaluation_queries(self.cfg, self.dataset()[0], rel, which)
-                return Questions(which, ids, texts, rel, rk)
+                label = chunk.split_label(self.cfg, which)
+                return Questions(which, ids, texts, rel, rk, True, label)
             if which in ("heldout", "heldout_dev"):
                 held, hk = self.held_out()
                 ids, texts = queries.held_out_split(held, self.labelled(), self.cfg, which)

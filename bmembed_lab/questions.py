@@ -58,10 +58,11 @@ class Questions:
     relevance: Relevance
     relevance_key: str
     labelled: bool = True
+    described: str = ""  # how reports name it, where the set's name alone would mislead
 
     @property
     def label(self) -> str:
-        return LABELS.get(self.which, self.which)
+        return self.described or LABELS.get(self.which, self.which)
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -149,3 +149,25 @@ def test_a_dev_selection_on_few_questions_says_so_even_when_clearly_better():
     assert "clearly above" in line and "only 12 questions decide this" in line
     assert worse_than_base_line("m", {**sel, "gain over base": {**sel["gain over base"],
                                                                  "queries": 240}}) is None
+
+
+def test_the_reference_verdict_names_what_it_compares_against_in_its_headline():
+    from bmembed_lab.check import format_report
+
+    r = {"verdict": "help", "reasons": ["..."], "protocol": "reference", "query prefix": "Q: ",
+         "questions": {"count": 40, "split": "dev"}, "top-10 overlap bm25/base": 0.5,
+         "teacher on training queries": None, "resemblance": {}}
+    head = format_report(r).splitlines()[0]
+    assert head.startswith("Verdict: BMEmbed is expected to HELP against the base model run the "
+                           "same way") and "not against the clean base model" in head
+    assert format_report(r | {"protocol": "clean"}).splitlines()[0].endswith("HELP")
+
+
+def test_the_results_header_follows_the_split_it_reports(tmp_path, beir_dir, tiny_model_dir):
+    from bmembed_lab.pipeline import Pipeline
+
+    no_dev = Pipeline(tiny_config(tmp_path / "a", beir_dir, tiny_model_dir)).evaluate(["bm25"])
+    assert no_dev["questions"] == "all labelled (no dev split)"
+    split = Pipeline(tiny_config(tmp_path / "b", beir_dir, tiny_model_dir,
+                                 eval__dev_fraction=0.5)).evaluate(["bm25"])
+    assert split["questions"] == "test"

@@ -58,3 +58,18 @@ def test_init_refuses_what_it_cannot_read(tmp_path, capsys):
     assert main(["init", str(odd), "--out", str(tmp_path / "c.toml")]) == 2
     err = capsys.readouterr().err
     assert "corpus.id_field" in err and json.dumps(["k", "v"]).replace('"', "'") in err
+
+
+def test_init_writes_the_corpus_path_relative_to_the_config_as_its_comment_says(tmp_path):
+    """A corpus outside the config's folder was written as an absolute path under a comment
+    saying 'relative to this file'; the config now moves with its corpus."""
+    from bmembed_lab.config import load_config
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("Kidney stones form in the kidney.\n")
+    (tmp_path / "configs").mkdir()
+    out = tmp_path / "configs" / "mine.toml"
+    assert main(["init", str(tmp_path / "docs"), "--out", str(out)]) == 0
+    assert 'path = "../docs"  # relative to this file' in out.read_text()
+    cfg = load_config(out)
+    assert cfg.resolve(cfg.corpus.path).resolve() == (tmp_path / "docs").resolve()

@@ -88,6 +88,12 @@ def relevance(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str, chunk_li
     return rel, key
 
 
+def split_label(cfg: Config, which: str) -> str:
+    """How reports name a labelled split: the test split is every labelled question when
+    there is no dev split (eval.dev_fraction = 0)."""
+    return "all labelled (no dev split)" if which == "test" and not cfg.eval.dev_fraction else ""
+
+
 def evaluation_queries(cfg: Config, ds: Dataset, rel: Relevance, split: str = "test"
                        ) -> tuple[list[str], list[str]]:
     """(ids, texts) of one split of the labelled queries that have a relevant chunk: ``dev``

@@ -237,4 +237,4 @@ def evaluation_result(tables: dict, q: Questions, notes: list, protocol: str) ->
     return {"per_query": tables["per_query"], "summary": summary_table(tables["per_query"]),
             "metric note": metric_note(tables["per_query"], q.relevance.n_facts),
             "comparisons": tables["comparisons"], "notes": [n for n in notes if n],
-            "protocol": protocol}
+            "protocol": protocol, "questions": q.label}
