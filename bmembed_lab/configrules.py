@@ -139,6 +139,26 @@ def check_config(cfg, where: str) -> None:
     """The rules across options, checked once the whole config is read."""
     check_cache_dir(cfg, where)
     check_cutoffs(cfg, where)
+    check_base_url(cfg.llm.base_url, where)
+
+
+CREDENTIAL_PARAMS = {"key", "api_key", "apikey", "api-key", "token", "access_token", "secret",
+                     "password", "sig", "signature", "code"}
+
+
+def check_base_url(url: str, where: str) -> None:
+    """A key written into llm.base_url (user:password@, or ?key=...) was printed and stored with
+    the cached replies: refused, with the secret blanked in the message."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    parts = urlsplit(url)
+    secret = [k for k, _ in parse_qsl(parts.query) if k.lower() in CREDENTIAL_PARAMS]
+    if parts.username or parts.password or secret:
+        shown = parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else ""),
+                               query="...")
+        raise InputError(f"llm.base_url holds a credential ({shown.geturl()})", where,
+                         "remove it from the URL and put the key in the environment variable "
+                         "named by llm.api_key_env: keys are never written anywhere")
 
 
 def check_cutoffs(cfg, where: str) -> None:

@@ -186,6 +186,11 @@ class LLMClient:
                     model=call.model, temperature=call.temperature, max_tokens=call.max_tokens,
                     messages=[{"role": "system", "content": call.system},
                               {"role": "user", "content": call.user}], **options)
+                if not hasattr(resp, "choices"):  # a 200 that is no JSON: a web page, a proxy
+                    raise InputError(f"the endpoint answered with something that is not an API "
+                                     f"reply ({str(resp)[:60]!r}...)", f"llm endpoint {self.endpoint}",
+                                     "point llm.base_url at the OpenAI-compatible API (it usually "
+                                     "ends in /v1), not at a web page") from None
                 text = resp.choices[0].message.content if resp.choices else None
                 usage = resp.usage.model_dump() if getattr(resp, "usage", None) else {}
                 why = unusable(resp.choices, text, usage, call.max_tokens)
@@ -200,6 +205,8 @@ class LLMClient:
                 return reply
             except (openai.APITimeoutError, openai.APIConnectionError, openai.APIStatusError,
                     openai.APIResponseValidationError, ValueError, TypeError, AttributeError) as err:
+                if isinstance(err, InputError):  # a configuration problem: no retry helps
+                    raise
                 status = getattr(err, "status_code", None)
                 if status is not None and status not in RETRYABLE_STATUS and status < 500:
                     raise InputError(f"the endpoint refused the call: HTTP {status} "

@@ -56,6 +56,9 @@ class FakeOpenAI:
                     time.sleep(server.timeout_sleep)
                 if fault == "badbody":
                     return self._send_raw(200, b"{not json at all")
+                if fault == "html":  # base_url pointing at a web page, not the API
+                    return self._send_raw(200, b"<!doctype html><html><body>Welcome</body></html>",
+                                          {"content-type": "text/html; charset=utf-8"})
                 if fault == "echokey":  # a proxy that echoes the request's headers in its error
                     return self._send(500, {"error": {"message": "upstream failed for "
                                                       + self.headers.get("authorization", "")}})
@@ -80,7 +83,8 @@ class FakeOpenAI:
             def _send_raw(self, code, data, headers=None):
                 try:
                     self.send_response(code)
-                    self.send_header("content-type", "application/json")
+                    if "content-type" not in (headers or {}):
+                        self.send_header("content-type", "application/json")
                     self.send_header("content-length", str(len(data)))
                     for k, v in (headers or {}).items():
                         self.send_header(k, v)

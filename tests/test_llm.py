@@ -193,3 +193,24 @@ def test_perturbation_calls_carry_their_own_schemas(server):
     k = json.loads(keyword_call("q", "p", "m", 3, llm=cfg).response_format)
     s = json.loads(substitute_call("q", ["a"], "m", cfg).response_format)
     assert (k["json_schema"]["name"], s["json_schema"]["name"]) == ("keywords", "substitutions")
+
+
+def test_a_web_page_at_the_endpoint_is_named_not_an_attribute_error(server, tmp_path):
+    """base_url pointing at a web page (200, text/html) ended in "AttributeError: 'str' object
+    has no attribute 'choices'" after every retry: it stops at the first reply, naming it."""
+    server.always = "html"
+    with pytest.raises(InputError, match="not an API reply") as err:
+        run(server, tmp_path)
+    sent = [json.dumps(r, sort_keys=True) for r in server.requests]
+    assert "/v1" in err.value.fix and len(set(sent)) == len(sent)  # no call was retried
+
+
+@pytest.mark.parametrize("url", ["http://user:sk-secret@127.0.0.1:8000/v1",
+                                 "https://api.example.com/v1?api_key=sk-secret",
+                                 "https://api.example.com/v1?key=sk-secret&x=1"])
+def test_a_key_in_the_base_url_is_refused_and_never_printed(tmp_path, capsys, url):
+    from bmembed_lab.cli import main
+
+    assert main(["config", "--set", f"llm.base_url={json.dumps(url)}"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a credential" in err and "sk-secret" not in err and "api_key_env" in err
