@@ -66,7 +66,8 @@ def build_pool(query_ids: list[str], query_texts: list[str], runs: list, rel, de
                    [rel.n_facts[q] for q in ids], metric, labelled)
 
 
-def dev_score(enc, pool: DevPool, chunk_texts: list[str], shared: bool = True) -> np.ndarray:
+def dev_score(enc, pool: DevPool, chunk_texts: list[str], shared: bool = True,
+              progress: bool = True) -> np.ndarray:
     """Per-query ``pool.metric`` (percent) when ``enc`` ranks the candidates by cosine: with
     ``shared`` (the default) each query ranks the union of every dev query's candidates, else
     only its own. Measured on the demo (bench/selection_fidelity.py): the shared union of the
@@ -79,8 +80,10 @@ def dev_score(enc, pool: DevPool, chunk_texts: list[str], shared: bool = True) -
     model.eval()
     try:
         idx = pool.chunk_indices
-        emb = enc.encode([chunk_texts[c] for c in idx], is_query=False, progress=False)
-        q = enc.encode(pool.query_texts, is_query=True, progress=False)
+        emb = enc.encode([chunk_texts[c] for c in idx], is_query=False,
+                         progress=progress and "dev evaluation: encoding the candidates")
+        q = enc.encode(pool.query_texts, is_query=True,
+                       progress=progress and "dev evaluation: encoding the questions")
     finally:
         model.train(was_training)
     return pool_values(emb, q, pool, shared)
@@ -139,6 +142,26 @@ class Selector:
 
     def due(self, step: int, last: int) -> bool:
         return bool(self.every) and (step % self.every == 0 or step == last)
+
+    def evaluate_apart(self, bar, enc, model, step: int, last: int | None = None) -> bool:
+        """:meth:`evaluate`, shown apart from the training bar ``bar`` (a tqdm): a line when it
+        starts and when it ends (score, seconds), its encodings with their own bar, and its
+        seconds taken out of ``bar``'s clock, so the bar's rate and ETA count training steps
+        only (the step-0 evaluation read as a 165 s step and an ETA of hours)."""
+        import time
+
+        t = time.perf_counter()
+        if not bar.disable:
+            bar.write(f"dev evaluation at step {step}: scoring the {self.what} ...")
+        stop = self.evaluate(enc, model, step, last)
+        took = time.perf_counter() - t
+        if not bar.disable:
+            bar.start_t += took  # tqdm's own clock: the pause is not a step
+            bar.last_print_t += took
+            best = f"; best {self.best:.2f} at step {self.best_step}" if self.best is not None else ""
+            bar.write(f"dev evaluation at step {step}: {self.metric or 'score'} "
+                      f"{self.curve[-1]['score']:.2f}{best} ({took:.0f} s)")
+        return stop
 
     def evaluate(self, enc, model, step: int, last: int | None = None) -> bool:
         """Score at ``step``; keep the weights if best. True when training should stop before

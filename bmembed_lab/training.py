@@ -302,7 +302,7 @@ def train(enc, data, tcfg: TrainingConfig, run_dir: Path, on_step=None, progress
     t0 = time.perf_counter()
     bar = tqdm(total=tcfg.steps, initial=start, desc="training", disable=not progress or rank != 0)
     if selector is not None and start == 0:
-        selector.evaluate(enc, model, 0)
+        selector.evaluate_apart(bar, enc, model, 0)
     try:
         for step in range(start, tcfg.steps):
             torch.manual_seed(tcfg.seed * 1_000_003 + step)  # dropout: a function of the step
@@ -336,7 +336,7 @@ def train(enc, data, tcfg: TrainingConfig, run_dir: Path, on_step=None, progress
             if on_step:
                 on_step(step + 1, total, lr)
             stop = selector is not None and selector.due(step + 1, tcfg.steps) and \
-                selector.evaluate(enc, model, step + 1, tcfg.steps)
+                selector.evaluate_apart(bar, enc, model, step + 1, tcfg.steps)
             every = tcfg.checkpoint_every
             if rank == 0 and every and (step + 1) % every == 0 and step + 1 < tcfg.steps and not stop:
                 save_checkpoint(run_dir, step + 1, _unwrap(enc.model, accelerator), opt, losses,

@@ -77,7 +77,7 @@ def test_a_run_worse_than_base_is_marked_in_the_export_and_the_evaluation(
     from bmembed_lab.pipeline import Pipeline
 
     scores = iter([80.0, 40.0, 45.0])  # base, step 2, step 3
-    monkeypatch.setattr(selection, "dev_score", lambda enc, pool, texts: next(scores))
+    monkeypatch.setattr(selection, "dev_score", lambda enc, pool, texts, **kw: next(scores))
     cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, eval__dev_fraction=0.5, eval__seed=3,
                       sampling__m=3, training__steps=3, training__warmup_steps=1,
                       training__eval_every=2, training__patience=0)
@@ -176,7 +176,7 @@ def test_a_gain_within_noise_is_called_not_clearly_better(tmp_path, beir_dir, ti
     clear = [np.full(q, 20.0), np.full(q, 60.0), np.full(q, 70.0)]
     for name, scores, note in (("noisy", noisy, True), ("clear", clear, False)):
         it = iter(scores)
-        monkeypatch.setattr(selection, "dev_score", lambda enc, pool, texts, it=it: next(it))
+        monkeypatch.setattr(selection, "dev_score", lambda enc, pool, texts, it=it, **kw: next(it))
         cfg = tiny_config(tmp_path / name, beir_dir, tiny_model_dir, eval__dev_fraction=0.5,
                           eval__seed=3, sampling__m=3, training__steps=3, training__warmup_steps=1,
                           training__eval_every=2, training__patience=0)
@@ -223,3 +223,31 @@ def test_the_shared_pool_ranks_like_the_whole_corpus_when_it_covers_it():
     own = selection.pool_values(c, q, pool, shared=False)
     assert own[0] == 0.0  # a's gold chunk is not among its own candidates
     assert own[1] >= full[1]  # b's is, among fewer competitors
+
+
+def test_a_dev_evaluation_is_shown_apart_and_not_counted_as_step_time(tmp_path, capsys):
+    """The step-0 evaluation made the training bar read '165 s/it, ETA 9:07:20' and later ones
+    froze it without a word: each evaluation now prints a line when it starts and ends, and
+    its seconds are taken out of the bar's clock."""
+    import time
+
+    from tqdm import tqdm
+
+    from bmembed_lab import selection
+
+    def slow_score(enc):
+        time.sleep(0.3)
+        return 42.0
+
+    sel = selection.Selector(slow_score, tmp_path, every=1, patience=0, metric="MAP@10")
+    bar = tqdm(total=10, desc="training")
+    start = bar.start_t
+    assert sel.evaluate_apart(bar, None, None, 0) is False
+    assert bar.start_t - start >= 0.3  # the evaluation's seconds are not the steps'
+    bar.close()
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "dev evaluation at step 0: scoring the dev questions" in text
+    assert "dev evaluation at step 0: MAP@10 42.00 (0 s)" in text
+    quiet = tqdm(total=10, disable=True)
+    assert sel.evaluate_apart(quiet, None, None, 0) is False  # a disabled bar: no clock to move

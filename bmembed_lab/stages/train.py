@@ -253,7 +253,8 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
     run_dir = cache.sub_store(TRAIN_RUNS) / key
     selector = None
     if pool is not None and len(pool) and tcfg.eval_every:
-        selector = selection.Selector(lambda e: selection.dev_score(e, pool, chunk_texts), run_dir,
+        selector = selection.Selector(lambda e: selection.dev_score(e, pool, chunk_texts,
+                                                                    progress=progress), run_dir,
                                       tcfg.eval_every, tcfg.patience, tcfg.dev_metric, pool.what,
                                       seed=cfg.eval.seed)
     result = training.train(enc, data, tcfg, run_dir, on_step=on_step, progress=progress,
@@ -282,6 +283,11 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
         info["name"] += " [NOT CLEARLY BETTER THAN BASE on dev]"
 
     def write(d: Path) -> None:
+        if progress:  # a few seconds to a minute (the weights), after the bar has finished
+            from tqdm.auto import tqdm
+
+            step = (result.selection or {}).get("best_step", result.steps)
+            tqdm.write(f"{method}: exporting the weights of step {step} (merged/, model card)")
         export.export_model(enc, base, d, info)
         write_json(d / "train.json", info)
 
