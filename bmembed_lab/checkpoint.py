@@ -21,6 +21,7 @@ from .errors import InputError
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
+BEST_FILES = ("weights.safetensors", "best.json")  # best/: the dev-selected weights
 FILES = ("weights.safetensors", "optimizer.safetensors", "state.json")
 
 
@@ -55,8 +56,7 @@ def save_checkpoint(run_dir: Path, step: int, model, opt, losses: list[dict], ke
     (tmp / "state.json").write_text(json.dumps({"step": step, "param_groups": sd["param_groups"],
                                                 "scalars": scalars, "losses": losses,
                                                 "extra": extra or {}}))
-    (tmp / MANIFEST).write_text(json.dumps({f: {"size": (tmp / f).stat().st_size,
-                                                "sha256": file_sha256(tmp / f)} for f in FILES}))
+    _write_manifest(tmp, FILES)
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
@@ -71,11 +71,19 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return done[-1] if done else None
 
 
-def verify(path: Path) -> str | None:
+def _write_manifest(folder: Path, files) -> None:
+    """The size and sha256 of each of ``files``, written last: a folder without it is
+    unfinished."""
+    sums = {f: {"size": (folder / f).stat().st_size, "sha256": file_sha256(folder / f)}
+            for f in files}
+    (folder / MANIFEST).write_text(json.dumps(sums))
+
+
+def verify(path: Path, files=FILES) -> str | None:
     """What is wrong with a checkpoint's files against its manifest, or None when they match."""
     try:
         manifest = json.loads((path / MANIFEST).read_text())
-        if not isinstance(manifest, dict) or set(manifest) != set(FILES):
+        if not isinstance(manifest, dict) or set(manifest) != set(files):
             return "its manifest does not list its files"
         for name, meta in manifest.items():
             f = path / name
@@ -157,6 +165,7 @@ def save_best(run_dir: Path, model, step: int, score: float) -> None:
     save_file({n: p.detach().contiguous().cpu() for n, p in trainable(model).items()},
               str(tmp / "weights.safetensors"))
     (tmp / "best.json").write_text(json.dumps({"step": step, "score": score}))
+    _write_manifest(tmp, BEST_FILES)
     final = Path(run_dir) / "best"
     if final.exists():
         shutil.rmtree(final)
@@ -164,11 +173,17 @@ def save_best(run_dir: Path, model, step: int, score: float) -> None:
 
 
 def load_best(run_dir: Path, model) -> int:
-    """Put the best dev checkpoint's weights into ``model``; returns its step."""
+    """Put the best dev checkpoint's weights into ``model``, verified against their manifest
+    first (damaged weights were exported with exit 0); returns its step."""
     import torch
     from safetensors.torch import load_file
 
     best = Path(run_dir) / "best"
+    problem = verify(best, BEST_FILES)
+    if problem:
+        raise InputError(f"the dev-selected weights cannot be used: {problem}", str(best),
+                         f"train again: delete the run's folder {Path(run_dir)} (inside the "
+                         "cache) and rerun; nothing was exported")
     weights = load_file(str(best / "weights.safetensors"))
     with torch.no_grad():
         for n, p in trainable(model).items():

@@ -249,3 +249,20 @@ def test_a_packed_step_has_the_loss_and_gradient_of_its_micro_batches(tiny_model
     texts = [t for ps in lists.passages for t in ps]
     with torch.no_grad():
         assert torch.allclose(embed_bucketed(enc, enc.token_ids(texts), 24), enc.forward(texts), atol=1e-5)
+
+
+def test_damaged_dev_selected_weights_are_refused_before_export(tiny_model_dir, tmp_path):
+    """A damaged best/ checkpoint was loaded and exported with exit 0: best/ now carries a
+    manifest, checked before its weights are used."""
+    from bmembed_lab.checkpoint import load_best, save_best
+    from bmembed_lab.errors import InputError
+
+    from .conftest import flip_last_byte
+
+    enc = prepare_model(Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32"),
+                                     trainable=True), TrainingConfig())
+    save_best(tmp_path, enc.model, 3, 0.5)
+    assert load_best(tmp_path, enc.model) == 3
+    flip_last_byte(tmp_path / "best" / "weights.safetensors", 1)
+    with pytest.raises(InputError, match="weights.safetensors does not match its checksum"):
+        load_best(tmp_path, enc.model)
