@@ -76,8 +76,10 @@ def on_sphere(e: np.ndarray) -> np.ndarray:
     """``e`` itself where its rows are unit vectors (a cosine model's), else its rows
     L2-normalised: alignment and uniformity are defined on the hypersphere (Wang and Isola),
     and a ``dot`` model's raw vectors are not on it."""
-    norms = np.linalg.norm(np.asarray(e, dtype=np.float32), axis=1, keepdims=True)
-    return e if np.allclose(norms, 1, atol=1e-3) else e / np.maximum(norms, 1e-12)
+    block = 1 << 16  # norms read block by block: no full float32 copy of a float16 memmap
+    norms = np.concatenate([np.linalg.norm(np.asarray(e[s:s + block], dtype=np.float32), axis=1)
+                            for s in range(0, len(e), block)] or [np.ones(0, np.float32)])
+    return e if np.allclose(norms, 1, atol=1e-3) else e / np.maximum(norms[:, None], 1e-12)
 
 
 def alignment_uniformity(query_emb: np.ndarray, chunk_emb: np.ndarray,

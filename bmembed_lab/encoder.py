@@ -24,7 +24,7 @@ from .errors import InputError
 from .fingerprint import model_fingerprint
 from .modelfolder import (check_model_folder, max_input_tokens,  # noqa: F401 (callers use encoder.*)
                           offline_hub, resolve_model_path)
-from .modelstack import Head, Stack, read_stack
+from .modelstack import Head, Stack, read_stack, transformer_dir
 
 log = logging.getLogger(__name__)
 # the code that turns texts into embeddings: part of every key of what an encoder computes
@@ -65,7 +65,7 @@ def load_tokenizer(name_or_path: str):
     offline_hub()
     from transformers import AutoTokenizer
 
-    path = read_stack(resolve_model_path(name_or_path)).model_dir
+    path = transformer_dir(resolve_model_path(name_or_path))
     try:
         return AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
     except Exception as err:  # noqa: BLE001 - the tokenizers library raises plain Exception
@@ -174,15 +174,9 @@ class Encoder:
     query_instruction: str = ""  # resolved from the protocol: see query_prefix
     batch_size: int = 32
     protocol: str = "clean"
-    stack: Stack | None = None  # the folder's modules (None: read from ``path``)
-    head: Head | None = None  # pooling, Dense, Normalize (None: built from ``stack``)
+    stack: Stack | None = None  # the folder's modules (Encoder.load reads them)
+    head: Head | None = None  # pooling, Dense, Normalize (Encoder.load builds it)
     document_prefix: str = ""  # resolved from the protocol: see document_prefix
-
-    def __post_init__(self):
-        if self.stack is None:
-            self.stack = read_stack(self.path)
-        if self.head is None:
-            self.head = Head(self.stack, int(self.model.config.hidden_size), self.device)
 
     @classmethod
     def load(cls, cfg: EncoderConfig | None = None, model=None, tokenizer=None,

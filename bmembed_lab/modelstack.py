@@ -53,7 +53,6 @@ class Stack:
     root: Path
     transformer: str = ""  # the transformers model's folder, relative to root
     pooling: tuple[str, ...] = ("mean",)
-    pooling_dir: str = ""  # the folder of the Pooling config ('' = built from ``pooling``)
     dense: tuple[str, ...] = ()
     normalize: bool = True
     similarity: str = "cosine"
@@ -158,7 +157,7 @@ def read_stack(root: Path, pooling: str = "auto") -> Stack:
                                      "(include_prompt: false), which this workbench does not "
                                      "support", str(root / sub / "config.json"),
                                      "use a model that pools over the whole input")
-                fields["pooling"], fields["pooling_dir"] = pooling_modes(pool), sub
+                fields["pooling"] = pooling_modes(pool)
             elif kind == "Dense":
                 dense = _json(root / sub / "config.json")
                 if dense.get("module_input_name", "sentence_embedding") != "sentence_embedding" or \
