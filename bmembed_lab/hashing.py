@@ -1,13 +1,14 @@
 """What a cache key is made of: stable hashes of configs, files, texts and code.
 
 ``stable_hash`` (a JSON-serialisable config), ``files_fingerprint`` (input files, by content
-and relative name), ``texts_key`` (a list of strings), ``code_version`` (the source of the
-modules that compute a stage) and ``file_sha256`` (a manifest's checksums). The cache
-(:mod:`bmembed_lab.cache`) combines them into stage keys.
+and relative name), ``texts_key`` (a list of strings), ``code_version`` (the code of the
+modules that compute a stage, not their comments or layout) and ``file_sha256`` (a manifest's
+checksums). The cache (:mod:`bmembed_lab.cache`) combines them into stage keys.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import inspect
@@ -27,8 +28,24 @@ def stable_hash(obj: Any, length: int = 16) -> str:
 _SOURCE_HASHES: dict[str, str] = {}
 
 
+def _code_only(source: str) -> bytes:
+    """The source as Python reads it: parsed, docstrings dropped, printed back by ``ast``. A
+    comment, a docstring or a reflowed line therefore leaves every cache key where it was;
+    only a change the interpreter can see moves one."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.unparse(tree).encode()
+
+
 def code_version(*modules: ModuleType | str) -> str:
-    """Hash of the source of the given modules: editing a stage's code invalidates its entries.
+    """Hash of the code of the given modules: editing a stage's code invalidates its entries,
+    editing its comments, docstrings or layout does not (:func:`_code_only`).
     Each module's hash is taken once per process, so a file edited while a run is under way
     does not change the keys of the code that is actually running.
     A package counts with every ``.py`` file in its folder. A module given by its dotted name is
@@ -38,12 +55,13 @@ def code_version(*modules: ModuleType | str) -> str:
         name = m if isinstance(m, str) else m.__name__
         if name not in _SOURCE_HASHES:
             if isinstance(m, str):
-                src = Path(importlib.util.find_spec(m).origin).read_bytes()
+                files = [Path(importlib.util.find_spec(m).origin)]
             elif hasattr(m, "__path__"):  # a package: all of its modules
-                src = b"".join(p.name.encode() + p.read_bytes()
-                               for d in m.__path__ for p in sorted(Path(d).rglob("*.py")))
+                files = [p for d in m.__path__ for p in sorted(Path(d).rglob("*.py"))]
             else:
-                src = inspect.getsource(m).encode()
+                files = [Path(inspect.getsourcefile(m))]
+            src = b"".join(p.name.encode() + _code_only(p.read_text(encoding="utf-8"))
+                           for p in files)
             _SOURCE_HASHES[name] = hashlib.sha256(src).hexdigest()
         h.update(_SOURCE_HASHES[name].encode())
     return h.hexdigest()[:12]

@@ -118,6 +118,18 @@ def test_code_version_of_a_module_named_by_string_reads_it_without_importing(tmp
     assert code_version("other_mod_for_test") != v1  # the source is what is hashed
 
 
+def test_code_version_follows_code_not_comments_docstrings_or_layout():
+    """Reflowing a long line, rewording a docstring or a comment keeps every cache key; a change
+    the interpreter sees (a constant, a default) moves it."""
+    from bmembed_lab.hashing import _code_only
+
+    base = _code_only('"""Doc."""\ndef f(x, y=2):\n    """Add."""\n    return x + y\n')
+    same = _code_only('"""Other words."""\n# a comment\ndef f(\n    x,\n    y=2,\n):\n'
+                      '    """Add them."""\n    return (x\n            + y)  # reflowed\n')
+    changed = _code_only('"""Doc."""\ndef f(x, y=3):\n    """Add."""\n    return x + y\n')
+    assert same == base and changed != base
+
+
 def test_a_killed_corpus_encoding_resumes_from_its_last_shard(tmp_path, tiny_model_dir, monkeypatch):
     """Long encodings are written shard by shard with a checksum: killed after two shards, a
     rerun encodes only the rest; a damaged shard is encoded again; the result equals one
