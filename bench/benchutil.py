@@ -18,8 +18,12 @@ FB = ROOT.parent / "shared" / "datasets" / "financebench"
 def machine() -> dict:
     import torch
 
-    return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
-            "threads": torch.get_num_threads()}
+    return {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def write_block(readme: Path, name: str, body: str) -> None:
@@ -50,4 +54,6 @@ def against_clean_base(pipe, clean, system: str = "bmembed") -> list[dict]:
     rel, _ = pipe.relevance()
     pq = pd.concat([per_query_table(pipe.run(system)[0], rel),
                     per_query_table(clean.run("base")[0], rel).assign(system="base (clean)")])
-    return compare_systems(pq, system, "base (clean)", n_boot=pipe.cfg.eval.bootstrap).to_dict(orient="records")
+    return compare_systems(pq, system, "base (clean)", n_boot=pipe.cfg.eval.bootstrap).to_dict(
+        orient="records"
+    )

@@ -61,18 +61,34 @@ def bench_bm25(n_ref: int = 200, k: int = 1000) -> dict:
         same = np.array_equal(got, want)
         same_lists += same
         # otherwise: same scores rank by rank, only the order of (float-)tied chunks differs
-        tie_only += (not same) and len(got) == len(want) and bool(np.allclose(s[got], s[want], rtol=1e-12, atol=0))
+        tie_only += (
+            (not same)
+            and len(got) == len(want)
+            and bool(np.allclose(s[got], s[want], rtol=1e-12, atol=0))
+        )
     peers = bm25s_peers(corpus_tokens, sub, k, b, ref_scores)
-    return {"peers": peers, "chunks": len(chunks), "queries_compared": len(sub), "queries_all": len(query_tokens),
-            "k": k, "kept_scores_compared": kept,
-            "build_s": {"bmembed_lab": build_ours, "rank_bm25": build_ref},
-            "ms_per_query": {"bmembed_lab": 1e3 * t_ours / len(sub), "rank_bm25": 1e3 * t_ref / len(sub),
-                             "bmembed_lab_all_queries": 1e3 * t_all / len(query_tokens)},
-            "speedup": t_ref / t_ours, "max_relative_difference": worst,
-            "engine": "numba kernel, 2 threads" if len(sub) >= COMPILED_FROM else "scipy.sparse",
-            "first_call_s": first_call,
-            "identical_top_k_lists": same_lists, "lists_differing_only_in_tie_order": tie_only,
-            "target": ">= 100x rank_bm25 and >= 1.0x bm25s's fastest backend, max relative difference <= 1e-6"}
+    return {
+        "peers": peers,
+        "chunks": len(chunks),
+        "queries_compared": len(sub),
+        "queries_all": len(query_tokens),
+        "k": k,
+        "kept_scores_compared": kept,
+        "build_s": {"bmembed_lab": build_ours, "rank_bm25": build_ref},
+        "ms_per_query": {
+            "bmembed_lab": 1e3 * t_ours / len(sub),
+            "rank_bm25": 1e3 * t_ref / len(sub),
+            "bmembed_lab_all_queries": 1e3 * t_all / len(query_tokens),
+        },
+        "speedup": t_ref / t_ours,
+        "max_relative_difference": worst,
+        "engine": "numba kernel, 2 threads" if len(sub) >= COMPILED_FROM else "scipy.sparse",
+        "first_call_s": first_call,
+        "identical_top_k_lists": same_lists,
+        "lists_differing_only_in_tie_order": tie_only,
+        "target": ">= 100x rank_bm25 and >= 1.0x bm25s's fastest backend, max relative difference "
+                  "<= 1e-6",
+    }
 
 
 def bm25s_peers(corpus_tokens, queries, k: int, b, ref_scores) -> dict:
@@ -87,7 +103,9 @@ def bm25s_peers(corpus_tokens, queries, k: int, b, ref_scores) -> dict:
         r = bm25s.BM25(k1=b.k1, b=b.b, method="robertson", backend=backend)
         r.index(corpus_tokens, show_progress=False)
         build = time.perf_counter() - t
-        r.retrieve(queries[:8], k=k, show_progress=False, n_threads=threads)  # warm-up (numba compiles)
+        r.retrieve(
+            queries[:8], k=k, show_progress=False, n_threads=threads
+        )  # warm-up (numba compiles)
         t = time.perf_counter()
         docs, scores = r.retrieve(queries, k=k, show_progress=False, n_threads=threads)
         dt = time.perf_counter() - t
@@ -96,12 +114,24 @@ def bm25s_peers(corpus_tokens, queries, k: int, b, ref_scores) -> dict:
             got = docs[row][scores[row] > 0]
             keep = s[got] > 0
             if keep.any():
-                worst = max(worst, float(np.max(np.abs(scores[row][scores[row] > 0][keep] - s[got][keep])
-                                                / s[got][keep])))
+                worst = max(
+                    worst,
+                    float(
+                        np.max(
+                            np.abs(scores[row][scores[row] > 0][keep] - s[got][keep]) / s[got][keep]
+                        )
+                    ),
+                )
             same += np.array_equal(got, top[s[top] > 0])
-        out[f"bm25s {backend}, " + ("one process" if threads == 0 else f"{threads} threads/processes")] = {
-            "build_s": build, "ms_per_query": 1e3 * dt / len(queries), "max_relative_difference": worst,
-            "identical_top_k_lists": same}
+        out[
+            f"bm25s {backend}, "
+            + ("one process" if threads == 0 else f"{threads} threads/processes")
+        ] = {
+            "build_s": build,
+            "ms_per_query": 1e3 * dt / len(queries),
+            "max_relative_difference": worst,
+            "identical_top_k_lists": same,
+        }
     return out
 
 
@@ -112,35 +142,54 @@ def bm25_table() -> list[str]:
     if bm.is_file():
         r = json.loads(bm.read_text())
         ms = r["ms_per_query"]
-        out += [f"### BM25 top-{r['k']} ranking of training queries (FinanceBench, {r['chunks']:,} chunks)", "",
-                "| implementation | index build (s) | ms / query | ratio | max relative score difference |",
-                "|---|---|---|---|---|",
-                f"| rank_bm25 `BM25Okapi.get_scores` loop + argsort | {r['build_s']['rank_bm25']:.1f} | "
-                f"{ms['rank_bm25']:.1f} | 1x | reference |",
-                f"| bmembed_lab `BM25Index.topk` ({r.get('engine', 'scipy.sparse')}) | "
-                f"{r['build_s']['bmembed_lab']:.1f} | {ms['bmembed_lab']:.2f} | **{r['speedup']:.0f}x** | "
-                f"{r['max_relative_difference']:.1e} |"]
+        out += [
+            f"### BM25 top-{r['k']} ranking of training queries (FinanceBench, {r['chunks']:,} "
+            "chunks)",
+            "",
+            "| implementation | index build (s) | ms / query | ratio | max relative score "
+            "difference |",
+            "|---|---|---|---|---|",
+            f"| rank_bm25 `BM25Okapi.get_scores` loop + argsort | {r['build_s']['rank_bm25']:.1f} "
+            "| "
+            f"{ms['rank_bm25']:.1f} | 1x | reference |",
+            f"| bmembed_lab `BM25Index.topk` ({r.get('engine', 'scipy.sparse')}) | "
+            f"{r['build_s']['bmembed_lab']:.1f} | {ms['bmembed_lab']:.2f} | "
+            f"**{r['speedup']:.0f}x** | "
+            f"{r['max_relative_difference']:.1e} |",
+        ]
         for name, x in r.get("peers", {}).items():
             out.append(f"| {name} | {x['build_s']:.1f} | {x['ms_per_query']:.2f} | "
                        f"{ms['rank_bm25'] / x['ms_per_query']:.0f}x (ours: "
                        f"**{x['ms_per_query'] / ms['bmembed_lab']:.2f}x** its speed) | "
                        f"{x['max_relative_difference']:.1e} ({x['identical_top_k_lists']} of "
                        f"{r['queries_compared']} lists identical) |")
-        out += ["",
-                f"The same {r['queries_compared']} offline synthetic queries, the same tokens and k1/b for every "
-                "implementation, top-1000 each, in one process (the numba ones on numba's 2 threads; bm25s "
-                "numpy's 2 processes gain nothing here). bm25s implements Robertson's BM25 in float32 without "
-                "rank_bm25's floor for negative idf (a term in more than half of the chunks), hence its score "
-                "differences; ours sums float64 weights term by term and selects the top k above a threshold "
-                "guessed from a sample of the scores, then checked (bmembed_lab/bm25_numba.py). Its first "
-                f"call in a process takes {r.get('first_call_s', 0):.2f} s (numba loads the compiled kernel from "
-                "its on-disk cache; the first run on a machine compiles it, about 15 s); a single query "
-                "stays on scipy. Ours: "
-                f"{r['kept_scores_compared']:,} kept scores compared with rank_bm25; "
-                f"{r['identical_top_k_lists']} of "
-                f"{r['queries_compared']} top-k lists identical index for index, the other "
-                f"{r['queries_compared'] - r['identical_top_k_lists']} differ only in the order of chunks whose "
-                f"scores tie within 1e-12 ({r['lists_differing_only_in_tie_order']} verified). All "
-                f"{r['queries_all']:,} queries: {ms['bmembed_lab_all_queries']:.2f} ms each. "
-                f"Target: {r['target']}.", ""]
+        out += [
+            "",
+            f"The same {r['queries_compared']} offline synthetic queries, the same tokens and k1/b "
+            "for every "
+            "implementation, top-1000 each, in one process (the numba ones on numba's 2 threads; "
+            "bm25s "
+            "numpy's 2 processes gain nothing here). bm25s implements Robertson's BM25 in float32 "
+            "without "
+            "rank_bm25's floor for negative idf (a term in more than half of the chunks), hence "
+            "its score "
+            "differences; ours sums float64 weights term by term and selects the top k above a "
+            "threshold "
+            "guessed from a sample of the scores, then checked (bmembed_lab/bm25_numba.py). Its "
+            "first "
+            f"call in a process takes {r.get('first_call_s', 0):.2f} s (numba loads the compiled "
+            "kernel from "
+            "its on-disk cache; the first run on a machine compiles it, about 15 s); a single "
+            "query "
+            "stays on scipy. Ours: "
+            f"{r['kept_scores_compared']:,} kept scores compared with rank_bm25; "
+            f"{r['identical_top_k_lists']} of "
+            f"{r['queries_compared']} top-k lists identical index for index, the other "
+            f"{r['queries_compared'] - r['identical_top_k_lists']} differ only in the order of "
+            "chunks whose "
+            f"scores tie within 1e-12 ({r['lists_differing_only_in_tie_order']} verified). All "
+            f"{r['queries_all']:,} queries: {ms['bmembed_lab_all_queries']:.2f} ms each. "
+            f"Target: {r['target']}.",
+            "",
+        ]
     return out

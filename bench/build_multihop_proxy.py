@@ -80,13 +80,23 @@ def build(source: Path, out: Path) -> dict:
         path.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in rows))
 
     jsonl(data / "corpus.jsonl", ({"_id": sid(s), "title": "", "text": s} for s in sentences))
-    jsonl(data / "queries.jsonl", ({"_id": f"q{i}", "text": r["query"]} for i, r in enumerate(evals)))
+    jsonl(
+        data / "queries.jsonl", ({"_id": f"q{i}", "text": r["query"]} for i, r in enumerate(evals))
+    )
     jsonl(data / "evidence.jsonl", ({"query_id": f"q{i}", "text": norm(f)}
                                      for i, r in enumerate(evals) for f in r["evidence_list"]))
-    jsonl(data / "train_queries.jsonl", ({"query_id": f"d2q{i}", "text": r["query"],
-                                           "doc_id": sid(norm(r["evidence_list"][0])) if r["evidence_list"] else "",
-                                           "evidence": [norm(e) for e in r["evidence_list"]]}
-                                          for i, r in enumerate(d2q)))
+    jsonl(
+        data / "train_queries.jsonl",
+        (
+            {
+                "query_id": f"d2q{i}",
+                "text": r["query"],
+                "doc_id": sid(norm(r["evidence_list"][0])) if r["evidence_list"] else "",
+                "evidence": [norm(e) for e in r["evidence_list"]],
+            }
+            for i, r in enumerate(d2q)
+        ),
+    )
     for protocol in ("clean", "reference"):
         (out / f"{protocol}.toml").write_text(CONFIG.format(protocol=protocol))
     return {"sentences": len(sentences), "questions": len(evals), "training queries": len(d2q),
@@ -94,7 +104,9 @@ def build(source: Path, out: Path) -> dict:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--source", type=Path, default=SOURCE)
     ap.add_argument("--out", type=Path, default=OUT)
     a = ap.parse_args()

@@ -2,7 +2,8 @@
 have: the check's verdict (before any training), then BMEmbed against base measured on the test
 split after training (the exported step chosen on the dev split), side by side.
 
-    python bench/check_validation.py [--corpora demo,financebench,legal] [--protocols clean,reference]
+    python bench/check_validation.py [--corpora demo,financebench,legal]
+                                     [--protocols clean,reference]
     python bench/check_validation.py --render
 
 Corpora (read from the data sets beside the repository, ../shared/datasets, never copied in):
@@ -61,10 +62,20 @@ def config(corpus: str, protocol: str):
         return financebench_config(folder, qp, ep, "page", sets + ["training.steps=200",
                                                                    "training.warmup_steps=20"])
     folder, qp, ep = legal_inputs()
-    return load_config(None, sets + ["corpus.format=folder", f'corpus.path="{folder}"',
-                                     f'corpus.queries="{qp}"', f'corpus.evidence="{ep}"',
-                                     "chunking.chunk_tokens=254", "training.steps=200",
-                                     "training.warmup_steps=20", f'cache.dir="{ROOT / ".bmembed_cache"}"'])
+    return load_config(
+        None,
+        sets
+        + [
+            "corpus.format=folder",
+            f'corpus.path="{folder}"',
+            f'corpus.queries="{qp}"',
+            f'corpus.evidence="{ep}"',
+            "chunking.chunk_tokens=254",
+            "training.steps=200",
+            "training.warmup_steps=20",
+            f'cache.dir="{ROOT / ".bmembed_cache"}"',
+        ],
+    )
 
 
 def measure(corpus: str, protocol: str) -> dict:
@@ -102,25 +113,42 @@ def judged(verdict: str, low: float, high: float) -> str:
 def render(rows: list[dict]) -> str:
     from benchutil import interval as iv
 
-    out = ["### Does `bmembed-lab check` predict the outcome? (`python bench/check_validation.py`)", "",
-           "The verdict is computed before any training (BM25 against base on the dev split, and "
-           "the prefix's cost under the reference protocol); the measured difference is BMEmbed's "
-           "exported step (chosen on dev) against base on the test split, MAP@10 [paired 95%].", "",
-           "| corpus | questions (dev / test) | protocol | check's evidence | verdict | measured "
-           "BMEmbed - base, MAP@10 | against the clean base | verdict right? |",
-           "|---|---|---|---|---|---|---|---|"]
+    out = [
+        "### Does `bmembed-lab check` predict the outcome? (`python bench/check_validation.py`)",
+        "",
+        "The verdict is computed before any training (BM25 against base on the dev split, and "
+        "the prefix's cost under the reference protocol); the measured difference is BMEmbed's "
+        "exported step (chosen on dev) against base on the test split, MAP@10 [paired 95%].",
+        "",
+        "| corpus | questions (dev / test) | protocol | check's evidence | verdict | measured "
+        "BMEmbed - base, MAP@10 | against the clean base | verdict right? |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         gap = r["check"]["bm25 - base"]
         ev = f"BM25 - base {gap['diff']:+.1f} [{gap['low']:+.1f}, {gap['high']:+.1f}]"
         cost = r["check"].get("prefix cost (clean base - reference base)")
         if cost:
-            ev = f"prefix costs base {cost['diff']:.1f} [{cost['low']:+.1f}, {cost['high']:+.1f}]; " + ev
-        d = next(x for x in r["comparisons"] if x["comparison"] == "bmembed - base" and x["metric"] == "MAP@10")
-        vc = next((x for x in r.get("bmembed (reference) - base (clean)", []) if x["metric"] == "MAP@10"), None)
+            ev = (
+                f"prefix costs base {cost['diff']:.1f} [{cost['low']:+.1f}, {cost['high']:+.1f}]; "
+                + ev
+            )
+        d = next(
+            x
+            for x in r["comparisons"]
+            if x["comparison"] == "bmembed - base" and x["metric"] == "MAP@10"
+        )
+        vc = next(
+            (x for x in r.get("bmembed (reference) - base (clean)", []) if x["metric"] == "MAP@10"),
+            None,
+        )
         q = r.get("questions", {})
-        out.append(f"| {r['corpus']} | {q.get('dev', '?'):,} / {q.get('test', '?'):,} | {r['protocol']} | {ev} | "
-                   f"{r['verdict']} | {iv(d)} | {iv(vc) if vc else '-'} | "
-                   f"{judged(r['verdict'], d['ci_low'], d['ci_high'])} |")
+        out.append(
+            f"| {r['corpus']} | {q.get('dev', '?'):,} / {q.get('test', '?'):,} | {r['protocol']} | "
+            f"{ev} | "
+            f"{r['verdict']} | {iv(d)} | {iv(vc) if vc else '-'} | "
+            f"{judged(r['verdict'], d['ci_low'], d['ci_high'])} |"
+        )
     return "\n".join(out)
 
 
@@ -131,12 +159,22 @@ def proxy_rows() -> list[dict]:
         return []
     rows = []
     for r in json.loads(p.read_text()):
-        rows.append({"corpus": f"Multihop-RAG proxy ({r['queries']} queries, {r['rung']} lists)",
-                     "protocol": r["protocol"], "check": r["check"], "verdict": r["verdict"],
-                     "questions": {"dev": r["check"]["questions"]["count"],
-                                   "test": r["counts"].get("evaluated queries", "?")},
-                     "comparisons": r["comparisons"],
-                     "bmembed (reference) - base (clean)": r.get("bmembed (reference) - base (clean)", [])})
+        rows.append(
+            {
+                "corpus": f"Multihop-RAG proxy ({r['queries']} queries, {r['rung']} lists)",
+                "protocol": r["protocol"],
+                "check": r["check"],
+                "verdict": r["verdict"],
+                "questions": {
+                    "dev": r["check"]["questions"]["count"],
+                    "test": r["counts"].get("evaluated queries", "?"),
+                },
+                "comparisons": r["comparisons"],
+                "bmembed (reference) - base (clean)": r.get(
+                    "bmembed (reference) - base (clean)", []
+                ),
+            }
+        )
     return rows
 
 
@@ -147,7 +185,9 @@ def write_readme(rows: list[dict]) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--corpora", default="demo,financebench,legal")
     ap.add_argument("--protocols", default="clean,reference")
     ap.add_argument("--render", action="store_true", help="only redraw the README table")
@@ -159,7 +199,9 @@ def main() -> None:
                 r = measure(corpus, protocol)
                 rows = [x for x in rows if (x["corpus"], x["protocol"]) != (corpus, protocol)] + [r]
                 OUT.write_text(json.dumps(rows, indent=1, default=str))
-                print(f"{corpus} {protocol}: verdict {r['verdict']}, {r['seconds']:.0f} s", flush=True)
+                print(
+                    f"{corpus} {protocol}: verdict {r['verdict']}, {r['seconds']:.0f} s", flush=True
+                )
     write_readme(rows)
 
 

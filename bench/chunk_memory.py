@@ -29,7 +29,8 @@ def main() -> None:
     from bmembed_lab.corpus import Document
     from bmembed_lab.encoder import load_tokenizer
 
-    words = "kidney stone bile duct insulin hormone pancreas gland liver enzyme diabetes treatment".split()
+    words = ("kidney stone bile duct insulin hormone pancreas gland liver enzyme diabetes "
+             "treatment").split()
     text = " ".join(np.random.default_rng(0).choice(words, 7_000_000).tolist())[:49_000_000]
     gc.collect()
     tok = load_tokenizer("all-MiniLM-L6-v2")

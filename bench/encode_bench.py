@@ -18,7 +18,11 @@ def peak_gflops() -> dict:
     from the widest FMA the CPU reports (AVX-512: 64, AVX2: 32 per core; two FMA units,
     Zen 4 and recent Intel cores) and the clock from /proc/cpuinfo. An estimate, said so."""
     info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    flags = set(next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), []))
+    flags = set(
+        next(
+            (ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), []
+        )
+    )
     mhz = [float(ln.split(":", 1)[1]) for ln in info.splitlines() if ln.startswith("cpu MHz")]
     per_cycle = 64 if "avx512f" in flags else 32 if "avx2" in flags else 16
     ghz = (max(mhz) / 1000) if mhz else 3.0
@@ -26,7 +30,9 @@ def peak_gflops() -> dict:
             "gflops": os.cpu_count() * per_cycle * ghz}
 
 
-def minilm_flops_per_token(seq: int, layers: int = 6, hidden: int = 384, inter: int = 1536) -> float:
+def minilm_flops_per_token(
+    seq: int, layers: int = 6, hidden: int = 384, inter: int = 1536
+) -> float:
     """Matrix-multiply FLOPs per token of a BERT encoder pass: projections, MLP, attention."""
     return layers * 2 * (4 * hidden * hidden + 2 * hidden * inter + 2 * seq * hidden)
 
@@ -69,7 +75,9 @@ def bench_encode(n_texts: int = 512, repeats: int = 2) -> dict:
     def st_encode(model):
         return lambda t: model.encode(t, batch_size=32, normalize_embeddings=True)
 
-    measure("sentence-transformers encode, fp32", st_encode(SentenceTransformer(path, device="cpu")))
+    measure(
+        "sentence-transformers encode, fp32", st_encode(SentenceTransformer(path, device="cpu"))
+    )
     ours32 = Encoder.load(EncoderConfig(precision="fp32", batch_size=32))
     measure("bmembed_lab Encoder.encode, fp32", lambda t: ours32.encode(t, progress=False))
     skipped = {}
@@ -79,11 +87,18 @@ def bench_encode(n_texts: int = 512, repeats: int = 2) -> dict:
         ours16 = Encoder.load(EncoderConfig(precision="bf16", batch_size=32))
         measure("bmembed_lab Encoder.encode, bf16", lambda t: ours16.encode(t, progress=False))
     else:
-        skipped["bf16 (both)"] = "no native bf16 on this CPU: bf16 would be emulated, slower for both"
+        skipped["bf16 (both)"] = (
+            "no native bf16 on this CPU: bf16 would be emulated, slower for both"
+        )
     st8 = SentenceTransformer(path, device="cpu")
     attr = "model" if hasattr(st8[0], "model") else "auto_model"  # sentence-transformers 6 / 3-5
-    setattr(st8[0], attr, torch.ao.quantization.quantize_dynamic(getattr(st8[0], attr), {torch.nn.Linear},
-                                                                 dtype=torch.qint8))
+    setattr(
+        st8[0],
+        attr,
+        torch.ao.quantization.quantize_dynamic(
+            getattr(st8[0], attr), {torch.nn.Linear}, dtype=torch.qint8
+        ),
+    )
     measure("sentence-transformers encode, int8 dynamic quantisation", st_encode(st8))
     for backend, module in (("onnx", "onnxruntime"), ("openvino", "openvino")):
         if importlib.util.find_spec(module) is None or importlib.util.find_spec("optimum") is None:
@@ -102,14 +117,29 @@ def bench_encode(n_texts: int = 512, repeats: int = 2) -> dict:
     flops = sum(n * minilm_flops_per_token(n) for n in lengths)  # real tokens: the useful work
     st_best = max(v[1] ** -1 for k, v in peers.items() if k.startswith("sentence"))
     hits = demo_hit10(pipe, encoders)
-    rows = {name: {"texts_per_s": len(texts) / t, "ratio_to_fastest_st": (len(texts) / t) / (len(texts) * st_best),
-                   "cosine_min": float((ref * e).sum(1).min()), "cosine_mean": float((ref * e).sum(1).mean()),
-                   "share_of_peak_flops": flops / t / 1e9 / peak["gflops"], "hit10": hits[name]}
-            for name, (e, t) in peers.items()}
-    return {"texts": len(texts), "mean_tokens": float(np.mean(lengths)), "batch_size": 32, "peers": rows,
-            "hit10_questions": hits["questions"], "hit10_chunks": len(chunks),
-            "skipped": skipped, "peak": peak, "target": "ahead of the fastest sentence-transformers "
-            "CPU peer at cosine >= 0.998 and Hit@10 within 0.3 points of sentence-transformers fp32's"}
+    rows = {
+        name: {
+            "texts_per_s": len(texts) / t,
+            "ratio_to_fastest_st": (len(texts) / t) / (len(texts) * st_best),
+            "cosine_min": float((ref * e).sum(1).min()),
+            "cosine_mean": float((ref * e).sum(1).mean()),
+            "share_of_peak_flops": flops / t / 1e9 / peak["gflops"],
+            "hit10": hits[name],
+        }
+        for name, (e, t) in peers.items()
+    }
+    return {
+        "texts": len(texts),
+        "mean_tokens": float(np.mean(lengths)),
+        "batch_size": 32,
+        "peers": rows,
+        "hit10_questions": hits["questions"],
+        "hit10_chunks": len(chunks),
+        "skipped": skipped,
+        "peak": peak,
+        "target": "ahead of the fastest sentence-transformers "
+        "CPU peer at cosine >= 0.998 and Hit@10 within 0.3 points of sentence-transformers fp32's",
+    }
 
 
 def demo_hit10(pipe, encoders: dict) -> dict:
@@ -131,10 +161,13 @@ def demo_hit10(pipe, encoders: dict) -> dict:
         out["questions"] = len(table)
     return out
 
-NOT_INSTALLABLE = {  # `pip install --dry-run` here, 2026-11-30, beside torch 2.13 / transformers 5.24
+# `pip install --dry-run` here, 2026-11-30, beside torch 2.13 / transformers 5.24
+NOT_INSTALLABLE = {
     "onnx": "optimum[onnxruntime] would replace transformers 5.24 with 4.57.6",
-    "openvino": "optimum-intel[openvino] would replace the pinned CPU torch 2.13 with a CUDA torch 2.14 "
-                "and transformers 5.24 with 5.5"}
+    "openvino": "optimum-intel[openvino] would replace the pinned CPU torch 2.13 with a CUDA torch "
+                "2.14 "
+    "and transformers 5.24 with 5.5",
+}
 
 
 def encode_table() -> list[str]:
@@ -144,24 +177,43 @@ def encode_table() -> list[str]:
     if enc.is_file():
         e = json.loads(enc.read_text())
         if "peers" in e:
-            out += ["### Encoding throughput (all-MiniLM-L6-v2, same texts, equal settings, one process)", "",
-                    "| peer | texts/s | ratio to the fastest ST peer | cosine to ST fp32 (min / mean) | "
-                    "Hit@10 on the demo | share of peak FLOP rate |", "|---|---|---|---|---|---|"]
+            out += [
+                "### Encoding throughput (all-MiniLM-L6-v2, same texts, equal settings, one "
+                "process)",
+                "",
+                "| peer | texts/s | ratio to the fastest ST peer | cosine to ST fp32 (min / mean) "
+                "| "
+                "Hit@10 on the demo | share of peak FLOP rate |",
+                "|---|---|---|---|---|---|",
+            ]
             for name, x in e["peers"].items():
                 share = "-" if "bf16" in name else f"{100 * x['share_of_peak_flops']:.0f}%"
                 hit = f"{x['hit10']:.2f}" if "hit10" in x else "-"
-                out.append(f"| {name} | {x['texts_per_s']:.1f} | **{x['ratio_to_fastest_st']:.2f}x** | "
-                           f"{x['cosine_min']:.5f} / {x['cosine_mean']:.5f} | {hit} | {share} |")
+                out.append(
+                    f"| {name} | {x['texts_per_s']:.1f} | **{x['ratio_to_fastest_st']:.2f}x** | "
+                    f"{x['cosine_min']:.5f} / {x['cosine_mean']:.5f} | {hit} | {share} |"
+                )
             pk = e["peak"]
-            out += ["", f"{e['texts']} demo chunks, {e['mean_tokens']:.0f} tokens on average, batch "
-                    f"{e['batch_size']}, best of 2 after a warm-up; {e['machine']['cpu_count']} CPU cores, "
-                    f"torch {e['machine']['torch']}. Peak FLOP rate estimated as {pk['cores']} cores x "
-                    f"{pk['flops_per_cycle_per_core']} FLOPs/cycle x {pk['ghz']:.2f} GHz = {pk['gflops']:.0f} "
-                    "GFLOP/s for fp32 (the useful work counted: matrix multiplies over real tokens, "
-                    "padding not; bf16 runs on AMX tiles, whose peak this estimate does not cover, so "
-                    "no share is given). "
-                    + (f"Hit@10: the demo's {e['hit10_questions']:,} test questions against all "
-                       f"{e['hit10_chunks']:,} chunks, each encoded by the peer of its row. "
-                       if "hit10_questions" in e else "") + "Not run: "
-                    + "; ".join(f"{k}: {v}" for k, v in e["skipped"].items()) + f". Target: {e['target']}.", ""]
+            out += [
+                "",
+                f"{e['texts']} demo chunks, {e['mean_tokens']:.0f} tokens on average, batch "
+                f"{e['batch_size']}, best of 2 after a warm-up; {e['machine']['cpu_count']} CPU "
+                "cores, "
+                f"torch {e['machine']['torch']}. Peak FLOP rate estimated as {pk['cores']} cores x "
+                f"{pk['flops_per_cycle_per_core']} FLOPs/cycle x {pk['ghz']:.2f} GHz = "
+                f"{pk['gflops']:.0f} "
+                "GFLOP/s for fp32 (the useful work counted: matrix multiplies over real tokens, "
+                "padding not; bf16 runs on AMX tiles, whose peak this estimate does not cover, so "
+                "no share is given). "
+                + (
+                    f"Hit@10: the demo's {e['hit10_questions']:,} test questions against all "
+                    f"{e['hit10_chunks']:,} chunks, each encoded by the peer of its row. "
+                    if "hit10_questions" in e
+                    else ""
+                )
+                + "Not run: "
+                + "; ".join(f"{k}: {v}" for k, v in e["skipped"].items())
+                + f". Target: {e['target']}.",
+                "",
+            ]
     return out

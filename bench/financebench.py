@@ -66,7 +66,9 @@ def bench_financebench(max_docs: int = 0) -> dict:
     return out
 
 
-def financebench_config(folder: Path, qp: Path, ep: Path, match: str = "page", extra: list[str] = ()):
+def financebench_config(
+    folder: Path, qp: Path, ep: Path, match: str = "page", extra: list[str] = ()
+):
     from bmembed_lab.config import load_config
 
     return load_config(None, [*extra, "corpus.format=folder", f'corpus.path="{folder}"',
@@ -82,21 +84,39 @@ def financebench_table() -> list[str]:
     if fb.is_file():
         f = json.loads(fb.read_text())
         info = f["inputs"]
-        out += ["### FinanceBench (BM25, base MiniLM, RRF)", "",
-                f"{info['pdfs']} PDFs read by the project's folder loader; {info['questions']} questions "
-                f"({info['questions dropped (evidence document missing)']} dropped because an evidence "
-                "document is not among the PDFs); chunks of at most 254 MiniLM tokens.", ""]
+        out += [
+            "### FinanceBench (BM25, base MiniLM, RRF)",
+            "",
+            f"{info['pdfs']} PDFs read by the project's folder loader; {info['questions']} "
+            "questions "
+            f"({info['questions dropped (evidence document missing)']} dropped because an evidence "
+            "document is not among the PDFs); chunks of at most 254 MiniLM tokens.",
+            "",
+        ]
         for match, r in f["relevance"].items():
             c = r["counts"]
-            out += [f"**Relevance by evidence {match}** ({c['chunks']} chunks, {c['evaluated queries']} "
-                    f"questions evaluated, {c['labelled queries without a relevant chunk (excluded)']} "
-                    "without any relevant chunk excluded)", "",
-                    "| system | Hit@1 | Hit@4 | Hit@10 | MAP@10 (Multihop-RAG) | MAP@10 (textbook) | nDCG@10 |",
-                    "|---|---|---|---|---|---|---|"]
+            out += [
+                f"**Relevance by evidence {match}** ({c['chunks']} chunks, "
+                f"{c['evaluated queries']} "
+                f"questions evaluated, {c['labelled queries without a relevant chunk (excluded)']} "
+                "without any relevant chunk excluded)",
+                "",
+                "| system | Hit@1 | Hit@4 | Hit@10 | MAP@10 (Multihop-RAG) | MAP@10 (textbook) | "
+                "nDCG@10 |",
+                "|---|---|---|---|---|---|---|",
+            ]
             for row in r["summary"]:
-                out.append(f"| {row['system']} | {row['Hit@1']:.2f} | {row['Hit@4']:.2f} | {row['Hit@10']:.2f} | "
-                           f"{row['MAP@10']:.2f} | {row['MAP@10 (textbook)']:.2f} | {row['nDCG@10']:.2f} |")
+                out.append(
+                    f"| {row['system']} | {row['Hit@1']:.2f} | {row['Hit@4']:.2f} | "
+                    f"{row['Hit@10']:.2f} | "
+                    f"{row['MAP@10']:.2f} | {row['MAP@10 (textbook)']:.2f} | {row['nDCG@10']:.2f} |"
+                )
             t = r["stage_seconds"]
-            out += ["", "Stage wall times (s, cached stages load in well under a second): "
-                    + ", ".join(f"{k} {v:.1f}" for k, v in t.items()) + f"; total {r['total_seconds']:.1f}", ""]
+            out += [
+                "",
+                "Stage wall times (s, cached stages load in well under a second): "
+                + ", ".join(f"{k} {v:.1f}" for k, v in t.items())
+                + f"; total {r['total_seconds']:.1f}",
+                "",
+            ]
     return out

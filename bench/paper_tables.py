@@ -12,7 +12,17 @@ import numpy as np
 from benchutil import RESULTS, ROOT, machine
 from financebench import financebench_config, financebench_inputs
 
-COMPARE_SYSTEMS = ["bm25", "base", "cl", "mnrl", "bmembed", "rrf", "rrf+bmembed", "base@128", "mnrl@128"]
+COMPARE_SYSTEMS = [
+    "bm25",
+    "base",
+    "cl",
+    "mnrl",
+    "bmembed",
+    "rrf",
+    "rrf+bmembed",
+    "base@128",
+    "mnrl@128",
+]
 TEXTS_PER_STEP = {"bmembed": 10, "cl": 32, "mnrl": 48}  # 1 query + 9 passages; 16 x (q, p[, n])
 
 
@@ -49,19 +59,32 @@ def compare_one(cfg, label: str) -> dict:
     pairs = [("bmembed", "base"), ("bmembed", "bm25"), ("bmembed", "cl"), ("bmembed", "mnrl"),
              ("rrf+bmembed", "rrf"), ("cl", "base"), ("mnrl", "base"), ("mnrl@128", "base@128")]
     n_boot, seed = cfg.eval.bootstrap, cfg.eval.seed
-    cmp = pd.concat([compare_systems(pq, a, b, n_boot=n_boot, seed=seed) for a, b in pairs], ignore_index=True)
+    cmp = pd.concat(
+        [compare_systems(pq, a, b, n_boot=n_boot, seed=seed) for a, b in pairs], ignore_index=True
+    )
     trained = {m: pipes[m].trained(m)[0].info for m in ("bmembed", "cl", "mnrl")}
     runs = {s: main.run(s)[0] for s in ("bm25", "base", "bmembed")}
     out_teacher = teacher_effect(pq, runs)
-    return {"counts": main.report(),
-            "training": {m: {"steps": i["steps"], "seconds": i["seconds"], "final_loss": i["final_loss"],
-                             "batch_size": i["hyperparameters"]["batch_size"], "lr": i["hyperparameters"]["lr"]}
-                         for m, i in trained.items()},
-            "queries": main.synthetic_queries()[0].counts, "lists": main.training_lists()[0].counts,
-            "mined": pipes["mnrl"].mined_negatives()[0].counts,
-            "summary": summary_table(pq).reset_index().to_dict(orient="records"),
-            "comparisons": cmp.to_dict(orient="records"), "teacher": out_teacher,
-            "seconds": time.perf_counter() - t0}
+    return {
+        "counts": main.report(),
+        "training": {
+            m: {
+                "steps": i["steps"],
+                "seconds": i["seconds"],
+                "final_loss": i["final_loss"],
+                "batch_size": i["hyperparameters"]["batch_size"],
+                "lr": i["hyperparameters"]["lr"],
+            }
+            for m, i in trained.items()
+        },
+        "queries": main.synthetic_queries()[0].counts,
+        "lists": main.training_lists()[0].counts,
+        "mined": pipes["mnrl"].mined_negatives()[0].counts,
+        "summary": summary_table(pq).reset_index().to_dict(orient="records"),
+        "comparisons": cmp.to_dict(orient="records"),
+        "teacher": out_teacher,
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def teacher_effect(pq, runs: dict) -> dict:
@@ -71,8 +94,11 @@ def teacher_effect(pq, runs: dict) -> dict:
     from bmembed_lab.workbench import win_loss
 
     def overlap(a, b) -> float:
-        rows = [len(set(a.ranked(i)[:10]) & set(b.ranked(i)[:10])) / max(1, len(set(a.ranked(i)[:10]) | set(b.ranked(i)[:10])))
-                for i in range(len(a.query_ids))]
+        rows = [
+            len(set(a.ranked(i)[:10]) & set(b.ranked(i)[:10]))
+            / max(1, len(set(a.ranked(i)[:10]) | set(b.ranked(i)[:10])))
+            for i in range(len(a.query_ids))
+        ]
         return float(np.mean(rows))
 
     wl = win_loss(pq, "bmembed", "base", "Hit@10")
@@ -95,8 +121,15 @@ def perturb_one(cfg, label: str) -> dict:
     res = pipe.perturbation_study(["bm25", "base", "bmembed", "rrf+bmembed"],
                                   progress=lambda d, n: print(f"{label}: {d}/{n} runs", flush=True))
     pset, _ = pipe.perturbations()
-    examples = [{"original": q.text, "keywords": q.keywords, "masked": q.masked, "substituted": q.substituted}
-                for q in pset.queries[:: max(1, len(pset.queries) // 6)][:6]]
+    examples = [
+        {
+            "original": q.text,
+            "keywords": q.keywords,
+            "masked": q.masked,
+            "substituted": q.substituted,
+        }
+        for q in pset.queries[:: max(1, len(pset.queries) // 6)][:6]
+    ]
     return {"counts": res["counts"], "study": res["study"].to_dict(orient="records"),
             "reading": res["reading"], "examples": examples,
             "stage_seconds": pipe.timings, "seconds": time.perf_counter() - t0}
@@ -114,8 +147,16 @@ def bench_perturb(which: list[str], max_docs: int = 0) -> dict:
         path.write_text(json.dumps(out, indent=1, default=str))
     if "financebench" in which:
         folder, qp, ep, info = financebench_inputs(max_docs)
-        cfg = financebench_config(folder, qp, ep, "page", [f"training.steps={demo.training.steps}",
-                                                           f"training.warmup_steps={demo.training.warmup_steps}"])
+        cfg = financebench_config(
+            folder,
+            qp,
+            ep,
+            "page",
+            [
+                f"training.steps={demo.training.steps}",
+                f"training.warmup_steps={demo.training.warmup_steps}",
+            ],
+        )
         out["financebench"] = {"inputs": info, **perturb_one(cfg, "financebench")}
         path.write_text(json.dumps(out, indent=1, default=str))
     return out
@@ -124,15 +165,27 @@ def bench_perturb(which: list[str], max_docs: int = 0) -> dict:
 def bench_compare(which: list[str], max_docs: int = 0) -> dict:
     from bmembed_lab.config import load_config
 
-    out = json.loads((RESULTS / "compare.json").read_text()) if (RESULTS / "compare.json").is_file() else {}
+    out = (
+        json.loads((RESULTS / "compare.json").read_text())
+        if (RESULTS / "compare.json").is_file()
+        else {}
+    )
     demo = load_config(ROOT / "configs" / "demo.toml")
     if "demo" in which:
         out["demo"] = compare_one(demo, "demo")
         (RESULTS / "compare.json").write_text(json.dumps(out, indent=1, default=str))
     if "financebench" in which:
         folder, qp, ep, info = financebench_inputs(max_docs)
-        cfg = financebench_config(folder, qp, ep, "page", [f"training.steps={demo.training.steps}",
-                                                           f"training.warmup_steps={demo.training.warmup_steps}"])
+        cfg = financebench_config(
+            folder,
+            qp,
+            ep,
+            "page",
+            [
+                f"training.steps={demo.training.steps}",
+                f"training.warmup_steps={demo.training.warmup_steps}",
+            ],
+        )
         out["financebench"] = {"inputs": info, **compare_one(cfg, "financebench")}
         (RESULTS / "compare.json").write_text(json.dumps(out, indent=1, default=str))
     return out
@@ -145,15 +198,28 @@ def compare_tables() -> list[str]:
     if cp.is_file():
         for corpus, r in json.loads(cp.read_text()).items():
             c = r["counts"]
-            out += [f"### Comparison table ({corpus}: {c['chunks']:,} chunks, {c['evaluated queries']} questions; "
-                    "the paper's Table 2/6 layout)", "",
-                    "| system | Hit@1 | Hit@4 | Hit@10 | MAP@10 (Multihop-RAG) | MAP@10 (textbook) | nDCG@10 |",
-                    "|---|---|---|---|---|---|---|"]
+            out += [
+                f"### Comparison table ({corpus}: {c['chunks']:,} chunks, {c['evaluated queries']} "
+                "questions; "
+                "the paper's Table 2/6 layout)",
+                "",
+                "| system | Hit@1 | Hit@4 | Hit@10 | MAP@10 (Multihop-RAG) | MAP@10 (textbook) | "
+                "nDCG@10 |",
+                "|---|---|---|---|---|---|---|",
+            ]
             for row in r["summary"]:
-                out.append(f"| {row['system']} | {row['Hit@1']:.2f} | {row['Hit@4']:.2f} | {row['Hit@10']:.2f} | "
-                           f"{row['MAP@10']:.2f} | {row['MAP@10 (textbook)']:.2f} | {row['nDCG@10']:.2f} |")
-            out += ["", "Paired bootstrap (10,000 resamples), difference in points [95% interval]:", "",
-                    "| comparison | Hit@1 | Hit@4 | Hit@10 | MAP@10 | nDCG@10 |", "|---|---|---|---|---|---|"]
+                out.append(
+                    f"| {row['system']} | {row['Hit@1']:.2f} | {row['Hit@4']:.2f} | "
+                    f"{row['Hit@10']:.2f} | "
+                    f"{row['MAP@10']:.2f} | {row['MAP@10 (textbook)']:.2f} | {row['nDCG@10']:.2f} |"
+                )
+            out += [
+                "",
+                "Paired bootstrap (10,000 resamples), difference in points [95% interval]:",
+                "",
+                "| comparison | Hit@1 | Hit@4 | Hit@10 | MAP@10 | nDCG@10 |",
+                "|---|---|---|---|---|---|",
+            ]
             by = {}
             for x in r["comparisons"]:
                 by.setdefault(x["comparison"], {})[x["metric"]] = x
@@ -165,18 +231,33 @@ def compare_tables() -> list[str]:
             if te:
                 j = te["top10_jaccard_with_bm25"]
                 sp = te["bmembed_vs_base_hit10"]
-                out += ["", f"Teacher effect: top-10 overlap (Jaccard) with BM25 rises from {j['base']:.3f} (base) to "
-                        f"{j['bmembed']:.3f} (bmembed). Against base on Hit@10, bmembed fixed "
-                        f"{sum(sp.get('fixed', {}).values())} questions ({sp.get('fixed', {}).get('bm25 hit', 0)} of them "
-                        f"found by BM25) and broke {sum(sp.get('broke', {}).values())} "
-                        f"({sp.get('broke', {}).get('bm25 miss', 0)} of them missed by BM25)."]
+                out += [
+                    "",
+                    "Teacher effect: top-10 overlap (Jaccard) with BM25 rises from "
+                    f"{j['base']:.3f} (base) to "
+                    f"{j['bmembed']:.3f} (bmembed). Against base on Hit@10, bmembed fixed "
+                    f"{sum(sp.get('fixed', {}).values())} questions "
+                    f"({sp.get('fixed', {}).get('bm25 hit', 0)} of them "
+                    f"found by BM25) and broke {sum(sp.get('broke', {}).values())} "
+                    f"({sp.get('broke', {}).get('bm25 miss', 0)} of them missed by BM25).",
+                ]
             tr = r["training"]
-            out += ["", "Training (compute-matched: every method encodes about the same number of texts): "
-                    + "; ".join(f"{m} {t['steps']} steps x batch {t['batch_size']}, lr {t['lr']:g}, "
-                                f"{t['seconds'] / 60:.1f} min" for m, t in tr.items())
-                    + f". Offline keyphrase queries: {r['queries'].get('kept')} kept; MNRL pairs with a mined "
-                    f"hard negative: {r['mined'].get('pairs')}. MNRL uses a Matryoshka loss (384/256/128/64); "
-                    f"`@128` rows keep the first 128 dimensions. Wall time {r['seconds'] / 60:.1f} min.", ""]
+            out += [
+                "",
+                "Training (compute-matched: every method encodes about the same number of texts): "
+                + "; ".join(
+                    f"{m} {t['steps']} steps x batch {t['batch_size']}, lr {t['lr']:g}, "
+                    f"{t['seconds'] / 60:.1f} min"
+                    for m, t in tr.items()
+                )
+                + f". Offline keyphrase queries: {r['queries'].get('kept')} kept; MNRL pairs with "
+                  "a mined "
+                f"hard negative: {r['mined'].get('pairs')}. MNRL uses a Matryoshka loss "
+                "(384/256/128/64); "
+                f"`@128` rows keep the first 128 dimensions. Wall time {r['seconds'] / 60:.1f} "
+                "min.",
+                "",
+            ]
     return out
 
 
@@ -193,10 +274,16 @@ def perturbation_tables() -> list[str]:
             if corpus == "machine":
                 continue
             c = r["counts"]
-            out += [f"### Lexical sensitivity ({corpus}: {c['queries']} questions; the paper's Table 5 layout)", "",
-                    "Original -> perturbed value on the same questions, in percent, then the change in "
-                    "points [paired-bootstrap 95% interval]; negative = worse. Offline keywords (words a question shares with its "
-                    "gold chunks, by BM25 idf, at most 5), WordNet substitutes.", ""]
+            out += [
+                f"### Lexical sensitivity ({corpus}: {c['queries']} questions; the paper's Table 5 "
+                "layout)",
+                "",
+                "Original -> perturbed value on the same questions, in percent, then the change in "
+                "points [paired-bootstrap 95% interval]; negative = worse. Offline keywords (words "
+                "a question shares with its "
+                "gold chunks, by BM25 idf, at most 5), WordNet substitutes.",
+                "",
+            ]
             t = table5(pd.DataFrame(r["study"]))
             out += ["| " + " | ".join(t.columns) + " |", "|" + "---|" * len(t.columns)]
             out += ["| " + " | ".join(map(str, row)) + " |" for row in t.itertuples(index=False)]
@@ -204,9 +291,17 @@ def perturbation_tables() -> list[str]:
                     "What the numbers say (computed by `perturbation.reading`):", ""]
             out += [f"- {line}" for line in reading(pd.DataFrame(r["study"]))]  # today's wording
             out += ["", "Examples:", ""] + [
-                f"- {e['original']!r} -> masked " + (repr(e["masked"]) if e["masked"] else "(none: no keyword)")
-                + " -> substituted " + (repr(e["substituted"]) if e["substituted"] else "(none: no substitute kept)")
-                for e in r["examples"]]
-            out += ["", f"Wall time {r['seconds'] / 60:.1f} min (trained models and chunk embeddings from the "
-                    "stage cache where present).", ""]
+                f"- {e['original']!r} -> masked "
+                + (repr(e["masked"]) if e["masked"] else "(none: no keyword)")
+                + " -> substituted "
+                + (repr(e["substituted"]) if e["substituted"] else "(none: no substitute kept)")
+                for e in r["examples"]
+            ]
+            out += [
+                "",
+                f"Wall time {r['seconds'] / 60:.1f} min (trained models and chunk embeddings from "
+                "the "
+                "stage cache where present).",
+                "",
+            ]
     return out

@@ -46,13 +46,23 @@ def measure(protocol: str, rung: str, queries: str, systems: list[str]) -> dict:
     t0 = time.perf_counter()
     check = run_check(pipe)
     res = pipe.evaluate(systems)
-    out = {"protocol": protocol, "rung": rung, "queries": queries, "counts": pipe.report(),
-           "verdict": check["verdict"], "check": check,
-           "summary": res["summary"].reset_index().to_dict(orient="records"),
-           "comparisons": res["comparisons"].to_dict(orient="records"), "notes": res["notes"],
-           "training": {m: pipe.trained(m)[0].info.get("selection") for m in ("bmembed", "cl", "mnrl")
-                        if m in systems},
-           "seconds": time.perf_counter() - t0}
+    out = {
+        "protocol": protocol,
+        "rung": rung,
+        "queries": queries,
+        "counts": pipe.report(),
+        "verdict": check["verdict"],
+        "check": check,
+        "summary": res["summary"].reset_index().to_dict(orient="records"),
+        "comparisons": res["comparisons"].to_dict(orient="records"),
+        "notes": res["notes"],
+        "training": {
+            m: pipe.trained(m)[0].info.get("selection")
+            for m in ("bmembed", "cl", "mnrl")
+            if m in systems
+        },
+        "seconds": time.perf_counter() - t0,
+    }
     if protocol == "reference":  # each adapted model against the clean base
         from benchutil import against_clean_base
 
@@ -69,13 +79,18 @@ def render(results: list[dict]) -> str:
     selection and the check's verdict."""
     from benchutil import interval as iv
 
-    out = ["### BMEmbed on the Multihop-RAG sentence proxy (`python bench/proxy.py`)", "",
-           "Corpus: the unique sentences of all evaluation facts and the paper's doc2query evidence; "
-           "test = the questions outside the 20% dev split; every run exports its best dev step.", "",
-           "| queries | lists (steps x lists) | protocol | BM25 Hit@10 | base Hit@10 | BMEmbed Hit@10 | "
-           "BMEmbed - base, MAP@10 [95%] | BMEmbed (ref.) - base (clean), MAP@10 | best dev step "
-           "(its dev gain over step 0, MAP@10) | cl / mnrl - base, MAP@10 | check verdict |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        "### BMEmbed on the Multihop-RAG sentence proxy (`python bench/proxy.py`)",
+        "",
+        "Corpus: the unique sentences of all evaluation facts and the paper's doc2query evidence; "
+        "test = the questions outside the 20% dev split; every run exports its best dev step.",
+        "",
+        "| queries | lists (steps x lists) | protocol | BM25 Hit@10 | base Hit@10 | BMEmbed Hit@10 "
+        "| "
+        "BMEmbed - base, MAP@10 [95%] | BMEmbed (ref.) - base (clean), MAP@10 | best dev step "
+        "(its dev gain over step 0, MAP@10) | cl / mnrl - base, MAP@10 | check verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         s = {x["system"]: x for x in r["summary"]}
         c = {(x["comparison"], x["metric"]): x for x in r["comparisons"]}
@@ -88,21 +103,33 @@ def render(results: list[dict]) -> str:
         gain = f" ({g['diff']:+.2f} [{g['low']:+.2f}, {g['high']:+.2f}])" if g else ""
         others = " / ".join(iv(c.get((f"{m} - base", "MAP@10"))) for m in ("cl", "mnrl")
                             if (f"{m} - base", "MAP@10") in c) or "-"
-        vs = [next((x for x in r.get(f"{m} (reference) - base (clean)", []) if x["metric"] == "MAP@10"), None)
-              for m in ("cl", "mnrl")]
+        vs = [
+            next(
+                (
+                    x
+                    for x in r.get(f"{m} (reference) - base (clean)", [])
+                    if x["metric"] == "MAP@10"
+                ),
+                None,
+            )
+            for m in ("cl", "mnrl")
+        ]
         if all(vs):
             others += f"; against the clean base {iv(vs[0])} / {iv(vs[1])}"
-        out.append(f"| {r['queries']} | {r['rung']} | {r['protocol']} | {s['bm25']['Hit@10']:.1f} | "
-                   f"{s['base']['Hit@10']:.1f} | {s.get('bmembed', {}).get('Hit@10', float('nan')):.1f} | "
-                   f"{iv(d)} | {iv(vs_clean)} | {sel.get('best_step', '-')} of "
-                   f"{sel.get('curve', [{}])[-1].get('step', '-') if sel.get('curve') else '-'}"
-                   f"{stopped(sel, r['rung'])}{gain} | "
-                   f"{others} | {r['verdict']} |")
+        out.append(
+            f"| {r['queries']} | {r['rung']} | {r['protocol']} | {s['bm25']['Hit@10']:.1f} | "
+            f"{s['base']['Hit@10']:.1f} | {s.get('bmembed', {}).get('Hit@10', float('nan')):.1f} | "
+            f"{iv(d)} | {iv(vs_clean)} | {sel.get('best_step', '-')} of "
+            f"{sel.get('curve', [{}])[-1].get('step', '-') if sel.get('curve') else '-'}"
+            f"{stopped(sel, r['rung'])}{gain} | "
+            f"{others} | {r['verdict']} |"
+        )
     return "\n".join(out)
 
 
 def stopped(sel: dict, rung: str) -> str:
-    """' (stopped early; N planned)' when the run's last dev evaluation came before its last step."""
+    """' (stopped early; N planned)' when the run's last dev evaluation came before its last
+    step."""
     planned = int(rung.split("x")[0])
     last = sel.get("curve", [{}])[-1].get("step") if sel.get("curve") else None
     return f" (stopped early; {planned} planned)" if last is not None and last < planned else ""
@@ -115,7 +142,9 @@ def write_readme(results: list[dict]) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--rungs", default="200x1,200x8,1000x8")
     ap.add_argument("--protocols", default="clean,reference")
     ap.add_argument("--queries", default="doc2query")

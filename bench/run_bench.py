@@ -1,8 +1,8 @@
 """Benchmarks, side by side in one process each; every run writes bench/results/<name>.json and
 regenerates the tables of bench/README.md from every result file present.
 
-    python bench/run_bench.py [encode] [bm25] [train] [train-proxy] [financebench] [compare] [perturb]
-                              [--corpora demo,financebench] [--max-docs N]
+    python bench/run_bench.py [encode] [bm25] [train] [train-proxy] [financebench] [compare]
+                              [perturb] [--corpora demo,financebench] [--max-docs N]
 
 One module per benchmark, each with the function that measures and the one that writes its
 table: encode_bench.py, bm25_bench.py, train_bench.py, financebench.py (its data, config and
@@ -24,7 +24,8 @@ notebook_open.py run on their own.
   BM25 / base MiniLM / RRF evaluated, wall time of every stage.
 
 * compare: the paper's Table 2/6 (every system, bootstrap comparisons) on the demo and FinanceBench.
-* perturb: the paper's Table 5 (keyword masking / synonym substitution) on the demo and FinanceBench.
+* perturb: the paper's Table 5 (keyword masking / synonym substitution) on the demo and
+  FinanceBench.
 
 FinanceBench is CC BY-NC 4.0: its derived files live in bench/.work/ (git-ignored), never in git.
 """
@@ -44,7 +45,12 @@ from benchutil import FB, RESULTS, machine, write_block  # noqa: E402
 from bm25_bench import bench_bm25, bm25_table  # noqa: E402
 from encode_bench import bench_encode, encode_table  # noqa: E402
 from financebench import bench_financebench, financebench_table  # noqa: E402
-from paper_tables import bench_compare, bench_perturb, compare_tables, perturbation_tables  # noqa: E402
+from paper_tables import (  # noqa: E402
+    bench_compare,
+    bench_perturb,
+    compare_tables,
+    perturbation_tables,
+)
 from sweep import sweep_table  # noqa: E402
 from train_bench import TRAIN_CORPORA, bench_train, train_tables  # noqa: E402
 
@@ -61,12 +67,24 @@ def write_readme() -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", nargs="*", default=["encode", "bm25", "train", "financebench", "compare"])
-    ap.add_argument("--corpora", default="demo,financebench", help="compare: demo and/or financebench")
-    ap.add_argument("--train-steps", type=int, default=30, help="train, train-proxy: steps per trainer")
-    ap.add_argument("--rounds", type=int, default=3, help="train, train-proxy: interleaved runs per trainer")
-    ap.add_argument("--max-docs", type=int, default=0, help="FinanceBench: only the first N evidence PDFs")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "which", nargs="*", default=["encode", "bm25", "train", "financebench", "compare"]
+    )
+    ap.add_argument(
+        "--corpora", default="demo,financebench", help="compare: demo and/or financebench"
+    )
+    ap.add_argument(
+        "--train-steps", type=int, default=30, help="train, train-proxy: steps per trainer"
+    )
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="train, train-proxy: interleaved runs per trainer"
+    )
+    ap.add_argument(
+        "--max-docs", type=int, default=0, help="FinanceBench: only the first N evidence PDFs"
+    )
     a = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     if "encode" in a.which:
@@ -77,7 +95,10 @@ def main() -> None:
         r = {"machine": machine(), **bench_bm25()}
         (RESULTS / "bm25.json").write_text(json.dumps(r, indent=1))
         print(json.dumps(r, indent=1), flush=True)
-    for which, corpus, name in (("train", "demo", "train.json"), ("train-proxy", "proxy", "train_proxy.json")):
+    for which, corpus, name in (
+        ("train", "demo", "train.json"),
+        ("train-proxy", "proxy", "train_proxy.json"),
+    ):
         if which in a.which:
             if corpus == "proxy" and not TRAIN_CORPORA["proxy"][0].is_file():
                 sys.exit("build the proxy first: python bench/build_multihop_proxy.py")

@@ -116,35 +116,49 @@ def one_dense(n: int, queries: int, k: int) -> dict:
 def render(rows: list[dict]) -> str:
     from bmembed_lab.bm25 import COMPILED_FROM
 
-    out = ["### Scale: BM25 and dense retrieval, 10^4 to 10^6 chunks (`python bench/scale.py`)", "",
-           f"Synthetic chunks of {WORDS} Zipf-distributed words; 384-dim float16 embeddings, memory-mapped. "
-           "Peak MB = the process's peak resident memory above what it held before the index (BM25) "
-           "or before mapping the embeddings (dense: so the mapped file's pages count in it). BM25 "
-           f"first batch s: its first {COMPILED_FROM} queries, which load numba's compiled kernel and build the "
-           "index's term-major copy; ms/query: the next queries, batched (bmembed_lab.bm25).", "",
-           "| chunks | BM25 build s | BM25 first batch s | BM25 ms/query (top-k) | BM25 peak MB | "
-           "dense ms/query (top-k) | dense peak MB | embeddings MB |", "|---|---|---|---|---|---|---|---|"]
+    out = [
+        "### Scale: BM25 and dense retrieval, 10^4 to 10^6 chunks (`python bench/scale.py`)",
+        "",
+        f"Synthetic chunks of {WORDS} Zipf-distributed words; 384-dim float16 embeddings, "
+        "memory-mapped. "
+        "Peak MB = the process's peak resident memory above what it held before the index (BM25) "
+        "or before mapping the embeddings (dense: so the mapped file's pages count in it). BM25 "
+        f"first batch s: its first {COMPILED_FROM} queries, which load numba's compiled kernel and "
+        "build the "
+        "index's term-major copy; ms/query: the next queries, batched (bmembed_lab.bm25).",
+        "",
+        "| chunks | BM25 build s | BM25 first batch s | BM25 ms/query (top-k) | BM25 peak MB | "
+        "dense ms/query (top-k) | dense peak MB | embeddings MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     by = {}
     for r in rows:
         by.setdefault(r["chunks"], {})[r["what"]] = r
     for n in sorted(by):
         b, d = by[n].get("bm25", {}), by[n].get("dense", {})
-        out.append(f"| {n:,} | {b.get('build s', float('nan')):.1f} | {b.get('first call s', float('nan')):.2f} | "
-                   f"{b.get('ms/query', float('nan')):.1f} "
-                   f"(k {b.get('k', '')}) | {b.get('peak MB', float('nan')):,.0f} | "
-                   f"{d.get('ms/query', float('nan')):.1f} (k {d.get('k', '')}) | "
-                   f"{d.get('peak MB', float('nan')):,.0f} | "
-                   f"{d.get('embeddings MB (float16, mapped)', float('nan')):,.0f} |")
+        out.append(
+            f"| {n:,} | {b.get('build s', float('nan')):.1f} | "
+            f"{b.get('first call s', float('nan')):.2f} | "
+            f"{b.get('ms/query', float('nan')):.1f} "
+            f"(k {b.get('k', '')}) | {b.get('peak MB', float('nan')):,.0f} | "
+            f"{d.get('ms/query', float('nan')):.1f} (k {d.get('k', '')}) | "
+            f"{d.get('peak MB', float('nan')):,.0f} | "
+            f"{d.get('embeddings MB (float16, mapped)', float('nan')):,.0f} |"
+        )
     return "\n".join(out)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--k", type=int, default=1000)
     ap.add_argument("--one", help=argparse.SUPPRESS)
-    ap.add_argument("--render", action="store_true", help="only redraw the table from the results file")
+    ap.add_argument(
+        "--render", action="store_true", help="only redraw the table from the results file"
+    )
     a = ap.parse_args()
     if a.render:
         from benchutil import write_block

@@ -39,13 +39,20 @@ def measure(config: str, sets: list[str], seed: int) -> dict:
     from bmembed_lab.config import load_config
     from bmembed_lab.pipeline import Pipeline
 
-    pipe = Pipeline(load_config(ROOT / config, sets + [f"training.seed={seed}", f"sampling.seed={seed}"]))
+    pipe = Pipeline(
+        load_config(ROOT / config, sets + [f"training.seed={seed}", f"sampling.seed={seed}"])
+    )
     t0 = time.perf_counter()
     res = pipe.evaluate(["bm25", "base", "bmembed"])
-    out = {"config": config, "sets": sets, "seed": seed, "protocol": pipe.cfg.encoder.protocol,
-           "comparisons": res["comparisons"].to_dict(orient="records"),
-           "per_query": res["per_query"][["system", "query_id", *METRICS]].to_dict(orient="records"),
-           "selection": pipe.trained("bmembed")[0].info.get("selection")}
+    out = {
+        "config": config,
+        "sets": sets,
+        "seed": seed,
+        "protocol": pipe.cfg.encoder.protocol,
+        "comparisons": res["comparisons"].to_dict(orient="records"),
+        "per_query": res["per_query"][["system", "query_id", *METRICS]].to_dict(orient="records"),
+        "selection": pipe.trained("bmembed")[0].info.get("selection"),
+    }
     if pipe.cfg.eval.heldout_queries:
         held = pipe.evaluate(["bm25", "base", "bmembed"], "heldout")
         out["heldout"] = held["comparisons"].to_dict(orient="records")
@@ -67,7 +74,9 @@ def pooled(rows: list[dict], n_boot: int = 10000) -> list[dict]:
     base = pq[pq.system == "base"].drop_duplicates("query_id")
     mean = pq[pq.system == "bmembed"].groupby("query_id", as_index=False)[list(METRICS)].mean()
     both = pd.concat([base, mean.assign(system="bmembed (mean of seeds)")])
-    return compare_systems(both, "bmembed (mean of seeds)", "base", list(METRICS), n_boot).to_dict(orient="records")
+    return compare_systems(both, "bmembed (mean of seeds)", "base", list(METRICS), n_boot).to_dict(
+        orient="records"
+    )
 
 
 def render(rows: list[dict]) -> str:
@@ -80,10 +89,15 @@ def render(rows: list[dict]) -> str:
     for config in dict.fromkeys(r["config"] for r in rows):
         group = sorted((r for r in rows if r["config"] == config), key=lambda r: r["seed"])
         held = all("heldout" in r for r in group)
-        out += [f"**{' '.join([config, *group[0]['sets']])}** (protocol {group[0]['protocol']}):", "",
-                "| seed | exported step (dev verdict) | BMEmbed - base, MAP@10 | BMEmbed - base, Hit@10 | "
-                "BMEmbed - BM25, Hit@10 |" + (" keyword queries: BMEmbed - base, Hit@10 |" if held else ""),
-                "|---|---|---|---|---|" + ("---|" if held else "")]
+        out += [
+            f"**{' '.join([config, *group[0]['sets']])}** (protocol {group[0]['protocol']}):",
+            "",
+            "| seed | exported step (dev verdict) | BMEmbed - base, MAP@10 | BMEmbed - base, "
+            "Hit@10 | "
+            "BMEmbed - BM25, Hit@10 |"
+            + (" keyword queries: BMEmbed - base, Hit@10 |" if held else ""),
+            "|---|---|---|---|---|" + ("---|" if held else ""),
+        ]
         for r in group:
             sel = r.get("selection") or {}
             g = sel.get("gain over base") or {}
@@ -100,17 +114,25 @@ def render(rows: list[dict]) -> str:
         diffs = [_find(r["comparisons"], "bmembed - base", "MAP@10")["diff"] for r in group]
         pool = {c["metric"]: c for c in pooled(group)}
         sd = statistics.stdev(diffs) if len(diffs) > 1 else float("nan")
-        clear = sum(_find(r["comparisons"], "bmembed - base", "MAP@10")["ci_high"] < 0 for r in group)
-        out += ["", f"- {len(group)} seeds: BMEmbed - base, MAP@10, per seed from {min(diffs):+.2f} to "
-                f"{max(diffs):+.2f}; mean {statistics.mean(diffs):+.2f}, standard deviation {sd:.2f} "
-                f"across seeds; {clear} of {len(group)} intervals lie wholly below zero.",
-                f"- Each test question's score averaged over the seeds, against base (paired): MAP@10 "
-                f"{iv(pool['MAP@10'])}, Hit@10 {iv(pool['Hit@10'])}.", ""]
+        clear = sum(
+            _find(r["comparisons"], "bmembed - base", "MAP@10")["ci_high"] < 0 for r in group
+        )
+        out += [
+            "",
+            f"- {len(group)} seeds: BMEmbed - base, MAP@10, per seed from {min(diffs):+.2f} to "
+            f"{max(diffs):+.2f}; mean {statistics.mean(diffs):+.2f}, standard deviation {sd:.2f} "
+            f"across seeds; {clear} of {len(group)} intervals lie wholly below zero.",
+            f"- Each test question's score averaged over the seeds, against base (paired): MAP@10 "
+            f"{iv(pool['MAP@10'])}, Hit@10 {iv(pool['Hit@10'])}.",
+            "",
+        ]
     return "\n".join(out).rstrip()
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--config", default="configs/demo.toml")
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--set", action="append", default=[], help="config override, repeatable")
@@ -120,7 +142,9 @@ def main() -> None:
     if not a.render:
         for seed in map(int, a.seeds.split(",")):
             r = measure(a.config, a.set, seed)
-            rows = [x for x in rows if (x["config"], x["sets"], x["seed"]) != (a.config, a.set, seed)] + [r]
+            rows = [
+                x for x in rows if (x["config"], x["sets"], x["seed"]) != (a.config, a.set, seed)
+            ] + [r]
             OUT.write_text(json.dumps(rows, indent=1, default=str))
             d = _find(r["comparisons"], "bmembed - base", "MAP@10")
             print(f"seed {seed}: bmembed - base MAP@10 {d['diff']:+.2f} [{d['ci_low']:+.2f}, "

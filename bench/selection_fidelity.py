@@ -45,7 +45,9 @@ def main() -> None:
     from bmembed_lab.retrieval import dense_run
     from bmembed_lab.stages.train import model_key
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "demo.toml")
     ap.add_argument("--set", dest="sets", action="append", default=[])
     a = ap.parse_args()
@@ -74,12 +76,18 @@ def main() -> None:
             for name, (ids, texts) in splits.items():
                 q = enc.encode(texts, is_query=True, progress=False)
                 run = dense_run(q, c_emb, ids, cfg.eval.depth, "model")
-                row[f"full corpus, {name}"] = 100 * float(per_query_table(run, rel)[tcfg.dev_metric].mean())
+                row[f"full corpus, {name}"] = 100 * float(
+                    per_query_table(run, rel)[tcfg.dev_metric].mean()
+                )
             qe = enc.encode(pool.query_texts, is_query=True, progress=False)
             for d, p in pools.items():
                 assert p.query_ids == pool.query_ids
-                row[f"own pool {d}"] = selection.pool_scores(c_emb[p.chunk_indices], qe, p, shared=False)
-                row[f"shared pool {d}"] = selection.pool_scores(c_emb[p.chunk_indices], qe, p, shared=True)
+                row[f"own pool {d}"] = selection.pool_scores(
+                    c_emb[p.chunk_indices], qe, p, shared=False
+                )
+                row[f"shared pool {d}"] = selection.pool_scores(
+                    c_emb[p.chunk_indices], qe, p, shared=True
+                )
         finally:
             enc.model.train(was)
         row["seconds"] = time.perf_counter() - t0
@@ -89,7 +97,9 @@ def main() -> None:
 
     enc = training.prepare_model(Encoder.load(cfg.encoder, trainable=True), tcfg)
     with tempfile.TemporaryDirectory() as run_dir:
-        sel = selection.Selector(score, Path(run_dir), tcfg.eval_every, 0, tcfg.dev_metric, pool.what)
+        sel = selection.Selector(
+            score, Path(run_dir), tcfg.eval_every, 0, tcfg.dev_metric, pool.what
+        )
         training.train(enc, data, tcfg, Path(run_dir), selector=sel)
         for r, c in zip(rows, sel.curve):
             r["step"] = c["step"]
@@ -97,17 +107,27 @@ def main() -> None:
     picks = {}
     for crit in crits:
         best = max(rows, key=lambda r: (r[crit], -r["step"]))
-        picks[crit] = {"step": best["step"], "full corpus, test at that step": best["full corpus, test"]}
+        picks[crit] = {
+            "step": best["step"],
+            "full corpus, test at that step": best["full corpus, test"],
+        }
 
     def ranks(x):
         return np.argsort(np.argsort(x))
     full = ranks([r["full corpus, dev"] for r in rows])
     agreement = {c: float(np.corrcoef(ranks([r[c] for r in rows]), full)[0, 1]) for c in crits}
-    result = {"config": str(a.config), "sets": a.sets, "metric": tcfg.dev_metric,
-              "dev queries in the pools": len(pool),
-              "pool chunks": {d: len(p.chunk_indices) for d, p in pools.items()},
-              "dev questions (full)": len(splits["dev"][0]), "test questions": len(splits["test"][0]),
-              "curves": rows, "picks": picks, "Spearman with full-corpus dev": agreement}
+    result = {
+        "config": str(a.config),
+        "sets": a.sets,
+        "metric": tcfg.dev_metric,
+        "dev queries in the pools": len(pool),
+        "pool chunks": {d: len(p.chunk_indices) for d, p in pools.items()},
+        "dev questions (full)": len(splits["dev"][0]),
+        "test questions": len(splits["test"][0]),
+        "curves": rows,
+        "picks": picks,
+        "Spearman with full-corpus dev": agreement,
+    }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     old = json.loads(OUT.read_text()) if OUT.is_file() else []
     OUT.write_text(json.dumps(old + [result], indent=1))

@@ -80,13 +80,18 @@ def teacher_check(pipe, n: int = 500, seed: int = 0) -> dict:
 
     qs, _ = pipe.synthetic_queries()
     rng = np.random.default_rng(seed)
-    sample = [qs.queries[i] for i in sorted(rng.choice(len(qs.queries), min(n, len(qs.queries)), replace=False))]
+    sample = [
+        qs.queries[i]
+        for i in sorted(rng.choice(len(qs.queries), min(n, len(qs.queries)), replace=False))
+    ]
     keep, src = source_chunks(pipe, sample)
     texts = [q.text for q in keep]
     out = {"queries": len(keep),
            "bm25_top1_is_source": float(np.mean(source_ranks(pipe, texts, src, "bm25") == 1)),
            "base_top1_is_source": float(np.mean(source_ranks(pipe, texts, src, "base") == 1))}
-    other = Pipeline(replace(pipe.cfg, queries=replace(pipe.cfg.queries, seed=pipe.cfg.queries.seed + 1)))
+    other = Pipeline(
+        replace(pipe.cfg, queries=replace(pipe.cfg.queries, seed=pipe.cfg.queries.seed + 1))
+    )
     seen = {q.text.lower() for q in qs.queries}
     fresh = [q for q in other.synthetic_queries()[0].queries if q.text.lower() not in seen]
     fresh = [fresh[i] for i in sorted(rng.choice(len(fresh), min(n, len(fresh)), replace=False))]
@@ -97,8 +102,14 @@ def teacher_check(pipe, n: int = 500, seed: int = 0) -> dict:
     for k in (1, 10):
         for name, r in ranks.items():
             held[f"{name} Hit@{k}"] = float(100 * np.mean(r <= k))
-        b = paired_bootstrap((ranks["bmembed"] <= k).astype(float), (ranks["base"] <= k).astype(float), 10000, 0)
-        held[f"bmembed - base Hit@{k}"] = {"diff": 100 * b["diff"], "ci_low": 100 * b["low"], "ci_high": 100 * b["high"]}
+        b = paired_bootstrap(
+            (ranks["bmembed"] <= k).astype(float), (ranks["base"] <= k).astype(float), 10000, 0
+        )
+        held[f"bmembed - base Hit@{k}"] = {
+            "diff": 100 * b["diff"],
+            "ci_low": 100 * b["low"],
+            "ci_high": 100 * b["high"],
+        }
     out["held_out_synthetic"] = held
     return out
 
@@ -115,12 +126,20 @@ def run_variant(name: str, overrides: list[str], common: list[str]) -> dict:
     cmp = res["comparisons"]
     vs_base = cmp[cmp.comparison == "bmembed - base"].set_index("metric")
     tm, _ = pipe.trained("bmembed")
-    return {"variant": name, "overrides": common + overrides, "seconds": time.perf_counter() - t,
-            "train_seconds": tm.info["seconds"], "final_loss": tm.info["final_loss"],
-            "bmembed": s.loc["bmembed"].to_dict(), "base": s.loc["base"].to_dict(),
-            "bm25": s.loc["bm25"].to_dict(),
-            "bmembed_minus_base": {m: {k: float(vs_base.loc[m, k]) for k in ("diff", "ci_low", "ci_high")}
-                                   for m in vs_base.index}}
+    return {
+        "variant": name,
+        "overrides": common + overrides,
+        "seconds": time.perf_counter() - t,
+        "train_seconds": tm.info["seconds"],
+        "final_loss": tm.info["final_loss"],
+        "bmembed": s.loc["bmembed"].to_dict(),
+        "base": s.loc["base"].to_dict(),
+        "bm25": s.loc["bm25"].to_dict(),
+        "bmembed_minus_base": {
+            m: {k: float(vs_base.loc[m, k]) for k in ("diff", "ci_low", "ci_high")}
+            for m in vs_base.index
+        },
+    }
 
 
 def main() -> None:
@@ -154,32 +173,66 @@ def sweep_table() -> list[str]:
     if sw.is_file():
         r = json.loads(sw.read_text())
         t = r.get("teacher_check", {})
-        out += ["### Why BMEmbed does not beat Base here: the sweep (`python bench/sweep.py`, demo corpus)", "",
-                "| variant (200 steps, warm-up 20) | overrides | BMEmbed MAP@10 | Base MAP@10 | difference [95% interval] | "
-                "BMEmbed Hit@10 | Base Hit@10 |", "|---|---|---|---|---|---|---|"]
+        out += [
+            "### Why BMEmbed does not beat Base here: the sweep (`python bench/sweep.py`, demo "
+            "corpus)",
+            "",
+            "| variant (200 steps, warm-up 20) | overrides | BMEmbed MAP@10 | Base MAP@10 | "
+            "difference [95% interval] | "
+            "BMEmbed Hit@10 | Base Hit@10 |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for name, v in r["variants"].items():
             d = v["bmembed_minus_base"]["MAP@10"]
-            ov = ", ".join(o for o in v["overrides"] if not o.startswith(("training.steps", "training.warmup"))) or "-"
-            out.append(f"| {name} | `{ov}` | {v['bmembed']['MAP@10']:.2f} | {v['base']['MAP@10']:.2f} | "
-                       f"{d['diff']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}] | {v['bmembed']['Hit@10']:.2f} | "
-                       f"{v['base']['Hit@10']:.2f} |")
-        out += ["", "Each variant is one training run (seed 0), its interval over the questions only: the "
-                "seeds table (`bench/seeds.py`) shows how far the seed alone moves the setting1 line."]
+            ov = (
+                ", ".join(
+                    o
+                    for o in v["overrides"]
+                    if not o.startswith(("training.steps", "training.warmup"))
+                )
+                or "-"
+            )
+            out.append(
+                f"| {name} | `{ov}` | {v['bmembed']['MAP@10']:.2f} | {v['base']['MAP@10']:.2f} | "
+                f"{d['diff']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}] | "
+                f"{v['bmembed']['Hit@10']:.2f} | "
+                f"{v['base']['Hit@10']:.2f} |"
+            )
+        out += [
+            "",
+            "Each variant is one training run (seed 0), its interval over the questions only: the "
+            "seeds table (`bench/seeds.py`) shows how far the seed alone moves the setting1 line.",
+        ]
         if t:
-            out += ["", f"Teacher check on {t['queries']} synthetic training queries: BM25 ranks the query's own "
-                    f"source chunk first for {100 * t['bm25_top1_is_source']:.1f}% of them, the base encoder for "
-                    f"{100 * t['base_top1_is_source']:.1f}%. On the held-out questions the order flips (see the "
-                    "comparison table): BM25 is the better ranker on its keyword queries, the worse one on real questions.", ""]
+            out += [
+                "",
+                f"Teacher check on {t['queries']} synthetic training queries: BM25 ranks the "
+                "query's own "
+                f"source chunk first for {100 * t['bm25_top1_is_source']:.1f}% of them, the base "
+                "encoder for "
+                f"{100 * t['base_top1_is_source']:.1f}%. On the held-out questions the order flips "
+                "(see the "
+                "comparison table): BM25 is the better ranker on its keyword queries, the worse "
+                "one on real questions.",
+                "",
+            ]
             h = t.get("held_out_synthetic")
             if h:
                 d1, d10 = h["bmembed - base Hit@1"], h["bmembed - base Hit@10"]
-                out += [f"What the student learned: on {h['queries']} held-out synthetic queries (the same offline "
-                        "generator with another seed, texts seen in training removed; gold = the query's source "
-                        "chunk), Hit@1 / Hit@10 of BM25 "
-                        f"{h['bm25 Hit@1']:.1f} / {h['bm25 Hit@10']:.1f}, base {h['base Hit@1']:.1f} / "
-                        f"{h['base Hit@10']:.1f}, BMEmbed {h['bmembed Hit@1']:.1f} / {h['bmembed Hit@10']:.1f}; "
-                        f"BMEmbed - base Hit@1 {d1['diff']:+.2f} [{d1['ci_low']:+.2f}, {d1['ci_high']:+.2f}], "
-                        f"Hit@10 {d10['diff']:+.2f} [{d10['ci_low']:+.2f}, {d10['ci_high']:+.2f}].", ""]
+                out += [
+                    f"What the student learned: on {h['queries']} held-out synthetic queries (the "
+                    "same offline "
+                    "generator with another seed, texts seen in training removed; gold = the "
+                    "query's source "
+                    "chunk), Hit@1 / Hit@10 of BM25 "
+                    f"{h['bm25 Hit@1']:.1f} / {h['bm25 Hit@10']:.1f}, base {h['base Hit@1']:.1f} / "
+                    f"{h['base Hit@10']:.1f}, BMEmbed {h['bmembed Hit@1']:.1f} / "
+                    f"{h['bmembed Hit@10']:.1f}; "
+                    f"BMEmbed - base Hit@1 {d1['diff']:+.2f} [{d1['ci_low']:+.2f}, "
+                    f"{d1['ci_high']:+.2f}], "
+                    f"Hit@10 {d10['diff']:+.2f} [{d10['ci_low']:+.2f}, {d10['ci_high']:+.2f}].",
+                    "",
+                ]
     return out
 
 

@@ -17,7 +17,9 @@ TRAIN_CORPORA = {  # config, lists per optimizer step
     "proxy": (ROOT / "bench" / ".work" / "multihop_proxy" / "clean.toml", 8)}
 
 
-def bench_train(steps: int = 30, timed_from: int = 6, corpus: str = "demo", rounds: int = 3) -> dict:
+def bench_train(
+    steps: int = 30, timed_from: int = 6, corpus: str = "demo", rounds: int = 3
+) -> dict:
     """Training throughput of our ListNet trainer against sentence-transformers' trainer with
     DistillKLDivLoss (student temperature = tau, teacher temperature = alpha on the raw BM25
     scores: the same objective up to the targets' entropy, a constant), all-MiniLM-L6-v2, the
@@ -36,7 +38,9 @@ def bench_train(steps: int = 30, timed_from: int = 6, corpus: str = "demo", roun
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.losses import DistillKLDivLoss
     from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
-    from sentence_transformers.sentence_transformer.training_args import SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.training_args import (
+        SentenceTransformerTrainingArguments,
+    )
     from sentence_transformers.util import pairwise_cos_sim
     from torch.utils.data import BatchSampler, SequentialSampler
     from transformers import TrainerCallback
@@ -59,20 +63,38 @@ def bench_train(steps: int = 30, timed_from: int = 6, corpus: str = "demo", roun
     order = [batch_indices(len(data), t, m, tcfg)[0] for t in range(steps) for m in range(accum)]
     sc = torch.tensor(data.scores[order], dtype=torch.float32)
     target = listnet_target(sc, tcfg.alpha)
-    entropy = (-(target * target.clamp_min(1e-30).log()).sum(-1)).numpy().reshape(steps, accum).mean(1)
+    entropy = (
+        (-(target * target.clamp_min(1e-30).log()).sum(-1)).numpy().reshape(steps, accum).mean(1)
+    )
     path = str(resolve_model_path("all-MiniLM-L6-v2"))
 
     def rate(times: list[float]) -> float:
         return (len(times) - timed_from) / (times[-1] - times[timed_from - 1])
 
-    probe = Encoder.load(EncoderConfig(precision="fp32"))  # its tokenizer counts real tokens per step
+    probe = Encoder.load(
+        EncoderConfig(precision="fp32")
+    )  # its tokenizer counts real tokens per step
     tok = probe.tokenizer
-    lens = [len(x) for x in tok([t for i in order[timed_from * accum:] for t in [data.queries[i], *data.passages[i]]],
-                                truncation=True, max_length=tcfg.max_length)["input_ids"]]
-    out = {"corpus": corpus, "lists_per_step": accum, "steps": steps, "timed_steps": f"{timed_from + 1}..{steps}",
-           "real_tokens_per_step": sum(lens) / (steps - timed_from),
-           "texts_per_step": accum * (1 + len(data.passages[0])),
-           "alpha": tcfg.alpha, "tau": tcfg.tau, "lr": tcfg.lr, "runs": {}}
+    lens = [
+        len(x)
+        for x in tok(
+            [t for i in order[timed_from * accum :] for t in [data.queries[i], *data.passages[i]]],
+            truncation=True,
+            max_length=tcfg.max_length,
+        )["input_ids"]
+    ]
+    out = {
+        "corpus": corpus,
+        "lists_per_step": accum,
+        "steps": steps,
+        "timed_steps": f"{timed_from + 1}..{steps}",
+        "real_tokens_per_step": sum(lens) / (steps - timed_from),
+        "texts_per_step": accum * (1 + len(data.passages[0])),
+        "alpha": tcfg.alpha,
+        "tau": tcfg.tau,
+        "lr": tcfg.lr,
+        "runs": {},
+    }
     from bmembed_lab.encoder import native_bf16
     from bmembed_lab.training import set_attention_dropout
 
@@ -123,18 +145,35 @@ def bench_train(steps: int = 30, timed_from: int = 6, corpus: str = "demo", roun
                               tcfg.attention_dropout if tcfg.attention_dropout >= 0 else 0.1)
         if not dropout:
             no_dropout(model)
-        loss = DistillKLDivLoss(model, similarity_fct=pairwise_cos_sim, student_temperature=tcfg.tau,
-                                teacher_temperature=tcfg.alpha)
+        loss = DistillKLDivLoss(
+            model,
+            similarity_fct=pairwise_cos_sim,
+            student_temperature=tcfg.tau,
+            teacher_temperature=tcfg.alpha,
+        )
         clock = Clock()
         with tempfile.TemporaryDirectory() as tmp:
             args = SentenceTransformerTrainingArguments(
-                output_dir=tmp, max_steps=steps, per_device_train_batch_size=1, learning_rate=tcfg.lr,
+                output_dir=tmp,
+                max_steps=steps,
+                per_device_train_batch_size=1,
+                learning_rate=tcfg.lr,
                 gradient_accumulation_steps=accum,
-                warmup_steps=5, weight_decay=tcfg.weight_decay, lr_scheduler_type="linear", bf16=bf16,
-                use_cpu=True, logging_steps=1, save_strategy="no", report_to="none", seed=0,
-                dataloader_drop_last=False, disable_tqdm=True,
+                warmup_steps=5,
+                weight_decay=tcfg.weight_decay,
+                lr_scheduler_type="linear",
+                bf16=bf16,
+                use_cpu=True,
+                logging_steps=1,
+                save_strategy="no",
+                report_to="none",
+                seed=0,
+                dataloader_drop_last=False,
+                disable_tqdm=True,
                 batch_sampler=lambda dataset, batch_size, drop_last, **kw: BatchSampler(
-                    SequentialSampler(range(len(dataset))), batch_size, drop_last))
+                    SequentialSampler(range(len(dataset))), batch_size, drop_last
+                ),
+            )
             SentenceTransformerTrainer(model=model, args=args, train_dataset=ds, loss=loss,
                                        callbacks=[clock]).train()
         return {"steps_per_s": rate(clock.times), "peak_rss_mb": peak_mb(),
@@ -151,21 +190,29 @@ def bench_train(steps: int = 30, timed_from: int = 6, corpus: str = "demo", roun
             r = fn(arg)  # equal settings: attention dropout off in every trainer
             best = out["runs"].get(name)
             if best is None or r["steps_per_s"] > best["steps_per_s"]:
-                out["runs"][name] = r | {"rounds": [*(best or {}).get("rounds", []), r["steps_per_s"]]}
+                out["runs"][name] = r | {
+                    "rounds": [*(best or {}).get("rounds", []), r["steps_per_s"]]
+                }
             else:
                 best["rounds"].append(r["steps_per_s"])
     # the objective itself: with every dropout off (fp32) the two loss curves must coincide
     ours_nd, st_nd = run_ours("fp32", dropout=False), run_st(False, dropout=False)
     out["no_dropout_check"] = {
-        "kl_ours": ours_nd["kl"], "kl_st": st_nd["kl"],
-        "kl_max_abs_step_difference": float(np.abs(np.array(ours_nd["kl"]) - np.array(st_nd["kl"])).max()),
-        "ratio_ours_over_st": ours_nd["steps_per_s"] / st_nd["steps_per_s"]}
+        "kl_ours": ours_nd["kl"],
+        "kl_st": st_nd["kl"],
+        "kl_max_abs_step_difference": float(
+            np.abs(np.array(ours_nd["kl"]) - np.array(st_nd["kl"])).max()
+        ),
+        "ratio_ours_over_st": ours_nd["steps_per_s"] / st_nd["steps_per_s"],
+    }
     for r in out["runs"].values():
         k = np.array(r["kl"])
         r["kl_mean_first_10"], r["kl_mean_last_10"] = float(k[:10].mean()), float(k[-10:].mean())
     for precision in precisions:  # each of ours against ST at the same precision
         ours = out["runs"][f"bmembed_lab ({precision})"]
-        st = out["runs"]["sentence-transformers trainer (" + ("fp32)" if precision == "fp32" else "bf16=True)")]
+        st = out["runs"][
+            "sentence-transformers trainer (" + ("fp32)" if precision == "fp32" else "bf16=True)")
+        ]
         st["ratio_ours_over_this"] = ours["steps_per_s"] / st["steps_per_s"]
         ours["ratio_ours_over_this"] = 1.0
         out[f"kl_max_abs_step_difference_{precision}"] = float(
@@ -179,7 +226,9 @@ def bench_train(steps: int = 30, timed_from: int = 6, corpus: str = "demo", roun
 
     hidden = probe.model.config.hidden_dropout_prob
     out["hidden_dropout"] = {"p": hidden, "ours_p": round(hidden * LEVELS) / LEVELS}
-    out["target"] = ">= 1.3x sentence-transformers' trainer at equal precision, dropout and loss curve"
+    out["target"] = (
+        ">= 1.3x sentence-transformers' trainer at equal precision, dropout and loss curve"
+    )
     return out
 
 
@@ -190,46 +239,104 @@ def train_tables() -> list[str]:
         if not (tr.is_file() and "attention_dropout" in json.loads(tr.read_text())):
             continue
         r = json.loads(tr.read_text())
-        where = ("the Multihop-RAG proxy's lists (sentences; 8 lists per step, batch 1 x accumulation 8)"
-                 if r.get("corpus") == "proxy" else "the demo lists (chunks of up to 256 tokens, 1 list per step)")
-        out += [f"### Training throughput: ListNet on {where} (all-MiniLM-L6-v2, {r['texts_per_step']} "
-                "texts per step, equal precision and dropout, one process)", "",
-                "| trainer | steps/s | lists/s | real tokens/s | peak memory (MB) | ours / this (same precision) | "
-                "KL, mean of steps 1-10 | KL, mean of the last 10 |",
-                "|---|---|---|---|---|---|---|---|"]
+        where = (
+            "the Multihop-RAG proxy's lists (sentences; 8 lists per step, batch 1 x accumulation 8)"
+            if r.get("corpus") == "proxy"
+            else "the demo lists (chunks of up to 256 tokens, 1 list per step)"
+        )
+        out += [
+            f"### Training throughput: ListNet on {where} (all-MiniLM-L6-v2, {r['texts_per_step']} "
+            "texts per step, equal precision and dropout, one process)",
+            "",
+            "| trainer | steps/s | lists/s | real tokens/s | peak memory (MB) | ours / this (same "
+            "precision) | "
+            "KL, mean of steps 1-10 | KL, mean of the last 10 |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for name, x in r["runs"].items():
-            out.append(f"| {name} | {x['steps_per_s']:.3f} | {x.get('lists_per_s', x['steps_per_s']):.2f} | "
-                       f"{x['real_tokens_per_s']:,.0f} | " if "real_tokens_per_s" in x else
-                       f"| {name} | {x['steps_per_s']:.3f} | {x['steps_per_s']:.2f} | - | ")
+            out.append(
+                f"| {name} | {x['steps_per_s']:.3f} | {x.get('lists_per_s', x['steps_per_s']):.2f} "
+                "| "
+                f"{x['real_tokens_per_s']:,.0f} | "
+                if "real_tokens_per_s" in x
+                else f"| {name} | {x['steps_per_s']:.3f} | {x['steps_per_s']:.2f} | - | "
+            )
             out[-1] += (f"{x['peak_rss_mb']:,.0f} | " if "peak_rss_mb" in x else "- | ")
             out[-1] += (f"**{x['ratio_ours_over_this']:.2f}x** | {x['kl_mean_first_10']:.4f} | "
                         f"{x['kl_mean_last_10']:.4f} |")
         diffs = ", ".join(f"{k.rsplit('_', 1)[1]} {v:.4f}" for k, v in r.items()
                           if k.startswith("kl_max_abs_step_difference_"))
         n_rounds = len(next(iter(r["runs"].values())).get("rounds", [0]))
-        rounds = (f"; each trainer ran {n_rounds} times, interleaved, and shows its fastest run (steps/s of "
-                  "each run: " + "; ".join(
-                      k.replace("sentence-transformers trainer", "ST") + " " + " / ".join(f"{v:.3f}" for v in x["rounds"])
-                      for k, x in r["runs"].items()) + "; ours / ST within each round: " + "; ".join(
-                      f"{prec} " + ", ".join(f"{a / b:.2f}x" for a, b in zip(
-                          r["runs"][f"bmembed_lab ({prec})"]["rounds"], r["runs"][st]["rounds"]))
-                      for prec, st in (("fp32", "sentence-transformers trainer (fp32)"),
-                                       ("bf16", "sentence-transformers trainer (bf16=True)"))
-                      if f"bmembed_lab ({prec})" in r["runs"] and st in r["runs"]) + ")") if n_rounds > 1 else ""
-        out += ["", f"{r['steps']} steps each, timed over steps {r['timed_steps']}{rounds}. The same lists in the same "
-                f"order, lr {r['lr']}, 5 warm-up steps, alpha {r['alpha']}, tau {r['tau']}, attention dropout "
-                f"{r['attention_dropout']} in every trainer; sentence-transformers runs DistillKLDivLoss with "
-                "student temperature tau and teacher temperature alpha on the raw BM25 scores. Loss as KL "
-                "divergence (ours minus the target entropy; theirs / tau^2); the largest per-step KL difference "
-                f"between ours and theirs at the same precision: {diffs} (hidden-state dropout masks differ). "
-                + (f"The objective itself, checked with every dropout off (fp32, the same {r['steps']} steps): "
-                   f"the largest per-step KL difference is {r['no_dropout_check']['kl_max_abs_step_difference']:.4f} "
-                   f"(ours {r['no_dropout_check']['ratio_ours_over_st']:.2f}x ST's speed there). "
-                   if "no_dropout_check" in r else "")
-                + ("Our passes here are unpadded: each list's texts in one sequence, attention text by "
-                   "text (bmembed_lab/passes.py). " if r.get("unpadded") else "")
-                + (f"Hidden-state dropout {r['hidden_dropout']['p']} in every trainer; ours draws its masks "
-                   f"with bmembed_lab/dropout.py (p rounded to {r['hidden_dropout']['ours_p']:.7f}), "
-                   "sentence-transformers with PyTorch's. " if "hidden_dropout" in r else "")
-                + f"Target: {r['target']}.", ""]
+        rounds = (
+            (
+                f"; each trainer ran {n_rounds} times, interleaved, and shows its fastest run "
+                "(steps/s of "
+                "each run: "
+                + "; ".join(
+                    k.replace("sentence-transformers trainer", "ST")
+                    + " "
+                    + " / ".join(f"{v:.3f}" for v in x["rounds"])
+                    for k, x in r["runs"].items()
+                )
+                + "; ours / ST within each round: "
+                + "; ".join(
+                    f"{prec} "
+                    + ", ".join(
+                        f"{a / b:.2f}x"
+                        for a, b in zip(
+                            r["runs"][f"bmembed_lab ({prec})"]["rounds"], r["runs"][st]["rounds"]
+                        )
+                    )
+                    for prec, st in (
+                        ("fp32", "sentence-transformers trainer (fp32)"),
+                        ("bf16", "sentence-transformers trainer (bf16=True)"),
+                    )
+                    if f"bmembed_lab ({prec})" in r["runs"] and st in r["runs"]
+                )
+                + ")"
+            )
+            if n_rounds > 1
+            else ""
+        )
+        out += [
+            "",
+            f"{r['steps']} steps each, timed over steps {r['timed_steps']}{rounds}. The same lists "
+            "in the same "
+            f"order, lr {r['lr']}, 5 warm-up steps, alpha {r['alpha']}, tau {r['tau']}, attention "
+            "dropout "
+            f"{r['attention_dropout']} in every trainer; sentence-transformers runs "
+            "DistillKLDivLoss with "
+            "student temperature tau and teacher temperature alpha on the raw BM25 scores. Loss as "
+            "KL "
+            "divergence (ours minus the target entropy; theirs / tau^2); the largest per-step KL "
+            "difference "
+            f"between ours and theirs at the same precision: {diffs} (hidden-state dropout masks "
+            "differ). "
+            + (
+                "The objective itself, checked with every dropout off (fp32, the same "
+                f"{r['steps']} steps): "
+                "the largest per-step KL difference is "
+                f"{r['no_dropout_check']['kl_max_abs_step_difference']:.4f} "
+                f"(ours {r['no_dropout_check']['ratio_ours_over_st']:.2f}x ST's speed there). "
+                if "no_dropout_check" in r
+                else ""
+            )
+            + (
+                "Our passes here are unpadded: each list's texts in one sequence, attention text "
+                "by "
+                "text (bmembed_lab/passes.py). "
+                if r.get("unpadded")
+                else ""
+            )
+            + (
+                f"Hidden-state dropout {r['hidden_dropout']['p']} in every trainer; ours draws its "
+                "masks "
+                f"with bmembed_lab/dropout.py (p rounded to {r['hidden_dropout']['ours_p']:.7f}), "
+                "sentence-transformers with PyTorch's. "
+                if "hidden_dropout" in r
+                else ""
+            )
+            + f"Target: {r['target']}.",
+            "",
+        ]
     return out

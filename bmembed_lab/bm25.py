@@ -1,11 +1,12 @@
 """BM25 over chunks with rank_bm25's semantics, vectorised with scipy.sparse (paper Section 3.2).
 
 In: tokenised chunks and queries. Out: a score matrix or top-k rankings. ``okapi`` reproduces
-``rank_bm25.BM25Okapi`` exactly (given the same k1, b and epsilon; idf = ln((N - n + 0.5) / (n + 0.5)), a negative
-idf replaced by epsilon x the mean idf of the vocabulary, repeated query terms counted per
-occurrence, unknown terms scoring 0). ``bm25l`` and ``bm25plus`` reproduce rank_bm25's BM25L and
-BM25Plus; BM25Plus's delta adds the same constant to every chunk per known query term, kept
-apart from the sparse part. (rank_bm25's own k1 default is 1.5; ours is the paper's 1.2.) Scores are float64 and differ from rank_bm25 only by summation order.
+``rank_bm25.BM25Okapi`` exactly (given the same k1, b and epsilon; idf = ln((N - n + 0.5) / (n +
+0.5)), a negative idf replaced by epsilon x the mean idf of the vocabulary, repeated query terms
+counted per occurrence, unknown terms scoring 0). ``bm25l`` and ``bm25plus`` reproduce rank_bm25's
+BM25L and BM25Plus; BM25Plus's delta adds the same constant to every chunk per known query term,
+kept apart from the sparse part. (rank_bm25's own k1 default is 1.5; ours is the paper's 1.2.)
+Scores are float64 and differ from rank_bm25 only by summation order.
 
 Tokenisation ``reference``: lowercase, word tokens (``\\w+``), punctuation dropped, no stemming,
 no stopwords; stemming (Snowball via PyStemmer) and stopword removal are switches.
@@ -51,7 +52,8 @@ def tokenize_cfg(texts: list[str], cfg: BM25Config) -> list[list[str]]:
 
 @dataclass
 class BM25Index:
-    """Per-term weights of every chunk: ``score(q, d) = sum_t count_q(t) * (W[d, t] + floor[t])``."""
+    """Per-term weights of every chunk:
+    ``score(q, d) = sum_t count_q(t) * (W[d, t] + floor[t])``."""
 
     vocab: dict[str, int]
     weights: sp.csr_matrix  # (n_chunks, vocab)
@@ -61,7 +63,9 @@ class BM25Index:
     _wt: sp.csr_matrix | None = field(default=None, repr=False)  # weights.T as CSR, built once
 
     @classmethod
-    def build(cls, corpus_tokens: Iterable[list[str]], cfg: BM25Config | None = None) -> "BM25Index":
+    def build(
+        cls, corpus_tokens: Iterable[list[str]], cfg: BM25Config | None = None
+    ) -> "BM25Index":
         """The index of tokenised chunks, read once from any iterable (a generator keeps only
         one chunk's tokens at a time: see :meth:`from_texts`). Memory: the term counts in
         compact CSR form (int32 term ids, one entry per distinct term of a chunk), never a
@@ -85,9 +89,14 @@ class BM25Index:
         if not n:
             raise InputError("BM25 needs at least one chunk", "corpus",
                              "check that the corpus has documents with text")
-        tf = sp.csr_matrix((np.frombuffer(counts, dtype=np.int32).astype(np.float64),
-                            np.frombuffer(terms, dtype=np.int32), np.frombuffer(indptr, dtype=np.int64)),
-                           shape=(n, v))
+        tf = sp.csr_matrix(
+            (
+                np.frombuffer(counts, dtype=np.int32).astype(np.float64),
+                np.frombuffer(terms, dtype=np.int32),
+                np.frombuffer(indptr, dtype=np.int64),
+            ),
+            shape=(n, v),
+        )
         del terms, counts
         doc_len = np.frombuffer(lengths, dtype=np.int64).astype(np.float64)
         avgdl = doc_len.sum() / n if doc_len.sum() > 0 else 1.0
@@ -111,7 +120,9 @@ class BM25Index:
             data = f * (k1 + 1) / (k1 * row_norm + f)
             floor = idf * cfg.delta
         else:
-            raise InputError(f"bm25.variant = {cfg.variant!r}", "config", "use okapi, bm25l or bm25plus")
+            raise InputError(
+                f"bm25.variant = {cfg.variant!r}", "config", "use okapi, bm25l or bm25plus"
+            )
         w = sp.csr_matrix((data * idf[tf.indices], tf.indices, tf.indptr), shape=(n, v))
         return cls(vocab, w, floor, idf, n, w.T.tocsr())
 
@@ -203,7 +214,9 @@ class BM25Index:
             idx[bad], val[bad] = -1, np.nan
         return idx, val
 
-    def _topk_compiled(self, kernel, query_tokens, k: int, exclude) -> tuple[np.ndarray, np.ndarray]:
+    def _topk_compiled(
+        self, kernel, query_tokens, k: int, exclude
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k of a batch of queries by the numba kernel (:mod:`.bm25_numba`)."""
         wt, q = self.term_major, self.query_matrix(query_tokens)
         offsets = q @ self.floor if self.floor.any() else np.zeros(q.shape[0])

@@ -5,7 +5,8 @@ In: the index's term-major weights (CSR by term), the queries' term counts (CSR 
 per-query constant (BM25Plus) and the chunks never ranked. Out: per query the top-k chunk
 indices and scores, ties broken by chunk order, exactly as :func:`.bm25.top_k_indices` orders
 them. Queries run in parallel (numba threads); scores are summed term by term in float64, as
-rank_bm25 sums them; the top k are selected above a threshold guessed from a sample of the scores and checked.
+rank_bm25 sums them; the top k are selected above a threshold guessed from a sample of the scores
+and checked.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ def _top(sc, kk):
     step = max(1, n // SAMPLE)
     sample = sc[::step].copy()
     want = min(len(sample) - 1, int(1.25 * kk * len(sample) / n) + 8)
-    thr = np.partition(sample, len(sample) - 1 - want)[len(sample) - 1 - want] if kk < n else -np.inf
+    thr = (
+        np.partition(sample, len(sample) - 1 - want)[len(sample) - 1 - want] if kk < n else -np.inf
+    )
     m = 0
     for d in range(n):
         m += sc[d] >= thr

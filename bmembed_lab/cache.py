@@ -105,9 +105,12 @@ class StageCache:
             os.close(fd)
             os.unlink(probe)
         except OSError as err:
-            raise InputError(f"the cache folder {self.root} cannot be written ({err.strerror or err})",
-                             "cache.dir", "point cache.dir at a writable folder, or set "
-                             "cache.enabled = false to compute without storing anything") from None
+            raise InputError(
+                f"the cache folder {self.root} cannot be written ({err.strerror or err})",
+                "cache.dir",
+                "point cache.dir at a writable folder, or set "
+                "cache.enabled = false to compute without storing anything",
+            ) from None
 
     def sub_store(self, name: str) -> Path:
         """The folder of a sub-store (``llm_calls``: one file per LLM reply; ``train_runs``:
@@ -123,7 +126,9 @@ class StageCache:
     # -- keys ---------------------------------------------------------------------------
     @staticmethod
     def make_key(stage: str, config: Any, inputs: Iterable[str], version: str) -> str:
-        return stable_hash({"stage": stage, "config": config, "inputs": list(inputs), "code": version})
+        return stable_hash(
+            {"stage": stage, "config": config, "inputs": list(inputs), "code": version}
+        )
 
     # -- read ---------------------------------------------------------------------------
     def lookup(self, stage: str, key: str, checksum_limit: int | None = None) -> Entry | None:
@@ -176,21 +181,30 @@ class StageCache:
             raise CacheCorruption(f"unreadable manifest: {err}") from None
         files = manifest.get("files") if isinstance(manifest, dict) else None
         if not isinstance(files, dict) or not all(
-                isinstance(m, dict) and isinstance(m.get("size"), int) and isinstance(m.get("sha256"), str)
-                for m in files.values()):
+            isinstance(m, dict)
+            and isinstance(m.get("size"), int)
+            and isinstance(m.get("sha256"), str)
+            for m in files.values()
+        ):
             raise CacheCorruption("the manifest has no valid file list")
         for name, meta in files.items():
             f = path / name
             if not f.is_file():
                 raise CacheCorruption(f"missing file {name}")
             if f.stat().st_size != meta["size"]:
-                raise CacheCorruption(f"{name} has {f.stat().st_size} bytes, expected {meta['size']}")
-            if (checksum_limit is None or meta["size"] <= checksum_limit) and file_sha256(f) != meta["sha256"]:
+                raise CacheCorruption(
+                    f"{name} has {f.stat().st_size} bytes, expected {meta['size']}"
+                )
+            if (checksum_limit is None or meta["size"] <= checksum_limit) and file_sha256(
+                f
+            ) != meta["sha256"]:
                 raise CacheCorruption(f"{name} checksum mismatch")
         return manifest
 
     # -- write --------------------------------------------------------------------------
-    def store(self, stage: str, key: str, write: Callable[[Path], None], info: dict | None = None) -> Entry:
+    def store(
+        self, stage: str, key: str, write: Callable[[Path], None], info: dict | None = None
+    ) -> Entry:
         """Run ``write(tmpdir)``, checksum what it wrote and atomically publish it as the entry."""
         if self.read_only:
             raise NotComputed(stage)
@@ -326,5 +340,7 @@ def cached(cache: StageCache, stage: str, config: Any, inputs: Iterable[str], ve
         raise NotComputed(stage)
     value = compute()
     if cache.enabled:
-        cache.store(stage, key, lambda d: save(value, d), {"config": config, "inputs": list(inputs)})
+        cache.store(
+            stage, key, lambda d: save(value, d), {"config": config, "inputs": list(inputs)}
+        )
     return value, key

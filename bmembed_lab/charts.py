@@ -80,17 +80,34 @@ def map_figure(table: pd.DataFrame, lines: dict, question: str):
         for (value, kind), pts in panel.groupby(["colour", "kind"], sort=False):
             name = map_legend_name(value, kind)
             # plain numpy arrays: plotly validates them without a dataframe round trip
-            fig.add_trace(scatter(
-                x=pts.x.to_numpy(), y=pts.y.to_numpy(), mode="markers", name=name, legendgroup=name,
-                showlegend=col == 1,
-                marker={"size": 5, "color": colours[value], "symbol": MAP_SYMBOLS.get(kind, "circle"),
-                        "opacity": 0.6},
-                # strings, not objects: plotly validates an object array row by row (0.1 s here)
-                customdata=np.stack([pts.model.to_numpy(str), pts.kind.to_numpy(str),
-                                     pts.item.to_numpy(str)], axis=1),
-                text=pts.text.to_numpy(object),
-                hovertemplate="%{customdata[2]}<br>%{text}<extra></extra>"), row=1, col=col)
-        _question_overlay(fig, go, panel.set_index(["kind", "item"]), lines.get(model, {}), question, col)
+            fig.add_trace(
+                scatter(
+                    x=pts.x.to_numpy(),
+                    y=pts.y.to_numpy(),
+                    mode="markers",
+                    name=name,
+                    legendgroup=name,
+                    showlegend=col == 1,
+                    marker={
+                        "size": 5,
+                        "color": colours[value],
+                        "symbol": MAP_SYMBOLS.get(kind, "circle"),
+                        "opacity": 0.6,
+                    },
+                    # strings, not objects: plotly validates an object array row by row (0.1 s here)
+                    customdata=np.stack(
+                        [pts.model.to_numpy(str), pts.kind.to_numpy(str), pts.item.to_numpy(str)],
+                        axis=1,
+                    ),
+                    text=pts.text.to_numpy(object),
+                    hovertemplate="%{customdata[2]}<br>%{text}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
+        _question_overlay(
+            fig, go, panel.set_index(["kind", "item"]), lines.get(model, {}), question, col
+        )
     # the overlay's star and diamonds stand for the selected question and its gold chunks in the
     # legend: a colour group of the same name (colour by relevance) keeps its points, not its entry
     marked = {t.name for t in fig.data if t.hoverinfo == "skip" and t.name}
@@ -115,26 +132,63 @@ def _question_overlay(fig, go, pts: pd.DataFrame, lines: dict, question: str, co
         return
     qx, qy = pts.loc[("query", question), ["x", "y"]]
     # legend entries from the first panel; a legend group per mark, so a click hides it in both
-    fig.add_trace(go.Scatter(x=[qx], y=[qy], mode="markers", name="selected question",
-                             legendgroup="selected question", showlegend=col == 1, hoverinfo="skip",
-                             marker={"size": 16, "symbol": "star", "color": "#000"}), row=1, col=col)
+    fig.add_trace(
+        go.Scatter(
+            x=[qx],
+            y=[qy],
+            mode="markers",
+            name="selected question",
+            legendgroup="selected question",
+            showlegend=col == 1,
+            hoverinfo="skip",
+            marker={"size": 16, "symbol": "star", "color": "#000"},
+        ),
+        row=1,
+        col=col,
+    )
     styles = {"top": ("the model's top 5", "#d62728",
                       {"size": 14, "symbol": "circle-open", "line": {"width": 2.5}}),
               "gold": ("gold chunk", "#2ca02c",
                        {"size": 13, "symbol": "diamond", "line": {"width": 1.5, "color": "#000"}})}
     for kind, (name, colour, marker) in styles.items():
-        found = [pts.loc[("chunk", c), ["x", "y"]] for c in lines.get(kind, []) if ("chunk", c) in pts.index]
+        found = [
+            pts.loc[("chunk", c), ["x", "y"]]
+            for c in lines.get(kind, [])
+            if ("chunk", c) in pts.index
+        ]
         if not found:
             continue
         cx, cy = [float(p.x) for p in found], [float(p.y) for p in found]
         # one trace of segments (question -> chunk, None between) and one of the chunks' markers
         seg_x = [v for x in cx for v in (qx, x, None)]
         seg_y = [v for y in cy for v in (qy, y, None)]
-        fig.add_trace(go.Scatter(x=seg_x, y=seg_y, mode="lines", legendgroup=name, showlegend=False,
-                                 hoverinfo="skip", line={"color": colour, "width": 2}), row=1, col=col)
-        fig.add_trace(go.Scatter(x=cx, y=cy, mode="markers", name=name, legendgroup=name,
-                                 showlegend=col == 1, hoverinfo="skip", marker={"color": colour, **marker}),
-                      row=1, col=col)
+        fig.add_trace(
+            go.Scatter(
+                x=seg_x,
+                y=seg_y,
+                mode="lines",
+                legendgroup=name,
+                showlegend=False,
+                hoverinfo="skip",
+                line={"color": colour, "width": 2},
+            ),
+            row=1,
+            col=col,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=cx,
+                y=cy,
+                mode="markers",
+                name=name,
+                legendgroup=name,
+                showlegend=col == 1,
+                hoverinfo="skip",
+                marker={"color": colour, **marker},
+            ),
+            row=1,
+            col=col,
+        )
 
 
 def plotly_preload():

@@ -70,7 +70,9 @@ def teacher_on_training_queries(pipe, limit: int = 300, seed: int = 0) -> dict |
     bm = pipe.bm25_index().scores(tokenize_cfg(keep, pipe.cfg.bm25))
     c_emb, _ = pipe.chunk_embeddings("base")
     de = pipe.encoder("base").encode(keep, is_query=True, progress=False) @ c_emb.T
-    first = {name: float(np.mean(s.argmax(1) == src)) * 100 for name, s in (("bm25", bm), ("base", de))}
+    first = {
+        name: float(np.mean(s.argmax(1) == src)) * 100 for name, s in (("bm25", bm), ("base", de))
+    }
     return {"queries": len(keep), "bm25 top-1": first["bm25"], "base top-1": first["base"]}
 
 
@@ -88,10 +90,14 @@ def resemblance(pipe, eval_texts: list[str], limit: int = 500, seed: int = 0) ->
     to_train = (ee @ te.T).max(1)
     within = ee @ ee.T
     np.fill_diagonal(within, -1)
-    return {"training words per query": float(np.mean([len(words(t)) for t in train])),
-            "question words per query": float(np.mean([len(words(t)) for t in ev])),
-            "question -> nearest training query (cosine)": float(np.mean(to_train)),
-            "question -> nearest other question (cosine)": float(np.mean(within.max(1))) if len(ev) > 1 else float("nan")}
+    return {
+        "training words per query": float(np.mean([len(words(t)) for t in train])),
+        "question words per query": float(np.mean([len(words(t)) for t in ev])),
+        "question -> nearest training query (cosine)": float(np.mean(to_train)),
+        "question -> nearest other question (cosine)": float(np.mean(within.max(1)))
+        if len(ev) > 1
+        else float("nan"),
+    }
 
 
 def verdict(gap: dict | None, handicap: dict | None, labelled: bool, split: str = "dev"
@@ -113,9 +119,12 @@ def verdict(gap: dict | None, handicap: dict | None, labelled: bool, split: str 
     if handicap is not None and handicap["low"] > 0 and handicap["diff"] >= HANDICAP:
         return "help", [
             f"under the reference protocol the query prefix costs the base model "
-            f"{handicap['diff']:.1f} {METRIC} points [{handicap['low']:+.1f}, {handicap['high']:+.1f}]; "
+            f"{handicap['diff']:.1f} {METRIC} points [{handicap['low']:+.1f}, "
+            f"{handicap['high']:+.1f}]; "
             "training under it recovers part of that cost, so expect a gain over the base model "
-            "run the same way, but not over the clean base model", g]
+            "run the same way, but not over the clean base model",
+            g,
+        ]
     if gap["low"] > MARGIN:
         return "help", [g + f": the teacher is clearly ahead (lower end above {MARGIN:.0f} points)"]
     if gap["high"] < 0:
@@ -130,7 +139,10 @@ def run_check(pipe, n_boot: int | None = None) -> dict:
     cfg = pipe.cfg
     n_boot = n_boot or cfg.eval.bootstrap
     seed = cfg.eval.seed
-    out: dict = {"protocol": cfg.encoder.protocol, "query prefix": pipe.encoder("base").query_instruction}
+    out: dict = {
+        "protocol": cfg.encoder.protocol,
+        "query prefix": pipe.encoder("base").query_instruction,
+    }
     labelled = pipe.labelled()
     # no labels: BM25 against base on the held-out synthetic queries (the teacher's kind)
     q = pipe.questions(check_sets(labelled, labelled and len(pipe.questions("dev")) > 0))
@@ -174,7 +186,9 @@ def format_report(r: dict) -> str:
     lines.append(f"top-10 overlap of BM25 and base: {100 * r['top-10 overlap bm25/base']:.0f}%")
     t = r["teacher on training queries"]
     if t:
-        lines.append(f"on {t['queries']} training queries, the source chunk ranked first: BM25 "
-                     f"{t['bm25 top-1']:.0f}%, base {t['base top-1']:.0f}% (what the teacher can teach)")
+        lines.append(
+            f"on {t['queries']} training queries, the source chunk ranked first: BM25 "
+            f"{t['bm25 top-1']:.0f}%, base {t['base top-1']:.0f}% (what the teacher can teach)"
+        )
     lines += [f"{k}: {v:.2f}" for k, v in r["resemblance"].items()]
     return "\n".join(lines)

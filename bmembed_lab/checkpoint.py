@@ -152,7 +152,9 @@ def load_checkpoint(path: Path, model, opt) -> tuple[int, list[dict], dict]:
 
 def checkpoints(run_dir: Path) -> list[Path]:
     """The complete checkpoints of a training run (their manifest written), oldest first."""
-    return sorted(p for p in (Path(run_dir) / "checkpoints").glob("step-*") if (p / MANIFEST).is_file())
+    return sorted(
+        p for p in (Path(run_dir) / "checkpoints").glob("step-*") if (p / MANIFEST).is_file()
+    )
 
 
 def save_best(run_dir: Path, model, step: int, score: float) -> None:

@@ -135,8 +135,11 @@ def chunk_documents(docs: list[Document], tokenizer, chunk_tokens: int = 256,
         raise InputError(f"chunking.chunk_tokens = {chunk_tokens}", "config",
                          "use a positive token count (the paper uses 256 or 1024)")
     if not 0 <= overlap_tokens < chunk_tokens:
-        raise InputError(f"chunking.overlap_tokens = {overlap_tokens} with chunk_tokens = {chunk_tokens}",
-                         "config", "use 0 <= overlap_tokens < chunk_tokens")
+        raise InputError(
+            f"chunking.overlap_tokens = {overlap_tokens} with chunk_tokens = {chunk_tokens}",
+            "config",
+            "use 0 <= overlap_tokens < chunk_tokens",
+        )
     from tqdm.auto import tqdm
 
     chunks: list[Chunk] = []
@@ -162,11 +165,15 @@ def chunk_documents(docs: list[Document], tokenizer, chunk_tokens: int = 256,
     return chunks
 
 
-def check_chunk_length(chunk_tokens: int, encoder_max_length: int, n_special: int = 2) -> str | None:
+def check_chunk_length(
+    chunk_tokens: int, encoder_max_length: int, n_special: int = 2
+) -> str | None:
     """A warning text when chunks are longer than the encoder can see, else None."""
     if chunk_tokens + n_special > encoder_max_length:
-        return (f"chunking.chunk_tokens = {chunk_tokens} but the encoder reads at most "
-                f"{encoder_max_length} tokens ({n_special} of them special): the tail of longer "
-                f"chunks is never embedded. Fix: set chunk_tokens <= {encoder_max_length - n_special}, "
-                f"or use an encoder with a longer max length.")
+        return (
+            f"chunking.chunk_tokens = {chunk_tokens} but the encoder reads at most "
+            f"{encoder_max_length} tokens ({n_special} of them special): the tail of longer "
+            f"chunks is never embedded. Fix: set chunk_tokens <= {encoder_max_length - n_special}, "
+            f"or use an encoder with a longer max length."
+        )
     return None

@@ -35,9 +35,14 @@ CONFIG_HELP = ("TOML config file; options not given keep the paper's defaults "
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", type=Path, help=CONFIG_HELP)
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override one config option, e.g. --set chunking.chunk_tokens=128 "
-                        "(repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config option, e.g. --set chunking.chunk_tokens=128 (repeatable)",
+    )
     p.add_argument("--device", metavar="DEVICE", help="auto | cpu | cuda | cuda:N for encoding, "
                    "training and evaluation alike (= --set encoder.device=DEVICE)")
     p.add_argument("-q", "--quiet", action="store_true", help="only print results and errors")
@@ -99,9 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"base (default), a trained method ({', '.join(methods.NAMES)}) or "
                         "folder:PATH")
 
-    p = sub.add_parser("perturb", help="the lexical-sensitivity study (paper Section 6, Table 5): "
-                                       "systems on original, keyword-masked and synonym-substituted "
-                                       "questions")
+    p = sub.add_parser(
+        "perturb",
+        help="the lexical-sensitivity study (paper Section 6, Table 5): "
+        "systems on original, keyword-masked and synonym-substituted "
+        "questions",
+    )
     _common(p)
     p.add_argument("--systems", nargs="+", metavar="SYSTEM",
                    help="systems to compare (default: perturbation.systems): " + SYSTEMS_HELP)
@@ -145,7 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--headless", action="store_true", help="do not open a browser")
 
     p = sub.add_parser("config", help="print the effective config, or explain every option")
-    p.add_argument("--explain", action="store_true", help="every option with its default and meaning")
+    p.add_argument(
+        "--explain", action="store_true", help="every option with its default and meaning"
+    )
     _common(p)
     return ap
 
@@ -191,8 +201,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "notebooks":
             from .serve import serve
 
-            return serve(args.notebook, args.config, args.edit, args.port, args.headless, marimo_options)
-        device = [f"encoder.device={json.dumps(args.device)}"] if getattr(args, "device", None) else []
+            return serve(
+                args.notebook, args.config, args.edit, args.port, args.headless, marimo_options
+            )
+        device = (
+            [f"encoder.device={json.dumps(args.device)}"] if getattr(args, "device", None) else []
+        )
         cfg = load_config(args.config, args.overrides + device)
         _check_outputs(args, cfg)
         return COMMANDS[args.command](cfg, args)

@@ -97,7 +97,10 @@ def cmd_lists(cfg: Config, args) -> int:
     print(json.dumps({"cache_key": key, **lists.counts}, indent=1))
     df = lists.frame()
     for i in range(min(args.show, len(lists))):
-        print(f"\nlist {i}: {lists.query_texts[i]!r} (rank 1 = BM25's first; files keep 0-based ranks)")
+        print(
+            f"\nlist {i}: {lists.query_texts[i]!r} (rank 1 = BM25's first; files keep 0-based "
+            "ranks)"
+        )
         for _, r in df[df["list"] == i].iterrows():
             text = " ".join(chunks[r.chunk_index].text.split())
             print(f"  rank {r['rank'] + 1:>4}  bm25 {r.bm25:7.2f}  {r.chunk_id:<24} {text[:70]}")
@@ -148,8 +151,10 @@ def cmd_perturb(cfg: Config, args) -> int:
     pset, key = pipe.perturbations()
     print(json.dumps({"cache_key": key, **pset.counts}, indent=1))
     for q in [x for x in pset.queries if x.keywords][: args.show]:
-        print(f"\n  original:    {q.text}\n  keywords:    {', '.join(q.keywords)}\n"
-              f"  masked:      {q.masked}\n  substituted: {q.substituted or '(no substitute kept)'}")
+        print(
+            f"\n  original:    {q.text}\n  keywords:    {', '.join(q.keywords)}\n"
+            f"  masked:      {q.masked}\n  substituted: {q.substituted or '(no substitute kept)'}"
+        )
     res = pipe.perturbation_study(args.systems)
     print("\nValue in percent (change from original in points [95% bootstrap interval]):")
     print(res["table"].to_string(index=False))
@@ -203,7 +208,11 @@ def cmd_cache(cfg: Config, args) -> int:
                       key=lambda r: order.get(r["stage"], len(order)))
         total = sum(r["bytes"] for r in rows)
         for r in rows:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])) if r["created"] else "?"
+            when = (
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"]))
+                if r["created"]
+                else "?"
+            )
             print(f"{r['stage']:<12} {r['key']:<40} {r['bytes'] / 1e6:9.2f} MB  {when}"
                   + ("  CORRUPT (kept aside)" if r["corrupt"] else ""))
         print(f"{len(rows)} entries, {total / 1e6:.2f} MB in {cache.root}")

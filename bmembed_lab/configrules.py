@@ -121,8 +121,11 @@ def check_range(section: str, key: str, value, where: str, help_text: str) -> No
         low = INT_LISTS[(section, key)]
         bad = [v for v in value if isinstance(v, bool) or not isinstance(v, int) or v < low]
         if bad:
-            raise InputError(f"{section}.{key} = {value!r}: {bad[0]!r} is not a whole number >= {low}",
-                             where, help_text)
+            raise InputError(
+                f"{section}.{key} = {value!r}: {bad[0]!r} is not a whole number >= {low}",
+                where,
+                help_text,
+            )
         return
     if isinstance(value, float) and not math.isfinite(value):  # TOML reads nan and inf
         bounds = RANGES.get((section, key))
@@ -165,8 +168,11 @@ def check_cutoffs(cfg, where: str) -> None:
     """Cut-offs beyond the ranking depth have no ranks to score (they vanished from tables)."""
     beyond = [k for k in cfg.eval.ks if k > cfg.eval.depth]
     if beyond:
-        raise InputError(f"eval.ks = {cfg.eval.ks}: {beyond} beyond eval.depth = {cfg.eval.depth}",
-                         where, f"raise eval.depth to {max(beyond)} or more, or drop those cut-offs")
+        raise InputError(
+            f"eval.ks = {cfg.eval.ks}: {beyond} beyond eval.depth = {cfg.eval.depth}",
+            where,
+            f"raise eval.depth to {max(beyond)} or more, or drop those cut-offs",
+        )
 
 
 def check_cache_dir(cfg, where: str) -> None:
@@ -179,9 +185,15 @@ def check_cache_dir(cfg, where: str) -> None:
         raise InputError("cache.dir is empty", where, fix)
     d = cfg.resolve(raw).resolve()
     guarded = {Path(d.anchor), Path.home().resolve()}
-    for p in (Path(cfg.base_dir).resolve(), Path.cwd().resolve(), cfg.resolve(cfg.corpus.path).resolve()):
+    for p in (
+        Path(cfg.base_dir).resolve(),
+        Path.cwd().resolve(),
+        cfg.resolve(cfg.corpus.path).resolve(),
+    ):
         guarded.add(p)
         if d in p.parents:
             raise InputError(f"cache.dir = {raw!r} is {d}, a folder that holds {p}", where, fix)
     if d in guarded:
-        raise InputError(f"cache.dir = {raw!r} is {d}, which is not a folder of its own", where, fix)
+        raise InputError(
+            f"cache.dir = {raw!r} is {d}, which is not a folder of its own", where, fix
+        )

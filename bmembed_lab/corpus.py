@@ -237,15 +237,21 @@ def load_qrels_tsv(path: Path) -> dict[str, dict[str, float]]:
         if n == 1 and row[0].strip().lower() in ("query-id", "query_id", "qid"):
             continue
         if len(row) < 2:
-            raise InputError(f"line {n} has {len(row)} column(s), expected query-id, corpus-id[, score]",
-                             f"{path}:{n}", "use tab-separated columns")
+            raise InputError(
+                f"line {n} has {len(row)} column(s), expected query-id, corpus-id[, score]",
+                f"{path}:{n}",
+                "use tab-separated columns",
+            )
         try:
             grade = float(row[2]) if len(row) > 2 and row[2].strip() else 1.0
             if not math.isfinite(grade):
                 raise ValueError
         except ValueError:
-            raise InputError(f"line {n}: score '{row[2]}' is not a number, or not a finite number", f"{path}:{n}",
-                             "the third column must be a numeric relevance grade") from None
+            raise InputError(
+                f"line {n}: score '{row[2]}' is not a number, or not a finite number",
+                f"{path}:{n}",
+                "the third column must be a numeric relevance grade",
+            ) from None
         qrels.setdefault(row[0].strip(), {})[row[1].strip()] = grade
     return qrels
 
@@ -264,11 +270,21 @@ def load_evidence(path: Path, errors: str = "strict") -> list[Evidence]:
         doc = _field(obj, "doc_id", path, n, required=False, kind="id") or None
         page, grade = obj.get("page"), obj.get("grade", 1.0)
         if page is not None and (isinstance(page, bool) or not isinstance(page, int) or page < 0):
-            raise InputError(f"line {n}: page {json.dumps(page)} is not a page number", f"{path}:{n}",
-                             'write the 0-based page as a whole number, e.g. "page": 3')
-        if isinstance(grade, bool) or not isinstance(grade, (int, float)) or not math.isfinite(grade):
-            raise InputError(f"line {n}: grade {json.dumps(grade)} is not a finite number",
-                             f"{path}:{n}", 'write the relevance grade as a number, e.g. "grade": 2')
+            raise InputError(
+                f"line {n}: page {json.dumps(page)} is not a page number",
+                f"{path}:{n}",
+                'write the 0-based page as a whole number, e.g. "page": 3',
+            )
+        if (
+            isinstance(grade, bool)
+            or not isinstance(grade, (int, float))
+            or not math.isfinite(grade)
+        ):
+            raise InputError(
+                f"line {n}: grade {json.dumps(grade)} is not a finite number",
+                f"{path}:{n}",
+                'write the relevance grade as a number, e.g. "grade": 2',
+            )
         out.append(Evidence(qid, text, doc, page, float(grade)))
     return out
 
@@ -289,7 +305,9 @@ def load_beir(folder: Path, split: str = "test", errors: str = "strict",
     if (folder / "qrels.tsv").is_file():
         qrel_files = [folder / "qrels.tsv"]
     if qrel_files:
-        chosen = [p for p in qrel_files if p.stem == split] or (qrel_files if len(qrel_files) == 1 else [])
+        chosen = [p for p in qrel_files if p.stem == split] or (
+            qrel_files if len(qrel_files) == 1 else []
+        )
         if not chosen:
             raise InputError(f"no qrels for split '{split}' (found {[p.name for p in qrel_files]})",
                              str(folder / "qrels"), "set corpus.split to one of those names")
@@ -341,7 +359,10 @@ def check_dataset(ds: Dataset, where: str) -> Dataset:
         for d in rels:
             if qid in q_ids and d not in doc_ids:
                 unknown.setdefault("qrels rows with unknown document id", d)
-    valid = {"query": next(iter(sorted(q_ids)), None), "document": next(iter(sorted(doc_ids)), None)}
+    valid = {
+        "query": next(iter(sorted(q_ids)), None),
+        "document": next(iter(sorted(doc_ids)), None),
+    }
     for k, v in list(skipped.items()):
         if not v:
             del skipped[k]

@@ -21,8 +21,11 @@ from .errors import InputError
 
 def _pairs(x: np.ndarray, y: np.ndarray) -> None:
     if x.shape != y.shape or x.ndim != 2 or not len(x):
-        raise InputError(f"alignment needs two (n, d) arrays of equal shape, got {x.shape} and {y.shape}",
-                         "embeddings", "pass one row per (query, gold chunk) pair")
+        raise InputError(
+            f"alignment needs two (n, d) arrays of equal shape, got {x.shape} and {y.shape}",
+            "embeddings",
+            "pass one row per (query, gold chunk) pair",
+        )
 
 
 def alignment(x: np.ndarray, y: np.ndarray) -> float:
@@ -82,11 +85,18 @@ def on_sphere(e: np.ndarray) -> np.ndarray:
     return e if np.allclose(norms, 1, atol=1e-3) else e / np.maximum(norms[:, None], 1e-12)
 
 
-def alignment_uniformity(query_emb: np.ndarray, chunk_emb: np.ndarray,
-                         pairs: list[tuple[int, int]], max_points: int = 4000, seed: int = 0) -> dict:
+def alignment_uniformity(
+    query_emb: np.ndarray,
+    chunk_emb: np.ndarray,
+    pairs: list[tuple[int, int]],
+    max_points: int = 4000,
+    seed: int = 0,
+) -> dict:
     """Every number for one model: ``pairs`` are (query row, gold chunk row)."""
     if not pairs:
-        raise InputError("no (query, gold chunk) pair", "relevance", "alignment needs labelled queries")
+        raise InputError(
+            "no (query, gold chunk) pair", "relevance", "alignment needs labelled queries"
+        )
     qi = np.array([a for a, _ in pairs])
     ci = np.array([b for _, b in pairs])
     query_emb, chunk_emb = on_sphere(query_emb), on_sphere(chunk_emb)
@@ -122,23 +132,37 @@ def reading(rows: list[dict], gains: dict[str, str] | None = None, base: str = "
         ar, ar_s = move("alignment")
         an, an_s = move("alignment_norm")
         un, un_s = move("uniformity_abs", better_low=False)
+        spread = {1: "more evenly spread", -1: "less evenly spread", 0: "unchanged"}[un_s]
         over = f", over {r['pairs']:,} (question, gold chunk) pairs" if r.get("pairs") else ""
-        s = [f"**{name}** against {base}{over}: raw alignment {ar} {b['alignment']:.3f} → {r['alignment']:.3f} "
-             f"({'better' if ar_s > 0 else 'worse' if ar_s < 0 else 'unchanged'}); normalised "
-             f"alignment {an} {b['alignment_norm']:.3f} → {r['alignment_norm']:.3f} "
-             f"({'better' if an_s > 0 else 'worse' if an_s < 0 else 'unchanged'}); |uniformity| "
-             f"{un} {b['uniformity_abs']:.3f} → {r['uniformity_abs']:.3f} "
-             f"({'more evenly spread' if un_s > 0 else 'less evenly spread' if un_s < 0 else 'unchanged'})."]
+        s = [
+            f"**{name}** against {base}{over}: raw alignment {ar} {b['alignment']:.3f} → "
+            f"{r['alignment']:.3f} "
+            f"({'better' if ar_s > 0 else 'worse' if ar_s < 0 else 'unchanged'}); normalised "
+            f"alignment {an} {b['alignment_norm']:.3f} → {r['alignment_norm']:.3f} "
+            f"({'better' if an_s > 0 else 'worse' if an_s < 0 else 'unchanged'}); |uniformity| "
+            f"{un} {b['uniformity_abs']:.3f} → {r['uniformity_abs']:.3f} "
+            f"({spread})."
+        ]
         if ar_s * an_s < 0:
-            s.append("Raw and normalised alignment disagree: the raw distance to the gold chunk "
-                     "changes with how the whole space is spread, while the normalised one compares "
-                     "it with the distance to the nearest chunk, which is what ranking depends on; "
-                     "read retrieval from the normalised one.")
+            s.append(
+                "Raw and normalised alignment disagree: the raw distance to the gold chunk "
+                "changes with how the whole space is spread, while the normalised one compares "
+                "it with the distance to the nearest chunk, which is what ranking depends on; "
+                "read retrieval from the normalised one."
+            )
         claim = un_s > 0 and an_s >= 0
-        s.append(("This matches" if claim else "This does not match") + " the paper's claim that "
-                 "BMEmbed spreads the chunks more evenly (higher |uniformity|) without losing "
-                 "alignment" + ("." if claim else f": here uniformity {'improved' if un_s > 0 else 'got worse'} "
-                                                  f"and normalised alignment {'improved' if an_s > 0 else 'got worse' if an_s < 0 else 'held'}."))
+        s.append(
+            ("This matches" if claim else "This does not match") + " the paper's claim that "
+            "BMEmbed spreads the chunks more evenly (higher |uniformity|) without losing "
+            "alignment"
+            + (
+                "."
+                if claim
+                else f": here uniformity {'improved' if un_s > 0 else 'got worse'} "
+                "and normalised alignment "
+                f"{'improved' if an_s > 0 else 'got worse' if an_s < 0 else 'held'}."
+            )
+        )
         if gains and name in gains:
             s.append(f"On retrieval, {name} - {base}: {gains[name]}.")
         out.append(" ".join(s))

@@ -37,7 +37,9 @@ def subsample(n: int, keep: int, must: set[int], seed: int) -> np.ndarray:
     return np.sort(np.concatenate([must_a, extra]))
 
 
-def joint_umap(blocks: list[tuple[str, str, list[str], np.ndarray]], params: MapParams) -> pd.DataFrame:
+def joint_umap(
+    blocks: list[tuple[str, str, list[str], np.ndarray]], params: MapParams
+) -> pd.DataFrame:
     """``blocks``: (model, kind, ids, embeddings) tuples, all of one dimension. One UMAP fit on
     their concatenation; returns the long coordinate table."""
     if not blocks:

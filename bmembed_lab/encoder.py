@@ -22,8 +22,12 @@ import numpy as np
 from .config import EncoderConfig
 from .errors import InputError
 from .fingerprint import model_fingerprint
-from .modelfolder import (check_model_folder, max_input_tokens,  # noqa: F401 (callers use encoder.*)
-                          offline_hub, resolve_model_path)
+from .modelfolder import (
+    check_model_folder,  # noqa: F401 (callers use encoder.check_model_folder)
+    max_input_tokens,  # noqa: F401 (callers use encoder.max_input_tokens)
+    offline_hub,
+    resolve_model_path,
+)
 from .modelstack import Head, Stack, read_stack, transformer_dir
 
 log = logging.getLogger(__name__)
@@ -43,9 +47,12 @@ def check_device(device: str) -> None:
 
     index = int(device.split(":")[1]) if ":" in device and device.split(":")[1].isdigit() else 0
     if not torch.cuda.is_available() or index >= torch.cuda.device_count():
-        raise InputError(f"encoder.device = {device!r} but PyTorch sees "
-                         f"{torch.cuda.device_count() if torch.cuda.is_available() else 'no'} CUDA GPU",
-                         "encoder.device", 'use "auto" (the GPU when there is one) or "cpu"')
+        raise InputError(
+            f"encoder.device = {device!r} but PyTorch sees "
+            f"{torch.cuda.device_count() if torch.cuda.is_available() else 'no'} CUDA GPU",
+            "encoder.device",
+            'use "auto" (the GPU when there is one) or "cpu"',
+        )
 
 
 def native_bf16(device: str = "cpu") -> bool:
@@ -69,8 +76,11 @@ def load_tokenizer(name_or_path: str):
     try:
         return AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
     except Exception as err:  # noqa: BLE001 - the tokenizers library raises plain Exception
-        raise InputError(f"the model's tokenizer cannot be loaded ({str(err)[:200]})", str(path),
-                         "restore or re-save the tokenizer files (tokenizer.save_pretrained)") from None
+        raise InputError(
+            f"the model's tokenizer cannot be loaded ({str(err)[:200]})",
+            str(path),
+            "restore or re-save the tokenizer files (tokenizer.save_pretrained)",
+        ) from None
 
 
 def query_prefix(cfg: EncoderConfig, stack: Stack) -> str:
@@ -200,9 +210,11 @@ class Encoder:
                 model = AutoModel.from_pretrained(str(stack.model_dir), dtype=torch.float32,
                                                   trust_remote_code=False)
             except Exception as err:  # noqa: BLE001 - safetensors raises its own error type
-                raise InputError(f"the model's weights cannot be loaded ({str(err)[:200]})", str(path),
-                                 "restore or re-save the folder's weights (a truncated or "
-                                 "damaged file?)") from None
+                raise InputError(
+                    f"the model's weights cannot be loaded ({str(err)[:200]})",
+                    str(path),
+                    "restore or re-save the folder's weights (a truncated or damaged file?)",
+                ) from None
         model.eval().to(device)
         pooling, max_length, precision = opts["pooling"], opts["max_length"], opts["precision"]
         if precision == "bf16" and owned and not trainable:
@@ -264,7 +276,9 @@ class Encoder:
 
             return forward_unpadded(self.model, ids, self.head, self.autocast())
         width, left = max(len(x) for x in ids), self.tokenizer.padding_side == "left"
-        input_ids = torch.full((len(ids), width), self.tokenizer.pad_token_id or 0, dtype=torch.long)
+        input_ids = torch.full(
+            (len(ids), width), self.tokenizer.pad_token_id or 0, dtype=torch.long
+        )
         mask = torch.zeros((len(ids), width), dtype=torch.long)
         for row, x in enumerate(ids):
             cols = slice(width - len(x), width) if left else slice(0, len(x))
@@ -296,9 +310,18 @@ class Encoder:
             return np.zeros((0, dim), dtype=np.float32)
         order = np.argsort([-len(t) for t in texts], kind="stable")
         out = np.zeros((len(texts), dim), dtype=np.float32)
-        desc = progress if isinstance(progress, str) else ("encoding queries" if is_query else "encoding")
-        bar = tqdm(total=len(texts), desc=desc, disable=not progress or len(texts) < 2 * self.batch_size,
-                   leave=False, unit="text")
+        desc = (
+            progress
+            if isinstance(progress, str)
+            else ("encoding queries" if is_query else "encoding")
+        )
+        bar = tqdm(
+            total=len(texts),
+            desc=desc,
+            disable=not progress or len(texts) < 2 * self.batch_size,
+            leave=False,
+            unit="text",
+        )
         with torch.inference_mode():
             for s in range(0, len(texts), self.batch_size):
                 idx = order[s:s + self.batch_size]

@@ -81,8 +81,11 @@ def parse_system(name: str, where: str = "eval.systems", folders: bool = True) -
             raise InputError(f"system '{name}': a model folder is scored by `evaluate` and `run`",
                              where, "give it in eval.systems or evaluate --systems")
         if not label.isidentifier() or label in ("bm25", "base", "rrf") + NAMES or not folder:
-            raise InputError(f"system '{name}': label=folder needs a plain new label and a folder",
-                             where, "write e.g. mine=runs/bmembed/merged (label: letters, digits, _)")
+            raise InputError(
+                f"system '{name}': label=folder needs a plain new label and a folder",
+                where,
+                "write e.g. mine=runs/bmembed/merged (label: letters, digits, _)",
+            )
         return System(label, "dense", f"folder:{folder}", folder=folder)
     base, at, dim = name.partition("@")
     if name == "bm25":
@@ -112,7 +115,9 @@ def default_comparisons(systems: list[str]) -> list[tuple[str, str]]:
         if s.adapted:
             base = f"base@{s.dim}" if s.dim else "base"
             pairs += [(s.name, other) for other in (base, "bm25") if other in have]
-    pairs += [(s.name, "rrf") for s in parsed if s.kind == "rrf" and s.name != "rrf" and "rrf" in have]
+    pairs += [
+        (s.name, "rrf") for s in parsed if s.kind == "rrf" and s.name != "rrf" and "rrf" in have
+    ]
     if "rrf" in have:
         pairs += [("rrf", other) for other in ("bm25", "base") if other in have]
     if {"base", "bm25"} <= have:
@@ -171,7 +176,9 @@ def compare_systems(per_query: pd.DataFrame, a: str, b: str, metrics: list[str] 
     common = pa.index.intersection(pb.index)
     rows = []
     for m in metrics:
-        r = paired_bootstrap(pa.loc[common, m].to_numpy(), pb.loc[common, m].to_numpy(), n_boot, seed)
+        r = paired_bootstrap(
+            pa.loc[common, m].to_numpy(), pb.loc[common, m].to_numpy(), n_boot, seed
+        )
         rows.append({"comparison": f"{a} - {b}", "metric": m, "diff": 100 * r["diff"],
                      "ci_low": 100 * r["low"], "ci_high": 100 * r["high"], "p_value": r["p_value"],
                      "queries": r["n"]})
@@ -214,10 +221,22 @@ def regime_lines(results: dict[str, dict], trained: str = DEFAULT, metric: str =
             continue
 
         def fmt(r, flip=1):  # + 0.0: no "-0.0" when a flipped difference is zero
-            return f"{flip * r['diff'] + 0.0:+.1f} [{min(flip * r.ci_low, flip * r.ci_high) + 0.0:+.1f}, " \
-                   f"{max(flip * r.ci_low, flip * r.ci_high) + 0.0:+.1f}]"
-        lead = "BM25 ahead" if teacher.ci_high < 0 else "base ahead" if teacher.ci_low > 0 else "no clear leader"
-        moved = ("gains" if gain.ci_low > 0 else "loses" if gain.ci_high < 0 else "does not move clearly")
+            return (
+                f"{flip * r['diff'] + 0.0:+.1f} "
+                f"[{min(flip * r.ci_low, flip * r.ci_high) + 0.0:+.1f}, "
+                f"{max(flip * r.ci_low, flip * r.ci_high) + 0.0:+.1f}]"
+            )
+
+        lead = (
+            "BM25 ahead"
+            if teacher.ci_high < 0
+            else "base ahead"
+            if teacher.ci_low > 0
+            else "no clear leader"
+        )
+        moved = (
+            "gains" if gain.ci_low > 0 else "loses" if gain.ci_high < 0 else "does not move clearly"
+        )
         out.append(f"  {name} ({int(gain.queries)}): BM25 - base {fmt(teacher, -1)} ({lead}); "
                    f"{trained} - base {fmt(gain)}: it {moved}")
     return out

@@ -70,29 +70,53 @@ def write_stack(enc, folder: Path) -> None:
 
 def model_card(info: dict) -> str:
     """Markdown: base model, data and config hashes, every hyperparameter, the evaluation."""
-    lines = [f"# {info.get('name', 'bmembed-lab adapted encoder')}", "",
-             "Adapted to a private corpus with bmembed-lab "
-             "(BMEmbed: listwise fine-tuning on BM25 rank lists).", "",
-             f"- base model: `{info.get('base_model')}` (content hash `{info.get('base_fingerprint')}`)",
-             f"- method: {info.get('method')}", f"- training data (lists) key: `{info.get('data_key')}`",
-             f"- config hash: `{info.get('config_hash')}`", f"- steps: {info.get('steps')}, "
-             f"seconds: {info.get('seconds', 0):.0f}, final loss: {info.get('final_loss')}", "",
-             "## Hyperparameters", "", "| option | value |", "|---|---|"]
+    lines = [
+        f"# {info.get('name', 'bmembed-lab adapted encoder')}",
+        "",
+        "Adapted to a private corpus with bmembed-lab "
+        "(BMEmbed: listwise fine-tuning on BM25 rank lists).",
+        "",
+        f"- base model: `{info.get('base_model')}` (content hash `{info.get('base_fingerprint')}`)",
+        f"- method: {info.get('method')}",
+        f"- training data (lists) key: `{info.get('data_key')}`",
+        f"- config hash: `{info.get('config_hash')}`",
+        f"- steps: {info.get('steps')}, "
+        f"seconds: {info.get('seconds', 0):.0f}, final loss: {info.get('final_loss')}",
+        "",
+        "## Hyperparameters",
+        "",
+        "| option | value |",
+        "|---|---|",
+    ]
     lines += [f"| {k} | {v} |" for k, v in sorted(info.get("hyperparameters", {}).items())]
     if info.get("protocol"):
         lines += ["", f"Query protocol: **{info['protocol']}** (query prefix: "
                       f"{info.get('query_prefix')!r}; passages get none)."]
     sel = info.get("selection")
     if sel:
-        lines += ["", "## Model selection on dev", "",
-                  f"{sel['metric']} on {sel['on']}: base model {sel['base']:.2f}; best "
-                  f"{sel['best']:.2f} at step {sel['best_step']} (the exported weights)"
-                  + (f"; stopped early at step {sel['stopped_early_at']}" if sel.get("stopped_early_at") else "")
-                  + ".", "", "| step | dev score |", "|---|---|"]
+        lines += [
+            "",
+            "## Model selection on dev",
+            "",
+            f"{sel['metric']} on {sel['on']}: base model {sel['base']:.2f}; best "
+            f"{sel['best']:.2f} at step {sel['best_step']} (the exported weights)"
+            + (
+                f"; stopped early at step {sel['stopped_early_at']}"
+                if sel.get("stopped_early_at")
+                else ""
+            )
+            + ".",
+            "",
+            "| step | dev score |",
+            "|---|---|",
+        ]
         lines += [f"| {c['step']} | {c['score']:.2f} |" for c in sel["curve"]]
         if sel.get("worse_than_base"):
-            lines += ["", "**WORSE THAN BASE**: no checkpoint of this run beat the model it started "
-                          "from on the dev split. Prefer the base model."]
+            lines += [
+                "",
+                "**WORSE THAN BASE**: no checkpoint of this run beat the model it started "
+                "from on the dev split. Prefer the base model.",
+            ]
     if info.get("evaluation"):
         lines += ["", "## Evaluation", "", info["evaluation"]]
     lines += ["", "Load with `sentence_transformers.SentenceTransformer('merged')` or "

@@ -55,7 +55,9 @@ def code_version(*modules: ModuleType | str) -> str:
         name = m if isinstance(m, str) else m.__name__
         if name not in _SOURCE_HASHES:
             if isinstance(m, str):
-                files = [Path(importlib.util.find_spec(m).origin)]
+                spec = importlib.util.find_spec(m)
+                files = [p for d in spec.submodule_search_locations or []
+                         for p in sorted(Path(d).rglob("*.py"))] or [Path(spec.origin)]
             elif hasattr(m, "__path__"):  # a package: all of its modules
                 files = [p for d in m.__path__ for p in sorted(Path(d).rglob("*.py"))]
             else:

@@ -34,7 +34,9 @@ def _first_record(path: Path) -> dict:
                                      "give a JSONL file: one JSON object per line") from None
                 if isinstance(obj, dict):
                     return obj
-    raise InputError("no JSON object found", str(path), "give a JSONL file with one document per line")
+    raise InputError(
+        "no JSON object found", str(path), "give a JSONL file with one document per line"
+    )
 
 
 def _pick(fields: dict, names: tuple[str, ...]) -> str | None:
@@ -67,16 +69,22 @@ def inspect(path: Path, config_dir: Path) -> tuple[dict, list[str]]:
     if path.is_dir() and (path / "corpus.jsonl").is_file():
         opts["format"] = "beir"
         ds = corpus.load_beir(path, skip_bad_lines=True)
-        report.append(f"BEIR folder: {len(ds.documents)} documents, {len(ds.queries)} questions, "
-                      f"{sum(len(v) for v in ds.qrels.values())} qrels rows, {len(ds.evidence)} evidence items")
+        report.append(
+            f"BEIR folder: {len(ds.documents)} documents, {len(ds.queries)} questions, "
+            f"{sum(len(v) for v in ds.qrels.values())} qrels rows, {len(ds.evidence)} evidence "
+            "items"
+        )
         docs, n_queries, labelled = ds.documents, len(ds.queries), bool(ds.qrels or ds.evidence)
     elif path.is_dir():
         opts["format"] = "folder"
         skipped: Counter = Counter()
         files = folders.folder_files(path, skipped)
         kinds = Counter(p.suffix.lower() for p in files)
-        report.append(f"folder of {len(files)} readable files ({', '.join(f'{n} {k}' for k, n in kinds.items()) or 'none'})"
-                      + (f"; skipped: {dict(skipped)}" if skipped else ""))
+        report.append(
+            f"folder of {len(files)} readable files "
+            f"({', '.join(f'{n} {k}' for k, n in kinds.items()) or 'none'})"
+            + (f"; skipped: {dict(skipped)}" if skipped else "")
+        )
         if not files:
             raise InputError("no .txt, .md or .pdf file in this folder", str(path),
                              "put the documents there, or point init at a JSONL file")
@@ -85,13 +93,24 @@ def inspect(path: Path, config_dir: Path) -> tuple[dict, list[str]]:
     else:
         opts["format"] = "jsonl"
         first = _first_record(path)
-        id_f, text_f, title_f = (_pick(first, ID_FIELDS), _pick(first, TEXT_FIELDS), _pick(first, TITLE_FIELDS))
+        id_f, text_f, title_f = (
+            _pick(first, ID_FIELDS),
+            _pick(first, TEXT_FIELDS),
+            _pick(first, TITLE_FIELDS),
+        )
         if id_f is None or text_f is None:
-            raise InputError(f"cannot tell which fields hold the id and the text (fields: {sorted(first)})",
-                             str(path), "write the config by hand: corpus.id_field and corpus.text_field "
-                                        "name them (bmembed-lab config --explain)")
-        opts.update({"id_field": id_f, "text_field": text_f} | ({"title_field": title_f} if title_f else {}))
-        docs = corpus.load_jsonl_documents(path, id_f, text_f, title_f or "title", skip_bad_lines=True)
+            raise InputError(
+                f"cannot tell which fields hold the id and the text (fields: {sorted(first)})",
+                str(path),
+                "write the config by hand: corpus.id_field and corpus.text_field "
+                "name them (bmembed-lab config --explain)",
+            )
+        opts.update(
+            {"id_field": id_f, "text_field": text_f} | ({"title_field": title_f} if title_f else {})
+        )
+        docs = corpus.load_jsonl_documents(
+            path, id_f, text_f, title_f or "title", skip_bad_lines=True
+        )
         report.append(f"JSONL file: {len(docs)} documents (id from '{id_f}', text from '{text_f}'"
                       + (f", title from '{title_f}')" if title_f else ")"))
         n_queries, labelled = 0, False
@@ -109,12 +128,15 @@ def inspect(path: Path, config_dir: Path) -> tuple[dict, list[str]]:
             labelled = True
             report.append(f"gold evidence: {rel(ev)}")
     if not n_queries or not labelled:
-        report.append("missing: labelled questions. Without them `run` trains and reports on held-out "
-                      "synthetic queries only, which measure agreement with BM25, not quality. Add "
-                      "corpus.queries (JSONL: {\"_id\": \"q1\", \"text\": \"...\"}) and corpus.evidence "
-                      "(JSONL: {\"query_id\": \"q1\", \"doc_id\": " + json.dumps(docs[0].doc_id)
-                      + ", \"text\": \"a sentence of the answer\"}; or \"page\": 0 for a PDF page, or "
-                        "doc_id alone for the whole document)")
+        report.append(
+            "missing: labelled questions. Without them `run` trains and reports on held-out "
+            "synthetic queries only, which measure agreement with BM25, not quality. Add "
+            'corpus.queries (JSONL: {"_id": "q1", "text": "..."}) and corpus.evidence '
+            '(JSONL: {"query_id": "q1", "doc_id": '
+            + json.dumps(docs[0].doc_id)
+            + ', "text": "a sentence of the answer"}; or "page": 0 for a PDF page, or '
+            "doc_id alone for the whole document)"
+        )
     return opts, report
 
 
@@ -127,11 +149,20 @@ def render(opts: dict, chunk_tokens: int, limit: int, model: str) -> str:
              "evidence": "gold facts per question (JSONL: query_id, doc_id and/or text or page)"}
     for k, v in opts.items():
         lines.append(f"{k} = {json.dumps(v)}" + (f"  # {notes[k]}" if k in notes else ""))
-    lines += ["", "[chunking]",
-              f"chunk_tokens = {chunk_tokens}  # fits the encoder's {limit}-token input (2 of them special)",
-              "", "[encoder]", f"model = {json.dumps(model)}  # a local folder; nothing is downloaded",
-              'protocol = "clean"  # queries as the model expects them; "reference" = the paper\'s code',
-              "", "[cache]", 'dir = ".bmembed_cache"', ""]
+    lines += [
+        "",
+        "[chunking]",
+        f"chunk_tokens = {chunk_tokens}  # fits the encoder's {limit}-token input (2 of them "
+        "special)",
+        "",
+        "[encoder]",
+        f"model = {json.dumps(model)}  # a local folder; nothing is downloaded",
+        'protocol = "clean"  # queries as the model expects them; "reference" = the paper\'s code',
+        "",
+        "[cache]",
+        'dir = ".bmembed_cache"',
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -143,9 +174,13 @@ def init(path: Path, out: Path, force: bool = False) -> list[str]:
 
     out = Path(out)
     if out.exists() and not force:
-        raise InputError("a file is already there", str(out), "choose another --out, or add --force")
+        raise InputError(
+            "a file is already there", str(out), "choose another --out, or add --force"
+        )
     if not out.parent.is_dir():
-        raise InputError("the folder does not exist", str(out.parent), "create it, or choose another --out")
+        raise InputError(
+            "the folder does not exist", str(out.parent), "create it, or choose another --out"
+        )
     from .safeio import overwrites
 
     if overwrites(out, Path(path)):
@@ -155,4 +190,6 @@ def init(path: Path, out: Path, force: bool = False) -> list[str]:
     model = EncoderConfig().model
     limit = max_input_tokens(resolve_model_path(model), 0)
     out.write_text(render(opts, min(254, limit - 2), limit, model))
-    return report + [f"config: {out} (next: bmembed-lab check -c {out}, then bmembed-lab run -c {out})"]
+    return report + [
+        f"config: {out} (next: bmembed-lab check -c {out}, then bmembed-lab run -c {out})"
+    ]

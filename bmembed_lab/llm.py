@@ -187,10 +187,13 @@ class LLMClient:
                     messages=[{"role": "system", "content": call.system},
                               {"role": "user", "content": call.user}], **options)
                 if not hasattr(resp, "choices"):  # a 200 that is no JSON: a web page, a proxy
-                    raise InputError(f"the endpoint answered with something that is not an API "
-                                     f"reply ({str(resp)[:60]!r}...)", f"llm endpoint {self.endpoint}",
-                                     "point llm.base_url at the OpenAI-compatible API (it usually "
-                                     "ends in /v1), not at a web page") from None
+                    raise InputError(
+                        f"the endpoint answered with something that is not an API "
+                        f"reply ({str(resp)[:60]!r}...)",
+                        f"llm endpoint {self.endpoint}",
+                        "point llm.base_url at the OpenAI-compatible API (it usually "
+                        "ends in /v1), not at a web page",
+                    ) from None
                 text = resp.choices[0].message.content if resp.choices else None
                 usage = resp.usage.model_dump() if getattr(resp, "usage", None) else {}
                 why = unusable(resp.choices, text, usage, call.max_tokens)
@@ -203,8 +206,15 @@ class LLMClient:
                     self.stats.completion_tokens += usage.get("completion_tokens") or 0
                 self._store(call, reply)
                 return reply
-            except (openai.APITimeoutError, openai.APIConnectionError, openai.APIStatusError,
-                    openai.APIResponseValidationError, ValueError, TypeError, AttributeError) as err:
+            except (
+                openai.APITimeoutError,
+                openai.APIConnectionError,
+                openai.APIStatusError,
+                openai.APIResponseValidationError,
+                ValueError,
+                TypeError,
+                AttributeError,
+            ) as err:
                 if isinstance(err, InputError):  # a configuration problem: no retry helps
                     raise
                 status = getattr(err, "status_code", None)
@@ -216,7 +226,9 @@ class LLMClient:
                 if attempt >= self.cfg.max_retries:
                     with self._lock:
                         self.stats.failed += 1
-                    return Reply(call.key, None, f"{type(err).__name__}: {self._short(err)}", attempt + 1)
+                    return Reply(
+                        call.key, None, f"{type(err).__name__}: {self._short(err)}", attempt + 1
+                    )
                 wait = self._retry_wait(err, attempt)
                 log.info("LLM call %s: %s, retry %d in %.1fs", call.key[:8], type(err).__name__,
                          attempt + 1, wait)
@@ -269,9 +281,12 @@ class LLMClient:
 def failure_fix(error: str | None, cfg: LLMConfig) -> str:
     """The fix to suggest for calls that still failed after their retries."""
     if error and error.startswith("UnusableReply"):
-        return (f"the endpoint answers without usable text: check that {cfg.extract_model!r} / "
-                f"{cfg.query_model!r} are chat models it serves, and that llm.max_output_tokens "
-                f"({cfg.max_output_tokens}) is enough; nothing unusable was cached, so a rerun asks again")
+        return (
+            f"the endpoint answers without usable text: check that {cfg.extract_model!r} / "
+            f"{cfg.query_model!r} are chat models it serves, and that llm.max_output_tokens "
+            f"({cfg.max_output_tokens}) is enough; nothing unusable was cached, so a rerun asks "
+            "again"
+        )
     return ("rerun the same command to send only the missing calls, or raise llm.max_retries / "
             "llm.timeout")
 

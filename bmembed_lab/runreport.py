@@ -42,9 +42,12 @@ def run_report(pipe, json_path: Path | None = None) -> int:
             print("\nPaired bootstrap, difference in points [95% interval], p-value:")
             print("\n".join(format_comparisons(res["comparisons"])))
     else:
-        print("\nNo labelled questions (corpus.queries with qrels or evidence): there is no test "
-              "table. The held-out synthetic queries below measure how well each model agrees "
-              "with BM25, the teacher, not retrieval quality; give labelled questions to measure that.")
+        print(
+            "\nNo labelled questions (corpus.queries with qrels or evidence): there is no test "
+            "table. The held-out synthetic queries below measure how well each model agrees "
+            "with BM25, the teacher, not retrieval quality; give labelled questions to measure "
+            "that."
+        )
     held = None
     if cfg.eval.heldout_queries and (trained or not labelled):
         held = pipe.evaluate(["bm25", "base"] + trained, "heldout")
@@ -80,8 +83,8 @@ def run_report(pipe, json_path: Path | None = None) -> int:
 
 
 def diagnose_report(pipe, with_map: bool = True) -> int:
-    """Alignment, uniformity and their reading for base and every trained model (paper Section 5), and
-    the joint UMAP map: what notebooks 05 and 06 show, printed and cached."""
+    """Alignment, uniformity and their reading for base and every trained model (paper
+    Section 5), and the joint UMAP map: what notebooks 05 and 06 show, printed and cached."""
     from .diagnostics import gains_over_base, reading
     from .embedmap import MapParams
 
@@ -98,5 +101,7 @@ def diagnose_report(pipe, with_map: bool = True) -> int:
         print("\n" + line.replace("**", ""))
     if with_map and len(systems) > 1:
         coords = pipe.embedding_map(("base", systems[1]), MapParams())
-        print(f"\nembedding map: base and {systems[1]}, {len(coords)} points (cached for notebook 06)")
+        print(
+            f"\nembedding map: base and {systems[1]}, {len(coords)} points (cached for notebook 06)"
+        )
     return 0

@@ -46,8 +46,10 @@ class Ranking:
         return (self.indices >= 0).sum(axis=1)
 
     def save(self, d: Path) -> None:
-        write_json(d / "ranking.json", {"query_ids": self.query_ids, "query_texts": self.query_texts,
-                                        "skipped": self.skipped})
+        write_json(
+            d / "ranking.json",
+            {"query_ids": self.query_ids, "query_texts": self.query_texts, "skipped": self.skipped},
+        )
         save_npy(d / "indices.npy", self.indices)
         save_npy(d / "scores.npy", self.scores)
 
@@ -97,7 +99,10 @@ class TrainingLists:
     @classmethod
     def load(cls, d: Path) -> "TrainingLists":
         m = read_json(d / "lists.json")
-        arrays = {n: load_npy(d / f"{n}.npy") for n in ("chunk_indices", "ranks", "scores", "n_candidates")}
+        arrays = {
+            n: load_npy(d / f"{n}.npy")
+            for n in ("chunk_indices", "ranks", "scores", "n_candidates")
+        }
         return cls(m["query_ids"], m["query_texts"], chunk_ids=m["chunk_ids"], counts=m["counts"],
                    skipped=m["skipped"], **arrays)
 
@@ -136,12 +141,16 @@ def query_seed(seed: int, query_id: str) -> list[int]:
     return [seed, int(hashlib.sha256(query_id.encode()).hexdigest()[:12], 16)]
 
 
-def sample_lists(ranking: Ranking, cfg: SamplingConfig, chunk_ids: list[str] | None = None) -> TrainingLists:
+def sample_lists(
+    ranking: Ranking, cfg: SamplingConfig, chunk_ids: list[str] | None = None
+) -> TrainingLists:
     """``lists_per_query`` lists per query, one chunk drawn uniformly from each interval of
     ``rank_partitions(n, m, ...)`` where n = min(k, the query's candidates). Seeded per query, so
     a query's lists do not depend on the other queries."""
     if cfg.lists_per_query < 1:
-        raise InputError(f"sampling.lists_per_query = {cfg.lists_per_query}", "config", "use 1 or more")
+        raise InputError(
+            f"sampling.lists_per_query = {cfg.lists_per_query}", "config", "use 1 or more"
+        )
     rank_partitions(cfg.k, cfg.m, cfg.strategy, cfg.ratio, cfg.first, cfg.convention)  # validates
     parts_cache: dict[int, np.ndarray | None] = {}
     qids, qtexts, rows_idx, rows_rank, rows_score, ncand = [], [], [], [], [], []
@@ -150,8 +159,11 @@ def sample_lists(ranking: Ranking, cfg: SamplingConfig, chunk_ids: list[str] | N
         n = int((ranking.indices[i] >= 0).sum())
         if n not in parts_cache:
             try:
-                parts_cache[n] = np.array(rank_partitions(min(cfg.k, n), cfg.m, cfg.strategy, cfg.ratio,
-                                                          cfg.first, cfg.convention))
+                parts_cache[n] = np.array(
+                    rank_partitions(
+                        min(cfg.k, n), cfg.m, cfg.strategy, cfg.ratio, cfg.first, cfg.convention
+                    )
+                )
             except InputError:
                 parts_cache[n] = None
         parts = parts_cache[n]
@@ -160,7 +172,9 @@ def sample_lists(ranking: Ranking, cfg: SamplingConfig, chunk_ids: list[str] | N
             continue
         rng = np.random.default_rng(query_seed(cfg.seed, qid))
         lo, hi = parts[:, 0], parts[:, 1]
-        ranks = lo + np.floor(rng.random((cfg.lists_per_query, len(parts))) * (hi - lo)).astype(np.int64)
+        ranks = lo + np.floor(rng.random((cfg.lists_per_query, len(parts))) * (hi - lo)).astype(
+            np.int64
+        )
         for r in ranks:
             qids.append(qid)
             qtexts.append(text)
@@ -169,15 +183,34 @@ def sample_lists(ranking: Ranking, cfg: SamplingConfig, chunk_ids: list[str] | N
             rows_score.append(ranking.scores[i, r])
             ncand.append(min(cfg.k, n))
     if not qids:
-        raise InputError(f"no training list could be drawn (skipped: "
-                         f"{ {r: len(v) for r, v in skipped.items()} })", "sampling",
-                         "lower sampling.m or check the queries (do they share words with the corpus?)")
+        raise InputError(
+            f"no training list could be drawn (skipped: "
+            f"{ {r: len(v) for r, v in skipped.items()} })",
+            "sampling",
+            "lower sampling.m or check the queries (do they share words with the corpus?)",
+        )
     idx = np.array(rows_idx, dtype=np.int64)
-    counts = {"queries ranked": len(ranking.query_ids),
-              "queries with lists": len(set(qids)), "lists": len(qids), "items per list": idx.shape[1],
-              **{f"skipped: {r}": len(v) for r, v in skipped.items()},
-              "queries with fewer than k candidates": int((ranking.n_candidates() < cfg.k).sum())}
-    ids = [[chunk_ids[j] for j in row] for row in idx] if chunk_ids is not None else [[str(j) for j in row] for row in idx]
-    return TrainingLists(qids, qtexts, idx, np.array(rows_rank, dtype=np.int64),
-                         np.array(rows_score, dtype=np.float64), ids, np.array(ncand, dtype=np.int64),
-                         counts, skipped)
+    counts = {
+        "queries ranked": len(ranking.query_ids),
+        "queries with lists": len(set(qids)),
+        "lists": len(qids),
+        "items per list": idx.shape[1],
+        **{f"skipped: {r}": len(v) for r, v in skipped.items()},
+        "queries with fewer than k candidates": int((ranking.n_candidates() < cfg.k).sum()),
+    }
+    ids = (
+        [[chunk_ids[j] for j in row] for row in idx]
+        if chunk_ids is not None
+        else [[str(j) for j in row] for row in idx]
+    )
+    return TrainingLists(
+        qids,
+        qtexts,
+        idx,
+        np.array(rows_rank, dtype=np.int64),
+        np.array(rows_score, dtype=np.float64),
+        ids,
+        np.array(ncand, dtype=np.int64),
+        counts,
+        skipped,
+    )

@@ -158,7 +158,9 @@ class Selector:
         if not bar.disable:
             bar.start_t += took  # tqdm's own clock: the pause is not a step
             bar.last_print_t += took
-            best = f"; best {self.best:.2f} at step {self.best_step}" if self.best is not None else ""
+            best = (
+                f"; best {self.best:.2f} at step {self.best_step}" if self.best is not None else ""
+            )
             bar.write(f"dev evaluation at step {step}: {self.metric or 'score'} "
                       f"{self.curve[-1]['score']:.2f}{best} ({took:.0f} s)")
         return stop
@@ -191,12 +193,22 @@ class Selector:
         return next((c["score"] for c in self.curve if c["step"] == 0), None)
 
     def state(self) -> dict:
-        return {"curve": self.curve, "best_step": self.best_step, "best": self.best, "bad": self.bad,
-                "base_values": self.base_values, "best_values": self.best_values}
+        return {
+            "curve": self.curve,
+            "best_step": self.best_step,
+            "best": self.best,
+            "bad": self.bad,
+            "base_values": self.base_values,
+            "best_values": self.best_values,
+        }
 
     def restore(self, state: dict) -> None:
         self.curve = list(state.get("curve", []))
-        self.best_step, self.best, self.bad = state.get("best_step"), state.get("best"), state.get("bad", 0)
+        self.best_step, self.best, self.bad = (
+            state.get("best_step"),
+            state.get("best"),
+            state.get("bad", 0),
+        )
         self.base_values, self.best_values = state.get("base_values"), state.get("best_values")
 
     def gain(self) -> dict | None:

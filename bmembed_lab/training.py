@@ -1,14 +1,15 @@
 """Fine-tuning the encoder on the training lists (paper Section 3.3, Appendix C).
 
-In: an :class:`~.encoder.Encoder` (its model is trained in place), the training data, a
-:class:`~.config.TrainingConfig` and a run folder. Out: :class:`TrainResult` (loss curve, steps,
-seconds). Full fine-tuning or LoRA (peft); AdamW with linear warm-up and decay; gradient
-accumulation; bf16 autocast where the hardware has native bf16.
+In: an :class:`~.encoder.Encoder` (its model is trained in place), the training data
+(:mod:`.batches` says what one step computes on it), a :class:`~.config.TrainingConfig` and a run
+folder. Out: :class:`TrainResult` (loss curve, steps, seconds). Full fine-tuning or LoRA (peft);
+AdamW with linear warm-up and decay; gradient accumulation; bf16 autocast where the hardware has
+native bf16.
 
 Robustness: a checkpoint (:mod:`.checkpoint`) every ``checkpoint_every`` steps; a rerun resumes
-from the newest one. Data order and dropout are pure functions of (seed, step), so a resumed run ends with the
-same weights as an uninterrupted one. A NaN/inf loss stops the run with a clear message before
-the optimizer step, leaving the last good checkpoint in place.
+from the newest one. Data order and dropout are pure functions of (seed, step), so a resumed run
+ends with the same weights as an uninterrupted one. A NaN/inf loss stops the run with a clear
+message before the optimizer step, leaving the last good checkpoint in place.
 
 Multi-process (``accelerate launch``, DDP): each rank takes its own slice of every batch and
 gradients are averaged by DDP, so the weights stay identical across ranks.
@@ -16,22 +17,34 @@ gradients are averaged by DDP, so the weights stay identical across ranks.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
+from .batches import ListData, PairData, TokenTable, batch_indices, batch_loss, step_loss
 from .checkpoint import checkpoints, latest_checkpoint, load_best, resume, save_checkpoint
 from .config import TrainingConfig
 from .errors import InputError
-from .passes import bucket_budget, embed_bucketed
+from .passes import embed_bucketed
 
-__all__ = ["ListData", "PairData", "TrainResult", "TrainingDiverged", "TokenTable", "batch_indices",
-           "batch_loss", "checkpoints", "embed_bucketed", "prepare_model", "rank_digests", "step_loss", "train",
-           "weights_digest"]
+__all__ = [
+    "ListData",
+    "PairData",
+    "TrainResult",
+    "TrainingDiverged",
+    "TokenTable",
+    "batch_indices",
+    "batch_loss",
+    "checkpoints",
+    "embed_bucketed",
+    "prepare_model",
+    "rank_digests",
+    "step_loss",
+    "train",
+    "weights_digest",
+]
 
 log = logging.getLogger(__name__)
 BERT_TARGETS = {"query", "key", "value", "dense"}
@@ -44,30 +57,6 @@ UNUSED = ("pooler.",)  # BERT's pooler: mean/CLS pooling reads the hidden states
 
 class TrainingDiverged(InputError):
     pass
-
-
-@dataclass
-class ListData:
-    """BMEmbed's input: per list a query and m passages with their raw BM25 scores."""
-
-    queries: list[str]
-    passages: list[list[str]]
-    scores: np.ndarray  # (n_lists, m) float
-
-    def __len__(self) -> int:
-        return len(self.queries)
-
-
-@dataclass
-class PairData:
-    """CL / MNRL input: per query a positive passage and optional hard negatives."""
-
-    queries: list[str]
-    positives: list[str]
-    negatives: list[list[str]] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.queries)
 
 
 @dataclass
@@ -86,11 +75,16 @@ def lora_targets(model) -> list[str]:
     """Linear layers to adapt, by architecture: decoder projections, else BERT-style names."""
     import torch
 
-    names = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    names = {
+        n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)
+    }
     chosen = names & DECODER_TARGETS or names & BERT_TARGETS
     if not chosen:
-        raise InputError(f"no known LoRA target among the model's linear layers {sorted(names)[:12]}",
-                         "training.target_modules", "name the modules to adapt explicitly")
+        raise InputError(
+            f"no known LoRA target among the model's linear layers {sorted(names)[:12]}",
+            "training.target_modules",
+            "name the modules to adapt explicitly",
+        )
     return sorted(chosen)
 
 
@@ -147,117 +141,7 @@ def set_attention_dropout(model, p: float) -> int:
     return n
 
 
-# -- data order --------------------------------------------------------------------------------
-def batch_indices(n: int, step: int, micro: int, tcfg: TrainingConfig, rank: int = 0,
-                  world: int = 1) -> list[int]:
-    """Sample indices of one micro-batch: position t of an endless stream of seeded
-    permutations, one per epoch; ranks take disjoint consecutive slices."""
-    b = tcfg.batch_size
-    first = ((step * tcfg.grad_accum + micro) * world + rank) * b
-    out = []
-    for t in range(first, first + b):
-        epoch, pos = divmod(t, n)
-        out.append(int(_epoch_order(tcfg.seed, epoch, n)[pos]))
-    return out
-
-
-@functools.lru_cache(maxsize=4)
-def _epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
-    return np.random.default_rng([seed, epoch]).permutation(n)
-
-
-# -- losses on a batch ---------------------------------------------------------------------------
-class TokenTable:
-    """Token ids of the training texts, computed once per run and looked up by every step, so
-    tokenisation stays out of the training step (texts not seen before are added on demand)."""
-
-    def __init__(self, enc):
-        self.enc, self.ids = enc, {}
-
-    def add(self, texts) -> None:
-        new = [t for t in dict.fromkeys(texts) if t not in self.ids]
-        for s in range(0, len(new), 4096):
-            self.ids.update(zip(new[s:s + 4096], self.enc.token_ids(new[s:s + 4096])))
-
-    def __call__(self, texts: list[str]) -> list[np.ndarray]:
-        self.add(texts)
-        return [self.ids[t] for t in texts]
-
-    @classmethod
-    def of(cls, enc, data, tcfg: TrainingConfig) -> "TokenTable":
-        table = cls(enc)
-        everything = [_micro_texts(enc, data, [i], tcfg) for i in range(len(data))]
-        table.add(t for parts in everything for part in parts for t in part)
-        return table
-
-
-def _micro_texts(enc, data, idx: list[int], tcfg: TrainingConfig) -> list[list[str]]:
-    """The texts of one micro-batch by role: queries (with the protocol's prefix), then the
-    lists' passages (bmembed) or the positives and hard negatives (cl, mnrl), each with the
-    document prefix (the model's document prompt, as evaluation encodes them)."""
-    queries = [enc.query_instruction + data.queries[i] for i in idx]
-    doc = enc.document_prefix
-    if isinstance(data, ListData):
-        return [queries, [doc + t for i in idx for t in data.passages[i]]]
-    parts = [queries, [doc + data.positives[i] for i in idx]]
-    if data.negatives and tcfg.hard_negatives:
-        parts.append([doc + t for i in idx for t in data.negatives[i][:tcfg.hard_negatives]])
-    return parts
-
-
-def _micro_loss(data, idx: list[int], emb: list, tcfg: TrainingConfig):
-    import torch
-
-    from .losses import infonce_loss, listmle_loss, listnet_loss, matryoshka_loss
-
-    if isinstance(data, ListData):
-        q, p = emb
-        p = p.view(len(idx), len(data.passages[idx[0]]), -1)
-        sim = torch.einsum("bd,bmd->bm", q, p)
-        scores = torch.as_tensor(data.scores[idx], dtype=torch.float32, device=sim.device)
-        if tcfg.loss == "listmle":
-            return listmle_loss(sim, scores, tcfg.tau)
-        return listnet_loss(sim, scores, tcfg.alpha, tcfg.tau)
-    q, p = emb[0], emb[1]
-    neg = emb[2].view(len(idx), tcfg.hard_negatives, -1) if len(emb) > 2 else None
-
-    def fn(a, b, c=None):
-        return infonce_loss(a, b, c, 1.0 / tcfg.tau)
-
-    if tcfg.matryoshka_dims:
-        return matryoshka_loss(fn, [q, p] + ([neg] if neg is not None else []), list(tcfg.matryoshka_dims))
-    return fn(q, p, neg)
-
-
-def step_loss(enc, data, micro_batches: list[list[int]], tcfg: TrainingConfig, tokens=None):
-    """Mean loss over ``micro_batches`` (each a list of sample indices, its loss computed on its
-    own, so in-batch negatives stay within their micro-batch), with every text of all of them
-    embedded together by :func:`embed_bucketed`. ``tokens``: a :class:`TokenTable`."""
-    tokens = tokens or TokenTable(enc)
-    parts = [_micro_texts(enc, data, idx, tcfg) for idx in micro_batches]
-    flat = [t for mp in parts for part in mp for t in part]
-    emb = embed_bucketed(enc, tokens(flat), bucket_budget(tcfg, enc))
-    if not enc.stack.normalize:  # a dot model: the losses still score cosine (paper 3.3)
-        import torch.nn.functional as F
-
-        emb = F.normalize(emb, dim=-1)
-    total, at = 0.0, 0
-    for idx, mp in zip(micro_batches, parts):
-        pieces = []
-        for part in mp:
-            pieces.append(emb[at:at + len(part)])
-            at += len(part)
-        total = total + _micro_loss(data, idx, pieces, tcfg)
-    return total / len(micro_batches)
-
-
-def batch_loss(enc, data, idx: list[int], tcfg: TrainingConfig, tokens=None):
-    """The loss of one micro-batch of sample indices ``idx``."""
-    return step_loss(enc, data, [idx], tcfg, tokens)
-
-
-
-# -- the loop ------------------------------------------------------------------------------------------
+# -- the loop --------------------------------------------------------------------------------------
 def train(enc, data, tcfg: TrainingConfig, run_dir: Path, on_step=None, progress: bool = True,
           accelerator=None, selector=None) -> TrainResult:
     """Train ``enc.model`` in place on ``data`` (:class:`ListData` or :class:`PairData`).
@@ -308,19 +192,26 @@ def train(enc, data, tcfg: TrainingConfig, run_dir: Path, on_step=None, progress
             torch.manual_seed(tcfg.seed * 1_000_003 + step)  # dropout: a function of the step
             opt.zero_grad(set_to_none=True)
             total = 0.0
-            micro = [batch_indices(len(data), step, m, tcfg, rank, world) for m in range(tcfg.grad_accum)]
+            micro = [
+                batch_indices(len(data), step, m, tcfg, rank, world) for m in range(tcfg.grad_accum)
+            ]
             for group in ([micro] if tcfg.pack_step else [[m] for m in micro]):
                 loss = step_loss(enc, data, group, tcfg, tokens) * (len(group) / tcfg.grad_accum)
                 finite = bool(torch.isfinite(loss))
-                if accelerator is not None and accelerator.num_processes > 1:  # all ranks stop together
+                if (
+                    accelerator is not None and accelerator.num_processes > 1
+                ):  # all ranks stop together
                     finite = bool(accelerator.reduce(torch.tensor([float(finite)]), "min").item())
                 if not finite:
                     last = latest_checkpoint(run_dir)
                     raise TrainingDiverged(
-                        f"the loss became {loss.item()} at step {step}; the last good checkpoint is "
-                        f"{last or 'none (no checkpoint written yet)'}", "training",
+                        f"the loss became {loss.item()} at step {step}; the last good checkpoint "
+                        "is "
+                        f"{last or 'none (no checkpoint written yet)'}",
+                        "training",
                         "lower training.lr, raise training.tau or training.alpha, or check the "
-                        "lists for extreme BM25 scores; a rerun resumes from the last checkpoint")
+                        "lists for extreme BM25 scores; a rerun resumes from the last checkpoint",
+                    )
                 if accelerator is not None:
                     accelerator.backward(loss)
                 else:
@@ -338,12 +229,20 @@ def train(enc, data, tcfg: TrainingConfig, run_dir: Path, on_step=None, progress
             stop = selector is not None and selector.due(step + 1, tcfg.steps) and \
                 selector.evaluate_apart(bar, enc, model, step + 1, tcfg.steps)
             every = tcfg.checkpoint_every
-            if rank == 0 and every and (step + 1) % every == 0 and step + 1 < tcfg.steps and not stop:
+            if (
+                rank == 0
+                and every
+                and (step + 1) % every == 0
+                and step + 1 < tcfg.steps
+                and not stop
+            ):
                 save_checkpoint(run_dir, step + 1, _unwrap(enc.model, accelerator), opt, losses,
                                 tcfg.keep_checkpoints,
                                 {"selection": selector.state()} if selector is not None else None)
             if stop:
-                log.info("no dev gain in %d evaluations: stopped at step %d", selector.patience, step + 1)
+                log.info(
+                    "no dev gain in %d evaluations: stopped at step %d", selector.patience, step + 1
+                )
                 break
     finally:
         bar.close()
@@ -380,8 +279,11 @@ def rank_digests(model, accelerator=None) -> list[str]:
 
     out = gather_object([digest])
     if len(set(out)) != 1:
-        raise InputError(f"the {len(out)} ranks hold different weights after training", "training",
-                         "check that every rank sees the same data and seed; train on one process meanwhile")
+        raise InputError(
+            f"the {len(out)} ranks hold different weights after training",
+            "training",
+            "check that every rank sees the same data and seed; train on one process meanwhile",
+        )
     return out
 
 

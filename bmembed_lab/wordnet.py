@@ -41,7 +41,9 @@ _RULES = {
 class WordNet:
     root: Path
     index: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # pos -> lemma -> offsets
-    exceptions: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # pos -> form -> bases
+    exceptions: dict[str, dict[str, list[str]]] = field(
+        default_factory=dict
+    )  # pos -> form -> bases
     counts: dict[tuple[str, str], int] = field(default_factory=dict)  # (lemma, pos) -> tagged uses
     _files: dict = field(default_factory=dict, repr=False)  # pos -> open data file
     _irregular: dict = field(default_factory=dict, repr=False)  # pos -> lemma -> forms
@@ -53,10 +55,13 @@ class WordNet:
         files = [root / f"{k}.{p}" for p in POS_FILES.values() for k in ("index", "data")]
         missing = [f.name for f in files if not f.is_file()]
         if missing:
-            raise InputError(f"WordNet database not found ({', '.join(missing[:2])} missing)", str(root),
-                             "install Debian's WordNet data (apt-get install wordnet-base), or set "
-                             "perturbation.wordnet_dir to a WordNet 3.0 'dict' folder, or use "
-                             "perturbation.substitution = 'llm' or 'none'")
+            raise InputError(
+                f"WordNet database not found ({', '.join(missing[:2])} missing)",
+                str(root),
+                "install Debian's WordNet data (apt-get install wordnet-base), or set "
+                "perturbation.wordnet_dir to a WordNet 3.0 'dict' folder, or use "
+                "perturbation.substitution = 'llm' or 'none'",
+            )
         return files
 
     @classmethod
@@ -139,13 +144,20 @@ class WordNet:
         if found is None:
             return None
         pos, lemma = found
-        cands = [c for off in self.index[pos][lemma][:max_senses] for c in self.synset_lemmas(pos, off)
-                 if not same_word(c, lemma) and not (pos == "v" and c in LIGHT_VERBS)
-                 and not any(ch.isdigit() for ch in c)]  # million -> 1000000 is no paraphrase
+        cands = [
+            c
+            for off in self.index[pos][lemma][:max_senses]
+            for c in self.synset_lemmas(pos, off)
+            if not same_word(c, lemma)
+            and not (pos == "v" and c in LIGHT_VERBS)
+            and not any(ch.isdigit() for ch in c)
+        ]  # million -> 1000000 is no paraphrase
         cands = [c for c in cands if "_" not in c] + [c for c in cands if "_" in c]
         if not cands:
             return None
-        return inflect_like(cands[0].replace("_", " "), word.lower(), lemma, pos, self.irregular(pos)), pos
+        return inflect_like(
+            cands[0].replace("_", " "), word.lower(), lemma, pos, self.irregular(pos)
+        ), pos
 
     def irregular(self, pos: str) -> dict[str, list[str]]:
         """lemma -> its irregular forms (the exception lists read backwards: get -> got, gotten)."""

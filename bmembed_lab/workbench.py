@@ -136,11 +136,18 @@ def design_list(ranking, row: int, chunks, sampling: SamplingConfig, alpha: floa
                                  sampling.convention)
     scores = lists.scores[0].astype(float)
     p = target_distribution(scores, alpha)
-    items = pd.DataFrame({
-        "interval (ranks)": [f"{a + 1}" if b - a == 1 else f"{a + 1}-{b}" for a, b in zip(edges[:-1], edges[1:])],
-        "rank": lists.ranks[0] + 1, "bm25": scores.round(2), "target p": p.astype(float).round(3),
-        "chunk": [chunks[j].chunk_id for j in lists.chunk_indices[0]],
-        "text": [chunks[j].text[:300] for j in lists.chunk_indices[0]]})
+    items = pd.DataFrame(
+        {
+            "interval (ranks)": [
+                f"{a + 1}" if b - a == 1 else f"{a + 1}-{b}" for a, b in zip(edges[:-1], edges[1:])
+            ],
+            "rank": lists.ranks[0] + 1,
+            "bm25": scores.round(2),
+            "target p": p.astype(float).round(3),
+            "chunk": [chunks[j].chunk_id for j in lists.chunk_indices[0]],
+            "text": [chunks[j].text[:300] for j in lists.chunk_indices[0]],
+        }
+    )
     return {"edges": edges, "candidates": n, "k": k, "items": items,
             "curve": ranking.scores[row, :n].astype(float),
             "entropy": float(entropy(p)), "max_entropy": float(np.log(len(p))),
@@ -167,7 +174,9 @@ def win_loss(per_query: pd.DataFrame, a: str, b: str, metric: str = "Hit@10") ->
     pb = per_query[per_query.system == b].set_index("query_id")
     common = pa.index.intersection(pb.index)
     va, vb = pa.loc[common, metric], pb.loc[common, metric]
-    status = np.select([va > vb, va < vb, (va > 0) & (vb > 0)], ["fixed", "broke", "both hit"], "both miss")
+    status = np.select(
+        [va > vb, va < vb, (va > 0) & (vb > 0)], ["fixed", "broke", "both hit"], "both miss"
+    )
     binary = set(np.unique(np.r_[va.to_numpy(), vb.to_numpy()])) <= {0.0, 1.0}
     out = pd.DataFrame({"query_id": common, a: va.to_numpy(), b: vb.to_numpy(), "status": status})
     if binary:  # hits are counts: 0 or 1, not 0.0 / 1.0
@@ -257,8 +266,10 @@ def finding(res: dict, metric: str = "MAP@10") -> str:
     s, c = res["summary"], res["comparisons"]
     c = c[c.metric == metric] if len(c) else c
     best = s[metric].idxmax()
-    out = [f"{best} ranks best ({metric} {s.loc[best, metric]:.1f} on {int(s.loc[best, 'queries'])} "
-           f"test questions, {res.get('protocol', 'clean')} protocol)"]
+    out = [
+        f"{best} ranks best ({metric} {s.loc[best, metric]:.1f} on {int(s.loc[best, 'queries'])} "
+        f"test questions, {res.get('protocol', 'clean')} protocol)"
+    ]
 
     def said(row) -> str:
         verdict = ("a gain" if row.ci_low > 0 else "a loss" if row.ci_high < 0
@@ -278,8 +289,12 @@ def gold_rank_moves(base_ranks: pd.Series, adapted_ranks: pd.Series, depth: int 
     common = base_ranks.index.intersection(adapted_ranks.index)
     b = base_ranks.loc[common].fillna(depth + 1).clip(upper=depth + 1)
     a = adapted_ranks.loc[common].fillna(depth + 1).clip(upper=depth + 1)
-    return {"closer": int((a < b).sum()), "further": int((a > b).sum()), "same": int((a == b).sum()),
-            "depth": depth}
+    return {
+        "closer": int((a < b).sum()),
+        "further": int((a > b).sum()),
+        "same": int((a == b).sum()),
+        "depth": depth,
+    }
 
 
 def map_table(coords: pd.DataFrame, chunks, grades: dict, question: str, texts: dict,
@@ -292,10 +307,16 @@ def map_table(coords: pd.DataFrame, chunks, grades: dict, question: str, texts: 
     gold = {chunks[c].chunk_id for c in grades.get(question, {})}
     t = coords.copy()
     is_q = t.kind == "query"
-    t["text"] = [texts.get(i, "")[:120] if q else chunks[pos[i]].text[:120] for q, i in zip(is_q, t.item)]
-    doc = pd.Series([None if q else chunks[pos[i]].doc_id for q, i in zip(is_q, t.item)], index=t.index)
+    t["text"] = [
+        texts.get(i, "")[:120] if q else chunks[pos[i]].text[:120] for q, i in zip(is_q, t.item)
+    ]
+    doc = pd.Series(
+        [None if q else chunks[pos[i]].doc_id for q, i in zip(is_q, t.item)], index=t.index
+    )
     big = set(doc[~is_q].value_counts().index[:top_documents])
-    t["document"] = ["question" if q else (d if d in big else "other documents") for q, d in zip(is_q, doc)]
+    t["document"] = [
+        "question" if q else (d if d in big else "other documents") for q, d in zip(is_q, doc)
+    ]
     t["document (10 largest)"] = t["document"]
     t["relevance"] = np.where(is_q, np.where(t.item == question, "selected question", "question"),
                               np.where(t.item.isin(gold), "gold chunk", "chunk"))
@@ -338,9 +359,12 @@ def training_estimate(cache, method: str, steps: int, per_step: int, list_size: 
     no measurement yet."""
     rate = seconds_per_text(cache)
     if rate is None:
-        return "No run has been timed on this machine yet: the progress bar will tell after a few steps."
+        return ("No run has been timed on this machine yet: the progress bar will tell after a "
+                "few steps.")
     texts = methods.get(method).texts_per_item(list_size)
     total = rate * steps * per_step * texts
-    return (f"Estimated {total / 60:.0f} min ({steps} steps x {per_step} per step x {texts} texts at "
-            f"{rate * 1000:.0f} ms per text, measured on this machine by the runs in the cache; dev "
-            "evaluations come on top).")
+    return (
+        f"Estimated {total / 60:.0f} min ({steps} steps x {per_step} per step x {texts} texts at "
+        f"{rate * 1000:.0f} ms per text, measured on this machine by the runs in the cache; dev "
+        "evaluations come on top)."
+    )

@@ -26,7 +26,8 @@ def _(mo):
     **BMEmbed** (Wei, Han & Yang) adapts a general-purpose text encoder to a private corpus
     with BM25 as the teacher:
 
-    1. **Queries** — generate questions about the corpus (LLM or offline) → `01_query_generation`
+    1. **Queries** — generate questions about the corpus (LLM or offline) →
+       `01_query_generation`
     2. **Lists** — rank every chunk for each question with BM25 and draw one chunk per rank
        interval (fine near the top, coarse further down) → `02_bm25_sampling`
     3. **Training** — ListNet pulls the encoder's similarity distribution over a list towards
@@ -52,12 +53,22 @@ def _(mo, pd, workbench):
     pipe = workbench.open_pipeline(read_only=True)  # opening reads the cache, never computes
     counts = workbench.from_cache(pipe.report)
     cfg = pipe.cfg
-    mo.vstack([mo.md(f"**Config**: `{workbench.config_path()}` · corpus `{cfg.resolve(cfg.corpus.path).resolve()}` · "
-                     f"encoder `{cfg.encoder.model}` · query protocol **{cfg.encoder.protocol}** "
-                     "(clean = the model's own convention; reference = the paper's code, an "
-                     "instruction before every query; see docs/method.md)"),
-               mo.ui.table(pd.DataFrame({"count": list(counts), "value": list(counts.values())}),
-                           selection=None, page_size=20)])
+    mo.vstack(
+        [
+            mo.md(
+                f"**Config**: `{workbench.config_path()}` · corpus "
+                f"`{cfg.resolve(cfg.corpus.path).resolve()}` · "
+                f"encoder `{cfg.encoder.model}` · query protocol **{cfg.encoder.protocol}** "
+                "(clean = the model's own convention; reference = the paper's code, an "
+                "instruction before every query; see docs/method.md)"
+            ),
+            mo.ui.table(
+                pd.DataFrame({"count": list(counts), "value": list(counts.values())}),
+                selection=None,
+                page_size=20,
+            ),
+        ]
+    )
     return (pipe,)
 
 

@@ -1,7 +1,7 @@
 # /// script
 # [tool.marimo.opengraph]  # the title and line of this notebook's card in `bmembed-lab notebooks`
 # title = "01 · Query generation"
-# description = "Training questions from each document, offline or through an LLM; what was filtered and why"
+# description = "Training questions per document, offline or by an LLM; what was filtered and why"
 # ///
 import marimo
 
@@ -36,8 +36,11 @@ def _(mo):
 @app.cell
 def _(mo, workbench):
     cfg = workbench.open_pipeline(read_only=True).cfg
-    backend = mo.ui.dropdown(["offline", "llm"], value=cfg.queries.backend if cfg.queries.backend != "file"
-                             else "offline", label="backend")
+    backend = mo.ui.dropdown(
+        ["offline", "llm"],
+        value=cfg.queries.backend if cfg.queries.backend != "file" else "offline",
+        label="backend",
+    )
     method = mo.ui.dropdown(["keyphrase", "ict"], value=cfg.queries.method, label="offline method")
     base_url = mo.ui.text(value=cfg.llm.base_url or "", label="LLM base URL (OpenAI-compatible)",
                           full_width=True)
@@ -62,9 +65,17 @@ def _(generate, mo, overrides, pd, workbench):
     pipe = workbench.open_pipeline(overrides=overrides, read_only=not generate.value)
     docs = workbench.from_cache(pipe.dataset, "Generate (or load the cached queries)")[0].documents
     est = dry_run(docs, pipe.cfg.queries, pipe.cfg.llm)
-    mo.vstack([mo.md("**LLM dry run** (nothing is sent): what the llm backend would cost on this corpus"),
-               mo.ui.table(pd.DataFrame({"item": list(est), "value": [str(v) for v in est.values()]}),
-                           selection=None)])
+    mo.vstack(
+        [
+            mo.md(
+                "**LLM dry run** (nothing is sent): what the llm backend would cost on this corpus"
+            ),
+            mo.ui.table(
+                pd.DataFrame({"item": list(est), "value": [str(v) for v in est.values()]}),
+                selection=None,
+            ),
+        ]
+    )
     return docs, pipe
 
 
@@ -95,12 +106,25 @@ def _(doc, docs, mo, pd, qs):
     d = next(x for x in docs if x.doc_id == doc.value)
     events = [e for e in qs.events if e.doc_id == d.doc_id]
     queries = [q for q in qs.queries if q.doc_id == d.doc_id]
-    side = pd.DataFrame({"event": [e.event[:200] for e in events],
-                         "evidence": [" … ".join(e.context)[:300] for e in events],
-                         "queries": [" | ".join(q.text for q in queries if q.event_id == e.event_id) for e in events]})
-    mo.vstack([mo.md(f"**{d.title or d.doc_id}** ({len(d.text):,} characters): {len(events)} events → "
-                     f"{len(queries)} kept queries"),
-               mo.md(f"> {d.text[:600]}…"), mo.ui.table(side, selection=None, page_size=8)])
+    side = pd.DataFrame(
+        {
+            "event": [e.event[:200] for e in events],
+            "evidence": [" … ".join(e.context)[:300] for e in events],
+            "queries": [
+                " | ".join(q.text for q in queries if q.event_id == e.event_id) for e in events
+            ],
+        }
+    )
+    mo.vstack(
+        [
+            mo.md(
+                f"**{d.title or d.doc_id}** ({len(d.text):,} characters): {len(events)} events → "
+                f"{len(queries)} kept queries"
+            ),
+            mo.md(f"> {d.text[:600]}…"),
+            mo.ui.table(side, selection=None, page_size=8),
+        ]
+    )
     return (side,)
 
 

@@ -54,7 +54,9 @@ def _(workbench):
 
 @app.cell
 def _(mo, pipe):
-    recompute = mo.ui.run_button(label="Compute (or recompute) the BM25 ranking of the training queries")
+    recompute = mo.ui.run_button(
+        label="Compute (or recompute) the BM25 ranking of the training queries"
+    )
     recompute
     return (recompute,)
 
@@ -69,28 +71,50 @@ def _(mo, pipe, recompute, workbench):
 
             _pipe.invalidate(_cache.RANKING)
         ranking, _ranking_key = workbench.from_cache(
-            _pipe.training_ranking, "Compute (or recompute) the BM25 ranking of the training queries")
+            _pipe.training_ranking,
+            "Compute (or recompute) the BM25 ranking of the training queries",
+        )
         _bar.update()
-    mo.md(f"**{len(ranking.query_ids):,}** training queries ranked over **{len(pipe.chunks()[0]):,}** chunks "
-          f"(skipped: {sum(len(v) for v in ranking.skipped.values())}).")
+    mo.md(
+        f"**{len(ranking.query_ids):,}** training queries ranked over "
+        f"**{len(pipe.chunks()[0]):,}** chunks "
+        f"(skipped: {sum(len(v) for v in ranking.skipped.values())})."
+    )
     return (ranking,)
 
 
 @app.cell
 def _(mo, pipe, ranking):
     cfg = pipe.cfg.sampling
-    k = mo.ui.slider(2, max(3, int(ranking.indices.shape[1])), value=min(cfg.k, int(ranking.indices.shape[1])),
-                     label="k (BM25 depth)", show_value=True)
+    k = mo.ui.slider(
+        2,
+        max(3, int(ranking.indices.shape[1])),
+        value=min(cfg.k, int(ranking.indices.shape[1])),
+        label="k (BM25 depth)",
+        show_value=True,
+    )
     m = mo.ui.slider(2, 20, value=cfg.m, label="m (list size)", show_value=True)
-    strategy = mo.ui.dropdown(["fine-to-coarse", "uniform", "paper-illustration"], value=cfg.strategy,
-                              label="strategy")
+    strategy = mo.ui.dropdown(
+        ["fine-to-coarse", "uniform", "paper-illustration"], value=cfg.strategy, label="strategy"
+    )
     ratio = mo.ui.slider(1.0, 4.0, step=0.1, value=cfg.ratio, label="ratio", show_value=True)
-    alpha = mo.ui.slider(0.2, 10.0, step=0.1, value=pipe.cfg.training.alpha, label="alpha (label temperature)",
-                         show_value=True)
-    query = mo.ui.dropdown({f"{t[:70]} ({q})": i for i, (q, t) in
-                            enumerate(zip(ranking.query_ids[:200], ranking.query_texts[:200]))},
-                           value=f"{ranking.query_texts[0][:70]} ({ranking.query_ids[0]})", label="query",
-                           searchable=True)
+    alpha = mo.ui.slider(
+        0.2,
+        10.0,
+        step=0.1,
+        value=pipe.cfg.training.alpha,
+        label="alpha (label temperature)",
+        show_value=True,
+    )
+    query = mo.ui.dropdown(
+        {
+            f"{t[:70]} ({q})": i
+            for i, (q, t) in enumerate(zip(ranking.query_ids[:200], ranking.query_texts[:200]))
+        },
+        value=f"{ranking.query_texts[0][:70]} ({ranking.query_ids[0]})",
+        label="query",
+        searchable=True,
+    )
     return alpha, k, m, query, ratio, strategy
 
 
@@ -108,13 +132,18 @@ def _(SamplingConfig, alpha, chunks, k, m, mo, pipe, query, ranking, ratio, stra
 
     from bmembed_lab.errors import InputError
 
-    sampling = replace(pipe.cfg.sampling, k=k.value, m=m.value, strategy=strategy.value, ratio=ratio.value)
+    sampling = replace(
+        pipe.cfg.sampling, k=k.value, m=m.value, strategy=strategy.value, ratio=ratio.value
+    )
     try:
         view = workbench.design_list(ranking, query.value, chunks, sampling, alpha.value)
         problem = None
     except InputError as err:
         view, problem = None, str(err)
-    mo.stop(view is None, mo.callout(mo.md(f"**These settings cannot draw a list:** {problem}"), kind="warn"))
+    mo.stop(
+        view is None,
+        mo.callout(mo.md(f"**These settings cannot draw a list:** {problem}"), kind="warn"),
+    )
     return (view,)
 
 
@@ -122,17 +151,41 @@ def _(SamplingConfig, alpha, chunks, k, m, mo, pipe, query, ranking, ratio, stra
 def _(charts, go, mo, np, view):
     curve = view["curve"]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=np.arange(1, len(curve) + 1), y=curve, mode="lines", name="BM25 score",
-                             line={"color": "#888"}))
+    fig.add_trace(
+        go.Scatter(
+            x=np.arange(1, len(curve) + 1),
+            y=curve,
+            mode="lines",
+            name="BM25 score",
+            line={"color": "#888"},
+        )
+    )
     _items = view["items"]
-    fig.add_trace(go.Scatter(x=_items["rank"], y=_items["bm25"], mode="markers", name="sampled",
-                             marker={"size": 10, "color": "#d62728"}, text=_items["text"].str[:120],
-                             hovertemplate="rank %{x} (1 = BM25's first)<br>score %{y:.2f}<br>%{text}<extra></extra>"))
+    fig.add_trace(
+        go.Scatter(
+            x=_items["rank"],
+            y=_items["bm25"],
+            mode="markers",
+            name="sampled",
+            marker={"size": 10, "color": "#d62728"},
+            text=_items["text"].str[:120],
+            hovertemplate="rank %{x} (1 = BM25's first)<br>score "
+                          "%{y:.2f}<br>%{text}<extra></extra>",
+        )
+    )
     for e in view["edges"][1:-1]:
-        fig.add_vline(x=int(e) + 0.5, line={"width": 1, "dash": "dot", "color": "#1f77b4"})  # after rank e
-    fig.update_layout(title=f"BM25 scores of the query's top {view['k']} (of {view['candidates']} candidates); "
-                            "dotted lines = interval edges", xaxis_title="BM25 rank, 1 = first (log scale)",
-                      yaxis_title="BM25 score", xaxis_type="log", height=380, margin={"t": 50})
+        fig.add_vline(
+            x=int(e) + 0.5, line={"width": 1, "dash": "dot", "color": "#1f77b4"}
+        )  # after rank e
+    fig.update_layout(
+        title=f"BM25 scores of the query's top {view['k']} (of {view['candidates']} candidates); "
+        "dotted lines = interval edges",
+        xaxis_title="BM25 rank, 1 = first (log scale)",
+        yaxis_title="BM25 score",
+        xaxis_type="log",
+        height=380,
+        margin={"t": 50},
+    )
     curve_view = mo.ui.plotly(fig, config=charts.PLOT_CONFIG)
     curve_view
     return curve_view, fig
@@ -143,11 +196,26 @@ def _(charts, go, mo, view):
     _items = view["items"]
     target_fig = go.Figure(go.Bar(x=[f"{r}" for r in _items["rank"]], y=_items["target p"],
                                   marker_color="#2ca02c"))
-    target_fig.update_layout(title=f"Target softmax(score / alpha): entropy {view['entropy']:.2f} of at most "
-                            f"{view['max_entropy']:.2f} nats", xaxis_title="rank of the sampled chunk",
-                      yaxis_title="target probability", height=300, margin={"t": 50})
-    warn = mo.callout(mo.md(f"**Target {view['warning']}**"), kind="warn") if view["warning"] else mo.md("")
-    mo.vstack([warn, mo.ui.plotly(target_fig, config=charts.PLOT_CONFIG), mo.ui.table(_items, selection=None, page_size=20)])
+    target_fig.update_layout(
+        title=f"Target softmax(score / alpha): entropy {view['entropy']:.2f} of at most "
+        f"{view['max_entropy']:.2f} nats",
+        xaxis_title="rank of the sampled chunk",
+        yaxis_title="target probability",
+        height=300,
+        margin={"t": 50},
+    )
+    warn = (
+        mo.callout(mo.md(f"**Target {view['warning']}**"), kind="warn")
+        if view["warning"]
+        else mo.md("")
+    )
+    mo.vstack(
+        [
+            warn,
+            mo.ui.plotly(target_fig, config=charts.PLOT_CONFIG),
+            mo.ui.table(_items, selection=None, page_size=20),
+        ]
+    )
     return (target_fig,)
 
 

@@ -1,7 +1,7 @@
 # /// script
 # [tool.marimo.opengraph]  # the title and line of this notebook's card in `bmembed-lab notebooks`
 # title = "03 · Training"
-# description = "Fine-tune the encoder: the form, a time estimate, the loss against its floor, the dev metric"
+# description = "Fine-tune the encoder: the form, a time estimate, loss vs. its floor, dev scores"
 # ///
 import marimo
 
@@ -51,7 +51,8 @@ def _(methods, mo, workbench):
 
     **learning rate** {lr} &nbsp; **warm-up steps** {warmup_steps} &nbsp; {lora}
 
-    **bmembed:** loss {loss} &nbsp; alpha (label temperature) {alpha} &nbsp; tau (student temperature) {tau}
+    **bmembed:** loss {loss} &nbsp; alpha (label temperature) {alpha} &nbsp;
+    tau (student temperature) {tau}
     """).batch(
         method=mo.ui.dropdown(list(methods.NAMES), value=base_cfg.method),
         steps=mo.ui.number(1, 20000, value=base_cfg.steps),
@@ -90,13 +91,18 @@ def _(charts, go, method, mo, overrides, train, workbench):
 
     def live_plot():
         f = go.Figure(go.Scatter(x=curve["step"], y=curve["loss"], mode="lines", name="loss"))
-        f.update_layout(title=f"{method}: training loss", xaxis_title="step", yaxis_title="loss", height=320)
+        f.update_layout(
+            title=f"{method}: training loss", xaxis_title="step", yaxis_title="loss", height=320
+        )
         return f
 
     trained_info = None
     if method in pipe.cached_models() or train.value:
         steps = pipe.cfg.training.steps
-        with mo.status.progress_bar(total=steps, title=f"training {method}", remove_on_exit=True) as _bar:
+        with mo.status.progress_bar(
+            total=steps, title=f"training {method}", remove_on_exit=True
+        ) as _bar:
+
             def on_step(step, loss, lr):
                 curve["step"].append(step)
                 curve["loss"].append(loss)
@@ -106,7 +112,10 @@ def _(charts, go, method, mo, overrides, train, workbench):
 
             tm, _key = pipe.trained(method, on_step=on_step, progress=False)
         trained_info = tm.info | {"path": str(tm.path)}
-    mo.stop(trained_info is None, mo.md(f"No cached **{method}** run for these settings: press *Train*."))
+    mo.stop(
+        trained_info is None,
+        mo.md(f"No cached **{method}** run for these settings: press *Train*."),
+    )
     return pipe, trained_info
 
 
@@ -121,10 +130,18 @@ def _(charts, go, methods, mo, pd, pipe, trained_info, workbench):
     sel = trained_info.get("selection") or {}
     loss_fig = make_subplots(specs=[[{"secondary_y": bool(sel.get("curve"))}]])
     loss_fig.add_trace(go.Scatter(x=losses["step"], y=losses["loss"], mode="lines", name="loss"))
-    loss_fig.add_trace(go.Scatter(x=losses["step"], y=losses["loss"].rolling(20, min_periods=1).mean(),
-                                  mode="lines", name="mean of 20"))
+    loss_fig.add_trace(
+        go.Scatter(
+            x=losses["step"],
+            y=losses["loss"].rolling(20, min_periods=1).mean(),
+            mode="lines",
+            name="mean of 20",
+        )
+    )
     if methods.get(trained_info["method"]).uses_lists and hp.get("loss", "listnet") == "listnet":
-        floor = workbench.listnet_floor(workbench.from_cache(pipe.training_lists)[0].scores, hp["alpha"])
+        floor = workbench.listnet_floor(
+            workbench.from_cache(pipe.training_lists)[0].scores, hp["alpha"]
+        )
         loss_fig.add_hline(y=floor, line={"dash": "dot", "color": "#2ca02c"},
                            annotation_text=f"floor: the targets' entropy {floor:.3f}")
     _start = workbench.loss_start(trained_info["losses"])
@@ -140,15 +157,26 @@ def _(charts, go, methods, mo, pd, pipe, trained_info, workbench):
     loss_fig.update_layout(title=f"{trained_info['name']}: {trained_info['steps']} steps in "
                                  f"{trained_info['seconds']:.0f} s", xaxis_title="step", height=380)
     loss_fig.update_yaxes(title_text="loss", secondary_y=False)
-    _best = (f" · exported step **{sel['best_step']}** (best dev {sel['metric']} {sel['best']:.2f} "
-             f"against {sel['base']:.2f} at step 0)" if sel.get("best_step") is not None else "")
-    mo.vstack([mo.ui.plotly(loss_fig, config=charts.PLOT_CONFIG),
-               mo.md(f"**Export**: `{_Path(trained_info['path']).resolve()}` · merged model `merged/` (sentence-transformers and "
-                     f"transformers load it) · model card `README.md` · "
-                     f"{trained_info['trainable_parameters']:,} of {trained_info['total_parameters']:,} "
-                     f"parameters trained{_best}"),
-               mo.ui.table([{"hyperparameter": k, "value": str(v)} for k, v in hp.items()],
-                           selection=None, page_size=40)])
+    _best = (f" · exported step **{sel['best_step']}** (best dev {sel['metric']} "
+             f"{sel['best']:.2f} against {sel['base']:.2f} at step 0)"
+             if sel.get("best_step") is not None else "")
+    mo.vstack(
+        [
+            mo.ui.plotly(loss_fig, config=charts.PLOT_CONFIG),
+            mo.md(
+                f"**Export**: `{_Path(trained_info['path']).resolve()}` · merged model `merged/` "
+                "(sentence-transformers and "
+                f"transformers load it) · model card `README.md` · "
+                f"{trained_info['trainable_parameters']:,} of {trained_info['total_parameters']:,} "
+                f"parameters trained{_best}"
+            ),
+            mo.ui.table(
+                [{"hyperparameter": k, "value": str(v)} for k, v in hp.items()],
+                selection=None,
+                page_size=40,
+            ),
+        ]
+    )
     return (loss_fig,)
 
 

@@ -62,10 +62,14 @@ def _(mo, recompute, workbench):
                                      remove_on_exit=True):
         workbench.from_cache(lambda _s=_s: pipe.run(_s), _button)
     res = workbench.from_cache(lambda: pipe.evaluate(systems), _button)
-    mo.vstack([mo.md(f"### Summary on the test questions (percent), protocol **{res['protocol']}**"),
-               *[mo.callout(mo.md(_n), kind="warn") for _n in res["notes"]],
-               mo.ui.table(res["summary"].round(2).reset_index(), selection=None),
-               mo.md(res["metric note"])])
+    mo.vstack(
+        [
+            mo.md(f"### Summary on the test questions (percent), protocol **{res['protocol']}**"),
+            *[mo.callout(mo.md(_n), kind="warn") for _n in res["notes"]],
+            mo.ui.table(res["summary"].round(2).reset_index(), selection=None),
+            mo.md(res["metric note"]),
+        ]
+    )
     return pipe, res, systems, trained
 
 
@@ -101,10 +105,19 @@ def _(a, b, metric, mo, pipe, res, workbench):
     _q = pipe.questions()
     wl.insert(1, "question", wl.query_id.map(dict(zip(_q.ids, _q.texts))))
     counts = wl.status.value_counts().to_dict()
-    status = mo.ui.dropdown(["fixed", "broke", "both hit", "both miss"], value="fixed", label="show")
-    mo.vstack([mo.md(f"**{a.value} vs {b.value} on {metric.value}:** fixed {counts.get('fixed', 0)}, "
-                     f"broke {counts.get('broke', 0)}, both hit {counts.get('both hit', 0)}, "
-                     f"both miss {counts.get('both miss', 0)}"), status])
+    status = mo.ui.dropdown(
+        ["fixed", "broke", "both hit", "both miss"], value="fixed", label="show"
+    )
+    mo.vstack(
+        [
+            mo.md(
+                f"**{a.value} vs {b.value} on {metric.value}:** fixed {counts.get('fixed', 0)}, "
+                f"broke {counts.get('broke', 0)}, both hit {counts.get('both hit', 0)}, "
+                f"both miss {counts.get('both miss', 0)}"
+            ),
+            status,
+        ]
+    )
     return counts, status, wl
 
 

@@ -74,14 +74,26 @@ def _(mo, pd, pipe, recompute, systems, workbench):
 
         _pipe.invalidate(_cache.DIAGNOSTICS)
     workbench.encode_with_progress(_pipe, systems, "Compute (or recompute) the diagnostics")
-    with mo.status.progress_bar(total=len(systems), title="alignment / uniformity", remove_on_exit=True) as _bar:
+    with mo.status.progress_bar(
+        total=len(systems), title="alignment / uniformity", remove_on_exit=True
+    ) as _bar:
         rows = []
         for _s in systems:
             rows.append(workbench.from_cache(lambda _s=_s: _pipe.alignment_uniformity(_s),
                                              "Compute (or recompute) the diagnostics"))
             _bar.update()
-    au = pd.DataFrame(rows)[["system", "alignment", "alignment_norm", "uniformity", "uniformity_abs",
-                            "pairs", "pairs_skipped", "uniformity_points"]]
+    au = pd.DataFrame(rows)[
+        [
+            "system",
+            "alignment",
+            "alignment_norm",
+            "uniformity",
+            "uniformity_abs",
+            "pairs",
+            "pairs_skipped",
+            "uniformity_points",
+        ]
+    ]
     mo.ui.table(au.round(4), selection=None)
     return (au,)
 
@@ -89,8 +101,16 @@ def _(mo, pd, pipe, recompute, systems, workbench):
 @app.cell
 def _(au, charts, go, mo, which):
     x = which.value
-    fig = go.Figure(go.Scatter(x=au[x], y=au["uniformity_abs"], mode="markers+text", text=au["system"],
-                               textposition="top center", marker={"size": 12}))
+    fig = go.Figure(
+        go.Scatter(
+            x=au[x],
+            y=au["uniformity_abs"],
+            mode="markers+text",
+            text=au["system"],
+            textposition="top center",
+            marker={"size": 12},
+        )
+    )
     base = au[au.system == "base"].iloc[0]
     for _, _r in au[au.system != "base"].iterrows():
         fig.add_annotation(x=_r[x], y=_r["uniformity_abs"], ax=base[x], ay=base["uniformity_abs"],
@@ -112,7 +132,9 @@ def _(au, charts, go, mo, which):
 def _(au, mo, pipe, workbench):
     from bmembed_lab.diagnostics import gains_over_base, reading
 
-    gains = gains_over_base(workbench.from_cache(lambda: pipe.evaluate(list(au.system)))["comparisons"])
+    gains = gains_over_base(
+        workbench.from_cache(lambda: pipe.evaluate(list(au.system)))["comparisons"]
+    )
     _lines = reading(au.to_dict("records"), gains)
     mo.md("### Reading\n\n" + ("\n\n".join(_lines) if _lines else
                                 "Only the base model is in the cache: train one (notebook 03 or "

@@ -37,7 +37,8 @@ def _(mo):
     one, are projected by **one joint UMAP fit**, so a point's position means the same on both
     panels. Colour by relevance to the selected question, by whether the model finds a gold
     chunk in its top 10, or by document (the 10 largest; the rest grouped). Pick a question to
-    draw its lines to the gold chunks (green) and to the model's top 5 (red). Select points with the box or lasso tool to list them.
+    draw its lines to the gold chunks (green) and to the model's top 5 (red). Select points with the
+    box or lasso tool to list them.
     Coordinates are cached per (models, corpus, parameters): reopening costs no UMAP compilation.
     """)
     return
@@ -55,11 +56,23 @@ def _(workbench):
 @app.cell
 def _(MapParams, mo, pipe, workbench):
     _trained = workbench.from_cache(pipe.cached_models)
-    mo.stop(not _trained, mo.callout(mo.md("No adapted model in the cache yet: train one in notebook "
-                                           "03 or with `make demo`, then reopen."), kind="info"))
+    mo.stop(
+        not _trained,
+        mo.callout(
+            mo.md(
+                "No adapted model in the cache yet: train one in notebook "
+                "03 or with `make demo`, then reopen."
+            ),
+            kind="info",
+        ),
+    )
     adapted = mo.ui.dropdown(_trained, value=_trained[0], label="adapted model")
-    neighbors = mo.ui.slider(5, 50, value=MapParams().n_neighbors, label="UMAP n_neighbors", show_value=True)
-    min_dist = mo.ui.slider(0.0, 0.9, step=0.05, value=MapParams().min_dist, label="min_dist", show_value=True)
+    neighbors = mo.ui.slider(
+        5, 50, value=MapParams().n_neighbors, label="UMAP n_neighbors", show_value=True
+    )
+    min_dist = mo.ui.slider(
+        0.0, 0.9, step=0.05, value=MapParams().min_dist, label="min_dist", show_value=True
+    )
     recompute = mo.ui.run_button(label="Compute (or recompute) the map")
     mo.hstack([adapted, neighbors, min_dist, recompute])
     return adapted, min_dist, neighbors, recompute
@@ -71,7 +84,9 @@ def _(MapParams, adapted, min_dist, mo, neighbors, pipe, recompute, workbench):
     # opening shows the cached map; moving a UMAP control (or the button) fits a new one
     _moved = params != MapParams()
     _pipe = workbench.open_pipeline() if recompute.value or _moved else pipe
-    with mo.status.spinner(title="Embedding map (cached after the first fit; UMAP compiles ~40 s once)"):
+    with mo.status.spinner(
+        title="Embedding map (cached after the first fit; UMAP compiles ~40 s once)"
+    ):
         if recompute.value:
             from bmembed_lab import cache as _cache
 
@@ -109,10 +124,16 @@ def _(mo, query_ids, query_texts):
 
 @app.cell
 def _(adapted, colour, mo, moved, question):
-    mo.vstack([mo.hstack([question, colour]),
-               mo.md(f"Against base, **{adapted.value}** ranks the gold chunk higher for "
-                     f"**{moved['closer']}** test questions, lower for **{moved['further']}**, the same "
-                     f"for **{moved['same']}** (first gold chunk's rank, top {moved['depth']}).")])
+    mo.vstack(
+        [
+            mo.hstack([question, colour]),
+            mo.md(
+                f"Against base, **{adapted.value}** ranks the gold chunk higher for "
+                f"**{moved['closer']}** test questions, lower for **{moved['further']}**, the same "
+                f"for **{moved['same']}** (first gold chunk's rank, top {moved['depth']})."
+            ),
+        ]
+    )
     return
 
 
@@ -155,9 +176,22 @@ def _(map_view, mo, pd, table):
         sel = table[[(m, k, i) in keys for m, k, i in zip(table.model, table.kind, table.item)]]
     else:
         sel = table.iloc[0:0]
-    mo.vstack([mo.md(f"**{len(sel)} selected** (box or lasso on the map)")] + ([
-        mo.ui.table(sel[["model", "kind", "item", "document", "relevance", "hit or miss",
-                         "text"]].to_dict("records"), selection=None, page_size=10)] if len(sel) else []))
+    mo.vstack(
+        [mo.md(f"**{len(sel)} selected** (box or lasso on the map)")]
+        + (
+            [
+                mo.ui.table(
+                    sel[
+                        ["model", "kind", "item", "document", "relevance", "hit or miss", "text"]
+                    ].to_dict("records"),
+                    selection=None,
+                    page_size=10,
+                )
+            ]
+            if len(sel)
+            else []
+        )
+    )
     return (sel,)
 
 

@@ -45,15 +45,25 @@ def _(mo):
 
 @app.cell
 def _(mo):
-    keywords_backend = mo.ui.dropdown({"offline: shared words ranked by BM25 idf": "offline",
-                                       "LLM ([llm] endpoint, Appendix F)": "llm"},
-                                      value="offline: shared words ranked by BM25 idf", label="keywords")
-    substitution_backend = mo.ui.dropdown({"WordNet (offline)": "wordnet", "LLM ([llm] endpoint)": "llm",
-                                           "none": "none"}, value="WordNet (offline)", label="substitutes")
+    keywords_backend = mo.ui.dropdown(
+        {
+            "offline: shared words ranked by BM25 idf": "offline",
+            "LLM ([llm] endpoint, Appendix F)": "llm",
+        },
+        value="offline: shared words ranked by BM25 idf",
+        label="keywords",
+    )
+    substitution_backend = mo.ui.dropdown(
+        {"WordNet (offline)": "wordnet", "LLM ([llm] endpoint)": "llm", "none": "none"},
+        value="WordNet (offline)",
+        label="substitutes",
+    )
     max_keywords = mo.ui.slider(1, 10, value=5, label="max keywords per question", show_value=True)
     mask_token = mo.ui.text(value="[MASK]", label="mask token")
     compute = mo.ui.run_button(label="Compute the study for these settings")
-    mo.hstack([keywords_backend, substitution_backend, max_keywords, mask_token, compute], wrap=True)
+    mo.hstack(
+        [keywords_backend, substitution_backend, max_keywords, mask_token, compute], wrap=True
+    )
     return compute, keywords_backend, mask_token, max_keywords, substitution_backend
 
 
@@ -68,8 +78,10 @@ def _(InputError, compute, keywords_backend, mask_token, max_keywords, mo, subst
         problem = None
     except InputError as _err:
         pset, problem = None, str(_err)
-    mo.stop(problem is not None, mo.callout(mo.md(f"**Cannot build the perturbed questions.** {problem}"),
-                                            kind="danger"))
+    mo.stop(
+        problem is not None,
+        mo.callout(mo.md(f"**Cannot build the perturbed questions.** {problem}"), kind="danger"),
+    )
     mo.ui.table([{"count": k, "value": v} for k, v in pset.counts.items()], selection=None,
                 label="what was perturbed (and what was skipped)")
     return pipe, pset
@@ -80,9 +92,15 @@ def _(mask_token, mo, pset, workbench):
     view = workbench.perturbation_view(pset, mask_token.value or "[MASK]", first=25)
     _rows = "".join(f"<tr><td>{r.query_id}</td><td>{r.original}</td><td>{r.masked}</td>"
                     f"<td>{r.substituted}</td></tr>" for r in view.itertuples())
-    mo.vstack([mo.md("### Questions side by side (first 25; keywords, masks and substitutes marked)"),
-               mo.Html("<table><tr><th>id</th><th>original</th><th>masked</th><th>substituted</th></tr>"
-                       f"{_rows}</table>")])
+    mo.vstack(
+        [
+            mo.md("### Questions side by side (first 25; keywords, masks and substitutes marked)"),
+            mo.Html(
+                "<table><tr><th>id</th><th>original</th><th>masked</th><th>substituted</th></tr>"
+                f"{_rows}</table>"
+            ),
+        ]
+    )
     return (view,)
 
 
@@ -99,11 +117,19 @@ def _(mo, pipe, workbench):
 def _(mo, pipe, systems, workbench):
     with mo.status.progress_bar(total=3 * len(systems), title="retrieval on original / masked / "
                                 "substituted questions", remove_on_exit=True) as _bar:
-        res = workbench.from_cache(lambda: pipe.perturbation_study(
-            systems, progress=lambda done, total: _bar.update()), "Compute the study for these settings")
-    mo.vstack([mo.md("### The study table (paper Table 5 layout): original → perturbed on the "
-                     "same questions (change [95% bootstrap interval]), in percent; negative = worse"),
-               mo.ui.table(res["table"].to_dict("records"), selection=None, page_size=20)])
+        res = workbench.from_cache(
+            lambda: pipe.perturbation_study(systems, progress=lambda done, total: _bar.update()),
+            "Compute the study for these settings",
+        )
+    mo.vstack(
+        [
+            mo.md(
+                "### The study table (paper Table 5 layout): original → perturbed on the "
+                "same questions (change [95% bootstrap interval]), in percent; negative = worse"
+            ),
+            mo.ui.table(res["table"].to_dict("records"), selection=None, page_size=20),
+        ]
+    )
     return (res,)
 
 
@@ -125,15 +151,28 @@ def _(charts, go, metric, mo, perturbation, res):
                              "arrayminus": _d.change - _d.ci_low})
     fig.update_layout(barmode="group", height=420, yaxis_title=f"change in {metric.value} (points)",
                       title=f"{metric.value}: perturbed minus original, 95% bootstrap intervals")
-    mo.vstack([mo.ui.plotly(fig, config=charts.PLOT_CONFIG), mo.md("### What the numbers say\n\n" + "\n".join(
-        f"- {line}" for line in perturbation.reading(res["study"], metric.value)))])
+    mo.vstack(
+        [
+            mo.ui.plotly(fig, config=charts.PLOT_CONFIG),
+            mo.md(
+                "### What the numbers say\n\n"
+                + "\n".join(
+                    f"- {line}" for line in perturbation.reading(res["study"], metric.value)
+                )
+            ),
+        ]
+    )
     return (fig,)
 
 
 @app.cell
 def _(mo, pset, workbench):
-    picked = mo.ui.table(workbench.perturbation_keywords(pset.queries).to_dict("records"),
-                         selection="single", page_size=8, label="pick a question for the drill-down")
+    picked = mo.ui.table(
+        workbench.perturbation_keywords(pset.queries).to_dict("records"),
+        selection="single",
+        page_size=8,
+        label="pick a question for the drill-down",
+    )
     picked
     return (picked,)
 
@@ -149,11 +188,17 @@ def _(mo, picked, pipe, pset, res):
     q = next(x for x in pset.queries if x.query_id == qid)
     _rc = res["rank_changes"]
     drill = rank_change_view(_rc[_rc.query_id == qid], pipe.cfg.eval.depth)
-    mo.vstack([mo.md(f"**original:** {q.text}  \n**masked:** {q.masked or '(no keyword: not masked)'}"
-                     f"  \n**substituted:** {q.substituted or '(no substitute found)'}  \n"
-                     "Rank of the first gold chunk (1 = top) and its change; negative = worse, as "
-                     "in the table and the chart above:"),
-               mo.ui.table(drill.to_dict("records"), selection=None)])
+    mo.vstack(
+        [
+            mo.md(
+                f"**original:** {q.text}  \n**masked:** {q.masked or '(no keyword: not masked)'}"
+                f"  \n**substituted:** {q.substituted or '(no substitute found)'}  \n"
+                "Rank of the first gold chunk (1 = top) and its change; negative = worse, as "
+                "in the table and the chart above:"
+            ),
+            mo.ui.table(drill.to_dict("records"), selection=None),
+        ]
+    )
     return (drill,)
 
 

@@ -77,7 +77,11 @@ def build(source: Path, out: Path) -> dict:
                          "url": root.get("url")})
     out.mkdir(parents=True, exist_ok=True)
     (out / "qrels").mkdir(exist_ok=True)
-    for name, rows in (("corpus.jsonl", docs), ("queries.jsonl", queries), ("evidence.jsonl", evidence)):
+    for name, rows in (
+        ("corpus.jsonl", docs),
+        ("queries.jsonl", queries),
+        ("evidence.jsonl", evidence),
+    ):
         with open(out / name, "w", encoding="utf-8") as fh:
             for r in rows:
                 fh.write(json.dumps(r, ensure_ascii=False) + "\n")
@@ -96,7 +100,9 @@ def build(source: Path, out: Path) -> dict:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--source", type=Path, default=SOURCE)
     ap.add_argument("--out", type=Path, default=OUT)
     a = ap.parse_args()

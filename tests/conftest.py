@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 # model fingerprints remembered across processes: a throw-away file, never the user's own
-os.environ.setdefault("BMEMBED_FINGERPRINT_MEMO", str(Path(tempfile.mkdtemp()) / "fingerprints.json"))
+os.environ.setdefault(
+    "BMEMBED_FINGERPRINT_MEMO", str(Path(tempfile.mkdtemp()) / "fingerprints.json")
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "datasets"
@@ -48,23 +50,40 @@ def write_jsonl(path: Path, rows) -> Path:
 
 
 DOCS = [
-    {"_id": "d1", "title": "Acromegaly", "text": "Acromegaly is a hormonal disorder caused by excess "
-     "growth hormone. The pituitary gland makes growth hormone.\n\nTreatment includes surgery to "
-     "remove the pituitary tumor. Medication can lower hormone levels."},
-    {"_id": "d2", "title": "Gallstones", "text": "Gallstones are hard pieces that form in the "
-     "gallbladder. Bile contains cholesterol and bilirubin.\n\nSymptoms include pain in the upper "
-     "abdomen after fatty meals. Doctors use ultrasound to find gallstones."},
-    {"_id": "d3", "title": "Kidney stones", "text": "A kidney stone is a solid piece of material "
-     "that forms in the kidney. Drinking enough water helps prevent kidney stones.\n\nSmall stones "
-     "may pass on their own with pain medication."},
+    {
+        "_id": "d1",
+        "title": "Acromegaly",
+        "text": "Acromegaly is a hormonal disorder caused by excess "
+        "growth hormone. The pituitary gland makes growth hormone.\n\nTreatment includes surgery "
+        "to "
+        "remove the pituitary tumor. Medication can lower hormone levels.",
+    },
+    {
+        "_id": "d2",
+        "title": "Gallstones",
+        "text": "Gallstones are hard pieces that form in the "
+        "gallbladder. Bile contains cholesterol and bilirubin.\n\nSymptoms include pain in the "
+        "upper "
+        "abdomen after fatty meals. Doctors use ultrasound to find gallstones.",
+    },
+    {
+        "_id": "d3",
+        "title": "Kidney stones",
+        "text": "A kidney stone is a solid piece of material "
+        "that forms in the kidney. Drinking enough water helps prevent kidney stones.\n\nSmall "
+        "stones "
+        "may pass on their own with pain medication.",
+    },
 ]
 QUERIES = [{"_id": "q1", "text": "what hormone causes acromegaly"},
            {"_id": "q2", "text": "do doctors use ultrasound for gallstones"},
            {"_id": "q3", "text": "how to prevent kidney stones"},
            {"_id": "q4", "text": "question with no label"}]
-EVIDENCE = [{"query_id": "q1", "doc_id": "d1", "text": "caused by excess growth hormone"},
-            {"query_id": "q2", "doc_id": "d2", "text": "Doctors use ultrasound to find gallstones."},
-            {"query_id": "q3", "text": "Drinking enough water helps prevent kidney stones."}]
+EVIDENCE = [
+    {"query_id": "q1", "doc_id": "d1", "text": "caused by excess growth hormone"},
+    {"query_id": "q2", "doc_id": "d2", "text": "Doctors use ultrasound to find gallstones."},
+    {"query_id": "q3", "text": "Drinking enough water helps prevent kidney stones."},
+]
 
 
 @pytest.fixture
@@ -74,7 +93,9 @@ def beir_dir(tmp_path) -> Path:
     write_jsonl(d / "queries.jsonl", QUERIES)
     write_jsonl(d / "evidence.jsonl", EVIDENCE)
     (d / "qrels").mkdir()
-    (d / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td3\t2\n")
+    (d / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td3\t2\n"
+    )
     return d
 
 
@@ -111,7 +132,11 @@ def make_pdf(path: Path, pages: list[str]) -> Path:
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
     out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, catalog, xref)
+    out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objs) + 1,
+        catalog,
+        xref,
+    )
     path.write_bytes(bytes(out))
     return path
 

@@ -42,14 +42,20 @@ class FakeOpenAI:
                     server.requests.append(body)
                     server.auth_headers.append(self.headers.get("authorization", ""))
                     fault = server.faults.popleft() if server.faults else server.always
-                    if fault is None and server.fail_after is not None and server.answered >= server.fail_after:
+                    if (
+                        fault is None
+                        and server.fail_after is not None
+                        and server.answered >= server.fail_after
+                    ):
                         fault = "500"
                 if self.headers.get("authorization") != f"Bearer {server.api_key}":
                     return self._send(401, {"error": {"message": "invalid api key"}})
                 if not self.path.endswith("/chat/completions"):
                     return self._send(404, {"error": {"message": "not found"}})
                 if fault == "429":
-                    return self._send(429, {"error": {"message": "rate limited"}}, {"retry-after": "0"})
+                    return self._send(
+                        429, {"error": {"message": "rate limited"}}, {"retry-after": "0"}
+                    )
                 if fault == "500":
                     return self._send(500, {"error": {"message": "internal error"}})
                 if fault == "timeout":
@@ -62,20 +68,37 @@ class FakeOpenAI:
                 if fault == "echokey":  # a proxy that echoes the request's headers in its error
                     return self._send(500, {"error": {"message": "upstream failed for "
                                                       + self.headers.get("authorization", "")}})
-                text = "I cannot help with that, sorry." if fault == "garbage" else server.reply(body)
+                text = (
+                    "I cannot help with that, sorry." if fault == "garbage" else server.reply(body)
+                )
                 if body.get("response_format") and fault != "garbage":
                     text = server.as_format(text, body["response_format"])
                 text = {"nullcontent": None, "empty": "", "huge": "x" * 100000}.get(fault, text)
                 with server.lock:
                     server.answered += 1
-                self._send(200, {
-                    "id": f"chatcmpl-{server.answered}", "object": "chat.completion",
-                    "created": int(time.time()), "model": body.get("model", "fake"),
-                    "choices": [] if fault == "nochoices" else [
-                        {"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": text}}],
-                    "usage": {"prompt_tokens": 100, "completion_tokens": 99999 if fault == "huge" else 20,
-                              "total_tokens": 120}})
+                self._send(
+                    200,
+                    {
+                        "id": f"chatcmpl-{server.answered}",
+                        "object": "chat.completion",
+                        "created": int(time.time()),
+                        "model": body.get("model", "fake"),
+                        "choices": []
+                        if fault == "nochoices"
+                        else [
+                            {
+                                "index": 0,
+                                "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": text},
+                            }
+                        ],
+                        "usage": {
+                            "prompt_tokens": 100,
+                            "completion_tokens": 99999 if fault == "huge" else 20,
+                            "total_tokens": 120,
+                        },
+                    },
+                )
 
             def _send(self, code, obj, headers=None):
                 self._send_raw(code, json.dumps(obj).encode(), headers)
@@ -150,6 +173,9 @@ class FakeOpenAI:
             return "```json\n" + json.dumps(events) + "\n```"  # fenced, as models often do
         n = int(re.search(r"write (\d+) different questions", user).group(1))
         listing = re.findall(r"^(\d+)\. Event about (.+?)(?: \(topic|$)", user, re.M)
-        qs = [{"event": int(i), "question": f"What happened regarding {what.strip()} (variant {j})?"}
-              for i, what in listing for j in range(n)]
+        qs = [
+            {"event": int(i), "question": f"What happened regarding {what.strip()} (variant {j})?"}
+            for i, what in listing
+            for j in range(n)
+        ]
         return json.dumps({"questions": qs})

@@ -55,7 +55,9 @@ def _project(tmp_path: Path, cache_dir: str = ".bmembed_cache") -> Path:
     (proj / "my_documents" / "notes.txt").write_text("a user's document\n")
     (proj / "results.csv").write_text("run,score\n1,0.5\n")
     cfg = proj / "my.toml"
-    cfg.write_text(f'[corpus]\nformat = "folder"\npath = "my_documents"\n[cache]\ndir = "{cache_dir}"\n')
+    cfg.write_text(
+        f'[corpus]\nformat = "folder"\npath = "my_documents"\n[cache]\ndir = "{cache_dir}"\n'
+    )
     cache = StageCache(proj / ".bmembed_cache")
     cached(cache, "embeddings", {"a": 1}, [], "v", lambda: __import__("numpy").arange(3),
            lambda v, d: save_npy(d / "x.npy", v), lambda d: load_npy(d / "x.npy"))
@@ -185,7 +187,9 @@ def test_out_of_range_values_stop_at_config_load(tmp_path, capsys, setting):
     refused before any work, naming the option and its range."""
     refused(["config", "--set", setting], tmp_path)
     err = capsys.readouterr().err
-    assert setting.split("=")[0] in err and "Fix:" in err and ("range" in err or "whole number" in err)
+    assert (
+        setting.split("=")[0] in err and "Fix:" in err and ("range" in err or "whole number" in err)
+    )
 
 
 def test_explain_shows_the_ranges(capsys):
@@ -202,10 +206,17 @@ RECORD_CASES = {
     "id is an object": ("corpus", '{"_id": {"a": 1}, "text": "x"}', "field '_id' is dict"),
     "id is null": ("corpus", '{"_id": null, "text": "x"}', "field '_id' is NoneType"),
     "lone surrogate": ("corpus", '{"_id": "d9", "text": "bad \\ud800 text"}', "surrogate"),
-    "grade is a word": ("evidence", '{"query_id": "q1", "text": "growth hormone", "grade": "high"}',
-                        "grade \"high\""),
+    "grade is a word": (
+        "evidence",
+        '{"query_id": "q1", "text": "growth hormone", "grade": "high"}',
+        'grade "high"',
+    ),
     "page is a string": ("evidence", '{"query_id": "q1", "doc_id": "d1", "page": "3"}', 'page "3"'),
-    "query id twice": ("queries", '{"_id": "q1", "text": "another text"}', "on line 1 and again on line 5"),
+    "query id twice": (
+        "queries",
+        '{"_id": "q1", "text": "another text"}',
+        "on line 1 and again on line 5",
+    ),
     "qrels grade inf": ("qrels", "q2\td2\tinf", "not a finite number"),
     "qrels grade nan": ("qrels", "q2\td2\tnan", "not a finite number"),
 }
@@ -223,7 +234,9 @@ def test_records_of_the_wrong_type_are_errors_with_their_line(tmp_path, beir_dir
     refused(["ingest", "-c", str(cfg)], tmp_path)
     err = capsys.readouterr().err
     assert words in err and target.name in err and "Fix:" in err
-    assert not (tmp_path / "cache" / "dataset").exists() or not any((tmp_path / "cache" / "dataset").iterdir())
+    assert not (tmp_path / "cache" / "dataset").exists() or not any(
+        (tmp_path / "cache" / "dataset").iterdir()
+    )
 
 
 @pytest.mark.parametrize("where", ["under_a_file", "/proc/bmembed-test-cache"])
@@ -269,7 +282,9 @@ def test_concurrent_lookups_of_a_corrupt_entry_never_crash(tmp_path):
                    lambda v, d: save_npy(d / "x.npy", v), lambda d: load_npy(d / "x.npy"))
         (entry / "x.npy").write_bytes(b"garbage")
         ctx = mp.get_context("fork")
-        procs = [ctx.Process(target=StageCache(tmp_path / "c").lookup, args=("s", key)) for _ in range(4)]
+        procs = [
+            ctx.Process(target=StageCache(tmp_path / "c").lookup, args=("s", key)) for _ in range(4)
+        ]
         for p in procs:
             p.start()
         for p in procs:
@@ -346,17 +361,36 @@ def test_an_empty_query_is_reported_once(tmp_path, beir_dir, caplog):
 
 EARLIER_CASES = {
     # classes that already ended in a clear error before this file existed: kept passing here
-    "config file missing": (lambda d: ["ingest", "-c", str(d / "nope.toml")], "config file not found"),
-    "config not TOML": (lambda d: ["ingest", "-c", str(_write(d / "bad.toml", "[corpus\n"))], "not valid TOML"),
-    "unknown option": (lambda d: ["config", "--set", "corpus.colour=red"], "unknown option corpus.colour"),
+    "config file missing": (
+        lambda d: ["ingest", "-c", str(d / "nope.toml")],
+        "config file not found",
+    ),
+    "config not TOML": (
+        lambda d: ["ingest", "-c", str(_write(d / "bad.toml", "[corpus\n"))],
+        "not valid TOML",
+    ),
+    "unknown option": (
+        lambda d: ["config", "--set", "corpus.colour=red"],
+        "unknown option corpus.colour",
+    ),
     "unknown section": (lambda d: ["config", "--set", "paint.colour=red"], "unknown section"),
-    "wrong type": (lambda d: ["config", "--set", "chunking.chunk_tokens=abc"], "should be of type int"),
+    "wrong type": (
+        lambda d: ["config", "--set", "chunking.chunk_tokens=abc"],
+        "should be of type int",
+    ),
     "bad choice": (lambda d: ["config", "--set", "corpus.format=xml"], "is not one of"),
-    "corpus path missing": (lambda d: ["ingest", "-c", str(_write(d / "c.toml", '[corpus]\npath = "nowhere"\n'))],
-                            "corpus path not found"),
-    "malformed JSONL line": (lambda d: ["ingest", "-c", str(_corpus_with(d, "{not json\n"))], "not a valid JSON object"),
-    "invalid UTF-8": (lambda d: ["ingest", "-c", str(_corpus_with(d, b'{"_id": "x", "text": "caf\xe9"}\n'))],
-                      "invalid UTF-8"),
+    "corpus path missing": (
+        lambda d: ["ingest", "-c", str(_write(d / "c.toml", '[corpus]\npath = "nowhere"\n'))],
+        "corpus path not found",
+    ),
+    "malformed JSONL line": (
+        lambda d: ["ingest", "-c", str(_corpus_with(d, "{not json\n"))],
+        "not a valid JSON object",
+    ),
+    "invalid UTF-8": (
+        lambda d: ["ingest", "-c", str(_corpus_with(d, b'{"_id": "x", "text": "caf\xe9"}\n'))],
+        "invalid UTF-8",
+    ),
 }
 
 
@@ -368,7 +402,9 @@ def _write(path: Path, text: str) -> Path:
 def _corpus_with(d: Path, line) -> Path:
     (d / "corpus").mkdir(exist_ok=True)
     f = d / "corpus" / "corpus.jsonl"
-    f.write_bytes(b'{"_id": "a", "text": "fine"}\n' + (line if isinstance(line, bytes) else line.encode()))
+    f.write_bytes(
+        b'{"_id": "a", "text": "fine"}\n' + (line if isinstance(line, bytes) else line.encode())
+    )
     return _write(d / "c.toml", '[corpus]\nformat = "jsonl"\npath = "corpus/corpus.jsonl"\n')
 
 
@@ -382,10 +418,21 @@ def test_earlier_input_errors_stay_clear(tmp_path, capsys, case):
 
 OWN_CORPUS_CASES = {
     # a first run on one's own corpus: a named file that is not there, ids that do not match
-    "queries file missing": ('queries = "nope.jsonl"\n', 'corpus.queries', '{"_id": "q1", "text": "..."}'),
-    "evidence file missing": ('queries = "q.jsonl"\nevidence = "nope.jsonl"\n', "corpus.evidence",
-                              '"doc_id": "report.pdf"'),
-    "qrels file missing": ('queries = "q.jsonl"\nqrels = "nope.tsv"\n', "corpus.qrels", "query-id, corpus-id"),
+    "queries file missing": (
+        'queries = "nope.jsonl"\n',
+        "corpus.queries",
+        '{"_id": "q1", "text": "..."}',
+    ),
+    "evidence file missing": (
+        'queries = "q.jsonl"\nevidence = "nope.jsonl"\n',
+        "corpus.evidence",
+        '"doc_id": "report.pdf"',
+    ),
+    "qrels file missing": (
+        'queries = "q.jsonl"\nqrels = "nope.tsv"\n',
+        "corpus.qrels",
+        "query-id, corpus-id",
+    ),
 }
 
 
@@ -410,9 +457,14 @@ def test_evidence_naming_an_unknown_document_shows_how_documents_are_named(tmp_p
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "a.txt").write_text("Kidney stones form in the kidney. Drink water.")
     (tmp_path / "q.jsonl").write_text('{"_id": "q1", "text": "kidney"}\n')
-    (tmp_path / "ev.jsonl").write_text('{"query_id": "q1", "doc_id": "a", "text": "Drink water."}\n')
-    cfg = _write(tmp_path / "c.toml", '[corpus]\nformat = "folder"\npath = "docs"\nqueries = "q.jsonl"\n'
-                 'evidence = "ev.jsonl"\n[cache]\ndir = "cache"\n')
+    (tmp_path / "ev.jsonl").write_text(
+        '{"query_id": "q1", "doc_id": "a", "text": "Drink water."}\n'
+    )
+    cfg = _write(
+        tmp_path / "c.toml",
+        '[corpus]\nformat = "folder"\npath = "docs"\nqueries = "q.jsonl"\n'
+        'evidence = "ev.jsonl"\n[cache]\ndir = "cache"\n',
+    )
     with caplog.at_level(logging.WARNING):
         ds, _ = Pipeline(load_config(cfg)).dataset()
     assert ds.skipped == {"evidence with unknown document id": 1}

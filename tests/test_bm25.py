@@ -19,7 +19,9 @@ QUERIES = ["the cat", "dog dog", "fox unknownword", "zzz", "GH pituitary acromeg
                                             ("bm25plus", BM25Plus, {"delta": 1.0})])
 def test_scores_equal_rank_bm25(variant, cls, kw):
     ct, qt = tokenize(CORPUS), tokenize(QUERIES)
-    ours = BM25Index.build(ct, BM25Config(variant=variant, k1=1.2, b=0.75, delta=kw.get("delta", 0.5))).scores(qt)
+    ours = BM25Index.build(
+        ct, BM25Config(variant=variant, k1=1.2, b=0.75, delta=kw.get("delta", 0.5))
+    ).scores(qt)
     ref = cls(ct, k1=1.2, b=0.75, **kw)
     expected = np.array([ref.get_scores(q) for q in qt])
     np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-12)
@@ -72,8 +74,12 @@ def test_streamed_build_from_texts_equals_rank_bm25_and_ranks_in_bounded_blocks(
     whole = BM25Index.build(tokenize(CORPUS), cfg)
     assert (streamed.weights != whole.weights).nnz == 0 and streamed.vocab == whole.vocab
     ref = BM25Okapi(tokenize(CORPUS), k1=1.2, b=0.75, epsilon=0.25)
-    np.testing.assert_allclose(streamed.scores(tokenize(QUERIES)),
-                               [ref.get_scores(q) for q in tokenize(QUERIES)], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        streamed.scores(tokenize(QUERIES)),
+        [ref.get_scores(q) for q in tokenize(QUERIES)],
+        rtol=1e-12,
+        atol=1e-12,
+    )
     want = whole.topk(tokenize(QUERIES), 5)
     seen = []
     real = BM25Index.scores
@@ -96,7 +102,9 @@ def test_compiled_ranking_equals_the_scipy_one(variant, monkeypatch):
     words = [f"w{i}" for i in range(40)]
     corpus = [" ".join(rng.choice(words, rng.integers(1, 9))) for _ in range(120)]
     corpus += corpus[:10]  # duplicate chunks: exact ties
-    queries = [" ".join(rng.choice(words + ["unseen"], rng.integers(1, 5))) for _ in range(70)] + [""]
+    queries = [" ".join(rng.choice(words + ["unseen"], rng.integers(1, 5))) for _ in range(70)] + [
+        ""
+    ]
     index = BM25Index.from_texts(corpus, BM25Config(variant=variant))
     exclude = np.zeros(len(corpus), dtype=bool)
     exclude[::7] = True

@@ -18,8 +18,10 @@ from .test_notebooks import ROOT, tiny_toml  # noqa: F401  (fixture)
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 pytestmark = [
-    pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(DRIVER).exists()),
-                       reason="Debian chromium + chromium-driver not installed (make test installs them)"),
+    pytest.mark.skipif(
+        not (Path(CHROMIUM).exists() and Path(DRIVER).exists()),
+        reason="Debian chromium + chromium-driver not installed (make test installs them)",
+    ),
     pytest.mark.timeout(420),
 ]
 TOKEN = "bmembed-test-token"
@@ -38,9 +40,25 @@ def serve(tmp_path, tiny_toml):  # noqa: F811
     def start(notebook: str) -> tuple[str, Path]:
         port = free_port()
         log = tmp_path / f"{notebook}.log"
-        p = subprocess.Popen([sys.executable, "-m", "bmembed_lab.cli", "notebooks", notebook,
-                              "--port", str(port), "--headless", "--", "--token-password", TOKEN],
-                             stdout=log.open("w"), stderr=subprocess.STDOUT, env=dict(os.environ), cwd=ROOT)
+        p = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bmembed_lab.cli",
+                "notebooks",
+                notebook,
+                "--port",
+                str(port),
+                "--headless",
+                "--",
+                "--token-password",
+                TOKEN,
+            ],
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ),
+            cwd=ROOT,
+        )
         procs.append(p)
         for _ in range(120):
             with socket.socket() as s:
@@ -86,7 +104,8 @@ def all_text(d) -> str:
 
 def plot_titles(d) -> list[str]:
     return d.execute_script("""return Array.from(document.querySelectorAll('marimo-plotly')).map(
-        e => { const t = (e.shadowRoot || e).querySelector('.gtitle'); return t ? t.textContent : ''; });""")
+        e => { const t = (e.shadowRoot || e).querySelector('.gtitle');
+               return t ? t.textContent : ''; });""")
 
 
 def wait_for(fn, timeout=180, what="condition"):
@@ -126,12 +145,16 @@ def test_partition_designer_redraws_when_alpha_moves(serve, browser, tmp_path):
     workbench.open_pipeline().training_ranking()  # opening a notebook only reads the cache
     url, log = serve("02_bm25_sampling.py")
     browser.get(url)
-    titles = wait_for(lambda: [t for t in plot_titles(browser) if "entropy" in t], what="target plot")
+    titles = wait_for(
+        lambda: [t for t in plot_titles(browser) if "entropy" in t], what="target plot"
+    )
     before = titles[0]
     press_slider(browser, 3, Keys.ARROW_RIGHT, 20)  # sliders: k, m, ratio, alpha
     after = wait_for(lambda: [t for t in plot_titles(browser) if "entropy" in t and t != before],
                      what="the target plot to redraw")[0]
-    assert float(after.split("entropy ")[1].split()[0]) > float(before.split("entropy ")[1].split()[0])
+    assert float(after.split("entropy ")[1].split()[0]) > float(
+        before.split("entropy ")[1].split()[0]
+    )
     text = all_text(browser)
     assert "interval (ranks)" in text and "BM25 rank, 1 = first" in text
     browser.save_screenshot(str(tmp_path / "02_bm25_sampling.png"))
@@ -148,11 +171,15 @@ def test_embedding_map_redraws_when_the_colouring_changes(serve, browser, tmp_pa
 
     workbench.open_pipeline().trained("bmembed", progress=False)  # the map needs an adapted model
     workbench.open_pipeline().embedding_map(("base", "bmembed"), MapParams(15, 0.1))
-    workbench.open_pipeline().evaluate(["base", "bmembed"])  # the runs the map's lines read  # (cached)
+    workbench.open_pipeline().evaluate(
+        ["base", "bmembed"]
+    )  # the runs the map's lines read  # (cached)
     url, log = serve("06_embedding_map.py")
     browser.get(url)
-    legend = ("return Array.from(document.querySelectorAll('marimo-plotly')).map(e => Array.from("
-              "(e.shadowRoot || e).querySelectorAll('.legendtext')).map(t => t.textContent).join('|'))")
+    legend = (
+        "return Array.from(document.querySelectorAll('marimo-plotly')).map(e => Array.from("
+        "(e.shadowRoot || e).querySelectorAll('.legendtext')).map(t => t.textContent).join('|'))"
+    )
     before = wait_for(lambda: [t for t in browser.execute_script(legend) if t], timeout=300,
                       what="the map")[0]
     assert "gold chunk" in before and "selected question" in before  # colour by relevance
@@ -191,8 +218,13 @@ def test_perturbation_study_redraws_when_the_metric_changes(serve, browser, tmp_
     text = browser.execute_script("return document.body.innerText")
     assert "[MASK]" in text and "What the numbers say" in text  # side by side + reading
     metric = shadow_all(browser, "marimo-dropdown")[2]  # keywords, substitutes, metric
-    Select(metric.shadow_root.find_element("css selector", "select")).select_by_visible_text("Hit@1")
-    wait_for(lambda: [t for t in plot_titles(browser) if t.startswith("Hit@1:")], what="the chart to redraw")
+    Select(metric.shadow_root.find_element("css selector", "select")).select_by_visible_text(
+        "Hit@1"
+    )
+    wait_for(
+        lambda: [t for t in plot_titles(browser) if t.startswith("Hit@1:")],
+        what="the chart to redraw",
+    )
     text = all_text(browser)
     assert "→" in text  # every change beside its original on the same questions
     for bad in ("None", "NaN", "nan"):
@@ -202,8 +234,9 @@ def test_perturbation_study_redraws_when_the_metric_changes(serve, browser, tmp_
     assert_no_errors(browser, log)
 
 
-def test_every_notebook_opens_from_the_cache_and_its_open_time_is_recorded(serve, browser, tmp_path,
-                                                                            tiny_toml):  # noqa: F811
+def test_every_notebook_opens_from_the_cache_and_its_open_time_is_recorded(
+    serve, browser, tmp_path, tiny_toml  # noqa: F811
+):
     """After the demo's commands (run, perturb, diagnose) every notebook opens from the cache in
     the browser with no error and no 'not computed yet' note; each open time (navigation until
     the page's text stops changing) and a screenshot go to the test's artefact folder. Times
@@ -213,8 +246,11 @@ def test_every_notebook_opens_from_the_cache_and_its_open_time_is_recorded(serve
     from bmembed_lab.cli import main
 
     text = tiny_toml.read_text()  # the demo's systems: what notebooks 00 and 04 show
-    tiny_toml.write_text(text.replace("[eval]\n", '[eval]\nsystems = ["bm25", "base", "rrf", "bmembed", '
-                                                   '"rrf+bmembed"]\n', 1))
+    tiny_toml.write_text(
+        text.replace(
+            "[eval]\n", '[eval]\nsystems = ["bm25", "base", "rrf", "bmembed", "rrf+bmembed"]\n', 1
+        )
+    )
     for cmd in (["run"], ["perturb", "--show", "0"], ["diagnose"]):
         assert main([cmd[0], "-c", str(tiny_toml), "-q", *cmd[1:]]) == 0
     times = {}

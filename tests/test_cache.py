@@ -27,7 +27,9 @@ def test_hit_and_miss(tmp_path):
     assert cache.has("stage", k1) and not cache.has("stage", "0" * 16)
     _, k3 = _run(cache, calls, {"a": 2})
     assert calls == [1, 1] and k3 != k1
-    assert StageCache.make_key("s", {"a": 1}, ["in"], "v2") != StageCache.make_key("s", {"a": 1}, ["in"], "v1")
+    assert StageCache.make_key("s", {"a": 1}, ["in"], "v2") != StageCache.make_key(
+        "s", {"a": 1}, ["in"], "v1"
+    )
     assert [r["stage"] for r in cache.entries()] == ["stage", "stage"]
 
 
@@ -103,10 +105,13 @@ def test_code_version_is_fixed_per_process(tmp_path, monkeypatch):
     sys.modules.pop("stage_mod_for_test")
 
 
-def test_code_version_of_a_module_named_by_string_reads_it_without_importing(tmp_path, monkeypatch):
+def test_code_version_of_a_module_named_by_string_reads_it_without_importing(
+    tmp_path, monkeypatch
+):
     import importlib
     import sys
 
+    from bmembed_lab import hashing
     from bmembed_lab.hashing import code_version
 
     (tmp_path / "named_mod_for_test.py").write_text("raise RuntimeError('imported')\n")
@@ -116,6 +121,14 @@ def test_code_version_of_a_module_named_by_string_reads_it_without_importing(tmp
     assert "named_mod_for_test" not in sys.modules
     (tmp_path / "other_mod_for_test.py").write_text("raise RuntimeError('other')\n")
     assert code_version("other_mod_for_test") != v1  # the source is what is hashed
+    pkg = tmp_path / "named_pkg_for_test"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "part.py").write_text("raise RuntimeError('imported')\n")
+    v_pkg = code_version("named_pkg_for_test")  # a package named by string: all of its modules
+    (pkg / "part.py").write_text("raise RuntimeError('edited')\n")
+    hashing._SOURCE_HASHES.pop("named_pkg_for_test")
+    assert code_version("named_pkg_for_test") != v_pkg and "named_pkg_for_test" not in sys.modules
 
 
 def test_code_version_follows_code_not_comments_docstrings_or_layout():
@@ -130,7 +143,9 @@ def test_code_version_follows_code_not_comments_docstrings_or_layout():
     assert same == base and changed != base
 
 
-def test_a_killed_corpus_encoding_resumes_from_its_last_shard(tmp_path, tiny_model_dir, monkeypatch):
+def test_a_killed_corpus_encoding_resumes_from_its_last_shard(
+    tmp_path, tiny_model_dir, monkeypatch
+):
     """Long encodings are written shard by shard with a checksum: killed after two shards, a
     rerun encodes only the rest; a damaged shard is encoded again; the result equals one
     unsharded encoding, and the shards go once the whole is stored."""
@@ -157,7 +172,10 @@ def test_a_killed_corpus_encoding_resumes_from_its_last_shard(tmp_path, tiny_mod
     with pytest.raises(KeyboardInterrupt):
         runs.embeddings(cache, enc, texts, False, "k", shard=3)
     shard_dir = next((tmp_path / "cache" / ENCODE_SHARDS).iterdir())
-    assert sorted(p.name for p in shard_dir.glob("*.npy")) == ["shard-000000.npy", "shard-000001.npy"]
+    assert sorted(p.name for p in shard_dir.glob("*.npy")) == [
+        "shard-000000.npy",
+        "shard-000001.npy",
+    ]
     (shard_dir / "shard-000001.npy").write_bytes((shard_dir / "shard-000000.npy").read_bytes())
     seen.clear()
     monkeypatch.setattr(Encoder, "encode", lambda self, part, *a, **k: seen.append(len(part)) or
@@ -168,7 +186,9 @@ def test_a_killed_corpus_encoding_resumes_from_its_last_shard(tmp_path, tiny_mod
     assert not shard_dir.exists()
 
 
-def test_float16_storage_is_memory_mapped_and_ranks_like_float32(tmp_path, beir_dir, tiny_model_dir):
+def test_float16_storage_is_memory_mapped_and_ranks_like_float32(
+    tmp_path, beir_dir, tiny_model_dir
+):
     """encoder.storage = float16: the corpus embeddings are stored as float16, read back
     memory-mapped (the same values right after encoding as from the cache later), keyed
     apart from float32, and the dense ranking agrees with float32's."""
@@ -213,7 +233,10 @@ def test_a_read_only_pipeline_never_computes_or_writes(tmp_path, beir_dir, tiny_
     want = Pipeline(cfg).evaluate()["summary"]
 
     def snapshot():
-        return {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in (tmp_path / "cache").rglob("*")}
+        return {
+            p: (p.stat().st_mtime_ns, p.stat().st_size) for p in (tmp_path / "cache").rglob("*")
+        }
+
     before = snapshot()
     got = Pipeline(cfg, read_only=True).evaluate()["summary"]
     assert got.equals(want) and snapshot() == before

@@ -12,8 +12,21 @@ from .conftest import tiny_config, tiny_config_file, write_jsonl
 # 30 invented names, each named by one harbour record; the questions ask for a sauce recipe
 # with that name, beside 20 recipe pages: BM25 follows the rare name, a sentence encoder the topic.
 _SYL = "ka lo mi zu re vo ta ne shi qua bri xo".split()
-NAMES = [(_SYL[i % 12] + _SYL[(5 * i + 3) % 12] + _SYL[(7 * i + 1) % 12]).capitalize() for i in range(30)]
-DISHES = ["pasta", "soup", "stew", "salad", "curry", "risotto", "noodles", "pie", "tacos", "dumplings"]
+NAMES = [
+    (_SYL[i % 12] + _SYL[(5 * i + 3) % 12] + _SYL[(7 * i + 1) % 12]).capitalize() for i in range(30)
+]
+DISHES = [
+    "pasta",
+    "soup",
+    "stew",
+    "salad",
+    "curry",
+    "risotto",
+    "noodles",
+    "pie",
+    "tacos",
+    "dumplings",
+]
 CODE_DOCS = [(f"c{i}", f"The old harbour ledger lists {n} among the cargo unloaded in {1800 + i}.")
              for i, n in enumerate(NAMES)]
 CODE_QUERIES = [(f"qc{i}", f"recipe for {n} sauce") for i, n in enumerate(NAMES)]
@@ -25,19 +38,34 @@ RECIPES = ([(f"r{i}", f"A classic {d} recipe: simmer the sauce slowly, season it
 # 30 facts and questions that share no word: BM25 scores nothing, a sentence encoder matches.
 PARAPHRASES = [
     ("The feline slept on the warm windowsill all afternoon.", "cat napping by a sunny window"),
-    ("Physicians prescribe antibiotics against bacterial infections.", "doctors give drugs for germs"),
-    ("The automobile would not start because its battery was dead.", "car engine failing, flat cell"),
+    (
+        "Physicians prescribe antibiotics against bacterial infections.",
+        "doctors give drugs for germs",
+    ),
+    (
+        "The automobile would not start because its battery was dead.",
+        "car engine failing, flat cell",
+    ),
     ("Heavy rainfall caused the river to overflow its banks.", "flooding after storms"),
     ("She purchased fresh vegetables at the farmers market.", "buying produce from growers"),
     ("The aircraft landed safely despite strong crosswinds.", "plane touchdown in gusty weather"),
     ("Children learn arithmetic in elementary school.", "kids studying math in primary grades"),
     ("The chef seasoned the soup with garlic and thyme.", "cook flavouring broth with herbs"),
-    ("Volcanic eruptions release ash into the atmosphere.", "mountain explosions spewing dust skyward"),
+    (
+        "Volcanic eruptions release ash into the atmosphere.",
+        "mountain explosions spewing dust skyward",
+    ),
     ("Investors sold shares when the market dropped.", "traders dumping stock during a crash"),
-    ("The orchestra performed a symphony by Beethoven.", "musicians playing classical composer's work"),
+    (
+        "The orchestra performed a symphony by Beethoven.",
+        "musicians playing classical composer's work",
+    ),
     ("Bees pollinate flowers while collecting nectar.", "insects helping blossoms reproduce"),
     ("The athlete sprinted to victory in the final race.", "runner winning championship dash"),
-    ("Glaciers are melting because of rising temperatures.", "ice sheets shrinking as climate warms"),
+    (
+        "Glaciers are melting because of rising temperatures.",
+        "ice sheets shrinking as climate warms",
+    ),
     ("The library lends books to residents for free.", "borrowing novels at no cost locally"),
     ("Dentists recommend brushing teeth twice daily.", "tooth care advice, two cleanings per day"),
     ("The puppy chewed through the leather sofa.", "young dog destroyed couch"),
@@ -46,14 +74,20 @@ PARAPHRASES = [
     ("Hikers reached the summit before sunrise.", "trekkers topping the peak at dawn"),
     ("The bakery sells croissants every morning.", "pastry shop offering breakfast rolls"),
     ("Earthquakes shook buildings across the city.", "tremors rattling urban structures"),
-    ("The nurse measured the patient's blood pressure.", "clinician checking hypertension readings"),
+    (
+        "The nurse measured the patient's blood pressure.",
+        "clinician checking hypertension readings",
+    ),
     ("Farmers harvested wheat in late summer.", "growers reaping grain at season end"),
     ("The scientist observed cells under a microscope.", "researcher viewing tissue magnified"),
     ("A thief stole jewelry from the museum.", "burglar took gems from exhibit hall"),
     ("The toddler giggled at the clown's tricks.", "small child laughing at circus jester"),
     ("Mechanics repaired the truck's broken transmission.", "garage fixing lorry gearbox"),
     ("The couple celebrated their wedding anniversary.", "spouses marking marriage milestone"),
-    ("Students protested against higher tuition fees.", "pupils demonstrating over costly education"),
+    (
+        "Students protested against higher tuition fees.",
+        "pupils demonstrating over costly education",
+    ),
 ]
 PARA_DOCS = [(f"p{i}", d) for i, (d, _) in enumerate(PARAPHRASES)]
 PARA_QUERIES = [(f"qp{i}", q) for i, (_, q) in enumerate(PARAPHRASES)]

@@ -17,10 +17,12 @@ def n_tok(tok, text):
     return len(tok(text, add_special_tokens=False)["input_ids"])
 
 
-TEXT = ("Acromegaly is a hormonal disorder. It results from too much growth hormone in the body. "
-        "The pituitary makes GH.\n\nUsually the excess GH comes from benign tumors. These tumors are "
-        "called adenomas. Treatment includes surgery, medication and radiation therapy. The last "
-        "sentence is the tail and must not be dropped.")
+TEXT = (
+    "Acromegaly is a hormonal disorder. It results from too much growth hormone in the body. "
+    "The pituitary makes GH.\n\nUsually the excess GH comes from benign tumors. These tumors are "
+    "called adenomas. Treatment includes surgery, medication and radiation therapy. The last "
+    "sentence is the tail and must not be dropped."
+)
 
 
 def test_sentence_spans_trim_and_skip_blank():
@@ -99,7 +101,9 @@ def test_a_long_document_is_tokenized_in_windows_with_the_same_chunks(monkeypatc
     whole = chunk_documents([Document("d", text)], tok, 64)
     monkeypatch.setattr(chunking, "WINDOW_CHARS", 20_000)
     windowed = chunk_documents([Document("d", text)], tok, 64)
-    assert [(c.start, c.end, c.n_tokens) for c in windowed] == [(c.start, c.end, c.n_tokens) for c in whole]
+    assert [(c.start, c.end, c.n_tokens) for c in windowed] == [
+        (c.start, c.end, c.n_tokens) for c in whole
+    ]
     offs = chunking.token_offsets(tok, text, 20_000)
     full = tok(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
     assert offs.tolist() == [list(x) for x in full]

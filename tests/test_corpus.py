@@ -87,7 +87,10 @@ def test_real_financebench_pdf_pages_match_dataset():
 
     text, starts = F.read_pdf(SHARED / "financebench" / "pdfs" / "3M_2018_10K.pdf")
     doc = C.Document("3M_2018_10K", text, page_starts=starts)
-    rows = [json.loads(line) for line in open(SHARED / "financebench" / "data" / "financebench_open_source.jsonl")]
+    rows = [
+        json.loads(line)
+        for line in open(SHARED / "financebench" / "data" / "financebench_open_source.jsonl")
+    ]
     ev = next(e for r in rows for e in r["evidence"] if e["doc_name"] == "3M_2018_10K")
     s, e = doc.page_span(ev["evidence_page_num"])
     assert "".join(ev["evidence_text_full_page"].split())[:200] in "".join(text[s:e].split())
@@ -101,8 +104,12 @@ def test_empty_corpus_and_unknown_ids(tmp_path):
                    [C.Evidence("q1", "t", "zz"), C.Evidence("q7", "t")])
     out = C.check_dataset(ds, "x")
     assert out.qrels == {"q1": {"d1": 1}}
-    assert out.skipped == {"qrels rows with unknown document id": 1, "qrels rows with unknown query id": 1,
-                           "evidence with unknown document id": 1, "evidence with unknown query id": 1}
+    assert out.skipped == {
+        "qrels rows with unknown document id": 1,
+        "qrels rows with unknown query id": 1,
+        "evidence with unknown document id": 1,
+        "evidence with unknown query id": 1,
+    }
     with pytest.raises(InputError, match="folder not found"):
         F.load_folder_documents(tmp_path / "missing")
 

@@ -73,7 +73,9 @@ def test_joint_umap_shares_one_fit():
     spread = np.ptp(base, axis=0).max()
     assert np.median(np.linalg.norm(base - tuned, axis=1)) < 0.2 * spread
     with pytest.raises(InputError, match="different dimensions"):
-        joint_umap([("a", "chunk", ["x"] * 40, a), ("b", "chunk", ["x"] * 40, a[:, :4])], MapParams())
+        joint_umap(
+            [("a", "chunk", ["x"] * 40, a), ("b", "chunk", ["x"] * 40, a[:, :4])], MapParams()
+        )
 
 
 def test_the_reading_says_what_moved_and_never_contradicts_the_numbers():

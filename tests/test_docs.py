@@ -20,7 +20,9 @@ def measured_intervals() -> list[tuple[float, float, float]]:
         if isinstance(o, dict):
             low = next((k for k in ("ci_low", "low") if isinstance(o.get(k), (int, float))), None)
             high = {"ci_low": "ci_high", "low": "high"}.get(low)
-            value = next((k for k in ("diff", "change") if isinstance(o.get(k), (int, float))), None)
+            value = next(
+                (k for k in ("diff", "change") if isinstance(o.get(k), (int, float))), None
+            )
             if low and value and isinstance(o.get(high), (int, float)):
                 found.append((o[value], o[low], o[high]))
             for v in o.values():
@@ -38,7 +40,11 @@ def measured_intervals() -> list[tuple[float, float, float]]:
 
 def shown_as(x: float, text: str, signed: bool) -> bool:
     digits = len(text.split(".")[1])
-    return f"{x:+.{digits}f}".lstrip("+") == text.lstrip("+") if signed else f"{abs(x):.{digits}f}" == text.lstrip("+-")
+    return (
+        f"{x:+.{digits}f}".lstrip("+") == text.lstrip("+")
+        if signed
+        else f"{abs(x):.{digits}f}" == text.lstrip("+-")
+    )
 
 
 def quoted(measured, d: str, lo: str, hi: str) -> bool:

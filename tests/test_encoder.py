@@ -36,15 +36,21 @@ def test_last_token_pooling_left_and_right_padding(tiny_model_dir):
     hidden = torch.arange(2 * 3 * 2, dtype=torch.float32).reshape(2, 3, 2) + 1
     right = enc.pool(hidden, torch.tensor([[1, 1, 0], [1, 1, 1]]))
     left = enc.pool(hidden, torch.tensor([[0, 1, 1], [1, 1, 1]]))
-    np.testing.assert_allclose(right[0].numpy(), torch.nn.functional.normalize(hidden[0, 1], dim=0).numpy())
-    np.testing.assert_allclose(left[0].numpy(), torch.nn.functional.normalize(hidden[0, 2], dim=0).numpy())
+    np.testing.assert_allclose(
+        right[0].numpy(), torch.nn.functional.normalize(hidden[0, 1], dim=0).numpy()
+    )
+    np.testing.assert_allclose(
+        left[0].numpy(), torch.nn.functional.normalize(hidden[0, 2], dim=0).numpy()
+    )
 
 
 def test_query_instruction_only_on_queries(tiny_model_dir):
     enc = Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32",
                                      query_instruction="Instruct: find\nQuery: "))
     plain = Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32"))
-    assert np.allclose(enc.encode(TEXTS[:2], progress=False), plain.encode(TEXTS[:2], progress=False))
+    assert np.allclose(
+        enc.encode(TEXTS[:2], progress=False), plain.encode(TEXTS[:2], progress=False)
+    )
     assert not np.allclose(enc.encode(TEXTS[:2], is_query=True, progress=False),
                            plain.encode(TEXTS[:2], is_query=True, progress=False))
 
@@ -89,7 +95,9 @@ def test_fingerprint_remembered_across_processes(tiny_model_dir, tmp_path, monke
     monkeypatch.setenv("BMEMBED_FINGERPRINT_MEMO", str(tmp_path / "not-a-dir" / "x" / "fp.json"))
     (tmp_path / "not-a-dir").write_text("a file where a folder would go")
     enc._fingerprint.cache_clear()
-    assert model_fingerprint(tiny_model_dir) == model_fingerprint(copy)  # unwritable memo: still works
+    assert model_fingerprint(tiny_model_dir) == model_fingerprint(
+        copy
+    )  # unwritable memo: still works
 
 
 @pytest.mark.slow
@@ -107,8 +115,16 @@ def test_real_minilm_bf16_close_to_fp32_and_sentence_transformers():
     assert (fp32 * ref).sum(1).min() >= 0.9999
 
 
-@pytest.mark.parametrize("opts", [{}, {"precision": "bf16"}, {"protocol": "reference"},
-                                  {"pooling": "cls", "max_length": 64}, {"query_instruction": "q: "}])
+@pytest.mark.parametrize(
+    "opts",
+    [
+        {},
+        {"precision": "bf16"},
+        {"protocol": "reference"},
+        {"pooling": "cls", "max_length": 64},
+        {"query_instruction": "q: "},
+    ],
+)
 def test_the_identity_needs_no_model_and_equals_the_loaded_one(tiny_model_dir, opts):
     """Cache keys come from the config and the folder's JSON files: the lazy encoder's identity
     equals the loaded encoder's, and nothing is loaded until something is encoded."""
@@ -117,7 +133,10 @@ def test_the_identity_needs_no_model_and_equals_the_loaded_one(tiny_model_dir, o
     cfg = EncoderConfig(model=str(tiny_model_dir), **opts)
     lazy = LazyEncoder(cfg)
     assert lazy._loaded is None and lazy.identity == identity_of(cfg)
-    assert (lazy.pooling, lazy.query_instruction) == (Encoder.load(cfg).pooling, Encoder.load(cfg).query_instruction)
+    assert (lazy.pooling, lazy.query_instruction) == (
+        Encoder.load(cfg).pooling,
+        Encoder.load(cfg).query_instruction,
+    )
     assert lazy.identity == Encoder.load(cfg).identity
     emb = lazy.encode(["a kidney stone"], progress=False)
     assert lazy._loaded is not None and emb.shape[0] == 1
@@ -144,8 +163,13 @@ def test_opening_cached_results_does_not_import_torch(tmp_path, beir_dir, tiny_m
             "sets = [f'{s}.{k}={json.dumps(v)}' for s, sec in d.items() for k, v in sec.items()]\n"
             "Pipeline(load_config(None, sets)).evaluate(['bm25', 'base', 'rrf'])\n"
             "print(json.dumps('torch' in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "c.json")], capture_output=True,
-                         text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "c.json")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert out.stdout.strip().splitlines()[-1] == "false", out.stderr[-2000:]
 
 

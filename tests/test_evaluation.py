@@ -45,7 +45,9 @@ def test_comparisons_only_among_the_systems_given():
     assert default_comparisons(["bm25", "cl"]) == [("cl", "bm25")]
 
 
-def test_evaluate_is_cached_so_reopening_does_not_resample(tmp_path, beir_dir, tiny_model_dir, monkeypatch):
+def test_evaluate_is_cached_so_reopening_does_not_resample(
+    tmp_path, beir_dir, tiny_model_dir, monkeypatch
+):
     """The per-query tables and the bootstrap comparisons are a cached stage: a fresh pipeline
     (a notebook reopening) gets them back without drawing again; other systems draw anew."""
     from bmembed_lab import evaluation as evaluation_mod
@@ -57,7 +59,9 @@ def test_evaluate_is_cached_so_reopening_does_not_resample(tmp_path, beir_dir, t
     first = Pipeline(cfg).evaluate(["bm25", "base", "rrf"])
     monkeypatch.setattr(evaluation_mod, "compare_all", lambda *a, **k: pytest.fail("resampled"))
     again = Pipeline(cfg).evaluate(["bm25", "base", "rrf"])
-    assert again["comparisons"].equals(first["comparisons"]) and again["summary"].equals(first["summary"])
+    assert again["comparisons"].equals(first["comparisons"]) and again["summary"].equals(
+        first["summary"]
+    )
     with pytest.raises(pytest.fail.Exception, match="resampled"):
         Pipeline(cfg).evaluate(["bm25", "base"])
 
@@ -78,7 +82,9 @@ def test_the_metric_note_says_when_map_and_mrr_agree_and_why():
     pq = per_query_table(run, one)
     assert pq["MAP@10"].tolist() == pq["MRR@10"].tolist() == [0.5]
     assert "every question has one gold fact" in metric_note(pq, one.n_facts)
-    two = Relevance(grades={"q2": {0: 1.0, 2: 1.0}}, facts={"q2": {0: [0], 2: [1]}}, n_facts={"q2": 2})
+    two = Relevance(
+        grades={"q2": {0: 1.0, 2: 1.0}}, facts={"q2": {0: [0], 2: [1]}}, n_facts={"q2": 2}
+    )
     pq = per_query_table(run, two)  # MAP@10 (1 + 1/3) / 2, MRR@10 1: a difference to read
     assert pq["MAP@10"].round(3).tolist() == [0.667] and metric_note(pq, two.n_facts) == ""
     assert metric_note(pd.DataFrame(), {}) == ""

@@ -13,7 +13,9 @@ from .conftest import DOCS, write_jsonl
 def test_a_folder_with_questions_and_evidence_gives_a_config_that_runs(tmp_path, capsys):
     docs = tmp_path / "my_documents"
     (docs / "sub").mkdir(parents=True)
-    (docs / "a.txt").write_text("Kidney stones form in the kidney. Drinking water helps prevent them.")
+    (docs / "a.txt").write_text(
+        "Kidney stones form in the kidney. Drinking water helps prevent them."
+    )
     (docs / "sub" / "b.md").write_text("# Gallstones\nGallstones form in the gallbladder.")
     write_jsonl(docs / "questions.jsonl", [{"_id": "q1", "text": "how to prevent kidney stones"}])
     write_jsonl(docs / "evidence.jsonl", [{"query_id": "q1", "doc_id": "a.txt",
@@ -24,7 +26,11 @@ def test_a_folder_with_questions_and_evidence_gives_a_config_that_runs(tmp_path,
     assert "folder of 2 readable files" in said and "'a.txt'" in said
     assert "questions: my_documents/questions.jsonl (1)" in said and "missing" not in said
     cfg = load_config(out)
-    assert (cfg.corpus.format, cfg.corpus.path, cfg.chunking.chunk_tokens) == ("folder", "my_documents", 254)
+    assert (cfg.corpus.format, cfg.corpus.path, cfg.chunking.chunk_tokens) == (
+        "folder",
+        "my_documents",
+        254,
+    )
     ds, _ = Pipeline(cfg).dataset()
     assert sorted(d.doc_id for d in ds.documents) == ["a.txt", "sub/b.md"]
     assert Pipeline(cfg).relevance()[0].grades  # the evidence matched a chunk
@@ -44,7 +50,11 @@ def test_a_jsonl_file_with_its_own_field_names_and_no_questions(tmp_path, capsys
     assert "3 documents (id from 'id', text from 'body', title from 'name')" in said
     assert "missing: labelled questions" in said and '"doc_id": "d1"' in said
     cfg = load_config(out)
-    assert (cfg.corpus.id_field, cfg.corpus.text_field, cfg.corpus.title_field) == ("id", "body", "name")
+    assert (cfg.corpus.id_field, cfg.corpus.text_field, cfg.corpus.title_field) == (
+        "id",
+        "body",
+        "name",
+    )
     assert [d.title for d in Pipeline(cfg).dataset()[0].documents] == [d["title"] for d in DOCS]
 
 

@@ -14,7 +14,8 @@ import pytest
 
 from bmembed_lab import __version__
 
-from .test_browser import CHROMIUM, DRIVER, TOKEN, all_text, browser, free_port, wait_for  # noqa: F401
+from .test_browser import CHROMIUM, DRIVER, TOKEN, all_text, free_port, wait_for
+from .test_browser import browser  # noqa: F401  (fixture)
 from .test_notebooks import ROOT
 
 pytestmark = pytest.mark.timeout(420)
@@ -51,10 +52,13 @@ def test_version_and_python_dash_m():
     assert out.strip() == f"bmembed-lab {__version__}"
 
 
-@pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(DRIVER).exists()),
-                    reason="Debian chromium + chromium-driver not installed (make test installs them)")
+@pytest.mark.skipif(
+    not (Path(CHROMIUM).exists() and Path(DRIVER).exists()),
+    reason="Debian chromium + chromium-driver not installed (make test installs them)",
+)
 def test_installed_bmembed_lab_notebooks_opens_the_gallery_outside_the_checkout(
-        wheel, tmp_path, browser):  # noqa: F811
+    wheel, tmp_path, browser  # noqa: F811
+):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),

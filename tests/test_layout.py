@@ -84,6 +84,17 @@ def test_no_module_over_400_lines():
     assert long_modules(REPO) == []
 
 
+def test_ruff_passes_at_100_columns():
+    """The project's lint rules, line length at 100 columns included (pyproject.toml), hold
+    everywhere: package, tests, bench, notebooks, scripts."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(REPO)],
+                       capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 0, r.stdout[-3000:]
+
+
 def test_every_cached_stage_is_in_the_chain():
     assert stages_missing_from_chain() == []
 
@@ -110,11 +121,15 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
 
 
 def test_each_rule_catches_a_violation(tmp_path):
-    root = _tree(tmp_path, {
-        "bmembed_lab/big.py": "x = 1\n" * (MAX_LINES + 1),
-        "bmembed_lab/stages/new.py": 'def f(c):\n    return c.root / "model", c.sub_store("llm_calls")\n',
-        "notebooks/03.py": f'method = {methods.DEFAULT!r}\nlabel = {{"model": 1}}\n',
-    })
+    root = _tree(
+        tmp_path,
+        {
+            "bmembed_lab/big.py": "x = 1\n" * (MAX_LINES + 1),
+            "bmembed_lab/stages/new.py": 'def f(c):\n    return c.root / "model", '
+                                         'c.sub_store("llm_calls")\n',
+            "notebooks/03.py": f'method = {methods.DEFAULT!r}\nlabel = {{"model": 1}}\n',
+        },
+    )
     assert long_modules(root) == [f"bmembed_lab/big.py: {MAX_LINES + 1} lines"]
     assert cache_names_outside_cache(root) == ["bmembed_lab/stages/new.py:2: 'model'",
                                                "bmembed_lab/stages/new.py:2: 'llm_calls'"]

@@ -103,7 +103,10 @@ def test_wrong_key_stops_with_a_fix(server, tmp_path, monkeypatch):
 def test_dry_run_counts_calls_and_sends_nothing(server):
     est = dry_run(docs(), QueriesConfig(backend="llm"), llm_cfg(server))
     assert est["extraction calls"] == est["synthesis calls (at most)"] == est["segments"] > 3
-    assert est["approx prompt tokens"] > 0 and est["max completion tokens"] == 2 * est["segments"] * 2048
+    assert (
+        est["approx prompt tokens"] > 0
+        and est["max completion tokens"] == 2 * est["segments"] * 2048
+    )
     assert server.requests == []
 
 
@@ -182,7 +185,9 @@ def test_request_options_enter_a_reply_key_only_when_set():
                                      "temperature": 0.0, "max_tokens": 512},
                                     sort_keys=True).encode()).hexdigest()[:32]
     assert plain.key == old
-    assert Call("m", "system", "user", 0.0, 512, response_format='{"type": "json_object"}').key != old
+    assert (
+        Call("m", "system", "user", 0.0, 512, response_format='{"type": "json_object"}').key != old
+    )
     assert Call("m", "system", "user", 0.0, 512, extra_body='{"top_k": 20}').key != old
 
 

@@ -91,9 +91,15 @@ def test_one_listnet_step_matches_a_hand_computation(tiny_model_dir):
     from bmembed_lab.training import ListData, batch_loss, prepare_model
 
     tcfg = TrainingConfig(alpha=2.0, tau=0.05, attention_dropout=0.0)
-    query, passages = "kidney stones pain", ["stones form in the kidney", "bile and the liver", "pain relief"]
+    query, passages = (
+        "kidney stones pain",
+        ["stones form in the kidney", "bile and the liver", "pain relief"],
+    )
     bm25 = np.array([[7.5, 1.25, 3.0]])
-    enc = prepare_model(Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32"), trainable=True), tcfg)
+    enc = prepare_model(
+        Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32"), trainable=True),
+        tcfg,
+    )
     enc.model.eval()  # no dropout, so the two computations see the same network
     ours = batch_loss(enc, ListData([query], [passages], bm25), [0], tcfg)
     ours.backward()

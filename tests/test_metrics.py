@@ -21,7 +21,8 @@ def test_hit_mrr_recall():
 
 
 def test_map_both_definitions_methods_example():
-    # two gold facts found at ranks 1 and 3 (docs/method.md, "Metrics"): official 0.667, textbook 0.833
+    # two gold facts found at ranks 1 and 3 (docs/method.md, "Metrics"):
+    # official 0.667, textbook 0.833
     ranked = ["x", "y", "z"]
     facts = {"x": [0], "z": [1]}
     grades = {"x": 1.0, "z": 1.0}

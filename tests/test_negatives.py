@@ -61,11 +61,19 @@ def test_truncate_renormalises():
 
 @pytest.mark.parametrize("source", ["bm25", "base"])
 def test_pipeline_mnrl_with_matryoshka(tmp_path, beir_dir, tiny_model_dir, source):
-    cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, training__steps=2, training__warmup_steps=1,
-                      training__lr=1e-3, training__negatives_from=source, training__negative_depth=6,
-                      training__negative_margin=1.0,  # a random model: every cosine is ~0.94
-                      training__matryoshka_dims=[32, 16],
-                      eval__systems=["bm25", "base", "mnrl", "mnrl@16", "base@16"])
+    cfg = tiny_config(
+        tmp_path,
+        beir_dir,
+        tiny_model_dir,
+        training__steps=2,
+        training__warmup_steps=1,
+        training__lr=1e-3,
+        training__negatives_from=source,
+        training__negative_depth=6,
+        training__negative_margin=1.0,  # a random model: every cosine is ~0.94
+        training__matryoshka_dims=[32, 16],
+        eval__systems=["bm25", "base", "mnrl", "mnrl@16", "base@16"],
+    )
     pipe = Pipeline(cfg)
     mined, _ = pipe.mined_negatives()
     assert len(mined) > 0 and mined.negatives.shape == (len(mined), 1)

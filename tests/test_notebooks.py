@@ -83,20 +83,30 @@ def test_embedding_map_data(tiny_toml):
     # (question, chunk, None) per panel and kind, a segment per gold chunk at least
     stars = [(t.x[0], t.y[0]) for t in fig.data if t.mode == "markers" and t.marker.symbol == "star"
              and t.hoverinfo == "skip"]
-    segments = [(t.x[i], t.y[i]) for t in fig.data if t.mode == "lines" for i in range(0, len(t.x), 3)]
+    segments = [
+        (t.x[i], t.y[i]) for t in fig.data if t.mode == "lines" for i in range(0, len(t.x), 3)
+    ]
     assert len(stars) == 2 and len(segments) >= 2 * len(gold) and all(s in stars for s in segments)
     # the gold chunks stand out: large diamonds with a dark edge, one per gold chunk and panel
     diamonds = [t for t in fig.data if t.mode == "markers" and t.marker.symbol == "diamond"
                 and t.hoverinfo == "skip"]
-    assert sum(len(t.x) for t in diamonds) == 2 * len(gold) and all(t.marker.size >= 12 for t in diamonds)
+    assert sum(len(t.x) for t in diamonds) == 2 * len(gold) and all(
+        t.marker.size >= 12 for t in diamonds
+    )
     assert fig.layout.xaxis.title.text == "UMAP 1"
     names = {t.name for t in fig.data if t.showlegend is not False and t.name}
-    assert "gold chunk" in names and not any(", " in n for n in names)  # each legend entry said once
+    assert "gold chunk" in names and not any(
+        ", " in n for n in names
+    )  # each legend entry said once
     shown = [t for t in fig.data if t.showlegend is not False and t.name]
     assert len(shown) == len({t.name for t in shown})  # no entry twice
     # the legend shows the marks the title names: the star, the green diamond, the red ring
     marks = {t.name: t.marker.symbol for t in shown if t.hoverinfo == "skip"}
-    assert marks == {"selected question": "star", "gold chunk": "diamond", "the model's top 5": "circle-open"}
+    assert marks == {
+        "selected question": "star",
+        "gold chunk": "diamond",
+        "the model's top 5": "circle-open",
+    }
     moved = defs["moved"]
     assert moved["closer"] + moved["further"] + moved["same"] == len(defs["query_ids"])
     docs = set(table[table.kind == "chunk"]["document (10 largest)"])
@@ -127,7 +137,9 @@ def test_alignment_uniformity_and_evaluation_notebooks_data(tiny_toml):
     wl = ev["wl"]
     assert set(wl.status) <= {"fixed", "broke", "both hit", "both miss"}
     assert sum(ev["counts"].values()) == len(wl) == len(ev["res"]["per_query"].query_id.unique())
-    assert str(wl["bmembed"].dtype).startswith("int") and all(isinstance(x, str) for x in wl.iloc[:, -1])
+    assert str(wl["bmembed"].dtype).startswith("int") and all(
+        isinstance(x, str) for x in wl.iloc[:, -1]
+    )
     chart = ev["diff_chart"].data[0]
     mapc = ev["res"]["comparisons"].query("metric == 'MAP@10'")
     assert sorted(chart.y) == sorted(mapc.comparison) and len(chart.error_x.array) == len(mapc)
@@ -136,18 +148,33 @@ def test_alignment_uniformity_and_evaluation_notebooks_data(tiny_toml):
     pipe = wb.open_pipeline()
     qid = ev["res"]["per_query"].query_id.iloc[0]
     view = wb.drilldown(pipe, qid, ["bm25", "base"])
-    assert view["question"] and view["gold"] and list(view["table"].columns) == ["rank", "bm25", "base"]
-    assert any(t.startswith("★ ") for t in view["table"]["bm25"])  # BM25 finds the tiny gold chunks
+    assert (
+        view["question"]
+        and view["gold"]
+        and list(view["table"].columns) == ["rank", "bm25", "base"]
+    )
+    # BM25 finds the tiny gold chunks
+    assert any(t.startswith("★ ") for t in view["table"]["bm25"])
     _, ov = load_app(ROOT / "notebooks" / "00_overview.py").run()
     assert ov["headline"].equals(ev["res"]["summary"])
     best = ev["res"]["summary"]["MAP@10"].idxmax()
     assert ov["finding"].startswith(f"{best} ranks best") and "bmembed - base" in ov["finding"]
     _, tr = load_app(ROOT / "notebooks" / "03_training.py").run()
     assert tr["trained_info"]["steps"] == 2 and len(tr["loss_fig"].data[0].x) == 2
-    assert set(tr["form"].value) >= {"method", "steps", "lr", "alpha", "tau", "loss", "grad_accum", "lora"}
+    assert set(tr["form"].value) >= {
+        "method",
+        "steps",
+        "lr",
+        "alpha",
+        "tau",
+        "loss",
+        "grad_accum",
+        "lora",
+    }
     assert "min (" in tr["estimate"] and "measured on this machine" in tr["estimate"]
-    lines = [s.annotation.text for s in tr["loss_fig"].layout.shapes if hasattr(s, "annotation")] or \
-        [a.text for a in tr["loss_fig"].layout.annotations]
+    lines = [
+        s.annotation.text for s in tr["loss_fig"].layout.shapes if hasattr(s, "annotation")
+    ] or [a.text for a in tr["loss_fig"].layout.annotations]
     assert any("floor: the targets' entropy" in t for t in lines)
     from bmembed_lab.workbench import listnet_floor
 
@@ -174,7 +201,9 @@ def test_perturbation_notebook_data(tiny_toml):
 
     pipe = workbench.open_pipeline()
     pipe.trained("bmembed", progress=False)  # one adapted model in the cache
-    pipe.perturbation_study(["bm25", "base", "bmembed", "rrf+bmembed"])  # opening only reads the cache
+    pipe.perturbation_study(
+        ["bm25", "base", "bmembed", "rrf+bmembed"]
+    )  # opening only reads the cache
     _, defs = load_app(ROOT / "notebooks" / "07_perturbation.py").run()
     pset, res, view, fig = defs["pset"], defs["res"], defs["view"], defs["fig"]
     assert defs["systems"] == ["bm25", "base", "bmembed", "rrf+bmembed"]
@@ -196,8 +225,11 @@ def test_opening_every_notebook_after_the_demo_commands_writes_nothing(tiny_toml
     from bmembed_lab.cli import main
 
     text = tiny_toml.read_text()  # the demo's systems: what notebooks 00 and 04 show
-    tiny_toml.write_text(text.replace("[eval]\n", '[eval]\nsystems = ["bm25", "base", "rrf", "bmembed", '
-                                                   '"rrf+bmembed"]\n', 1))
+    tiny_toml.write_text(
+        text.replace(
+            "[eval]\n", '[eval]\nsystems = ["bm25", "base", "rrf", "bmembed", "rrf+bmembed"]\n', 1
+        )
+    )
     for cmd in (["run"], ["perturb", "--show", "0"], ["diagnose"]):
         assert main([cmd[0], "-c", str(tiny_toml), "-q", *cmd[1:]]) == 0
     cache = tiny_toml.parent / "cache"
@@ -244,7 +276,9 @@ def test_the_notebook_helpers_keep_plotly_and_nbformat_working_without_rfc3987_s
             "html = go.Figure(go.Scatter(x=[1], y=[2])).to_html(include_plotlyjs=False); "
             "assert 'rfc3987_syntax' in sys.modules and sys.modules['rfc3987_syntax'] is None; "
             "print(len(html) > 100)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert out.returncode == 0 and out.stdout.strip() == "True", out.stderr[-2000:]
 
 
@@ -258,8 +292,12 @@ def test_a_notebook_figure_with_the_plot_config_leaves_plotlys_renderers_out():
             "'ci_low': [0.5], 'ci_high': [1.5]}); fig = charts.comparison_chart(cmp); "
             "mo.ui.plotly(fig, config=charts.PLOT_CONFIG); a = 'nbformat' in sys.modules; "
             "mo.ui.plotly(fig); print(a, 'nbformat' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert out.returncode == 0 and out.stdout.strip() == "False True", out.stdout + out.stderr[-2000:]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "False True", (
+        out.stdout + out.stderr[-2000:]
+    )
     for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")):
         src = nb.read_text()
         assert src.count("mo.ui.plotly(") == src.count("config=charts.PLOT_CONFIG)"), nb.name
@@ -280,9 +318,13 @@ def test_what_every_notebook_imports_leaves_out_torch_scipy_and_numba():
     """Opening a notebook imports the workbench, the pipeline and the evaluation helpers: none
     of them may pull torch, transformers, scipy or numba in (each costs a notebook's open time;
     they are imported where a computation needs them)."""
-    code = ("import sys; from bmembed_lab import workbench, pipeline, evaluation, perturbation; "
-            "print(sorted(m for m in ('torch', 'transformers', 'scipy', 'numba') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    code = (
+        "import sys; from bmembed_lab import workbench, pipeline, evaluation, perturbation; "
+        "print(sorted(m for m in ('torch', 'transformers', 'scipy', 'numba') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr[-2000:]
 
 
@@ -293,10 +335,27 @@ def test_the_loss_reference_and_the_keyword_table_of_the_notebooks():
 
     losses = [{"step": i, "loss": float(i)} for i in range(1, 31)]
     assert workbench.loss_start(losses) == 5.5 and workbench.loss_start(losses, 3) == 2.0
-    q = [SimpleNamespace(query_id=f"q{i}", text="What causes gout?", keywords=["gout"], masked="What causes [MASK]?",
-                         substituted="", substitutions={}, no_substitute=["gout"]) for i in range(3)]
+    q = [
+        SimpleNamespace(
+            query_id=f"q{i}",
+            text="What causes gout?",
+            keywords=["gout"],
+            masked="What causes [MASK]?",
+            substituted="",
+            substitutions={},
+            no_substitute=["gout"],
+        )
+        for i in range(3)
+    ]
     view = workbench.perturbation_view(SimpleNamespace(queries=q), "[MASK]", first=2)
-    assert list(view.columns) == ["query_id", "original", "masked", "substituted", "keywords", "no substitute"]
+    assert list(view.columns) == [
+        "query_id",
+        "original",
+        "masked",
+        "substituted",
+        "keywords",
+        "no substitute",
+    ]
     assert list(view.query_id) == ["q0", "q1"] and "<mark" in view.original[0]
     assert workbench.perturbation_keywords(q).to_dict("records")[2] == {
         "query_id": "q2", "keywords": "gout", "no substitute": "gout"}

@@ -8,7 +8,11 @@ from bmembed_lab.partitions import entropy, rank_partitions, target_distribution
 
 
 def covers(parts, k):
-    return parts[0][0] == 0 and parts[-1][1] == k and all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
+    return (
+        parts[0][0] == 0
+        and parts[-1][1] == k
+        and all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
+    )
 
 
 def test_paper_illustration_section_3_2():
@@ -50,7 +54,9 @@ def test_target_distribution_and_entropy():
     assert entropy(np.full(4, 0.25)) == pytest.approx(np.log(4))
     # a tiny alpha makes the target one-hot, a huge one uniform
     assert entropy(target_distribution(np.array([30.0, 10.0, 5.0]), 0.1)) < 1e-6
-    assert entropy(target_distribution(np.array([30.0, 10.0, 5.0]), 1e6)) == pytest.approx(np.log(3), abs=1e-4)
+    assert entropy(target_distribution(np.array([30.0, 10.0, 5.0]), 1e6)) == pytest.approx(
+        np.log(3), abs=1e-4
+    )
     with pytest.raises(InputError):
         target_distribution(np.zeros(3), 0)
 
@@ -65,5 +71,9 @@ def test_the_designers_target_is_the_training_losss_target():
     rng = np.random.default_rng(0)
     scores = (rng.random((50, 9)) * 40).astype(np.float32)
     for alpha in (0.05, 0.5, 2.0, 30.0):
-        np.testing.assert_allclose(target_distribution(scores, alpha),
-                                   listnet_target(torch.as_tensor(scores), alpha).numpy(), rtol=2e-6, atol=1e-7)
+        np.testing.assert_allclose(
+            target_distribution(scores, alpha),
+            listnet_target(torch.as_tensor(scores), alpha).numpy(),
+            rtol=2e-6,
+            atol=1e-7,
+        )

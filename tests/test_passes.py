@@ -8,8 +8,13 @@ from bmembed_lab.config import EncoderConfig, TrainingConfig
 from bmembed_lab.encoder import Encoder
 from bmembed_lab.training import prepare_model
 
-TEXTS = ["a short one", "kidney stones form when urine holds more minerals than it can dissolve " * 3,
-         "what causes gallstones ?", "x", "the liver makes bile and the gallbladder stores it " * 5]
+TEXTS = [
+    "a short one",
+    "kidney stones form when urine holds more minerals than it can dissolve " * 3,
+    "what causes gallstones ?",
+    "x",
+    "the liver makes bile and the gallbladder stores it " * 5,
+]
 
 
 def padded(enc, monkeypatch):
@@ -98,7 +103,9 @@ def test_training_passes_keep_to_the_token_budget(tiny_model_dir, monkeypatch):
     ids = enc.token_ids(TEXTS)
     calls = []
     forward = enc.forward_ids
-    monkeypatch.setattr(enc, "forward_ids", lambda x: calls.append([len(t) for t in x]) or forward(x))
+    monkeypatch.setattr(
+        enc, "forward_ids", lambda x: calls.append([len(t) for t in x]) or forward(x)
+    )
     budget = 40
     with torch.no_grad():
         out = passes.embed_bucketed(enc, ids, budget)

@@ -24,11 +24,17 @@ def test_offline_keywords_shared_ranked_by_idf_capped():
     idf = {"kidney": 2.0, "stones": 3.0, "prevent": 1.0, "water": 4.0}
     gold = ["Drinking enough water helps prevent kidney stones."]
     q = "How to prevent KIDNEY stones, stones and more stones?"
-    assert pt.offline_keywords(q, gold, idf) == ["stones", "kidney", "prevent"]  # 'how', 'to': stopwords
+    assert pt.offline_keywords(q, gold, idf) == [
+        "stones",
+        "kidney",
+        "prevent",
+    ]  # 'how', 'to': stopwords
     assert pt.offline_keywords(q, gold, idf, max_keywords=2) == ["stones", "kidney"]
     assert pt.offline_keywords(q, gold, idf, common=frozenset({"stones"})) == ["kidney", "prevent"]
     assert pt.offline_keywords("what is acromegaly", gold, idf) == []  # nothing shared
-    idf2, common = pt.keyword_statistics(["a kidney", "a stone", "a kidney stone", "water"], max_df=0.5)
+    idf2, common = pt.keyword_statistics(
+        ["a kidney", "a stone", "a kidney stone", "water"], max_df=0.5
+    )
     assert common == {"a"} and idf2["water"] > idf2["kidney"] > idf2["a"]
 
 
@@ -38,12 +44,18 @@ def test_masking_every_occurrence_case_punctuation_and_multiword():
     # the longer keyword wins where both match; 'kidneys' is another word, left alone
     assert masked == "[MASK]? [MASK], [MASK] and stones (kidneys)."
     assert n == 3
-    assert pt.mask_query(q, ["stones"], "<m>") == ("Kidney <m>? kidney-<m>, KIDNEY and <m> (kidneys).", 3)
+    assert pt.mask_query(q, ["stones"], "<m>") == (
+        "Kidney <m>? kidney-<m>, KIDNEY and <m> (kidneys).",
+        3,
+    )
     assert pt.mask_query("no keyword here", []) == ("no keyword here", 0)
     assert pt.mask_query("C++ and c", ["c++"])[0] == "[MASK]++ and [MASK]"  # words only: 'c'
     out, n = pt.replace_keywords("Stones and stones", ["stones"], ["rocks"])
     assert out == "Rocks and rocks" and n == 2  # the first letter's case is kept
-    assert pt.occurrences("a Blood Sugar test, blood  sugar", ["blood sugar"]) == [(2, 13, 0), (20, 32, 0)]
+    assert pt.occurrences("a Blood Sugar test, blood  sugar", ["blood sugar"]) == [
+        (2, 13, 0),
+        (20, 32, 0),
+    ]
 
 
 def test_tiny_wordnet_synonyms_keep_part_of_speech_and_inflection(tiny_wordnet_dir):
@@ -57,14 +69,22 @@ def test_tiny_wordnet_synonyms_keep_part_of_speech_and_inflection(tiny_wordnet_d
     assert wn.part_of_speech("causes", previous="the") == ("n", "cause")  # after a determiner
     assert wn.synonym("causes", previous="the") == ("reasons", "n")
     assert wn.synonym("zzz") is None
-    assert same_word("stone", "Stones") and same_word("gallstone", "stone") and not same_word("rock", "stone")
-    assert inflect_like("shed blood", "bleeding", "bleed", "v") == "sheding blood"  # first word of a verb phrase
+    assert (
+        same_word("stone", "Stones")
+        and same_word("gallstone", "stone")
+        and not same_word("rock", "stone")
+    )
+    assert (
+        inflect_like("shed blood", "bleeding", "bleed", "v") == "sheding blood"
+    )  # first word of a verb phrase
     assert inflect_like("blood sugar", "glucoses", "glucose", "n") == "blood sugars"
     with pytest.raises(InputError, match="wordnet-base"):
         WordNet.load(tiny_wordnet_dir / "missing")
 
 
-@pytest.mark.skipif(not (REAL_WORDNET / "index.noun").is_file(), reason="Debian wordnet-base not installed")
+@pytest.mark.skipif(
+    not (REAL_WORDNET / "index.noun").is_file(), reason="Debian wordnet-base not installed"
+)
 def test_real_wordnet_synonyms():
     wn = WordNet.load(REAL_WORDNET)
     assert wn.synonym("stones") == ("rocks", "n")
@@ -77,7 +97,9 @@ def test_names_are_left_in_place(tiny_wordnet_dir):
     """Acronyms and capitalised possessives are names: never given a dictionary synonym
     ("Graves' Disease" -> "Tombs' Disease"); a capital alone (MedQuAD writes "Acromegaly")
     is no name."""
-    text = "What causes Graves\u2019 Disease? Doctors say HIV and Parkinson's can. So does Acromegaly"
+    text = (
+        "What causes Graves\u2019 Disease? Doctors say HIV and Parkinson's can. So does Acromegaly"
+    )
     kws = ["graves", "disease", "doctors", "hiv", "parkinson", "acromegaly", "causes"]
     assert pt.name_keywords(text, kws) == ["graves", "hiv", "parkinson"]
     assert pt.name_keywords("what causes graves' disease", kws) == []  # no capital: no name
@@ -85,7 +107,9 @@ def test_names_are_left_in_place(tiny_wordnet_dir):
     subs = pt.wordnet_substitutions("Do DOCTORS use Ultrasound?", ["doctors", "ultrasound"], wn)
     assert "doctors" not in subs and subs["ultrasound"] == "sonography"
     assert pt.wordnet_substitutions("Do Doctors' notes help?", ["doctors"], wn) == {}
-    assert pt.wordnet_substitutions("Do Doctors use it?", ["doctors"], wn) == {"doctors": "physicians"}
+    assert pt.wordnet_substitutions("Do Doctors use it?", ["doctors"], wn) == {
+        "doctors": "physicians"
+    }
 
 
 def test_build_set_counts_and_edge_cases(tiny_wordnet_dir):
@@ -128,17 +152,25 @@ def test_study_table_drops_and_intervals():
     st = pt.study_table(pq, n_boot=500)
     m = st[(st.system == "bm25") & (st.variant == "masked") & (st.metric == "Hit@10")].iloc[0]
     assert m.queries == 180
-    o = pq[(pq.system == "bm25") & (pq.variant == "original") & ~pq.query_id.isin([f"q{i}" for i in range(0, 200, 10)])]
+    o = pq[
+        (pq.system == "bm25")
+        & (pq.variant == "original")
+        & ~pq.query_id.isin([f"q{i}" for i in range(0, 200, 10)])
+    ]
     assert m.original == pytest.approx(100 * o["Hit@10"].mean())
     assert m.change == pytest.approx(m.perturbed - m.original)
     assert m.ci_low <= m.change <= m.ci_high < 0
-    sub = st[(st.system == "base") & (st.variant == "substituted") & (st.metric == "Hit@10")].iloc[0]
+    sub = st[(st.system == "base") & (st.variant == "substituted") & (st.metric == "Hit@10")].iloc[
+        0
+    ]
     assert sub.change == 0 and sub.ci_low == sub.ci_high == 0
     wide = pt.table5(st)
     assert list(wide.questions) == ["masked", "substituted"] * 2
     # each change sits next to the original on the same (here 180) questions
     assert wide.iloc[0]["n"] == 180
-    assert wide.iloc[0]["Hit@10"].startswith(f"{m.original:.1f} → {m.perturbed:.1f} ({m.change:+.1f} [")
+    assert wide.iloc[0]["Hit@10"].startswith(
+        f"{m.original:.1f} → {m.perturbed:.1f} ({m.change:+.1f} ["
+    )
     text = " ".join(pt.reading(st))
     assert "Masking the keywords costs bm25 the most" in text and "BM25 keeps" in text
     rc = pt.rank_changes(pq)
@@ -147,19 +179,35 @@ def test_study_table_drops_and_intervals():
 
     lost = rc[rc.original.notna() & rc.masked.isna()].iloc[0]
     assert np.isnan(lost["masked change"])
-    fell = pd.DataFrame({"query_id": ["a", "b", "c"], "system": ["x"] * 3, "original": [2.0, 3.0, np.nan],
-                         "masked": [7.0, np.nan, 4.0], "substituted": [1.0, 3.0, np.nan]})
+    fell = pd.DataFrame(
+        {
+            "query_id": ["a", "b", "c"],
+            "system": ["x"] * 3,
+            "original": [2.0, 3.0, np.nan],
+            "masked": [7.0, np.nan, 4.0],
+            "substituted": [1.0, 3.0, np.nan],
+        }
+    )
     fell["masked change"] = fell.original - fell.masked
     v = rank_change_view(fell, 100)
     assert list(v["masked: change (- = worse)"]) == ["-5", "lost", "found"]
     assert list(v["substituted: change (- = worse)"]) == ["+1", "same", "-"]
     assert list(v["original rank"]) == ["2", "3", "not in top 100"]
-    assert not v.isna().any().any() and "None" not in v.to_string() and "nan" not in v.to_string().lower()
+    assert (
+        not v.isna().any().any()
+        and "None" not in v.to_string()
+        and "nan" not in v.to_string().lower()
+    )
 
 
 def test_pipeline_study_on_tiny_corpus(tmp_path, beir_dir, tiny_model_dir, tiny_wordnet_dir):
-    cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, perturbation__wordnet_dir=str(tiny_wordnet_dir),
-                      perturbation__max_df=0.9)
+    cfg = tiny_config(
+        tmp_path,
+        beir_dir,
+        tiny_model_dir,
+        perturbation__wordnet_dir=str(tiny_wordnet_dir),
+        perturbation__max_df=0.9,
+    )
     pipe = Pipeline(cfg)
     res = pipe.perturbation_study(["bm25", "base", "rrf", "base@16"])
     pset, key = pipe.perturbations()
@@ -228,8 +276,10 @@ def test_parse_llm_replies_validate():
     assert parse_keywords('```json\n{"keywords": ["Kidney", "pizza", "kidney"]}\n```',
                              "kidney stones", 5) == ["Kidney"]  # not in query / duplicate dropped
     assert parse_keywords("no json here", "q", 5) is None
-    assert parse_substitutions('{"substitutions": {"stones": "rocks", "kidney": "kidney organ", '
-                                  '"x": "y", "pain": ""}}', ["stones", "kidney", "pain"]) == {"stones": "rocks"}
+    assert parse_substitutions(
+        '{"substitutions": {"stones": "rocks", "kidney": "kidney organ", "x": "y", "pain": ""}}',
+        ["stones", "kidney", "pain"],
+    ) == {"stones": "rocks"}
 
 
 def test_cli_perturb(tmp_path, beir_dir, tiny_model_dir, tiny_wordnet_dir, capsys):
@@ -244,38 +294,61 @@ def test_cli_perturb(tmp_path, beir_dir, tiny_model_dir, tiny_wordnet_dir, capsy
     rows = [json.loads(x) for x in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert len(rows) == 3 and any(r["masked"] for r in rows)
     # no WordNet: exit 2 with the fix, no traceback
-    assert main(["perturb", "-c", str(toml), "--set", 'perturbation.wordnet_dir="/nonexistent"']) == 2
+    assert (
+        main(["perturb", "-c", str(toml), "--set", 'perturbation.wordnet_dir="/nonexistent"']) == 2
+    )
     assert "wordnet-base" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not (REAL_WORDNET / "index.noun").is_file(), reason="Debian wordnet-base not installed")
+@pytest.mark.skipif(
+    not (REAL_WORDNET / "index.noun").is_file(), reason="Debian wordnet-base not installed"
+)
 def test_real_wordnet_irregular_forms_and_light_verbs():
     wn = WordNet.load(REAL_WORDNET)
     assert inflect_like("get", "acquired", "acquire", "v", wn.irregular("v")) == "got"
-    assert inflect_like("shed blood", "bleeding", "bleed", "v", wn.irregular("v")) == "shedding blood"
+    assert (
+        inflect_like("shed blood", "bleeding", "bleed", "v", wn.irregular("v")) == "shedding blood"
+    )
     assert inflect_like("child", "kids", "kid", "n", wn.irregular("n")) == "children"
     assert wn.synonym("causes")[0] not in ("does", "makes")  # light verbs are never chosen
 
 
 def test_reading_wording_follows_the_intervals():
     def row(system, change, lo, hi, orig=50.0):
-        return {"system": system, "variant": "masked", "metric": "Hit@10", "queries": 100,
-                "original": orig, "perturbed": orig + change, "change": change, "ci_low": lo, "ci_high": hi}
+        return {
+            "system": system,
+            "variant": "masked",
+            "metric": "Hit@10",
+            "queries": 100,
+            "original": orig,
+            "perturbed": orig + change,
+            "change": change,
+            "ci_low": lo,
+            "ci_high": hi,
+        }
+
     same = pd.DataFrame([row("base", -20, -25, -15), row("bmembed", -20.4, -25, -15)])
     assert "about as much as base" in " ".join(pt.reading(same))
     overlap = pd.DataFrame([row("base", -30, -38, -22), row("bmembed", -20, -27, -13)])
     assert "the difference is not established" in " ".join(pt.reading(overlap))
     apart = pd.DataFrame([row("base", -40, -44, -36), row("bmembed", -10, -14, -6)])
     assert "leans less on the exact keywords" in " ".join(pt.reading(apart))
-    lower = pd.DataFrame([row("base", -40, -44, -36, orig=60), row("bmembed", -20, -24, -16, orig=30)])
+    lower = pd.DataFrame(
+        [row("base", -40, -44, -36, orig=60), row("bmembed", -20, -24, -16, orig=30)]
+    )
     assert "are not comparable; it keeps 33% of its Hit@10, base 33%" in " ".join(pt.reading(lower))
     # a gain is said as a gain, never as a loss with a plus sign
-    gain = pd.DataFrame([row("bm25", -2.2, -6.7, 0.0), row("base", 0.0, -6.7, 6.7), row("bmembed", 2.2, 0.0, 6.7)])
+    gain = pd.DataFrame(
+        [row("bm25", -2.2, -6.7, 0.0), row("base", 0.0, -6.7, 6.7), row("bmembed", 2.2, 0.0, 6.7)]
+    )
     text = " ".join(pt.reading(gain))
     assert "bmembed gains (+2.2)" in text and "fares 2.2 points better than base" in text
     assert "loses least (+" not in text and "loses 2.2" not in text
     none = pd.DataFrame([row("base", 0.0, -1, 1), row("bmembed", 1.5, 0.5, 2.5)])
-    assert pt.reading(none)[0] == "Masking the keywords costs no system any Hit@10: every change is +0.0 points or above."
+    assert (
+        pt.reading(none)[0]
+        == "Masking the keywords costs no system any Hit@10: every change is +0.0 points or above."
+    )
 
 
 def test_substitutes_that_change_the_meaning_are_dropped_and_counted():
@@ -291,7 +364,12 @@ def test_substitutes_that_change_the_meaning_are_dropped_and_counted():
     assert kept == [{"pain": "hurting"}, {"diagnose": "diagnosticate"}]
     assert n == 1 and dropped == [("diagnose", "name", 0.0)]
     assert pt.similar_substitutes(subs, embed, -1.0)[0] == subs  # the floor off keeps all
-    s = pt.build_set(["a", "b"], ["how to diagnose pain", "diagnose it"], [["diagnose", "pain"], ["diagnose"]],
-                     kept, "[MASK]")
+    s = pt.build_set(
+        ["a", "b"],
+        ["how to diagnose pain", "diagnose it"],
+        [["diagnose", "pain"], ["diagnose"]],
+        kept,
+        "[MASK]",
+    )
     assert s.queries[0].substituted == "how to diagnose hurting"
     assert s.queries[0].no_substitute == ["diagnose"]

@@ -28,7 +28,9 @@ def test_pipeline_end_to_end_and_cached_rerun(tmp_path, beir_dir, tiny_model_dir
     assert {"rrf - bm25", "rrf - base", "base - bm25"} == set(res["comparisons"].comparison)
     calls = []
     orig = encoder_mod.Encoder.encode
-    monkeypatch.setattr(encoder_mod.Encoder, "encode", lambda self, *a, **k: calls.append(1) or orig(self, *a, **k))
+    monkeypatch.setattr(
+        encoder_mod.Encoder, "encode", lambda self, *a, **k: calls.append(1) or orig(self, *a, **k)
+    )
     again = Pipeline(cfg).evaluate()
     assert calls == []  # every stage came from the cache
     assert again["summary"].equals(s)
@@ -44,13 +46,26 @@ def test_cli_run_json_and_cache_commands(tmp_path, beir_dir, tiny_model_dir, cap
     assert main(["run", "-c", str(cfg_file), "--json", str(out_json), "-q"]) == 0
     out = capsys.readouterr().out
     assert "Hit@1" in out and "rrf - bm25" in out and "stage times" in out
-    assert "training queries (offline)" in out and "training lists (fine-to-coarse, k=1000, m=3)" in out
+    assert (
+        "training queries (offline)" in out
+        and "training lists (fine-to-coarse, k=1000, m=3)" in out
+    )
     data = json.loads(out_json.read_text())
     assert {r["system"] for r in data["summary"]} == {"bm25", "base", "rrf"}
     assert main(["cache", "ls", "-c", str(cfg_file)]) == 0
     listing = capsys.readouterr().out
-    for stage in ("dataset", "chunks", "relevance", "bm25_run", "embeddings", "dense_run", "rrf_run",
-                  "queries", "train_ranking", "lists"):
+    for stage in (
+        "dataset",
+        "chunks",
+        "relevance",
+        "bm25_run",
+        "embeddings",
+        "dense_run",
+        "rrf_run",
+        "queries",
+        "train_ranking",
+        "lists",
+    ):
         assert stage in listing
     assert main(["chunk", "-c", str(cfg_file)]) == 0
     assert json.loads(capsys.readouterr().out)["tokens"]["max"] <= 24
@@ -61,13 +76,24 @@ def test_cli_run_json_and_cache_commands(tmp_path, beir_dir, tiny_model_dir, cap
 def test_folder_corpus_with_pdf_and_page_evidence(tmp_path, tiny_model_dir):
     folder = tmp_path / "docs"
     folder.mkdir()
-    make_pdf(folder / "report.pdf", ["Revenue grew in the northern region.", "Capital expenditure was 1577 million."])
+    make_pdf(
+        folder / "report.pdf",
+        ["Revenue grew in the northern region.", "Capital expenditure was 1577 million."],
+    )
     (folder / "notes.md").write_text("# Notes\nThe board met twice.")
     q = write_jsonl(tmp_path / "q.jsonl", [{"id": "c", "q": "capital expenditure"}])
     ev = write_jsonl(tmp_path / "ev.jsonl", [{"query_id": "c", "doc_id": "report.pdf", "page": 1}])
-    cfg = tiny_config(tmp_path, folder, tiny_model_dir, corpus__format="folder",
-                      corpus__queries=str(q), corpus__query_id_field="id", corpus__query_text_field="q",
-                      corpus__evidence=str(ev), chunking__chunk_tokens=8)
+    cfg = tiny_config(
+        tmp_path,
+        folder,
+        tiny_model_dir,
+        corpus__format="folder",
+        corpus__queries=str(q),
+        corpus__query_id_field="id",
+        corpus__query_text_field="q",
+        corpus__evidence=str(ev),
+        chunking__chunk_tokens=8,
+    )
     pipe = Pipeline(cfg)
     rel, _ = pipe.relevance()
     chunks, _ = pipe.chunks()
@@ -77,8 +103,13 @@ def test_folder_corpus_with_pdf_and_page_evidence(tmp_path, tiny_model_dir):
 
 
 def test_queries_without_relevant_chunk_are_counted(tmp_path, beir_dir, tiny_model_dir):
-    write_jsonl(beir_dir / "evidence.jsonl", [{"query_id": "q1", "doc_id": "d1", "text": "not in the corpus"},
-                                             {"query_id": "q2", "doc_id": "d2", "text": "Doctors use ultrasound"}])
+    write_jsonl(
+        beir_dir / "evidence.jsonl",
+        [
+            {"query_id": "q1", "doc_id": "d1", "text": "not in the corpus"},
+            {"query_id": "q2", "doc_id": "d2", "text": "Doctors use ultrasound"},
+        ],
+    )
     pipe = Pipeline(tiny_config(tmp_path, beir_dir, tiny_model_dir))
     rep = pipe.report()
     assert rep["labelled queries without a relevant chunk (excluded)"] == 1
@@ -122,7 +153,9 @@ def test_chunk_longer_than_encoder_warns(tmp_path, beir_dir, tiny_model_dir, cap
     assert "the tail of longer chunks is never embedded" in caplog.text
 
 
-def test_dataset_key_does_not_depend_on_how_the_path_is_spelled(tmp_path, beir_dir, tiny_model_dir, monkeypatch):
+def test_dataset_key_does_not_depend_on_how_the_path_is_spelled(
+    tmp_path, beir_dir, tiny_model_dir, monkeypatch
+):
     """A config reached as 'configs/../data' and one with an absolute path share the cache."""
     import shutil
 
@@ -165,8 +198,11 @@ def test_new_evaluation_queries_reuse_the_corpus_side_and_the_trained_model(
         assert getattr(second, stage)()[1] == getattr(first, stage)()[1], stage
     encoded = []
     orig = encoder_mod.Encoder.encode
-    monkeypatch.setattr(encoder_mod.Encoder, "encode",
-                        lambda self, texts, *a, **k: encoded.append(len(texts)) or orig(self, texts, *a, **k))
+    monkeypatch.setattr(
+        encoder_mod.Encoder,
+        "encode",
+        lambda self, texts, *a, **k: encoded.append(len(texts)) or orig(self, texts, *a, **k),
+    )
     monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("retrained"))
     res = second.evaluate(["bm25", "base", "bmembed"])
     assert encoded == [3, 3]  # the three new questions, under base and bmembed; no chunk
@@ -191,13 +227,22 @@ def test_an_export_is_scored_on_other_questions_without_training(
     assert list(res["summary"].index) == ["bm25", "base", "mine"]
     assert res["summary"].loc["mine"].equals(ours.loc["bmembed"])  # the same weights, same scores
     assert {"mine - base", "mine - bm25"} <= set(res["comparisons"].comparison)
-    config = tiny_config_file(tmp_path, beir_dir, tiny_model_dir, cache__dir=str(tmp_path / "cache3"),
-                              eval__bootstrap=100, eval__depth=100)
+    config = tiny_config_file(
+        tmp_path,
+        beir_dir,
+        tiny_model_dir,
+        cache__dir=str(tmp_path / "cache3"),
+        eval__bootstrap=100,
+        eval__depth=100,
+    )
     monkeypatch.chdir(tm.path.parent)
     assert main(["evaluate", "-c", str(config), "--systems", "base", f"mine={tm.path.name}",
                  "--set", "encoder.protocol=reference"]) == 0
     out = capsys.readouterr().out
-    assert "mine - base" in out and "trained under the clean protocol, scored here under reference" in out
+    assert (
+        "mine - base" in out
+        and "trained under the clean protocol, scored here under reference" in out
+    )
     for bad in ("bmembed=x", "mine=", "two words=x"):
         with pytest.raises(InputError, match="label=folder"):
             other.evaluate(["base", bad])
@@ -205,7 +250,9 @@ def test_an_export_is_scored_on_other_questions_without_training(
         other.perturbation_study(["base", f"mine={tm.path}"])
 
 
-def test_run_encodes_the_corpus_once_per_model(tmp_path, beir_dir, tiny_model_dir, monkeypatch, capsys):
+def test_run_encodes_the_corpus_once_per_model(
+    tmp_path, beir_dir, tiny_model_dir, monkeypatch, capsys
+):
     """`run` (test questions, held-out queries, dev selection, two trained systems) encodes the
     whole corpus once per model: base and bmembed, nothing twice."""
     cfg_path = tiny_config_file(
@@ -236,7 +283,9 @@ def test_run_encodes_the_corpus_once_per_model(tmp_path, beir_dir, tiny_model_di
     assert len(corpus_encodings) == 2 and len(set(corpus_encodings)) == 2
 
 
-def test_diagnose_computes_what_notebooks_05_and_06_open_from(tmp_path, beir_dir, tiny_model_dir, capsys):
+def test_diagnose_computes_what_notebooks_05_and_06_open_from(
+    tmp_path, beir_dir, tiny_model_dir, capsys
+):
     cfg_path = tiny_config_file(tmp_path, beir_dir, tiny_model_dir, eval__bootstrap=10000,
                                 eval__depth=100, eval__systems=["bm25", "base", "bmembed"],
                                 sampling__m=3, training__steps=2, training__warmup_steps=1)
@@ -244,13 +293,17 @@ def test_diagnose_computes_what_notebooks_05_and_06_open_from(tmp_path, beir_dir
     capsys.readouterr()
     assert main(["diagnose", "-c", str(cfg_path), "--no-map"]) == 0
     out = capsys.readouterr().out
-    assert "bmembed against base, over 3 (question, gold chunk) pairs: raw alignment" in out and "On retrieval, bmembed - base: MAP@10" in out
+    assert (
+        "bmembed against base, over 3 (question, gold chunk) pairs: raw alignment" in out
+        and "On retrieval, bmembed - base: MAP@10" in out
+    )
     cache = tmp_path / "cache"
     assert len(list((cache / "diagnostics").iterdir())) == 2  # base and bmembed, cached
 
 
-def test_encode_command_fills_the_cache_that_run_then_reads(tmp_path, beir_dir, tiny_model_dir, capsys,
-                                                            monkeypatch):
+def test_encode_command_fills_the_cache_that_run_then_reads(
+    tmp_path, beir_dir, tiny_model_dir, capsys, monkeypatch
+):
     """`encode` (one process) stores the corpus's base embeddings, shard by shard; evaluating
     afterwards reads them instead of encoding the corpus again."""
     cfg_path = tiny_config_file(tmp_path, beir_dir, tiny_model_dir, encoder__shard_texts=2,

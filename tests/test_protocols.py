@@ -25,7 +25,9 @@ def _recording(enc):
 
 @pytest.mark.parametrize("protocol, prefix", [("clean", ""), ("reference", REFERENCE_INSTRUCTION)])
 def test_prefix_on_queries_only_in_training_and_evaluation(tiny_model_dir, protocol, prefix):
-    enc = Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32", protocol=protocol))
+    enc = Encoder.load(
+        EncoderConfig(model=str(tiny_model_dir), precision="fp32", protocol=protocol)
+    )
     assert enc.query_instruction == prefix and enc.identity["protocol"] == protocol
     seen = _recording(enc)
     enc.encode(["what is bile"], is_query=True, progress=False)
@@ -36,7 +38,9 @@ def test_prefix_on_queries_only_in_training_and_evaluation(tiny_model_dir, proto
     enc = prepare_model(Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32",
                                                    protocol=protocol), trainable=True), tcfg)
     seen = _recording(enc)
-    lists = ListData(["gallstones pain"], [["p one", "p two", "p three"]], np.array([[3.0, 2.0, 1.0]]))
+    lists = ListData(
+        ["gallstones pain"], [["p one", "p two", "p three"]], np.array([[3.0, 2.0, 1.0]])
+    )
     batch_loss(enc, lists, [0], tcfg)
     pairs = PairData(["kidney stones"], ["A kidney stone is solid."])
     batch_loss(enc, pairs, [0], tcfg)
@@ -67,9 +71,15 @@ def test_protocol_enters_the_embedding_and_model_keys(tmp_path, beir_dir, tiny_m
 
     keys = {}
     for protocol in ("clean", "reference"):
-        cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, encoder__protocol=protocol, sampling__m=3)
+        cfg = tiny_config(
+            tmp_path, beir_dir, tiny_model_dir, encoder__protocol=protocol, sampling__m=3
+        )
         pipe = Pipeline(cfg)
         c_emb, c_key, q_emb, q_key = pipe.embeddings("base")
-        keys[protocol] = (c_key, q_key, train.model_key(cfg, "bmembed", pipe.training_lists()[1])[3])
+        keys[protocol] = (
+            c_key,
+            q_key,
+            train.model_key(cfg, "bmembed", pipe.training_lists()[1])[3],
+        )
     assert keys["clean"][1] != keys["reference"][1]  # query embeddings differ
     assert keys["clean"][2] != keys["reference"][2]  # so does the trained model

@@ -20,7 +20,9 @@ TEXT = ("Insulin is a hormone made by the pancreas. It helps glucose enter the c
 
 
 def docs():
-    return [Document(d["_id"], d["text"] * 3, d["title"]) for d in DOCS] + [Document("dx", TEXT, "Diabetes")]
+    return [Document(d["_id"], d["text"] * 3, d["title"]) for d in DOCS] + [
+        Document("dx", TEXT, "Diabetes")
+    ]
 
 
 def test_offline_is_deterministic_per_document_and_keeps_evidence():
@@ -59,11 +61,25 @@ def test_filters_each_reason():
           SyntheticQuery("g", "how does metformin treat diabetes", evidence=ev)]
     kept, dropped, leak = filter_queries(qs, [("e1", "How does metformin treat diabetes?")], cfg)
     reasons = {d["query_id"]: d["reason"] for d in dropped}
-    assert reasons == {"b": "duplicate", "c": "too short", "d": "too long", "e": "copies its evidence",
-                       "f": "empty", "g": "leaks an evaluation query"}
+    assert reasons == {
+        "b": "duplicate",
+        "c": "too short",
+        "d": "too long",
+        "e": "copies its evidence",
+        "f": "empty",
+        "g": "leaks an evaluation query",
+    }
     assert [q.query_id for q in kept] == ["a"]
-    assert leak == [{"query_id": "g", "text": qs[-1].text, "eval_query_id": "e1",
-                     "eval_text": "How does metformin treat diabetes?", "jaccard": 1.0, "action": "drop"}]
+    assert leak == [
+        {
+            "query_id": "g",
+            "text": qs[-1].text,
+            "eval_query_id": "e1",
+            "eval_text": "How does metformin treat diabetes?",
+            "jaccard": 1.0,
+            "action": "drop",
+        }
+    ]
     # flag keeps it; a copy ratio of 1 keeps copies
     kept2, _, leak2 = filter_queries(qs, [("e1", "How does metformin treat diabetes?")],
                                      QueriesConfig(min_words=3, max_words=8, max_copy_ratio=1.0,
@@ -78,12 +94,14 @@ def test_longest_shared_run():
 
 
 def test_parse_events_tolerates_format_drift():
-    j = '[{"event": "A met B", "topic": "t", "original_context": ["p1", "p2"], "type": "Fine-grained"}]'
+    j = ('[{"event": "A met B", "topic": "t", "original_context": ["p1", "p2"], '
+         '"type": "Fine-grained"}]')
     assert parse_events(j) == [{"event": "A met B", "topic": "t", "context": ["p1", "p2"],
                                 "type": "fine-grained"}]
     fenced = "Sure! Here you go:\n```json\n" + j + "\n```\nHope this helps."
     assert parse_events(fenced)[0]["event"] == "A met B"
-    wrapped = '{"events": [{"Event": "X", "Original Context": "1. first\\n2. second", "Type": "general event"}]}'
+    wrapped = ('{"events": [{"Event": "X", "Original Context": "1. first\\n2. second", '
+               '"Type": "general event"}]}')
     assert parse_events(wrapped) == [{"event": "X", "topic": "", "context": ["first", "second"],
                                       "type": "general"}]
     prose = "Here: " + j + " done"  # JSON inside prose, unfenced
@@ -120,9 +138,13 @@ def test_segments_cut_at_sentences_and_cover_the_text():
 
 
 def test_file_backend_and_errors(tmp_path):
-    p = write_jsonl(tmp_path / "q.jsonl", [{"text": "what hormone causes acromegaly", "evidence": "e"},
-                                           {"query_id": "mine", "text": "gallstones ultrasound scan",
-                                            "doc_id": "d2"}])
+    p = write_jsonl(
+        tmp_path / "q.jsonl",
+        [
+            {"text": "what hormone causes acromegaly", "evidence": "e"},
+            {"query_id": "mine", "text": "gallstones ultrasound scan", "doc_id": "d2"},
+        ],
+    )
     qs = generate_queries([], QueriesConfig(backend="file", file=str(p)))
     assert [q.query_id for q in qs.queries] == ["user-1", "mine"]
     assert qs.queries[0].evidence == ["e"] and qs.queries[1].doc_id == "d2"

@@ -40,7 +40,11 @@ def test_text_cut_by_boundary_matches_nothing():
 
 def test_pages_docs_and_multiple_facts():
     qs = [Query("p", "?"), Query("d", "?"), Query("m", "?"), Query("unlabelled", "?")]
-    ev = [Evidence("p", doc_id="a", page=1), Evidence("m", "Surgery helps."), Evidence("m", "Other text.")]
+    ev = [
+        Evidence("p", doc_id="a", page=1),
+        Evidence("m", "Surgery helps."),
+        Evidence("m", "Other text."),
+    ]
     rel = chunk_relevance(Dataset("t", DOCS, qs, {"d": {"b": 3.0}}, ev), CHUNKS)
     assert rel.grades["p"] == {1: 1.0}
     assert rel.grades["d"] == {2: 3.0, 3: 3.0} and rel.facts["d"] == {2: [0], 3: [0]}
@@ -48,5 +52,9 @@ def test_pages_docs_and_multiple_facts():
     assert "unlabelled" not in rel.grades and "unlabelled" not in rel.no_relevant
     # forcing page matching ignores text; forcing doc marks the whole evidence document
     ev2 = [Evidence("p", "Other text.", doc_id="a", page=0)]
-    assert chunk_relevance(Dataset("t", DOCS, qs[:1], {}, ev2), CHUNKS, match="page").grades["p"] == {0: 1.0}
-    assert chunk_relevance(Dataset("t", DOCS, qs[:1], {}, ev2), CHUNKS, match="doc").grades["p"] == {0: 1.0, 1: 1.0}
+    assert chunk_relevance(Dataset("t", DOCS, qs[:1], {}, ev2), CHUNKS, match="page").grades[
+        "p"
+    ] == {0: 1.0}
+    assert chunk_relevance(Dataset("t", DOCS, qs[:1], {}, ev2), CHUNKS, match="doc").grades[
+        "p"
+    ] == {0: 1.0, 1: 1.0}

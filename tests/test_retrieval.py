@@ -54,7 +54,11 @@ def test_dense_run_in_blocks_is_exact_with_ties_and_float16_memmap(tmp_path):
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     ids = [f"q{i}" for i in range(len(q))]
     one = dense_run(q, c, ids, 25, batch=len(q), block=len(c))
-    sims = (q[:, None, :].astype(np.float64) * c[None, :, :].astype(np.float64)).sum(-1).astype(np.float32)
+    sims = (
+        (q[:, None, :].astype(np.float64) * c[None, :, :].astype(np.float64))
+        .sum(-1)
+        .astype(np.float32)
+    )
     want = np.lexsort((np.broadcast_to(np.arange(len(c)), sims.shape), -sims), axis=1)[:, :25]
     assert (one.indices == want).all()
     np.testing.assert_array_equal(one.scores, np.take_along_axis(sims, want, 1))

@@ -46,8 +46,9 @@ def ranking(n_cands: list[int], k: int = 50) -> Ranking:
     for i, n in enumerate(n_cands):
         idx[i, :n] = np.arange(n) + 1000 * i
         sc[i, :n] = np.linspace(20, 1, n) if n > 1 else 5.0
-    return Ranking([f"q{i}" for i in range(len(n_cands))], [f"text {i}" for i in range(len(n_cands))],
-                   idx, sc)
+    return Ranking(
+        [f"q{i}" for i in range(len(n_cands))], [f"text {i}" for i in range(len(n_cands))], idx, sc
+    )
 
 
 def test_one_chunk_per_interval_seeded_and_in_order():
@@ -86,7 +87,10 @@ def test_degenerate_cases():
     r = rank_for_training(idx, ["empty", "punct", "unknown", "zero-idf", "ok"],
                           ["", "?!", "zeta", "beta", "alpha gamma"], BM25Config(), k=10,
                           exclude=duplicate_mask(texts))
-    assert r.skipped == {"empty query": ["empty", "punct"], "no BM25 match": ["unknown", "zero-idf"]}
+    assert r.skipped == {
+        "empty query": ["empty", "punct"],
+        "no BM25 match": ["unknown", "zero-idf"],
+    }
     assert r.query_ids == ["ok"]
     assert set(r.indices[0][r.indices[0] >= 0]) == {0, 1, 2}  # chunk 3 duplicates chunk 0
     # fewer candidates than k: the partition is laid over the candidates

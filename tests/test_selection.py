@@ -40,7 +40,10 @@ def test_pipeline_reports_on_test_only(tmp_path, beir_dir, tiny_model_dir):
 def _run(tiny_model_dir, run_dir, scores, patience=0, steps=8, every=2, snapshot=None):
     tcfg = TrainingConfig(steps=steps, warmup_steps=1, lr=1e-3, batch_size=2, checkpoint_every=0,
                           eval_every=every, patience=patience)
-    enc = prepare_model(Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32"), trainable=True), tcfg)
+    enc = prepare_model(
+        Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32"), trainable=True),
+        tcfg,
+    )
     calls = iter(scores)
     sel = selection.Selector(lambda e: next(calls), run_dir, every, patience, "MAP@10")
     snaps = {}
@@ -191,7 +194,10 @@ def test_a_gain_within_noise_is_called_not_clearly_better(tmp_path, beir_dir, ti
         assert ("NOT CLEARLY BETTER" in tm.info["name"]) is note
         assert bool(notes) is note
         if note:
-            assert "not clearly above the base model's 50.00" in notes[0] and "on 40 queries" in notes[0]
+            assert (
+                "not clearly above the base model's 50.00" in notes[0]
+                and "on 40 queries" in notes[0]
+            )
 
 
 def test_the_shared_pool_ranks_like_the_whole_corpus_when_it_covers_it():
@@ -217,8 +223,13 @@ def test_the_shared_pool_ranks_like_the_whole_corpus_when_it_covers_it():
     assert pool.chunk_indices == list(range(12))
     from bmembed_lab.metrics import query_metrics
 
-    full = [100 * query_metrics(list(np.argsort(-(c @ q[i]), kind="stable")), grades[k], rel.facts[k],
-                                1, (1, 4, 10))["MAP@10"] for i, k in enumerate("ab")]
+    full = [
+        100
+        * query_metrics(
+            list(np.argsort(-(c @ q[i]), kind="stable")), grades[k], rel.facts[k], 1, (1, 4, 10)
+        )["MAP@10"]
+        for i, k in enumerate("ab")
+    ]
     assert np.allclose(selection.pool_values(c, q, pool, shared=True), full)
     own = selection.pool_values(c, q, pool, shared=False)
     assert own[0] == 0.0  # a's gold chunk is not among its own candidates

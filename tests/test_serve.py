@@ -15,10 +15,15 @@ from .test_notebooks import ROOT
 def test_a_notebook_is_named_by_number_name_or_path_and_a_wrong_name_lists_the_right_ones():
     six = ROOT / "notebooks" / "06_embedding_map.py"
     assert serve.notebook_path("06") == six
-    assert serve.notebook_path("06_embedding_map") == serve.notebook_path("06_embedding_map.py") == six
+    assert (
+        serve.notebook_path("06_embedding_map") == serve.notebook_path("06_embedding_map.py") == six
+    )
     assert serve.notebook_path(str(six)) == six
     assert serve.notebook_path(None) == ROOT / "notebooks"  # every notebook: marimo's gallery
-    assert serve.notebook_path(str(ROOT / "bench" / "reference_notebooks")) == ROOT / "bench" / "reference_notebooks"
+    assert (
+        serve.notebook_path(str(ROOT / "bench" / "reference_notebooks"))
+        == ROOT / "bench" / "reference_notebooks"
+    )
     with pytest.raises(InputError, match="no notebook '09'") as err:
         serve.notebook_path("09")
     assert "07_perturbation" in err.value.fix
@@ -27,12 +32,18 @@ def test_a_notebook_is_named_by_number_name_or_path_and_a_wrong_name_lists_the_r
 
 
 def test_the_server_imports_what_the_notebooks_import_and_never_torch():
-    code = ("import sys; from bmembed_lab.serve import warm_imports; s = warm_imports(); "
-            "print([m for m in ('pandas', 'plotly.graph_objs._scattergl', 'bmembed_lab.workbench') "
-            "if m not in sys.modules], sorted(m for m in ('torch', 'transformers', 'scipy', 'numba', "
-            "'umap') if m in sys.modules), s > 0)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert out.returncode == 0 and out.stdout.strip() == "[] [] True", out.stdout + out.stderr[-2000:]
+    code = (
+        "import sys; from bmembed_lab.serve import warm_imports; s = warm_imports(); "
+        "print([m for m in ('pandas', 'plotly.graph_objs._scattergl', 'bmembed_lab.workbench') "
+        "if m not in sys.modules], sorted(m for m in ('torch', 'transformers', 'scipy', 'numba', "
+        "'umap') if m in sys.modules), s > 0)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "[] [] True", (
+        out.stdout + out.stderr[-2000:]
+    )
 
 
 def test_marimo_gets_the_notebook_host_token_and_options_and_the_notebooks_get_the_config(
@@ -50,8 +61,19 @@ def test_marimo_gets_the_notebook_host_token_and_options_and_the_notebooks_get_t
     assert cli.main(["notebooks", "06", "-c", str(tiny_toml), "--port", "2718", "--headless",
                      "--", "--token-password", "t"]) == 0
     assert seen["module"] == "marimo" and seen["env"] == str(tiny_toml.resolve())
-    assert seen["argv"] == ["marimo", "run", str(ROOT / "notebooks" / "06_embedding_map.py"), "--host",
-                            "127.0.0.1", "--port", "2718", "--headless", "--token", "--token-password", "t"]
+    assert seen["argv"] == [
+        "marimo",
+        "run",
+        str(ROOT / "notebooks" / "06_embedding_map.py"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "2718",
+        "--headless",
+        "--token",
+        "--token-password",
+        "t",
+    ]
     assert seen["warmed"] == 0.0 and seen["frozen"]
     seen.clear()
     assert cli.main(["notebooks", "--edit"]) == 0  # the editor: its kernels are processes

@@ -27,8 +27,12 @@ def tiny_lists(n=12, m=4):
 
 
 def trained_weights(model_dir, run_dir, steps=6, on_step=None, **kw):
-    tcfg = TrainingConfig(steps=steps, warmup_steps=2, lr=1e-3, checkpoint_every=2, batch_size=2, **kw)
-    enc = prepare_model(Encoder.load(EncoderConfig(model=str(model_dir), precision="fp32"), trainable=True), tcfg)
+    tcfg = TrainingConfig(
+        steps=steps, warmup_steps=2, lr=1e-3, checkpoint_every=2, batch_size=2, **kw
+    )
+    enc = prepare_model(
+        Encoder.load(EncoderConfig(model=str(model_dir), precision="fp32"), trainable=True), tcfg
+    )
     res = train(enc, tiny_lists(), tcfg, run_dir, on_step=on_step, progress=False)
     return {n: p.detach().clone() for n, p in enc.model.named_parameters()}, res
 
@@ -46,7 +50,8 @@ def test_sigkill_then_resume_gives_the_same_weights(tmp_path, tiny_model_dir):
         from bmembed_lab.encoder import Encoder
         from bmembed_lab.training import prepare_model, train
         tcfg = TrainingConfig(steps=6, warmup_steps=2, lr=1e-3, checkpoint_every=2, batch_size=2)
-        enc = prepare_model(Encoder.load(EncoderConfig(model={str(tiny_model_dir)!r}, precision="fp32"), trainable=True), tcfg)
+        ecfg = EncoderConfig(model={str(tiny_model_dir)!r}, precision="fp32")
+        enc = prepare_model(Encoder.load(ecfg, trainable=True), tcfg)
         def kill(step, loss, lr):
             if step == 5:
                 os.kill(os.getpid(), signal.SIGKILL)
@@ -101,7 +106,9 @@ def test_pipeline_bmembed_system_and_export(tmp_path, beir_dir, tiny_model_dir, 
     pipe = Pipeline(cfg)
     res = pipe.evaluate()
     assert list(res["summary"].index) == ["bm25", "base", "rrf", "bmembed", "rrf+bmembed"]
-    assert {"bmembed - base", "bmembed - bm25", "rrf+bmembed - rrf"} <= set(res["comparisons"].comparison)
+    assert {"bmembed - base", "bmembed - bm25", "rrf+bmembed - rrf"} <= set(
+        res["comparisons"].comparison
+    )
     tm, key = pipe.trained("bmembed")
     info = json.loads((tm.path / "train.json").read_text())
     assert info["steps"] == 3 and len(info["losses"]) == 3
@@ -118,7 +125,9 @@ def test_pipeline_bmembed_system_and_export(tmp_path, beir_dir, tiny_model_dir, 
     a = st.encode(texts, normalize_embeddings=True)
     b = ours.encode(texts, progress=False)
     assert np.allclose(a, b, atol=1e-5)
-    base = Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32")).encode(texts, progress=False)
+    base = Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32")).encode(
+        texts, progress=False
+    )
     assert not np.allclose(base, b, atol=1e-4)  # training changed the model
     plain = AutoModel.from_pretrained(str(tm.merged))
     assert plain.config.hidden_size == 32
@@ -136,14 +145,20 @@ def test_pipeline_bmembed_system_and_export(tmp_path, beir_dir, tiny_model_dir, 
 def test_attention_dropout_is_set_on_every_attention_module(tiny_model_dir):
     import torch
 
-    enc = prepare_model(Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32"), trainable=True),
-                        TrainingConfig(attention_dropout=0.0))
+    enc = prepare_model(
+        Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32"), trainable=True),
+        TrainingConfig(attention_dropout=0.0),
+    )
     attn = [m.dropout.p for m in enc.model.modules() if type(m).__name__ == "BertSelfAttention"]
     assert attn == [0.0, 0.0]  # 2 layers; hidden dropout untouched:
     assert {m.p for m in enc.model.modules() if isinstance(m, torch.nn.Dropout)} == {0.0, 0.1}
-    keep = prepare_model(Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32"), trainable=True),
-                         TrainingConfig(attention_dropout=-1))
-    assert [m.dropout.p for m in keep.model.modules() if type(m).__name__ == "BertSelfAttention"] == [0.1, 0.1]
+    keep = prepare_model(
+        Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32"), trainable=True),
+        TrainingConfig(attention_dropout=-1),
+    )
+    assert [
+        m.dropout.p for m in keep.model.modules() if type(m).__name__ == "BertSelfAttention"
+    ] == [0.1, 0.1]
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "manifest"])
@@ -226,10 +241,19 @@ def test_a_packed_step_has_the_loss_and_gradient_of_its_micro_batches(tiny_model
     lists = tiny_lists(n=6, m=3)
     for i, ps in enumerate(lists.passages):  # lengths that differ, so buckets and padding matter
         lists.passages[i] = [" ".join(rng.choice(words, 2 + 5 * j)) for j in range(len(ps))]
-    pairs = PairData(lists.queries, [ps[0] for ps in lists.passages], [[ps[1]] for ps in lists.passages])
-    data, micro = (lists, [[0, 1], [2, 3], [4, 5]]) if method == "bmembed" else (pairs, [[0, 1, 2], [3, 4, 5]])
+    pairs = PairData(
+        lists.queries, [ps[0] for ps in lists.passages], [[ps[1]] for ps in lists.passages]
+    )
+    data, micro = (
+        (lists, [[0, 1], [2, 3], [4, 5]])
+        if method == "bmembed"
+        else (pairs, [[0, 1, 2], [3, 4, 5]])
+    )
     tcfg = TrainingConfig(batch_size=len(micro[0]), bucket_tokens=24)
-    enc = prepare_model(Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32"), trainable=True), tcfg)
+    enc = prepare_model(
+        Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32"), trainable=True),
+        tcfg,
+    )
     enc.model.eval()
 
     def grads():
@@ -240,15 +264,19 @@ def test_a_packed_step_has_the_loss_and_gradient_of_its_micro_batches(tiny_model
     packed = step_loss(enc, data, micro, tcfg)
     packed.backward()
     g_packed = grads()
-    one_by_one = sum(batch_loss(enc, data, idx, TrainingConfig(batch_size=len(idx), bucket_tokens=10**6))
-                     for idx in micro) / len(micro)
+    one_by_one = sum(
+        batch_loss(enc, data, idx, TrainingConfig(batch_size=len(idx), bucket_tokens=10**6))
+        for idx in micro
+    ) / len(micro)
     one_by_one.backward()
     g_each = grads()
     assert float(packed) == pytest.approx(float(one_by_one), rel=1e-5)
     assert max(float((g_packed[n] - g_each[n]).abs().max()) for n in g_each) < 1e-5
     texts = [t for ps in lists.passages for t in ps]
     with torch.no_grad():
-        assert torch.allclose(embed_bucketed(enc, enc.token_ids(texts), 24), enc.forward(texts), atol=1e-5)
+        assert torch.allclose(
+            embed_bucketed(enc, enc.token_ids(texts), 24), enc.forward(texts), atol=1e-5
+        )
 
 
 def test_damaged_dev_selected_weights_are_refused_before_export(tiny_model_dir, tmp_path):

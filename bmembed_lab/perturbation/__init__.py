@@ -34,10 +34,26 @@ from .llm import llm_keywords_and_substitutes
 from .matching import mask_query, name_keywords, occurrences, replace_keywords
 from .study import STUDY_METRICS, VARIANTS, rank_changes, reading, run_study, study_table, table5
 
-__all__ = ["PerturbationSet", "PerturbedQuery", "STUDY_METRICS", "VARIANTS", "build_set",
-           "keyword_statistics", "llm_keywords_and_substitutes", "mask_query", "name_keywords", "occurrences",
-           "offline_keywords", "rank_changes", "reading", "replace_keywords", "run_study", "study_table",
-           "table5", "wordnet_substitutions"]
+__all__ = [
+    "PerturbationSet",
+    "PerturbedQuery",
+    "STUDY_METRICS",
+    "VARIANTS",
+    "build_set",
+    "keyword_statistics",
+    "llm_keywords_and_substitutes",
+    "mask_query",
+    "name_keywords",
+    "occurrences",
+    "offline_keywords",
+    "rank_changes",
+    "reading",
+    "replace_keywords",
+    "run_study",
+    "study_table",
+    "table5",
+    "wordnet_substitutions",
+]
 
 
 @dataclass
@@ -59,8 +75,12 @@ class PerturbationSet:
     def variant(self, name: str) -> tuple[list[str], list[str]]:
         """(query ids, texts) of one variant; queries it does not have are left out."""
         if name not in VARIANTS:
-            raise InputError(f"unknown query variant {name!r}", "perturbation", f"use one of {VARIANTS}")
-        rows = [(q.query_id, q.text if name == "original" else getattr(q, name)) for q in self.queries]
+            raise InputError(
+                f"unknown query variant {name!r}", "perturbation", f"use one of {VARIANTS}"
+            )
+        rows = [
+            (q.query_id, q.text if name == "original" else getattr(q, name)) for q in self.queries
+        ]
         rows = [(i, t) for i, t in rows if t is not None]
         return [i for i, _ in rows], [t for _, t in rows]
 
@@ -80,8 +100,14 @@ def keyword_stopwords() -> frozenset:
     return stopwords() | QUESTION_WORDS
 
 
-def offline_keywords(query: str, gold_texts: list[str], idf: dict[str, float], max_keywords: int = 5,
-                     common: frozenset = frozenset(), min_chars: int = 2) -> list[str]:
+def offline_keywords(
+    query: str,
+    gold_texts: list[str],
+    idf: dict[str, float],
+    max_keywords: int = 5,
+    common: frozenset = frozenset(),
+    min_chars: int = 2,
+) -> list[str]:
     """Words (lowercase BM25 tokens) of ``query`` that also occur in any of ``gold_texts``,
     without stopwords, words in ``common`` or words shorter than ``min_chars``, ranked by
     ``idf`` (rarest first; ties in query order), at most ``max_keywords``."""
@@ -89,7 +115,13 @@ def offline_keywords(query: str, gold_texts: list[str], idf: dict[str, float], m
     gold = {w for t in gold_texts for w in WORD.findall(t.lower())}
     seen: dict[str, int] = {}
     for pos, w in enumerate(WORD.findall(query.lower())):
-        if w in gold and w not in stop and w not in common and len(w) >= min_chars and w not in seen:
+        if (
+            w in gold
+            and w not in stop
+            and w not in common
+            and len(w) >= min_chars
+            and w not in seen
+        ):
             seen[w] = pos
     ranked = sorted(seen, key=lambda w: (-idf.get(w, 0.0), seen[w]))
     return ranked[:max_keywords]
@@ -145,9 +177,14 @@ def keyword_statistics(chunk_texts: list[str], max_df: float) -> tuple[dict[str,
 
 
 # -- the set ----------------------------------------------------------------------------------
-def build_set(query_ids: list[str], texts: list[str], keywords: list[list[str]],
-              substitutions: list[dict[str, str]] | None, mask_token: str, counts: dict | None = None
-              ) -> PerturbationSet:
+def build_set(
+    query_ids: list[str],
+    texts: list[str],
+    keywords: list[list[str]],
+    substitutions: list[dict[str, str]] | None,
+    mask_token: str,
+    counts: dict | None = None,
+) -> PerturbationSet:
     """Masked and substituted variants of every query from its keywords and substitutions
     (None: no substitution backend), with the counts the study reports."""
     counts = dict(counts or {})

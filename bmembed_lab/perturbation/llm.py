@@ -23,14 +23,19 @@ KEYWORD_USER = """Question: {query}
 
 Passage: {passage}
 
-List the keywords of the question: words or short phrases that appear in BOTH the question and the passage and carry the question's specific meaning (names, technical terms, entities, numbers). Leave out generic words (what, how, information, people) and words that appear only in one of the two. Copy each keyword exactly as written in the question. At most {n}.
+List the keywords of the question: words or short phrases that appear in BOTH the question and the \
+passage and carry the question's specific meaning (names, technical terms, entities, numbers). \
+Leave out generic words (what, how, information, people) and words that appear only in one of the \
+two. Copy each keyword exactly as written in the question. At most {n}.
 
 Reply as: {{"keywords": ["...", "..."]}}"""
 SUBSTITUTE_USER = """Question: {query}
 
 Keywords: {keywords}
 
-For each keyword give ONE replacement word or short phrase that keeps the question's meaning in this context (a synonym or a close paraphrase), with the same part of speech and grammatical form, and sharing no word with the keyword. If no such replacement exists, give null.
+For each keyword give ONE replacement word or short phrase that keeps the question's meaning in \
+this context (a synonym or a close paraphrase), with the same part of speech and grammatical form, \
+and sharing no word with the keyword. If no such replacement exists, give null.
 
 Reply as: {{"substitutions": {{"keyword": "replacement or null"}}}}"""
 
@@ -129,5 +134,12 @@ def llm_keywords_and_substitutes(texts: list[str], gold: list[list[str]], client
                          "rerun to send only the missing calls, or use perturbation.keywords = "
                          "'offline' and perturbation.substitution = 'wordnet'")
     st = client.stats
-    return kws, subs, {"llm calls sent (incl. retries)": st.sent, "llm replies from cache": st.cached,
-                       "llm unparsed replies": unparsed}
+    return (
+        kws,
+        subs,
+        {
+            "llm calls sent (incl. retries)": st.sent,
+            "llm replies from cache": st.cached,
+            "llm unparsed replies": unparsed,
+        },
+    )

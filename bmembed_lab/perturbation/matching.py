@@ -54,7 +54,9 @@ def _keep_case(matched: str, replacement: str) -> str:
     return replacement[:1].upper() + replacement[1:] if matched[:1].isupper() else replacement
 
 
-def replace_keywords(text: str, keywords: list[str], replacements: list[str | None]) -> tuple[str, int]:
+def replace_keywords(
+    text: str, keywords: list[str], replacements: list[str | None]
+) -> tuple[str, int]:
     """``text`` with every occurrence of keyword i replaced by ``replacements[i]`` (None: left
     as is); returns (new text, occurrences replaced)."""
     pat = keyword_pattern(keywords)

@@ -37,9 +37,19 @@ def study_table(per_query: pd.DataFrame, n_boot: int = 10000, seed: int = 0,
             for m in metrics:
                 a, b = pert.loc[common, m].to_numpy(float), orig.loc[common, m].to_numpy(float)
                 r = paired_bootstrap(a, b, n_boot, seed)
-                rows.append({"system": system, "variant": variant, "metric": m, "queries": len(common),
-                             "original": 100 * b.mean(), "perturbed": 100 * a.mean(),
-                             "change": 100 * r["diff"], "ci_low": 100 * r["low"], "ci_high": 100 * r["high"]})
+                rows.append(
+                    {
+                        "system": system,
+                        "variant": variant,
+                        "metric": m,
+                        "queries": len(common),
+                        "original": 100 * b.mean(),
+                        "perturbed": 100 * a.mean(),
+                        "change": 100 * r["diff"],
+                        "ci_low": 100 * r["low"],
+                        "ci_high": 100 * r["high"],
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -94,7 +104,9 @@ def rank_change_view(changes: pd.DataFrame, depth: int) -> pd.DataFrame:
             out[f"{v} rank"] = [rank(x) for x in changes[v]]
     for v in ("masked", "substituted"):
         if v in changes.columns:
-            out[f"{v}: change (- = worse)"] = [change(a, b) for a, b in zip(changes["original"], changes[v])]
+            out[f"{v}: change (- = worse)"] = [
+                change(a, b) for a, b in zip(changes["original"], changes[v])
+            ]
     return out.reset_index(drop=True)
 
 
@@ -112,7 +124,10 @@ def reading(study: pd.DataFrame, metric: str = "Hit@10") -> list[str]:
             return "a gain whose 95% interval excludes zero"
         return "within noise (the interval contains zero)"
 
-    for variant, verb in (("masked", "Masking the keywords"), ("substituted", "Substituting synonyms")):
+    for variant, verb in (
+        ("masked", "Masking the keywords"),
+        ("substituted", "Substituting synonyms"),
+    ):
         v = s[s.variant == variant].set_index("system")
         if v.empty:
             continue
@@ -120,13 +135,23 @@ def reading(study: pd.DataFrame, metric: str = "Hit@10") -> list[str]:
         least = v.change.idxmax()
         r, best = v.loc[worst], v.loc[least].change
         # a change is said as what it is: a loss, no change, or a gain (never "loses +2.2")
-        other = (f"{least} loses least ({best:+.1f})" if best < -0.05 else
-                 f"{least} gains ({best:+.1f})" if best > 0.05 else f"{least} does not move ({best:+.1f})")
+        other = (
+            f"{least} loses least ({best:+.1f})"
+            if best < -0.05
+            else f"{least} gains ({best:+.1f})"
+            if best > 0.05
+            else f"{least} does not move ({best:+.1f})"
+        )
         if r.change < -0.05:
-            out.append(f"{verb} costs {worst} the most: {metric} {r.original:.1f} -> {r.perturbed:.1f} "
-                       f"({r.change:+.1f} points, {sig(r)}); {other}.")
+            out.append(
+                f"{verb} costs {worst} the most: {metric} {r.original:.1f} -> {r.perturbed:.1f} "
+                f"({r.change:+.1f} points, {sig(r)}); {other}."
+            )
         else:
-            out.append(f"{verb} costs no system any {metric}: every change is {r.change:+.1f} points or above.")
+            out.append(
+                f"{verb} costs no system any {metric}: every change is {r.change:+.1f} points or "
+                "above."
+            )
         kept = (v.perturbed / v.original.where(v.original > 0)).dropna()
         if len(kept):
             out.append(f"Share of {metric} kept when {variant}: " + ", ".join(
@@ -137,28 +162,43 @@ def reading(study: pd.DataFrame, metric: str = "Hit@10") -> list[str]:
                 d = a.change - b.change
                 overlap = not (a.ci_high < b.ci_low or b.ci_high < a.ci_low)
                 losses = a.change < 0 and b.change < 0  # else a gain is in play: say "fares"
-                than = (f"loses {abs(d):.1f} points {'less' if d > 0 else 'more'} than base" if losses
-                        else f"fares {abs(d):.1f} points {'better' if d > 0 else 'worse'} than base")
+                than = (
+                    f"loses {abs(d):.1f} points {'less' if d > 0 else 'more'} than base"
+                    if losses
+                    else f"fares {abs(d):.1f} points {'better' if d > 0 else 'worse'} than base"
+                )
                 if abs(a.original - b.original) > 5 and a.original > 0 and b.original > 0:
-                    out.append(f"When {variant}, {adapted} starts from {a.original:.1f} against base's "
-                               f"{b.original:.1f}, so their point {'losses' if losses else 'changes'} "
-                               f"({a.change:+.1f} vs {b.change:+.1f}) "
-                               f"are not comparable; it keeps {100 * a.perturbed / a.original:.0f}% of its "
-                               f"{metric}, base {100 * b.perturbed / b.original:.0f}%.")
+                    out.append(
+                        f"When {variant}, {adapted} starts from {a.original:.1f} against base's "
+                        f"{b.original:.1f}, so their point {'losses' if losses else 'changes'} "
+                        f"({a.change:+.1f} vs {b.change:+.1f}) "
+                        f"are not comparable; it keeps {100 * a.perturbed / a.original:.0f}% of "
+                        "its "
+                        f"{metric}, base {100 * b.perturbed / b.original:.0f}%."
+                    )
                 elif abs(d) < 1.0:
-                    out.append(f"When {variant}, {adapted} {'loses' if losses else 'changes'} about as much "
-                               f"as base ({a.change:+.1f} vs "
-                               f"{b.change:+.1f}): adapting it did not change how much it rests on these words.")
+                    out.append(
+                        f"When {variant}, {adapted} {'loses' if losses else 'changes'} about as "
+                        "much "
+                        f"as base ({a.change:+.1f} vs "
+                        f"{b.change:+.1f}): adapting it did not change how much it rests on these "
+                        "words."
+                    )
                 elif overlap:
-                    out.append(f"When {variant}, {adapted} {than} "
-                               f"({a.change:+.1f} vs {b.change:+.1f}), but the intervals overlap: "
-                               "the difference is not established (compare the shares kept, as the two "
-                               "start from different values).")
+                    out.append(
+                        f"When {variant}, {adapted} {than} "
+                        f"({a.change:+.1f} vs {b.change:+.1f}), but the intervals overlap: "
+                        "the difference is not established (compare the shares kept, as the two "
+                        "start from different values)."
+                    )
                 else:
                     lean = "more" if d < 0 else "less"
-                    out.append(f"When {variant}, {adapted} {than} "
-                               f"({a.change:+.1f} vs {b.change:+.1f}, non-overlapping intervals): it leans "
-                               f"{lean} on the exact keywords than the encoder it was adapted from.")
+                    out.append(
+                        f"When {variant}, {adapted} {than} "
+                        f"({a.change:+.1f} vs {b.change:+.1f}, non-overlapping intervals): it "
+                        "leans "
+                        f"{lean} on the exact keywords than the encoder it was adapted from."
+                    )
     if "bm25" in set(s.system):
         m = s[(s.system == "bm25") & (s.variant == "masked")]
         if len(m) and m.iloc[0].original > 0:

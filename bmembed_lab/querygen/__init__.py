@@ -44,9 +44,16 @@ def load_user_queries(path: Path, errors: str = "strict") -> list[SyntheticQuery
             raise InputError(f"line {n} has no string field 'text'", str(path),
                              'write one {"text": "..."} object per line')
         ev = obj.get("evidence") or []
-        out.append(SyntheticQuery(str(obj.get("query_id") or obj.get("_id") or f"user-{n}"), text,
-                                  str(obj.get("doc_id") or ""), "", [ev] if isinstance(ev, str) else list(ev),
-                                  "file"))
+        out.append(
+            SyntheticQuery(
+                str(obj.get("query_id") or obj.get("_id") or f"user-{n}"),
+                text,
+                str(obj.get("doc_id") or ""),
+                "",
+                [ev] if isinstance(ev, str) else list(ev),
+                "file",
+            )
+        )
     if not out:
         raise InputError("the queries file is empty", str(path), "add one JSON object per line")
     return out
@@ -79,14 +86,19 @@ def generate_queries(docs: list[Document], qcfg: QueriesConfig, llm_client=None,
                              "set queries.file to a JSONL file of {text, ...}")
         raw = load_user_queries(Path(qcfg.file))
     else:
-        raise InputError(f"queries.backend = {qcfg.backend!r}", "config", "use offline, llm or file")
+        raise InputError(
+            f"queries.backend = {qcfg.backend!r}", "config", "use offline, llm or file"
+        )
     kept, dropped, leakage = filter_queries(raw, eval_queries or [], qcfg)
     counts.update({"documents": len(docs), "events": len(events), "generated": len(raw),
                    **{f"dropped: {r}": n for r, n in Counter(d["reason"] for d in dropped).items()},
                    "leakage flagged": len(leakage), "kept": len(kept)})
     if not kept:
-        raise InputError(f"no query left after filtering ({counts})", "queries",
-                         "loosen queries.min_words / max_copy_ratio / leakage, or check the backend")
+        raise InputError(
+            f"no query left after filtering ({counts})",
+            "queries",
+            "loosen queries.min_words / max_copy_ratio / leakage, or check the backend",
+        )
     return QuerySet(kept, events, dropped, leakage, unparsed, counts)
 
 

@@ -85,7 +85,9 @@ def filter_queries(queries: list[SyntheticQuery], eval_queries: list[tuple[str, 
             if run / len(w) > cfg.max_copy_ratio:
                 reason, detail = "copies its evidence", f"{run} of {len(w)} words in one run"
         if reason:
-            dropped.append({"query_id": q.query_id, "text": q.text, "reason": reason, "detail": detail})
+            dropped.append(
+                {"query_id": q.query_id, "text": q.text, "reason": reason, "detail": detail}
+            )
             continue
         seen.add(" ".join(w))
         kept.append(q)
@@ -99,9 +101,16 @@ def filter_queries(queries: list[SyntheticQuery], eval_queries: list[tuple[str, 
         leaky = set()
         for i in np.flatnonzero(best_val >= cfg.leakage_threshold):
             qid, qt = eval_queries[best[i]]
-            leakage.append({"query_id": kept[i].query_id, "text": kept[i].text, "eval_query_id": qid,
-                            "eval_text": qt, "jaccard": round(float(best_val[i]), 4),
-                            "action": cfg.leakage})
+            leakage.append(
+                {
+                    "query_id": kept[i].query_id,
+                    "text": kept[i].text,
+                    "eval_query_id": qid,
+                    "eval_text": qt,
+                    "jaccard": round(float(best_val[i]), 4),
+                    "action": cfg.leakage,
+                }
+            )
             leaky.add(i)
         if cfg.leakage == "drop" and leaky:
             for i in sorted(leaky):

@@ -66,9 +66,19 @@ def llm_queries(docs: list[Document], qcfg: QueriesConfig, client, progress=None
             else:
                 doc_norm = "".join(d.text.split())
                 for i, p in enumerate(parsed[: qcfg.max_events_per_doc]):
-                    evs.append(Event(f"{d.doc_id}::s{si}e{i}", d.doc_id, p["event"], p["topic"],
-                                     p["context"], p["type"],
-                                     all(_in_doc(c, doc_norm) for c in p["context"]) if p["context"] else False))
+                    evs.append(
+                        Event(
+                            f"{d.doc_id}::s{si}e{i}",
+                            d.doc_id,
+                            p["event"],
+                            p["topic"],
+                            p["context"],
+                            p["type"],
+                            all(_in_doc(c, doc_norm) for c in p["context"])
+                            if p["context"]
+                            else False,
+                        )
+                    )
         seg_events.append(evs)
         events += evs
     todo = [(k, seg) for k, ((_, _, seg), evs) in enumerate(zip(segs, seg_events)) if evs]
@@ -89,21 +99,42 @@ def llm_queries(docs: list[Document], qcfg: QueriesConfig, client, progress=None
         for j, (i, q) in enumerate(parsed):
             ev = evs[i] if i is not None else None
             evidence = ev.context if ev else [c for e in evs for c in e.context]
-            queries.append(SyntheticQuery(f"{d.doc_id}::s{si}q{j}", q, d.doc_id,
-                                          ev.event_id if ev else f"{d.doc_id}::s{si}", evidence, "llm"))
+            queries.append(
+                SyntheticQuery(
+                    f"{d.doc_id}::s{si}q{j}",
+                    q,
+                    d.doc_id,
+                    ev.event_id if ev else f"{d.doc_id}::s{si}",
+                    evidence,
+                    "llm",
+                )
+            )
     st = client.stats
-    counts = {"segments": len(segs), "extraction calls": len(calls), "synthesis calls": len(s_calls),
-              "calls sent (incl. retries)": st.sent, "replies from cache": st.cached,
-              "retries": st.retries, "failed calls": len(failed), "unparsed replies": len(unparsed),
-              "events": len(events),
-              "events whose context is not verbatim in the document": sum(not e.context_in_doc for e in events),
-              "prompt tokens": st.prompt_tokens, "completion tokens": st.completion_tokens}
+    counts = {
+        "segments": len(segs),
+        "extraction calls": len(calls),
+        "synthesis calls": len(s_calls),
+        "calls sent (incl. retries)": st.sent,
+        "replies from cache": st.cached,
+        "retries": st.retries,
+        "failed calls": len(failed),
+        "unparsed replies": len(unparsed),
+        "events": len(events),
+        "events whose context is not verbatim in the document": sum(
+            not e.context_in_doc for e in events
+        ),
+        "prompt tokens": st.prompt_tokens,
+        "completion tokens": st.completion_tokens,
+    }
     if failed:
         doc, stage, err = failed[0]
-        raise InputError(f"{len(failed)} LLM calls still failed after {client.cfg.max_retries} retries "
-                         f"(first: {stage} of {doc}: {err}); the {len(calls) + len(s_calls) - len(failed)} "
-                         "replies received are cached", f"llm endpoint {client.endpoint}",
-                         failure_fix(err, client.cfg))
+        raise InputError(
+            f"{len(failed)} LLM calls still failed after {client.cfg.max_retries} retries "
+            f"(first: {stage} of {doc}: {err}); the {len(calls) + len(s_calls) - len(failed)} "
+            "replies received are cached",
+            f"llm endpoint {client.endpoint}",
+            failure_fix(err, client.cfg),
+        )
     return events, queries, unparsed, counts
 
 
@@ -118,10 +149,14 @@ def dry_run(docs: list[Document], qcfg: QueriesConfig, llm: LLMConfig) -> dict:
     fake = [Event("", "", "x" * 120, "y" * 20)] * qcfg.max_events_per_doc
     syn = [synthesis_call(s, fake, llm, qcfg) for s in segs]
     e1, e2 = estimate(ex, llm.max_output_tokens), estimate(syn, llm.max_output_tokens)
-    return {"documents": len(docs), "segments": len(segs),
-            "extraction calls": e1["calls"], "synthesis calls (at most)": e2["calls"],
-            "approx prompt tokens": e1["approx_prompt_tokens"] + e2["approx_prompt_tokens"],
-            "max completion tokens": e1["max_completion_tokens"] + e2["max_completion_tokens"],
-            "models": [llm.extract_model, llm.query_model],
-            "note": "prompt tokens estimated at 4 characters a token; completion is the upper bound "
-                    "max_output_tokens per call"}
+    return {
+        "documents": len(docs),
+        "segments": len(segs),
+        "extraction calls": e1["calls"],
+        "synthesis calls (at most)": e2["calls"],
+        "approx prompt tokens": e1["approx_prompt_tokens"] + e2["approx_prompt_tokens"],
+        "max completion tokens": e1["max_completion_tokens"] + e2["max_completion_tokens"],
+        "models": [llm.extract_model, llm.query_model],
+        "note": "prompt tokens estimated at 4 characters a token; completion is the upper bound "
+        "max_output_tokens per call",
+    }

@@ -18,14 +18,17 @@ from ..text import as_list, get_field, parse_json_reply
 
 EXTRACT_SYSTEM = ("You read documents and list the events they describe, for building search "
                   "questions. You answer with JSON only.")
-EXTRACT_PROMPT = """List the events that the document below describes, each with its topic and the passages of the document that state it.
+EXTRACT_PROMPT = """List the events that the document below describes, each with its topic and the \
+passages of the document that state it.
 
 Rules:
 1. Write names out in full: no "he", "she", "it" or "they" standing for a person, company or thing.
-2. Give every event at least one passage copied word for word from the document. Never invent an event.
+2. Give every event at least one passage copied word for word from the document. Never invent an \
+event.
 3. When several passages support an event, list each of them.
 4. Leave a field empty when the document does not give it.
-5. The type is "fine-grained" for a specific fact or detail, or "general" for a summary of several fine-grained events. List the fine-grained events first, then the general ones.
+5. The type is "fine-grained" for a specific fact or detail, or "general" for a summary of several \
+fine-grained events. List the fine-grained events first, then the general ones.
 6. List at most {max_events} events.
 
 Document:
@@ -34,11 +37,13 @@ Document:
 >>>
 
 Answer with a JSON array, one object per event:
-[{{"event": "...", "topic": "...", "original_context": ["passage", "..."], "type": "fine-grained"}}]"""
+[{{"event": "...", "topic": "...", "original_context": ["passage", "..."], "type": \
+"fine-grained"}}]"""
 
 QUERY_SYSTEM = ("You write the questions that people would type into a search box over a "
                 "document collection. You answer with JSON only.")
-QUERY_PROMPT = """Below are a document and events taken from it. For each event, write {n} different questions that someone searching the collection might ask about it.
+QUERY_PROMPT = """Below are a document and events taken from it. For each event, write {n} \
+different questions that someone searching the collection might ask about it.
 
 Rules:
 1. A question need not mention every detail of its event.
@@ -120,10 +125,23 @@ def parse_events(text: str) -> list[dict] | None:
             continue
         typ = str(get_field(it, "type", "event_type") or "").lower()
         typ = "general" if "general" in typ else "fine-grained" if typ else ""
-        out.append({"event": str(ev).strip(), "topic": str(get_field(it, "topic") or "").strip(),
-                    "context": as_list(get_field(it, "original_context", "original context", "context",
-                                             "passages", "evidence")),
-                    "type": typ})
+        out.append(
+            {
+                "event": str(ev).strip(),
+                "topic": str(get_field(it, "topic") or "").strip(),
+                "context": as_list(
+                    get_field(
+                        it,
+                        "original_context",
+                        "original context",
+                        "context",
+                        "passages",
+                        "evidence",
+                    )
+                ),
+                "type": typ,
+            }
+        )
     return out or None
 
 

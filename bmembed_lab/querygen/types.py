@@ -39,9 +39,14 @@ class QuerySet:
     counts: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"queries": [asdict(q) for q in self.queries], "events": [asdict(e) for e in self.events],
-                "dropped": self.dropped, "leakage": self.leakage, "unparsed": self.unparsed,
-                "counts": self.counts}
+        return {
+            "queries": [asdict(q) for q in self.queries],
+            "events": [asdict(e) for e in self.events],
+            "dropped": self.dropped,
+            "leakage": self.leakage,
+            "unparsed": self.unparsed,
+            "counts": self.counts,
+        }
 
     @classmethod
     def from_json(cls, d: dict) -> "QuerySet":

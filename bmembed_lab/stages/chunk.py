@@ -77,10 +77,16 @@ def relevance(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str, chunk_li
               chunks_key: str) -> tuple[Relevance, str]:
     """(graded relevant chunks per labelled query, its key)."""
     r = cfg.relevance
-    rel, key = cached(cache, RELEVANCE, asdict(r), [ds_key, chunks_key], code_version(relevance_mod),
-                      lambda: relevance_mod.chunk_relevance(ds, chunk_list, r.match, r.case_sensitive),
-                      lambda v, d: write_json(d / "relevance.json", v.to_json()),
-                      lambda d: Relevance.from_json(read_json(d / "relevance.json")))
+    rel, key = cached(
+        cache,
+        RELEVANCE,
+        asdict(r),
+        [ds_key, chunks_key],
+        code_version(relevance_mod),
+        lambda: relevance_mod.chunk_relevance(ds, chunk_list, r.match, r.case_sensitive),
+        lambda v, d: write_json(d / "relevance.json", v.to_json()),
+        lambda d: Relevance.from_json(read_json(d / "relevance.json")),
+    )
     if rel.no_relevant:
         log.warning("%d labelled queries have no relevant chunk after chunking (gold text cut by a "
                     "chunk boundary or absent); they are excluded from evaluation and listed in "

@@ -35,8 +35,11 @@ def corpus_files(cfg: Config) -> list[Path]:
     c = cfg.corpus
     root = cfg.resolve(c.path)
     if not root.exists():
-        raise InputError("corpus path not found", str(root),
-                         "set corpus.path (relative to the config file) to an existing file or folder")
+        raise InputError(
+            "corpus path not found",
+            str(root),
+            "set corpus.path (relative to the config file) to an existing file or folder",
+        )
     if root.is_dir() and c.format == "folder":
         files = folders.folder_files(root)
     elif root.is_dir():  # BEIR: the files the loader opens
@@ -50,13 +53,18 @@ def corpus_files(cfg: Config) -> list[Path]:
         if getattr(c, option):
             path = cfg.resolve(getattr(c, option))
             if not path.is_file():
-                raise InputError(f"{option} file not found", f"corpus.{option} = {str(path)!r}",
-                                 f"set corpus.{option} (relative to the config file) to an existing "
-                                 "file, or leave it out" + {
-                                     "queries": ' (JSONL, one {"_id": "q1", "text": "..."} per line)',
-                                     "qrels": " (TSV: query-id, corpus-id, score)",
-                                     "evidence": ' (JSONL, e.g. {"query_id": "q1", "doc_id": '
-                                                 '"report.pdf", "text": "a gold sentence"})'}[option])
+                raise InputError(
+                    f"{option} file not found",
+                    f"corpus.{option} = {str(path)!r}",
+                    f"set corpus.{option} (relative to the config file) to an existing "
+                    "file, or leave it out"
+                    + {
+                        "queries": ' (JSONL, one {"_id": "q1", "text": "..."} per line)',
+                        "qrels": " (TSV: query-id, corpus-id, score)",
+                        "evidence": ' (JSONL, e.g. {"query_id": "q1", "doc_id": '
+                        '"report.pdf", "text": "a gold sentence"})',
+                    }[option],
+                )
             named.append(path)
     return files + named
 
@@ -66,8 +74,11 @@ def _read(cfg: Config) -> Dataset:
     path = cfg.resolve(c.path)
     if c.format == "beir":
         if not path.is_dir():
-            raise InputError("corpus.format = 'beir' needs a folder", str(path),
-                             "point corpus.path at a folder with corpus.jsonl, or set corpus.format")
+            raise InputError(
+                "corpus.format = 'beir' needs a folder",
+                str(path),
+                "point corpus.path at a folder with corpus.jsonl, or set corpus.format",
+            )
         ds = corpus.load_beir(path, c.split, c.encoding_errors, c.skip_bad_lines)
     else:
         skipped: Counter = Counter()

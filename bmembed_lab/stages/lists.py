@@ -32,9 +32,18 @@ def training_ranking(cfg: Config, cache: StageCache, chunks: list[Chunk], chunks
     s = cfg.sampling
 
     def compute() -> sampling.Ranking:
-        excl = sampling.duplicate_mask([c.text for c in chunks]) if s.drop_duplicate_chunks else None
-        return sampling.rank_for_training(index(), [x.query_id for x in qs.queries],
-                                          [x.text for x in qs.queries], cfg.bm25, s.k, excl, progress)
+        excl = (
+            sampling.duplicate_mask([c.text for c in chunks]) if s.drop_duplicate_chunks else None
+        )
+        return sampling.rank_for_training(
+            index(),
+            [x.query_id for x in qs.queries],
+            [x.text for x in qs.queries],
+            cfg.bm25,
+            s.k,
+            excl,
+            progress,
+        )
 
     conf = asdict(cfg.bm25) | {"k": s.k, "dedup": s.drop_duplicate_chunks}
     return cached(cache, RANKING, conf, [chunks_key, qs_key], code_version(bm25, sampling), compute,

@@ -4,8 +4,9 @@ Appendix F). One set, shared by every system, so all models see the same texts.
 
 Key: ``[perturbation]`` (the systems left out; the WordNet files' fingerprint for the wordnet
 backend; the endpoint, model and temperature for the llm ones; the base encoder's identity,
-which judges the substitutes' similarity), over the chunk and relevance keys and the questions. Saved as ``perturbations.json``. Algorithms:
-:mod:`bmembed_lab.perturbation`, :mod:`bmembed_lab.wordnet`.
+which judges the substitutes' similarity), over the chunk and relevance keys and the questions.
+Saved as ``perturbations.json``. Algorithms: :mod:`bmembed_lab.perturbation`,
+:mod:`bmembed_lab.wordnet`.
 """
 
 from __future__ import annotations
@@ -37,7 +38,11 @@ def perturbations(cfg: Config, cache: StageCache, chunks: list[Chunk], chunks_ke
     llm_used = "llm" in (p.keywords, p.substitution)
     model = p.llm_model or cfg.llm.extract_model
     if llm_used:
-        conf["llm"] = {"base_url": cfg.llm.base_url, "model": model, "temperature": cfg.llm.temperature}
+        conf["llm"] = {
+            "base_url": cfg.llm.base_url,
+            "model": model,
+            "temperature": cfg.llm.temperature,
+        }
     wn_dir = cfg.resolve(p.wordnet_dir)
     if p.substitution == "wordnet":  # missing data fails here, with the fix, before any work
         conf["wordnet_dir"] = files_fingerprint(wordnet.WordNet.database_files(wn_dir))
@@ -52,13 +57,18 @@ def perturbations(cfg: Config, cache: StageCache, chunks: list[Chunk], chunks_ke
             kws = [perturbation.offline_keywords(t, g, idf, p.max_keywords, common, p.min_chars)
                    for t, g in zip(texts, gold)]
         if llm_used:
-            client = llm_mod.LLMClient(cfg.llm, cache.sub_store(LLM_CALLS) if cache.enabled else None)
+            client = llm_mod.LLMClient(
+                cfg.llm, cache.sub_store(LLM_CALLS) if cache.enabled else None
+            )
             kws, subs, counts = perturbation.llm_keywords_and_substitutes(
                 texts, gold, client, model, p.max_keywords, p.substitution == "llm", progress,
                 keywords=kws if p.keywords == "offline" else None)
         if p.substitution == "wordnet":
             wn = wordnet.WordNet.load(wn_dir)
-            subs = [perturbation.wordnet_substitutions(t, k, wn, p.max_senses) for t, k in zip(texts, kws)]
+            subs = [
+                perturbation.wordnet_substitutions(t, k, wn, p.max_senses)
+                for t, k in zip(texts, kws)
+            ]
             names = [perturbation.name_keywords(t, k) for t, k in zip(texts, kws)]
             counts["keywords read as names or acronyms (left in place)"] = sum(map(len, names))
             counts["examples of names"] = list(dict.fromkeys(n for ns in names for n in ns))[:5]
@@ -70,10 +80,16 @@ def perturbations(cfg: Config, cache: StageCache, chunks: list[Chunk], chunks_ke
                                                             for k, v, c in dropped))[:5]
         return perturbation.build_set(ids, texts, kws, subs, p.mask_token, counts)
 
-    return cached(cache, STAGE, conf, [chunks_key, rel_key, texts_key(ids + texts)],
-                  code_version(perturbation, wordnet, llm_mod), compute,
-                  lambda v, d: write_json(d / "perturbations.json", v.to_json()),
-                  lambda d: perturbation.PerturbationSet.from_json(read_json(d / "perturbations.json")))
+    return cached(
+        cache,
+        STAGE,
+        conf,
+        [chunks_key, rel_key, texts_key(ids + texts)],
+        code_version(perturbation, wordnet, llm_mod),
+        compute,
+        lambda v, d: write_json(d / "perturbations.json", v.to_json()),
+        lambda d: perturbation.PerturbationSet.from_json(read_json(d / "perturbations.json")),
+    )
 
 
 def study_runs(systems: list[str], run, progress=None) -> dict:

@@ -8,7 +8,8 @@ evaluation queries (the leakage check reads them). Saved as ``queries.json``. Th
 on to the training stages is the kept queries' content (:func:`content_key`), so new
 evaluation queries that leak nothing new leave the training lists and the trained models
 as they were. LLM replies are cached one by one in the cache's ``llm_calls`` sub-store as
-they arrive, so an interrupted run resumes. Algorithm: :func:`bmembed_lab.querygen.generate_queries`.
+they arrive, so an interrupted run resumes. Algorithm:
+:func:`bmembed_lab.querygen.generate_queries`.
 """
 
 from __future__ import annotations
@@ -53,14 +54,18 @@ def synthetic_queries(cfg: Config, cache: StageCache, ds: Dataset, docs_key: str
     if q.backend == "file":
         path = cfg.resolve(q.file)
         if not path.is_file():
-            raise InputError("queries file not found", str(path), "set queries.file to a JSONL file")
+            raise InputError(
+                "queries file not found", str(path), "set queries.file to a JSONL file"
+            )
         inputs.append(files_fingerprint([path]))
         q = replace(q, file=str(path))
 
     def compute() -> querygen.QuerySet:
         client = None
         if q.backend == "llm":
-            client = llm_mod.LLMClient(cfg.llm, cache.sub_store(LLM_CALLS) if cache.enabled else None)
+            client = llm_mod.LLMClient(
+                cfg.llm, cache.sub_store(LLM_CALLS) if cache.enabled else None
+            )
         return querygen.generate_queries(ds.documents, q, client, eval_q, progress)
 
     qs, _ = cached(cache, STAGE, conf, inputs, code_version(querygen, llm_mod), compute,
@@ -69,9 +74,17 @@ def synthetic_queries(cfg: Config, cache: StageCache, ds: Dataset, docs_key: str
     return qs, content_key(qs)
 
 
-def held_out_queries(cfg: Config, cache: StageCache, ds: Dataset, docs_key: str, chunks: list[Chunk],
-                     chunks_key: str, training: querygen.QuerySet, training_key: str, limit: int
-                     ) -> tuple[dict, str]:
+def held_out_queries(
+    cfg: Config,
+    cache: StageCache,
+    ds: Dataset,
+    docs_key: str,
+    chunks: list[Chunk],
+    chunks_key: str,
+    training: querygen.QuerySet,
+    training_key: str,
+    limit: int,
+) -> tuple[dict, str]:
     """(held-out keyword-style queries, their key): the offline keyphrase generator run with
     ``queries.seed + 1``, texts that also occur among the training queries removed, each with
     the chunk its passage came from as its one relevant chunk; a seeded subset of at most
@@ -84,10 +97,16 @@ def held_out_queries(cfg: Config, cache: StageCache, ds: Dataset, docs_key: str,
         return querygen.held_out_queries(ds.documents, q, training.queries, chunks, limit,
                                          cfg.eval.seed)
 
-    return cached(cache, HELDOUT, asdict(q) | {"limit": limit}, [docs_key, chunks_key, training_key],
-                  code_version(querygen, negatives), compute,
-                  lambda v, d: write_json(d / "heldout.json", v),
-                  lambda d: read_json(d / "heldout.json"))
+    return cached(
+        cache,
+        HELDOUT,
+        asdict(q) | {"limit": limit},
+        [docs_key, chunks_key, training_key],
+        code_version(querygen, negatives),
+        compute,
+        lambda v, d: write_json(d / "heldout.json", v),
+        lambda d: read_json(d / "heldout.json"),
+    )
 
 
 def held_out_relevance(held: dict) -> Relevance:

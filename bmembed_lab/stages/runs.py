@@ -46,7 +46,9 @@ def bm25_run(cfg: Config, cache: StageCache, chunks_key: str, index: Callable[[]
              ) -> tuple[Run, str]:
     """(BM25's top ``depth`` chunks of each query, its key)."""
     def compute() -> Run:
-        return retrieval.bm25_run(index(), query_ids, bm25.tokenize_cfg(query_texts, cfg.bm25), depth)
+        return retrieval.bm25_run(
+            index(), query_ids, bm25.tokenize_cfg(query_texts, cfg.bm25), depth
+        )
 
     return cached(cache, BM25_RUN, asdict(cfg.bm25) | {"k": depth}, [chunks_key, inputs_key],
                   code_version(bm25, retrieval), compute, lambda v, d: v.save(d), Run.load)
@@ -73,8 +75,12 @@ def embeddings(cache: StageCache, enc: encoder_mod.Encoder, texts: list[str], is
     version = code_version(*encoder_mod.ENCODING_CODE)
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     shard = min(shard or SHARD, -(-len(texts) // world))
-    run_dir = cache.sub_store(ENCODE_SHARDS) / StageCache.make_key(EMBEDDINGS, conf, [inputs_key], version) \
-        if cache.enabled and not cache.read_only and (len(texts) > shard or world > 1) else None
+    run_dir = (
+        cache.sub_store(ENCODE_SHARDS)
+        / StageCache.make_key(EMBEDDINGS, conf, [inputs_key], version)
+        if cache.enabled and not cache.read_only and (len(texts) > shard or world > 1)
+        else None
+    )
     if world > 1 and run_dir is not None and rank != 0:
         key = StageCache.make_key(EMBEDDINGS, conf, [inputs_key], version)
         if cache.lookup(EMBEDDINGS, key) is None:  # else the main process only loads it
@@ -107,8 +113,12 @@ def _encode_in_shards(enc, texts: list[str], is_query: bool, run_dir: Path, shar
     run_dir.mkdir(parents=True, exist_ok=True)
     total, starts = len(texts), range(0, len(texts), shard)
     mine = [(i, s) for i, s in enumerate(starts) if i % world == rank]
-    bar = tqdm(total=sum(len(texts[s:s + shard]) for _, s in mine), unit="text", leave=False,
-               desc="encoding (resumable shards)" + (f", process {rank} of {world}" if world > 1 else ""))
+    bar = tqdm(
+        total=sum(len(texts[s : s + shard]) for _, s in mine),
+        unit="text",
+        leave=False,
+        desc="encoding (resumable shards)" + (f", process {rank} of {world}" if world > 1 else ""),
+    )
     for i, s in mine:
         part_texts = texts[s:s + shard]
         path = run_dir / f"shard-{i:06d}.npy"
@@ -133,7 +143,9 @@ def _encode_in_shards(enc, texts: list[str], is_query: bool, run_dir: Path, shar
     for i, s in enumerate(starts):
         part = _verified_shard(run_dir / f"shard-{i:06d}.npy", len(texts[s:s + shard]))
         if part is None:
-            raise RuntimeError(f"encoding shard {i} of {run_dir} is missing or damaged after encoding")
+            raise RuntimeError(
+                f"encoding shard {i} of {run_dir} is missing or damaged after encoding"
+            )
         parts.append(part)
     if on_batch:
         on_batch(total, total)

@@ -51,7 +51,9 @@ def negatives_key(cfg: Config, qs_key: str, source_key: str) -> tuple[dict, str]
     t = cfg.training
     conf = {"from": t.negatives_from, "n": t.hard_negatives, "depth": t.negative_depth,
             "margin": t.negative_margin}
-    return conf, StageCache.make_key(NEGATIVES, conf, [qs_key, source_key], code_version(negatives_mod))
+    return conf, StageCache.make_key(
+        NEGATIVES, conf, [qs_key, source_key], code_version(negatives_mod)
+    )
 
 
 def bm25_candidates(cfg: Config, qs: QuerySet, ranking: Ranking, index: bm25.BM25Index):
@@ -68,7 +70,10 @@ def bm25_candidates(cfg: Config, qs: QuerySet, ranking: Ranking, index: bm25.BM2
             ci[i], cs[i] = ranking.indices[r, :depth], ranking.scores[r, :depth]
 
     def pos_fn(rows, pos):
-        return index.pair_scores(bm25.tokenize_cfg([qs.queries[r].text for r in rows], cfg.bm25), pos)
+        return index.pair_scores(
+            bm25.tokenize_cfg([qs.queries[r].text for r in rows], cfg.bm25), pos
+        )
+
     return ci, cs, pos_fn
 
 
@@ -95,7 +100,9 @@ def mined_negatives(cfg: Config, cache: StageCache, qs: QuerySet, qs_key: str, c
                                         t.negative_depth, t.negative_margin)
 
     def save(v: negatives_mod.MinedPairs, d: Path) -> None:
-        write_json(d / "pairs.json", {"query_ids": v.query_ids, "queries": v.queries, "counts": v.counts})
+        write_json(
+            d / "pairs.json", {"query_ids": v.query_ids, "queries": v.queries, "counts": v.counts}
+        )
         save_npy(d / "positives.npy", v.positives)
         save_npy(d / "negatives.npy", v.negatives)
 
@@ -146,8 +153,8 @@ def model_key(cfg: Config, method: str, data_key: str, dev_key: str = ""):
     conf["training"].pop("checkpoint_every")
     conf["training"].pop("keep_checkpoints")
     inputs = [data_key] + ([dev_key] if dev_key and tcfg.eval_every else [])
-    code = code_version(training, "bmembed_lab.dropout", *encoder_mod.ENCODING_CODE, export,
-                        selection)
+    code = code_version(training, "bmembed_lab.batches", "bmembed_lab.losses",
+                        "bmembed_lab.dropout", *encoder_mod.ENCODING_CODE, export, selection)
     key = StageCache.make_key(MODEL, conf, inputs, code)
     return tcfg, base, conf, key
 
@@ -237,7 +244,9 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
     and a run that never beats the base model is marked. With an ``accelerator`` (DDP) every
     rank trains, the ranks' weights are compared, and rank 0 exports while the others wait."""
     pool, dev_key, chunk_texts = dev if dev is not None else (None, "", None)
-    tcfg, base, conf, key = model_key(cfg, method, data_key, dev_key if pool is not None and len(pool) else "")
+    tcfg, base, conf, key = model_key(
+        cfg, method, data_key, dev_key if pool is not None and len(pool) else ""
+    )
     # a read-only pipeline never loads weights (it computes nothing): it checks their sizes and
     # the small files' checksums; any pipeline that can encode or train verifies every file
     entry = cache.lookup(MODEL, key, checksum_limit=1 << 20 if cache.read_only else None)
