@@ -147,7 +147,7 @@ def run_check(pipe, n_boot: int | None = None) -> dict:
     # no labels: BM25 against base on the held-out synthetic queries (the teacher's kind)
     q = pipe.questions(check_sets(labelled, labelled and len(pipe.questions("dev")) > 0))
     split, rel = q.label, q.relevance
-    out["questions"] = {"split": split, "count": len(q)}
+    out["questions"] = {"split": split, "count": len(q), "level": rel.level}
     runs = {s: pipe.run(s, q.which)[0] for s in ("bm25", "base")}
     pq = {s: per_query_table(r, rel) for s, r in runs.items()}
     gap = _paired(pq["bm25"], pq["base"], METRIC, n_boot, seed)
@@ -176,7 +176,8 @@ def format_report(r: dict) -> str:
              if r["verdict"] != "unclear" else "Verdict: UNCLEAR", ""]
     lines += [f"- {x}" for x in r["reasons"]]
     lines += ["", f"protocol: {r['protocol']} (query prefix {r['query prefix']!r})",
-              f"questions: {r['questions']['count']} ({r['questions']['split']} queries)"]
+              f"questions: {r['questions']['count']} ({r['questions']['split']} queries, scored "
+              f"by {r['questions'].get('level', 'chunk')})"]
     for key in ("bm25 - base", "bm25 - base Hit@10", "prefix cost (clean base - reference base)"):
         if key in r:
             g = r[key]

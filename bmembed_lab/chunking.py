@@ -8,7 +8,11 @@ greedy sentence packers seen elsewhere, see docs/method.md "Chunking"):
 * no chunk over ``chunk_tokens`` unless one sentence is longer - that sentence alone is then
   split on token boundaries into pieces of at most ``chunk_tokens``;
 * overlap is measured in tokens and sentence-aligned: the next chunk starts with the longest
-  run of trailing sentences of the previous one whose tokens fit in ``overlap_tokens``.
+  run of trailing sentences of the previous one whose tokens fit in ``overlap_tokens``;
+* a document's title begins its chunks (``titles``: every chunk, the first, or none), joined as
+  BEIR's and sentence-transformers' BEIR scripts join them (``title + " " + text``), inside the
+  token budget (a title is cut to half of it); a chunk whose text already begins with the title
+  (a Markdown heading) gets no second copy. ``start``/``end`` stay offsets of the text after it.
 
 Token counts are those of the document tokenized once in context (no special tokens).
 """
@@ -42,6 +46,12 @@ class Chunk:
     source: str = ""
     page_start: int | None = None
     page_end: int | None = None
+    prefix: int = 0  # leading characters of ``text`` that are the title and its space
+
+    @property
+    def body(self) -> str:
+        """The document's own text of this chunk, without the title it begins with."""
+        return self.text[self.prefix:]
 
     def to_record(self) -> dict:
         return asdict(self)
@@ -128,8 +138,36 @@ def token_offsets(tokenizer, text: str, window: int = WINDOW_CHARS) -> np.ndarra
     return np.concatenate(parts) if parts else np.zeros((0, 2), dtype=np.int64)
 
 
+TITLE_MODES = ("every", "first", "none")
+
+
+def chunk_titles(docs: list[Document], tokenizer, chunk_tokens: int, mode: str
+                 ) -> list[tuple[str, int]]:
+    """(the title each document's chunks begin with, its token count): whitespace collapsed,
+    cut to ``chunk_tokens // 2`` tokens; ("", 0) with ``mode`` none or no title."""
+    titles = [" ".join(d.title.split()) if mode != "none" else "" for d in docs]
+    todo = [t for t in titles if t]
+    offsets = iter(tokenizer(todo, add_special_tokens=False, return_offsets_mapping=True,
+                             verbose=False)["offset_mapping"] if todo else [])
+    out, cap = [], max(1, chunk_tokens // 2)
+    for t in titles:
+        if not t:
+            out.append(("", 0))
+            continue
+        offs = next(offsets)
+        if len(offs) > cap:
+            t = t[:offs[cap - 1][1]]
+        out.append((t, min(len(offs), cap)))
+    return out
+
+
+def _begins_with(body: str, title: str) -> bool:
+    return " ".join(body[:2 * len(title) + 16].split()).lstrip("#*= ").startswith(title)
+
+
 def chunk_documents(docs: list[Document], tokenizer, chunk_tokens: int = 256,
-                    overlap_tokens: int = 0, batch_size: int = 16) -> list[Chunk]:
+                    overlap_tokens: int = 0, batch_size: int = 16, titles: str = "every"
+                    ) -> list[Chunk]:
     """Chunk every document; ids are ``<doc_id>#<n>``. See the module docstring."""
     if chunk_tokens < 1:
         raise InputError(f"chunking.chunk_tokens = {chunk_tokens}", "config",
@@ -150,16 +188,22 @@ def chunk_documents(docs: list[Document], tokenizer, chunk_tokens: int = 256,
         enc = tokenizer(short, add_special_tokens=False, return_offsets_mapping=True,
                         verbose=False)["offset_mapping"] if short else []
         offsets = iter(enc)
-        for doc in batch:
+        for doc, (title, n_title) in zip(batch, chunk_titles(batch, tokenizer, chunk_tokens,
+                                                            titles)):
             offs = (np.asarray(next(offsets), dtype=np.int64).reshape(-1, 2)
                     if len(doc.text) <= WINDOW_CHARS else token_offsets(tokenizer, doc.text))
-            units = _units(doc.text, offs, chunk_tokens)
-            for k, (i, j) in enumerate(pack_units(units, chunk_tokens, overlap_tokens)):
+            budget = chunk_tokens - n_title
+            units = _units(doc.text, offs, budget)
+            for k, (i, j) in enumerate(pack_units(units, budget, min(overlap_tokens, budget - 1))):
                 s, e = units[i][0], units[j - 1][1]
+                body = doc.text[s:e]
+                carry = bool(title) and (titles == "every" or k == 0) and not _begins_with(
+                    body, title)
                 chunks.append(Chunk(
-                    f"{doc.doc_id}#{k}", doc.doc_id, doc.text[s:e], s, e,
-                    sum(u[2] for u in units[i:j]), doc.title, doc.source,
-                    doc.page_at(s), doc.page_at(max(s, e - 1))))
+                    f"{doc.doc_id}#{k}", doc.doc_id, f"{title} {body}" if carry else body, s, e,
+                    sum(u[2] for u in units[i:j]) + (n_title if carry else 0), doc.title,
+                    doc.source, doc.page_at(s), doc.page_at(max(s, e - 1)),
+                    len(title) + 1 if carry else 0))
         bar.update(len(batch))
     bar.close()
     return chunks

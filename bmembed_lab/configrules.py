@@ -15,6 +15,9 @@ from .modelstack import POOLING_MODES
 CHOICES = {
     ("corpus", "format"): {"beir", "jsonl", "folder"},
     ("corpus", "encoding_errors"): {"strict", "replace"},
+    ("corpus", "folder_titles"): {"none", "heading"},
+    ("chunking", "titles"): {"every", "first", "none"},
+    ("eval", "level"): {"auto", "chunk", "document"},
     ("relevance", "match"): {"auto", "text", "page", "doc"},
     ("bm25", "variant"): {"okapi", "bm25l", "bm25plus"},
     ("encoder", "pooling"): {"auto", "last", *POOLING_MODES},

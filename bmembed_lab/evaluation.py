@@ -134,9 +134,8 @@ def per_query_table(run: Run, rel: Relevance, ks=(1, 4, 10)) -> pd.DataFrame:
     for i, qid in enumerate(run.query_ids):
         if qid not in rel.grades:
             continue
-        ranked = run.ranked(i)
-        grades = rel.grades[qid]
-        m = query_metrics(ranked, grades, rel.facts[qid], rel.n_facts[qid], ks)
+        ranked, grades, facts = rel.judged(qid, run.ranked(i))
+        m = query_metrics(ranked, grades, facts, rel.n_facts[qid], ks)
         first = next((r for r, c in enumerate(ranked, 1) if c in grades), None)
         rows.append({"system": run.system, "query_id": qid, **m, "gold_rank": first})
     return pd.DataFrame(rows)

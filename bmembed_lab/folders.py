@@ -52,7 +52,28 @@ def read_pdf(path: Path) -> tuple[str, list[int]]:
     return "\n\n".join(pages), starts
 
 
-_MD_TITLE = re.compile(r"^\s*#\s+(.+)$", re.M)
+_MD_TITLE = re.compile(r"^\s*#{1,6}\s+(.+?)\s*#*\s*$", re.M)
+HEADING_WORDS = 15  # a plain first line longer than this is text, not a heading
+
+
+def heading(text: str, markdown: bool) -> str:
+    """The title a file gives in its own text (``corpus.folder_titles = "heading"``): its first
+    Markdown heading (a ``#`` line; ``markdown``: anywhere in the file), else a first line of
+    at most :data:`HEADING_WORDS` words, not ending in punctuation, followed by a blank line.
+    "" when there is none. The heading stays in the text; a chunk that begins with it carries
+    no second copy (:func:`bmembed_lab.chunking.chunk_documents`)."""
+    lines = text.lstrip("\ufeff").split("\n")
+    i = next((k for k, line in enumerate(lines) if line.strip()), None)
+    if i is None:
+        return ""
+    first = lines[i].strip()
+    m = _MD_TITLE.match(first) or (_MD_TITLE.search(text) if markdown else None)
+    if m:
+        return m.group(1).strip()
+    followed_by_blank = i + 1 == len(lines) or not lines[i + 1].strip()
+    if followed_by_blank and len(first.split()) <= HEADING_WORDS and first[-1].isalnum():
+        return first
+    return ""
 
 
 def workbench_folder(d: Path) -> bool:
@@ -105,9 +126,10 @@ def folder_files(folder: Path, skipped: Counter | None = None) -> list[Path]:
 
 
 def load_folder_documents(folder: Path, errors: str = "strict",
-                          skipped: Counter | None = None) -> list[Document]:
+                          skipped: Counter | None = None, titles: str = "none") -> list[Document]:
     """Documents from the files :func:`folder_files` lists; id = the path relative to
-    ``folder``. Unreadable or image-only PDFs are skipped with a warning and counted."""
+    ``folder``; title = "" or, with ``titles = "heading"``, the file's :func:`heading`.
+    Unreadable or image-only PDFs are skipped with a warning and counted."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError("folder not found", str(folder), "check corpus.path in the config")
@@ -123,7 +145,8 @@ def load_folder_documents(folder: Path, errors: str = "strict",
                 log.warning("skipped %s", err)
                 skipped["unreadable or image-only PDFs"] += 1
                 continue
-            doc = Document(rel, text, p.stem, rel, starts)
+            doc = Document(rel, text, heading(text, False) if titles == "heading" else "", rel,
+                           starts)
             docs.append(doc)
             empty = sum(not text[slice(*doc.page_span(i))].strip() for i in range(len(starts)))
             if empty:
@@ -133,6 +156,7 @@ def load_folder_documents(folder: Path, errors: str = "strict",
             if not text.strip():
                 skipped["empty text files"] += 1
                 continue
-            m = _MD_TITLE.search(text) if p.suffix.lower() != ".txt" else None
-            docs.append(Document(rel, text, m.group(1).strip() if m else p.stem, rel))
+            markdown = p.suffix.lower() != ".txt"
+            docs.append(Document(rel, text, heading(text, markdown) if titles == "heading" else "",
+                                 rel))
     return docs

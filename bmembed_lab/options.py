@@ -35,6 +35,9 @@ class CorpusConfig:
         "", "evidence JSONL: {query_id, text?, doc_id?, page?, grade?} per gold fact"
     )
     encoding_errors: str = opt("strict", "strict | replace: what to do with invalid UTF-8 bytes")
+    folder_titles: str = opt("none", "none | heading: a folder corpus's files have no title, or "
+                                     "each file's first line is its title when it is a heading (a "
+                                     "Markdown '#' line, or a short line followed by a blank one)")
     skip_bad_lines: bool = opt(False, "skip (and count) malformed JSONL lines instead of stopping")
     max_queries: int = opt(
         0, "evaluate on at most this many queries (0 = all), drawn with eval.seed"
@@ -47,6 +50,10 @@ class ChunkingConfig:
                                  "(paper: 256 for Multihop-RAG, 1024 for Finance/Legal)")
     overlap_tokens: int = opt(0, "sentence-aligned overlap between neighbouring chunks, in tokens")
     tokenizer: str = opt("", "tokenizer model path; empty = the encoder's own")
+    titles: str = opt("every", "every | first | none: which chunks of a document begin with its "
+                               "title, joined as BEIR's and sentence-transformers' BEIR scripts "
+                               "join them (title + ' ' + text), for BM25, the encoder and the "
+                               "training lists alike; the chunk's token budget includes it")
 
 
 @dataclass
@@ -275,6 +282,10 @@ class EvalConfig:
                                    "choices and model selection; never in the reported tables); "
                                    "each query's side is fixed by a hash of eval.seed and its id. "
                                    "0 = no dev split")
+    level: str = opt("auto", "auto | chunk | document: score ranked chunks, or ranked documents "
+                             "(each at its best chunk's rank, BEIR's and MTEB's rule for split "
+                             "documents). auto = document when the labels are document ids and "
+                             "some document was split into several chunks")
     seed: int = opt(0, "seed for bootstrap and query sampling")
 
 

@@ -163,8 +163,8 @@ class Pipeline(StageMemo):
             if not len(q):
                 return None
             parts = [self.run("bm25", q.which), self.run("base", q.which)]
-            pool, key = train.dev_pool(self.cfg, q.ids, q.texts, [r for r, _ in parts],
-                                       q.relevance, "+".join(k for _, k in parts), q.labelled)
+            pool, key = train.dev_pool(self.cfg, q, [r for r, _ in parts],
+                                       "+".join(k for _, k in parts))
             return pool, key, [c.text for c in self.chunks()[0]]
         return self._stage(f"{train.MODEL}:dev_pool", run)
 

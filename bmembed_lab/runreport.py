@@ -33,8 +33,8 @@ def run_report(pipe, json_path: Path | None = None) -> int:
     print(f"\ncorpus: {cfg.resolve(cfg.corpus.path)}")
     print("  " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
     if res is not None:
-        print(f"\nRetrieval on the {res['questions']} questions, protocol {res['protocol']} "
-              "(percent; MAP@10 = Multihop-RAG's official variant):")
+        print(f"\nRetrieval on the {res['questions']} questions, protocol {res['protocol']}, "
+              f"{res['level']} (percent; MAP@10 = Multihop-RAG's official variant):")
         print(format_table(res["summary"]))
         if res["metric note"]:
             print(res["metric note"])

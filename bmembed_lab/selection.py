@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .metrics import query_metrics
+from .relevance import collapse
 
 
 @dataclass
@@ -23,11 +24,12 @@ class DevPool:
     query_ids: list[str]
     query_texts: list[str]
     candidates: list[list[int]]  # chunk indices per query, in first-seen order
-    grades: list[dict[int, float]]  # relevant chunk -> grade, per query
-    facts: list[dict[int, list[int]]]  # chunk -> gold facts it holds, per query
+    grades: list[dict[int, float]]  # relevant chunk (or document) -> grade, per query
+    facts: list[dict[int, list[int]]]  # chunk (or document) -> gold facts it holds, per query
     n_facts: list[int]
     metric: str
     labelled: bool = True  # False: held-out synthetic queries (agreement with the teacher)
+    doc_of: list[int] | None = None  # scored at document level: chunk -> document (Relevance)
 
     def __len__(self) -> int:
         return len(self.query_ids)
@@ -62,8 +64,9 @@ def build_pool(query_ids: list[str], query_texts: list[str], runs: list, rel, de
         ids.append(qid)
         texts.append(query_texts[i])
         cands.append(list(pool))
-    return DevPool(ids, texts, cands, [rel.grades[q] for q in ids], [rel.facts[q] for q in ids],
-                   [rel.n_facts[q] for q in ids], metric, labelled)
+    judged = [rel.judged(q, []) for q in ids]  # the labels at the relevance's level
+    return DevPool(ids, texts, cands, [j[1] for j in judged], [j[2] for j in judged],
+                   [rel.n_facts[q] for q in ids], metric, labelled, rel.doc_of)
 
 
 def dev_score(enc, pool: DevPool, chunk_texts: list[str], shared: bool = True,
@@ -103,6 +106,8 @@ def pool_values(chunk_emb: np.ndarray, query_emb: np.ndarray, pool: DevPool, sha
             continue
         sims = chunk_emb[[row[c] for c in cands]] @ query_emb[i]
         ranked = [cands[j] for j in np.argsort(-sims, kind="stable")]
+        if pool.doc_of is not None:
+            ranked = collapse(ranked, pool.doc_of)
         m = query_metrics(ranked, pool.grades[i], pool.facts[i], pool.n_facts[i], (1, 4, 10))
         values.append(100.0 * m[pool.metric])
     return np.asarray(values, dtype=np.float64)

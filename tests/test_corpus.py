@@ -56,7 +56,8 @@ def test_folder_txt_md_pdf(tmp_path):
     make_pdf(tmp_path / "c.pdf", ["First page text", "", "Third page text"])
     (tmp_path / "ignored.csv").write_text("x")
     skipped = __import__("collections").Counter()
-    docs = {d.doc_id: d for d in F.load_folder_documents(tmp_path, skipped=skipped)}
+    docs = {d.doc_id: d for d in F.load_folder_documents(tmp_path, skipped=skipped,
+                                                         titles="heading")}
     assert set(docs) == {"a.txt", "sub/b.md", "c.pdf"}
     assert docs["sub/b.md"].title == "The Title"
     pdf = docs["c.pdf"]

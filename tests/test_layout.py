@@ -84,7 +84,7 @@ def test_no_module_over_400_lines():
     assert long_modules(REPO) == []
 
 
-def test_ruff_passes_at_100_columns():
+def test_ruff_passes_at_100_columns(tmp_path):
     """The project's lint rules, line length at 100 columns included (pyproject.toml), hold
     everywhere: package, tests, bench, notebooks, scripts."""
     import subprocess
@@ -93,6 +93,11 @@ def test_ruff_passes_at_100_columns():
     r = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(REPO)],
                        capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stdout[-3000:]
+    bad = tmp_path / "probe.py"  # the rule bites: one line of 101 columns fails
+    bad.write_text("X = " + repr("x" * 95) + "\n")
+    r = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--config",
+                        str(REPO / "pyproject.toml"), str(bad)], capture_output=True, text=True)
+    assert r.returncode == 1 and "E501" in r.stdout, r.stdout
 
 
 def test_every_cached_stage_is_in_the_chain():

@@ -38,7 +38,8 @@ def chunks(cfg: Config, cache: StageCache, ds: Dataset, docs_key: str) -> tuple[
 
     def compute() -> list[Chunk]:
         tok = encoder.load_tokenizer(tokenizer_name(cfg))
-        out = chunking.chunk_documents(ds.documents, tok, ch.chunk_tokens, ch.overlap_tokens)
+        out = chunking.chunk_documents(ds.documents, tok, ch.chunk_tokens, ch.overlap_tokens,
+                                       titles=ch.titles)
         if not out:
             raise InputError("chunking produced no chunks", cfg.corpus.path,
                              "check that the documents contain text")
@@ -80,10 +81,11 @@ def relevance(cfg: Config, cache: StageCache, ds: Dataset, ds_key: str, chunk_li
     rel, key = cached(
         cache,
         RELEVANCE,
-        asdict(r),
+        asdict(r) | {"level": cfg.eval.level},
         [ds_key, chunks_key],
         code_version(relevance_mod),
-        lambda: relevance_mod.chunk_relevance(ds, chunk_list, r.match, r.case_sensitive),
+        lambda: relevance_mod.chunk_relevance(ds, chunk_list, r.match, r.case_sensitive,
+                                              cfg.eval.level),
         lambda v, d: write_json(d / "relevance.json", v.to_json()),
         lambda d: Relevance.from_json(read_json(d / "relevance.json")),
     )

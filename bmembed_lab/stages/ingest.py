@@ -86,7 +86,8 @@ def _read(cfg: Config) -> Dataset:
             docs = corpus.load_jsonl_documents(path, c.id_field, c.text_field, c.title_field,
                                                c.encoding_errors, c.skip_bad_lines, skipped)
         else:
-            docs = folders.load_folder_documents(path, c.encoding_errors, skipped)
+            docs = folders.load_folder_documents(path, c.encoding_errors, skipped,
+                                                 c.folder_titles)
         ds = Dataset(path.stem, docs, skipped=dict(skipped))
     if c.queries:
         skipped = Counter({k: v for k, v in ds.skipped.items() if k != "empty queries"})

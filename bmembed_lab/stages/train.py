@@ -159,18 +159,18 @@ def model_key(cfg: Config, method: str, data_key: str, dev_key: str = ""):
     return tcfg, base, conf, key
 
 
-def dev_pool(cfg: Config, ids: list[str], texts: list[str], runs: list, rel, runs_key: str,
-             labelled: bool = True) -> tuple[selection.DevPool, str]:
-    """(the dev pool that scores checkpoints, its key): ``training.dev_queries`` dev queries,
-    each with the union of the runs' (BM25's and the base encoder's) top ``training.dev_pool``.
-    ``labelled`` False: the queries are held-out synthetic ones, and every line that reports
-    the selection says it measures agreement with the teacher, not quality."""
+def dev_pool(cfg: Config, q, runs: list, runs_key: str) -> tuple[selection.DevPool, str]:
+    """(the dev pool that scores checkpoints, its key): ``training.dev_queries`` of the dev
+    questions ``q`` (:class:`~bmembed_lab.questions.Questions`), each with the union of the
+    runs' (BM25's and the base encoder's) top ``training.dev_pool``, scored at their labels'
+    level. Held-out synthetic queries (``q.labelled`` False) make every line that reports the
+    selection say it measures agreement with the teacher, not quality."""
     t = cfg.training
-    pool = selection.build_pool(ids, texts, runs, rel, t.dev_pool, t.dev_queries, cfg.eval.seed,
-                                t.dev_metric, labelled)
+    pool = selection.build_pool(q.ids, q.texts, runs, q.relevance, t.dev_pool, t.dev_queries,
+                                cfg.eval.seed, t.dev_metric, q.labelled)
     key = StageCache.make_key("dev_pool", {"pool": t.dev_pool, "queries": t.dev_queries,
-                                           "metric": t.dev_metric, "labelled": labelled},
-                              [runs_key], "")
+                                           "metric": t.dev_metric, "labelled": q.labelled},
+                              [runs_key, q.relevance_key], "")
     return pool, key
 
 
