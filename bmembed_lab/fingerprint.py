@@ -1,8 +1,11 @@
 """A model folder's content hash, the part of every encoder cache key that names the model.
 
 In: a model folder. Out: a 16-hex-digit hash of its config, tokenizer and weight files,
-remembered by the files' names, sizes and modification times (in the process and in a small
-JSON file across processes), so opening cached results never re-reads the weights.
+remembered by each file's path, size, modification time, inode and change time (in the process
+and in a small JSON file across processes), so opening cached results never re-reads the
+weights. The change time (``st_ctime``) is set by the system on every write, rename or
+``touch``, and no tool can set it back, so weights swapped in with their old size and
+modification time (``cp -p``, ``rsync -t``) are hashed again.
 """
 
 from __future__ import annotations
@@ -66,11 +69,11 @@ def _write_memo(memo: dict, path: str, stamp_key: str, fingerprint: str, keep: i
 
 def model_fingerprint(path: str | Path) -> str:
     """Content hash of a model folder's config, tokenizer and weights. Hashing a model's
-    weights takes a while, so the hash is remembered by the files' names, sizes and
-    modification times: in the process, and across processes in a small JSON file
+    weights takes a while, so the hash is remembered by the files' paths, sizes, modification
+    and change times and inodes: in the process, and across processes in a small JSON file
     (:func:`fingerprint_memo_path`), so that a notebook opening from the cache does not
     re-read 90 MB of weights to compute its keys."""
     path = Path(path)
-    stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(path.rglob("*"))
-                  if f.is_file())
+    stamp = tuple((f.relative_to(path).as_posix(), s.st_size, s.st_mtime_ns, s.st_ctime_ns,
+                   s.st_ino) for f in sorted(path.rglob("*")) if f.is_file() and (s := f.stat()))
     return _fingerprint(str(path.resolve()), stamp)

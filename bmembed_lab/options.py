@@ -46,8 +46,10 @@ class CorpusConfig:
 
 @dataclass
 class ChunkingConfig:
-    chunk_tokens: int = opt(256, "chunk length limit in tokens of the encoder's tokenizer "
-                                 "(paper: 256 for Multihop-RAG, 1024 for Finance/Legal)")
+    chunk_tokens: int = opt(254, "chunk length limit in tokens of the encoder's tokenizer, "
+                                 "title included (254: the default encoder reads 256, 2 of them "
+                                 "[CLS]/[SEP]; paper: 256 for Multihop-RAG, 1024 for "
+                                 "Finance/Legal)")
     overlap_tokens: int = opt(0, "sentence-aligned overlap between neighbouring chunks, in tokens")
     tokenizer: str = opt("", "tokenizer model path; empty = the encoder's own")
     titles: str = opt("every", "every | first | none: which chunks of a document begin with its "

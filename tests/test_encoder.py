@@ -72,6 +72,28 @@ def test_fingerprint_tracks_weights(tiny_model_dir, tmp_path):
     assert model_fingerprint(copy) != model_fingerprint(tiny_model_dir)
 
 
+def test_weights_swapped_with_their_old_size_and_time_are_hashed_again(tiny_model_dir, tmp_path,
+                                                                     monkeypatch):
+    """cp -p / rsync -t keep a file's size and modification time: the memo must not answer."""
+    import os
+    import shutil
+
+    from bmembed_lab import fingerprint as enc
+
+    monkeypatch.setenv("BMEMBED_FINGERPRINT_MEMO", str(tmp_path / "fp.json"))
+    copy = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, copy)
+    before = model_fingerprint(copy)
+    f = copy / "model.safetensors"
+    st = f.stat()
+    flip_last_byte(f, 1)  # other weights, the same size
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))  # and the old modification time
+    assert f.stat().st_size == st.st_size and f.stat().st_mtime_ns == st.st_mtime_ns
+    assert model_fingerprint(copy) != before  # in this process
+    enc._fingerprint.cache_clear()
+    assert model_fingerprint(copy) != before  # and in the next one (the memo file)
+
+
 def test_fingerprint_remembered_across_processes(tiny_model_dir, tmp_path, monkeypatch):
     """A new process reads a model's fingerprint from the memo file instead of hashing its
     weights again, and hashes again as soon as a file of the folder changes."""

@@ -12,6 +12,7 @@ from bmembed_lab.cli import main
 from bmembed_lab.config import load_config
 from bmembed_lab.errors import InputError
 from bmembed_lab.pipeline import Pipeline
+from bmembed_lab.stages import chunk
 
 from .conftest import make_pdf, tiny_config, tiny_config_file, write_jsonl
 
@@ -139,7 +140,8 @@ def test_config_validation_and_help(capsys):
     cfg = load_config(None, ["bm25.k1=1.5", "eval.systems=[\"bm25\"]"])
     assert cfg.bm25.k1 == 1.5 and cfg.eval.systems == ["bm25"]
     d = load_config()
-    assert (d.chunking.chunk_tokens, d.bm25.k1, d.bm25.b, d.eval.rrf_u) == (256, 1.2, 0.75, 40)
+    assert (d.chunking.chunk_tokens, d.bm25.k1, d.bm25.b, d.eval.rrf_u) == (254, 1.2, 0.75, 40)
+    assert chunk.length_warning(d) is None  # the defaults never trip their own warning
     assert main(["config", "--explain"]) == 0
     assert "rrf_u = 40" in capsys.readouterr().out
     with pytest.raises(SystemExit):
