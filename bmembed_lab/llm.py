@@ -72,6 +72,7 @@ class CallStats:
     cached: int = 0
     retries: int = 0
     failed: int = 0
+    unparsed: int = 0  # replies that were not the JSON asked for (never cached)
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -136,7 +137,9 @@ class LLMClient:
     def _path(self, call: Call) -> Path | None:
         return self.cache_dir / call.key[:2] / f"{call.key}.json" if self.cache_dir else None
 
-    def cached(self, call: Call) -> Reply | None:
+    def cached(self, call: Call, parses=None) -> Reply | None:
+        """The stored reply to ``call``, or None: none stored, unreadable, or (``parses``
+        given) not the JSON the caller reads (stored by an earlier version: asked again)."""
         p = self._path(call)
         if p is None or not p.is_file():
             return None
@@ -144,6 +147,8 @@ class LLMClient:
             d = json.loads(p.read_text(encoding="utf-8"))
             if not isinstance(d.get("text"), str) or not d["text"].strip():
                 raise ValueError("no usable text")  # cached by an earlier version: ask again
+            if parses is not None and not parses(d["text"]):
+                raise ValueError("not the JSON asked for")
             return Reply(call.key, d["text"], None, d.get("attempts", 0), True, d.get("usage", {}))
         except (ValueError, KeyError, AttributeError):
             log.warning("unreadable cached reply %s: asking again", p)
@@ -170,8 +175,10 @@ class LLMClient:
                 pass
         return self.cfg.backoff * (2 ** attempt) * (0.5 + random.random() / 2)
 
-    def _send(self, call: Call) -> Reply:
-        """Ask the endpoint (no cache lookup), retrying transient failures; store the reply."""
+    def _send(self, call: Call, parses=None) -> Reply:
+        """Ask the endpoint (no cache lookup), retrying transient failures; store the reply
+        when it is usable and (``parses`` given) the JSON the caller reads. A reply that is not
+        is returned, counted, and never stored, so a rerun asks again."""
         import openai
 
         client = self.client()
@@ -204,7 +211,11 @@ class LLMClient:
                 with self._lock:
                     self.stats.prompt_tokens += usage.get("prompt_tokens") or 0
                     self.stats.completion_tokens += usage.get("completion_tokens") or 0
-                self._store(call, reply)
+                if parses is None or parses(text):
+                    self._store(call, reply)
+                else:
+                    with self._lock:
+                        self.stats.unparsed += 1
                 return reply
             except (
                 openai.APITimeoutError,
@@ -237,13 +248,19 @@ class LLMClient:
                 time.sleep(wait)
                 attempt += 1
 
-    def complete_all(self, calls: list[Call], progress=None) -> list[Reply]:
+    def complete_all(self, calls: list[Call], progress=None, parse=None) -> list[Reply]:
         """Replies in the order of ``calls``; cached ones first, the rest ``concurrency`` at a time.
-        ``progress(done, total)`` is called after each reply."""
+        ``progress(done, total)`` is called after each reply. ``parse(i, text)``: the caller's
+        reading of the reply to ``calls[i]`` (None = unreadable): only replies it reads are
+        cached."""
         out: list[Reply | None] = [None] * len(calls)
         todo = []
+
+        def parses(i):
+            return None if parse is None else (lambda text: parse(i, text) is not None)
+
         for i, c in enumerate(calls):
-            hit = self.cached(c)
+            hit = self.cached(c, parses(i))
             if hit is not None:
                 out[i] = hit
                 self.stats.cached += 1
@@ -261,7 +278,7 @@ class LLMClient:
         if todo:
             self.client()  # a missing key fails before any thread starts
             with ThreadPoolExecutor(max(1, self.cfg.concurrency)) as pool:
-                futures = {pool.submit(self._send, calls[i]): i for i in todo}
+                futures = {pool.submit(self._send, calls[i], parses(i)): i for i in todo}
                 try:
                     for fut in as_completed(futures):
                         out[futures[fut]] = fut.result()

@@ -68,6 +68,23 @@ def test_faults_are_retried_and_malformed_replies_kept(server, tmp_path):
     clean, _ = run(server, tmp_path / "clean")
     assert qs.counts["segments"] == clean.counts["segments"]
     assert len(qs.events) == len(clean.events) - 2  # one segment's two events lost to garbage
+    # the garbage was never cached: the same run asks for exactly that reply again, and gets it
+    sent = len(server.requests)
+    again, client2 = run(server, tmp_path)
+    # that extraction again, then the synthesis its events now need; every other reply cached
+    assert len(server.requests) - sent == 2
+    assert client2.stats.cached == 2 * qs.counts["segments"] - 2
+    assert again.counts["unparsed replies"] == 0 and len(again.events) == len(clean.events)
+
+
+def test_an_endpoint_that_answers_only_prose_is_named_and_nothing_is_cached(server, tmp_path):
+    server.always = "garbage"
+    with pytest.raises(InputError, match="(?s)none of the .* replies is the JSON.*response_format"):
+        run(server, tmp_path)
+    assert not list((tmp_path / "calls").rglob("*.json"))  # a rerun asks again
+    server.always = None
+    qs, _ = run(server, tmp_path)
+    assert qs.events
 
 
 def test_interrupted_run_resumes_sending_only_missing_calls(server, tmp_path):

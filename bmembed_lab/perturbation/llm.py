@@ -108,7 +108,8 @@ def llm_keywords_and_substitutes(texts: list[str], gold: list[list[str]], client
     if keywords is None:
         calls = [keyword_call(t, "\n\n".join(g), model, max_keywords, llm=client.cfg)
                  for t, g in zip(texts, gold)]
-        replies = client.complete_all(calls, progress)
+        replies = client.complete_all(
+            calls, progress, lambda i, text: parse_keywords(text, texts[i], max_keywords))
         failed = [r for r in replies if r.text is None]
         keywords = []
         for t, r in zip(texts, replies):
@@ -120,7 +121,9 @@ def llm_keywords_and_substitutes(texts: list[str], gold: list[list[str]], client
     if substitute and not failed:
         todo = [i for i, k in enumerate(kws) if k]
         s_calls = [substitute_call(texts[i], kws[i], model, client.cfg) for i in todo]
-        s_replies = client.complete_all(s_calls, progress) if s_calls else []
+        s_replies = client.complete_all(
+            s_calls, progress, lambda i, text: parse_substitutions(text, kws[todo[i]])
+        ) if s_calls else []
         failed += [r for r in s_replies if r.text is None]
         subs = [{} for _ in texts]
         for i, r in zip(todo, s_replies):

@@ -51,7 +51,7 @@ def llm_queries(docs: list[Document], qcfg: QueriesConfig, client, progress=None
     max_chars = client.cfg.segment_tokens * 4
     segs = [(d, si, s) for d in docs for si, s in enumerate(segments(d, max_chars))]
     calls = [extraction_call(s, client.cfg, qcfg) for _, _, s in segs]
-    replies = client.complete_all(calls, progress)
+    replies = client.complete_all(calls, progress, lambda i, text: parse_events(text))
     events, unparsed, failed = [], [], []
     seg_events: list[list[Event]] = []
     for (d, si, _), call, rep in zip(segs, calls, replies):
@@ -83,7 +83,8 @@ def llm_queries(docs: list[Document], qcfg: QueriesConfig, client, progress=None
         events += evs
     todo = [(k, seg) for k, ((_, _, seg), evs) in enumerate(zip(segs, seg_events)) if evs]
     s_calls = [synthesis_call(seg, seg_events[k], client.cfg, qcfg) for k, seg in todo]
-    s_replies = client.complete_all(s_calls, progress)
+    s_replies = client.complete_all(
+        s_calls, progress, lambda i, text: parse_questions(text, len(seg_events[todo[i][0]])))
     queries: list[SyntheticQuery] = []
     for (k, _), call, rep in zip(todo, s_calls, s_replies):
         d, si, _ = segs[k]
@@ -126,6 +127,15 @@ def llm_queries(docs: list[Document], qcfg: QueriesConfig, client, progress=None
         "prompt tokens": st.prompt_tokens,
         "completion tokens": st.completion_tokens,
     }
+    if unparsed and not events:
+        raise InputError(
+            f"none of the {len(calls)} event-extraction replies is the JSON the prompt asks for "
+            f"(first: {unparsed[0]['raw'][:80]!r})",
+            f"llm endpoint {client.endpoint} (model {calls[0].model})",
+            "set llm.response_format = \"json_object\" (or \"json_schema\") if the server "
+            "supports it, or use a model that follows the prompt; no unreadable reply was "
+            "cached, so a rerun asks again",
+        )
     if failed:
         doc, stage, err = failed[0]
         raise InputError(
