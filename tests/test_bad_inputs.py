@@ -586,3 +586,33 @@ def test_a_cache_or_model_inside_a_folder_corpus_is_never_read_as_documents(tmp_
     skipped = Counter()
     assert folder_files(docs, skipped) == [docs / "a.txt"]
     assert skipped["files of a stage cache, export or model folder (skipped)"] >= 4
+
+
+@pytest.mark.parametrize("fault, words", [("edit", "the corpus changed while it was read"),
+                                          ("delete", "disappeared while the corpus was read")])
+def test_a_corpus_file_that_changes_or_goes_while_it_is_read_stops_the_run_uncached(
+    tmp_path, beir_dir, capsys, monkeypatch, fault, words
+):
+    """The key is the files' content before the read: an edit or a deletion during the read
+    is named, and no cache entry is written under the stale key."""
+    from bmembed_lab import corpus
+
+    real = corpus.load_beir
+
+    def meddling(*args, **kwargs):
+        if fault == "edit":
+            with open(beir_dir / "corpus.jsonl", "a", encoding="utf-8") as f:
+                f.write('{"_id": "late", "text": "written during the read"}\n')
+            return real(*args, **kwargs)
+        out = real(*args, **kwargs)
+        (beir_dir / "evidence.jsonl").unlink()
+        return out
+
+    monkeypatch.setattr(corpus, "load_beir", meddling)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[corpus]\npath = "{beir_dir}"\n[cache]\ndir = "{tmp_path / "cache"}"\n')
+    assert main(["ingest", "-c", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Fix:" in err and "Traceback" not in err
+    stage = tmp_path / "cache" / "dataset"
+    assert not stage.exists() or not any(p for p in stage.iterdir() if p.name != ".tmp")

@@ -121,9 +121,36 @@ def dataset(cfg: Config, cache: StageCache) -> tuple[Dataset, str]:
             if k not in ("max_queries", "path", "queries", "qrels", "evidence")}
     conf["files"] = {k: bool(getattr(c, k)) for k in ("queries", "qrels", "evidence")}
     root = cfg.resolve(c.path)
-    fingerprint = files_fingerprint(corpus_files(cfg), root if root.is_dir() else root.parent)
-    return cached(cache, STAGE, conf, [fingerprint], code_version(corpus, folders),
-                  lambda: _read(cfg), _save, _load)
+    files = corpus_files(cfg)
+    before = _stamps(files, root)
+    fingerprint = _gone_is_named(root, files_fingerprint, files,
+                                 root if root.is_dir() else root.parent)
+
+    def compute() -> Dataset:  # what was read is what the key names, or nothing is cached
+        ds = _gone_is_named(root, _read, cfg)
+        if _stamps(files, root) != before:
+            raise InputError("the corpus changed while it was read", str(root),
+                             "let whatever writes it finish, then run again (nothing was cached)")
+        return ds
+
+    return cached(cache, STAGE, conf, [fingerprint], code_version(corpus, folders), compute,
+                  _save, _load)
+
+
+def _stamps(files: list[Path], root: Path) -> list[tuple]:
+    """Each file's size, modification and change time: any write while the corpus is read
+    moves one. A file gone meanwhile is an error that names it."""
+    return _gone_is_named(root, lambda: [(str(p), s.st_size, s.st_mtime_ns, s.st_ctime_ns)
+                                         for p in files for s in [p.stat()]])
+
+
+def _gone_is_named(root: Path, fn, *args):
+    try:
+        return fn(*args)
+    except FileNotFoundError as err:
+        raise InputError(f"{err.filename} disappeared while the corpus was read", str(root),
+                         "let whatever moves it finish, then run again (nothing was cached)"
+                         ) from None
 
 
 def documents_key(ds: Dataset) -> str:
