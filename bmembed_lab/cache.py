@@ -78,6 +78,7 @@ class StageCache:
         self.root = Path(root)
         self.enabled = enabled
         self.read_only = read_only
+        self.unwritable = ""  # why a cache served read-only cannot be written (check_writable)
 
     # -- the root and its marker -------------------------------------------------------
     @property
@@ -96,7 +97,9 @@ class StageCache:
 
     def check_writable(self) -> None:
         """Fail before any work when the cache cannot be written (a finished stage would
-        otherwise be lost at the write), saying how to fix it."""
+        otherwise be lost at the write), saying how to fix it. A marked cache that holds
+        entries but cannot be written (a finished cache shared read-only) is served read-only
+        instead: what it holds loads, and a stage it lacks stops with :meth:`refusal`."""
         if not self.enabled:
             return
         try:
@@ -105,12 +108,20 @@ class StageCache:
             os.close(fd)
             os.unlink(probe)
         except OSError as err:
-            raise InputError(
-                f"the cache folder {self.root} cannot be written ({err.strerror or err})",
-                "cache.dir",
-                "point cache.dir at a writable folder, or set "
-                "cache.enabled = false to compute without storing anything",
-            ) from None
+            self.unwritable = err.strerror or str(err)
+            if self.marked and self.stage_names():
+                log.warning("the cache folder %s cannot be written (%s): serving what it holds "
+                            "read-only", self.root, self.unwritable)
+                self.read_only = True
+                return
+            raise self.refusal() from None
+
+    def refusal(self, stage: str = "") -> InputError:
+        """The error for work that must be stored in a cache that cannot be written."""
+        what = f"'{stage}' must be computed, but the" if stage else "the"
+        return InputError(f"{what} cache folder {self.root} cannot be written ({self.unwritable})",
+                          "cache.dir", "point cache.dir at a writable folder, or set "
+                          "cache.enabled = false to compute without storing anything")
 
     def sub_store(self, name: str) -> Path:
         """The folder of a sub-store (``llm_calls``: one file per LLM reply; ``train_runs``:
@@ -119,7 +130,7 @@ class StageCache:
         if name not in SUB_STORES:
             raise ValueError(f"unknown sub-store {name!r}; known: {SUB_STORES}")
         if self.read_only:
-            raise NotComputed(name)
+            raise self.refusal(name) if self.unwritable else NotComputed(name)
         self.ensure_root()
         return self.root / name
 
@@ -337,7 +348,7 @@ def cached(cache: StageCache, stage: str, config: Any, inputs: Iterable[str], ve
             if not cache.read_only:
                 shutil.rmtree(entry.path, ignore_errors=True)
     if cache.read_only and cache.enabled:
-        raise NotComputed(stage)
+        raise cache.refusal(stage) if cache.unwritable else NotComputed(stage)
     value = compute()
     if cache.enabled:
         cache.store(

@@ -616,3 +616,29 @@ def test_a_corpus_file_that_changes_or_goes_while_it_is_read_stops_the_run_uncac
     assert words in err and "Fix:" in err and "Traceback" not in err
     stage = tmp_path / "cache" / "dataset"
     assert not stage.exists() or not any(p for p in stage.iterdir() if p.name != ".tmp")
+
+
+def test_a_complete_cache_that_cannot_be_written_is_served_read_only(tmp_path, beir_dir, capsys,
+                                                                    monkeypatch):
+    """A finished cache on a read-only mount (shared with a class, say) answers what it holds;
+    a stage it lacks stops with the cause and the fix, and nothing in it changes."""
+    import errno
+
+    from bmembed_lab import cache as cache_mod
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[corpus]\npath = "{beir_dir}"\n[cache]\ndir = "{tmp_path / "cache"}"\n')
+    assert main(["ingest", "-c", str(cfg)]) == 0
+    before = _snapshot(tmp_path / "cache")
+
+    def read_only_mount(*a, **k):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(cache_mod.tempfile, "mkstemp", read_only_mount)
+    capsys.readouterr()
+    assert main(["ingest", "-c", str(cfg)]) == 0  # served from the read-only cache
+    assert main(["chunk", "-c", str(cfg)]) == 2  # not in it: named, with the fix
+    err = capsys.readouterr().err
+    assert "'chunks' must be computed" in err and "Read-only file system" in err
+    assert "cache.enabled = false" in err and "Traceback" not in err
+    assert _snapshot(tmp_path / "cache") == before
