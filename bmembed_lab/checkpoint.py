@@ -42,24 +42,28 @@ def save_checkpoint(run_dir: Path, step: int, model, opt, losses: list[dict], ke
     tmp = ckdir / f".tmp-{step:07d}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    save_file({n: p.detach().contiguous().cpu() for n, p in trainable(model).items()},
-              str(tmp / "weights.safetensors"))
-    sd = opt.state_dict()
-    tensors, scalars = {}, {}
-    for pid, st in sd["state"].items():
-        for k, v in st.items():
-            if hasattr(v, "shape"):
-                tensors[f"{pid}.{k}"] = v.detach().contiguous().cpu()
-            else:
-                scalars[f"{pid}.{k}"] = v
-    save_file(tensors, str(tmp / "optimizer.safetensors"))
-    (tmp / "state.json").write_text(json.dumps({"step": step, "param_groups": sd["param_groups"],
-                                                "scalars": scalars, "losses": losses,
-                                                "extra": extra or {}}))
-    _write_manifest(tmp, FILES)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    try:  # a failure (a full disk) leaves no half-written folder behind
+        save_file({n: p.detach().contiguous().cpu() for n, p in trainable(model).items()},
+                  str(tmp / "weights.safetensors"))
+        sd = opt.state_dict()
+        tensors, scalars = {}, {}
+        for pid, st in sd["state"].items():
+            for k, v in st.items():
+                if hasattr(v, "shape"):
+                    tensors[f"{pid}.{k}"] = v.detach().contiguous().cpu()
+                else:
+                    scalars[f"{pid}.{k}"] = v
+        save_file(tensors, str(tmp / "optimizer.safetensors"))
+        (tmp / "state.json").write_text(json.dumps(
+            {"step": step, "param_groups": sd["param_groups"], "scalars": scalars,
+             "losses": losses, "extra": extra or {}}))
+        _write_manifest(tmp, FILES)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     for old in sorted(p for p in ckdir.glob("step-*"))[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -164,14 +168,18 @@ def save_best(run_dir: Path, model, step: int, score: float) -> None:
     tmp = Path(run_dir) / f".best-tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_file({n: p.detach().contiguous().cpu() for n, p in trainable(model).items()},
-              str(tmp / "weights.safetensors"))
-    (tmp / "best.json").write_text(json.dumps({"step": step, "score": score}))
-    _write_manifest(tmp, BEST_FILES)
-    final = Path(run_dir) / "best"
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    try:  # a failure (a full disk) leaves no half-written folder behind
+        save_file({n: p.detach().contiguous().cpu() for n, p in trainable(model).items()},
+                  str(tmp / "weights.safetensors"))
+        (tmp / "best.json").write_text(json.dumps({"step": step, "score": score}))
+        _write_manifest(tmp, BEST_FILES)
+        final = Path(run_dir) / "best"
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def load_best(run_dir: Path, model) -> int:

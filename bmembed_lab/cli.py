@@ -8,6 +8,7 @@ names the input and the fix, exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import sys
@@ -216,6 +217,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; finished stages stay cached", file=sys.stderr)
         return 130
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        full = InputError(f"no space left on the disk ({err.strerror})",
+                          err.filename or "the cache or an output file",
+                          "free some space, or point cache.dir (or the output path) at a disk "
+                          "with room; finished stages stay cached, nothing half-written was kept")
+        print(f"error: {full}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

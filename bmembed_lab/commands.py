@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from .config import Config, explain
+from .safeio import atomic_output, atomic_write_text
 
 
 def _pipeline(cfg: Config):
@@ -84,8 +85,8 @@ def cmd_queries(cfg: Config, args) -> int:
         write_jsonl(args.out, (asdict(q) for q in qs.queries))
         print(f"queries: {args.out}")
     if args.report:
-        args.report.write_text(json.dumps({k: v for k, v in qs.to_json().items() if k != "queries"},
-                                          indent=1))
+        atomic_write_text(args.report, json.dumps(
+            {k: v for k, v in qs.to_json().items() if k != "queries"}, indent=1))
         print(f"report: {args.report}")
     return 0
 
@@ -105,10 +106,11 @@ def cmd_lists(cfg: Config, args) -> int:
             text = " ".join(chunks[r.chunk_index].text.split())
             print(f"  rank {r['rank'] + 1:>4}  bm25 {r.bm25:7.2f}  {r.chunk_id:<24} {text[:70]}")
     if args.out:
-        if args.out.suffix == ".parquet":
-            df.to_parquet(args.out, index=False)
-        else:
-            df.to_csv(args.out, index=False)
+        with atomic_output(args.out) as tmp:
+            if args.out.suffix == ".parquet":
+                df.to_parquet(tmp, index=False)
+            else:
+                df.to_csv(tmp, index=False)
         print(f"lists: {args.out}")
     return 0
 
@@ -126,7 +128,8 @@ def cmd_evaluate(cfg: Config, args) -> int:
     pipe = _pipeline(cfg)
     systems = [_cwd_folder(s) for s in args.systems] if args.systems else None
     res = pipe.evaluate(systems)
-    print(f"Retrieval on the {res['questions']} questions, protocol {res['protocol']} (percent):")
+    print(f"Retrieval on the {res['questions']} questions, protocol {res['protocol']}, "
+          f"{res['level']} (percent):")
     print(format_table(res["summary"]))
     if not res["comparisons"].empty:
         print("\nPaired bootstrap, difference in points [95% interval], p-value:")
@@ -139,7 +142,8 @@ def cmd_evaluate(cfg: Config, args) -> int:
 def _per_query(res: dict, path) -> int:
     """Write ``res``'s per-query table as CSV where ``--per-query`` asks for it."""
     if path:
-        res["per_query"].to_csv(path, index=False)
+        with atomic_output(path) as tmp:
+            res["per_query"].to_csv(tmp, index=False)
         print(f"per-query table: {path}")
     return 0
 
@@ -193,7 +197,7 @@ def cmd_check(cfg: Config, args) -> int:
     r = run_check(_pipeline(cfg))
     print(format_report(r))
     if args.json:
-        args.json.write_text(json.dumps(r, indent=1, default=str))
+        atomic_write_text(args.json, json.dumps(r, indent=1, default=str))
     return 0
 
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from .evaluation import format_comparisons, format_table, parse_system, regime_lines
+from .safeio import atomic_write_text
 
 
 def _fmt_counts(c: dict) -> str:
@@ -73,7 +74,7 @@ def run_report(pipe, json_path: Path | None = None) -> int:
                 "summary": r["summary"].reset_index().to_dict(orient="records"),
                 "comparisons": r["comparisons"].to_dict(orient="records")}
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps({
+        atomic_write_text(json_path, json.dumps({
             "config": cfg.to_dict(), "counts": counts,
             "queries": qs.counts, "lists": lists.counts, **(tables(res) or {}),
             "protocol": cfg.encoder.protocol, "notes": (res or held or {}).get("notes", []),

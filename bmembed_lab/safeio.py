@@ -6,6 +6,7 @@ In: paths and plain data. Out: the same data read back.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -33,6 +34,22 @@ def atomic_write_lines(path: Path, lines: Iterable[str]) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` atomically (:func:`atomic_write_lines`)."""
     atomic_write_lines(path, [text])
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path):
+    """A temporary path beside ``path`` for a writer that takes a path (parquet, CSV): it
+    becomes ``path`` when the block ends, and on any failure (a full disk) it is removed and
+    ``path`` keeps what it held."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def overwrites(out: Path, source: Path) -> bool:

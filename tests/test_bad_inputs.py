@@ -642,3 +642,58 @@ def test_a_complete_cache_that_cannot_be_written_is_served_read_only(tmp_path, b
     assert "'chunks' must be computed" in err and "Read-only file system" in err
     assert "cache.enabled = false" in err and "Traceback" not in err
     assert _snapshot(tmp_path / "cache") == before
+
+
+def _disk_full(*args, **kwargs):
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_during_an_output_keeps_the_old_file_and_no_temporary(
+    tmp_path, beir_dir, tiny_model_dir, capsys, monkeypatch
+):
+    import pandas as pd
+
+    cfg = tiny_config_file(tmp_path, beir_dir, tiny_model_dir, eval__systems=["bm25"])
+    out = tmp_path / "per_query.csv"
+    out.write_text("an earlier table\n")
+
+    def half_then_full(self, path, *a, **k):
+        Path(path).write_text("query_id,Hit@1\nq1,")  # what a full disk leaves: a torn file
+        _disk_full()
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", half_then_full)
+    assert main(["evaluate", "-c", str(cfg), "--per-query", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "no space left on the disk" in err and "Fix:" in err and "Traceback" not in err
+    assert out.read_text() == "an earlier table\n"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_full_disk_during_a_checkpoint_leaves_no_half_written_folder(
+    tmp_path, beir_dir, tiny_model_dir, capsys, monkeypatch
+):
+    import safetensors.torch
+
+    cfg = tiny_config_file(tmp_path, beir_dir, tiny_model_dir, training__steps=6,
+                           training__warmup_steps=1, training__checkpoint_every=2,
+                           sampling__m=3)
+    real = safetensors.torch.save_file
+    calls = []
+
+    def full_at_the_second_checkpoint(tensors, path, *a, **k):
+        calls.append(path)
+        if len(calls) >= 3:  # the first checkpoint (weights, optimizer) fits; then the disk fills
+            Path(path).write_bytes(b"\0" * 1000)
+            _disk_full()
+        return real(tensors, path, *a, **k)
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full_at_the_second_checkpoint)
+    rc = main(["train", "-c", str(cfg)])
+    err = capsys.readouterr().err
+    assert rc == 2, (calls, err[-2000:])
+    assert "no space left on the disk" in err and "Traceback" not in err
+    leftovers = [p for p in (tmp_path / "cache").rglob("*")
+                 if p.name.startswith((".tmp-", ".best-tmp"))]
+    assert leftovers == [] and len(calls) >= 3
