@@ -5,8 +5,9 @@ ids and metadata.
 Out: a :class:`Dataset` of :class:`Document` (id, text, title, source file, page offsets),
 :class:`Query`, doc-level qrels ``{query_id: {doc_id: grade}}`` and :class:`Evidence` items
 (gold text and/or gold page per query). Bad input raises :class:`InputError` naming the file,
-line and fix; skippable problems (unknown qrels ids, unreadable PDFs in a folder) are skipped
-and counted in ``Dataset.skipped``.
+line and fix; skippable problems (empty documents, unreadable PDFs in a folder) are skipped
+and counted in ``Dataset.skipped``; labels naming unknown ids are checked by
+:mod:`bmembed_lab.labelcheck`.
 """
 
 from __future__ import annotations
@@ -82,19 +83,20 @@ class Dataset:
     evidence: list[Evidence] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     empty_query_ids: list[str] = field(default_factory=list)  # skipped as empty, counted once
+    empty_doc_ids: list[str] = field(default_factory=list)  # documents skipped for no text
 
     def to_records(self) -> dict:
         return {"name": self.name, "documents": [asdict(d) for d in self.documents],
                 "queries": [asdict(q) for q in self.queries], "qrels": self.qrels,
                 "evidence": [asdict(e) for e in self.evidence], "skipped": self.skipped,
-                "empty_query_ids": self.empty_query_ids}
+                "empty_query_ids": self.empty_query_ids, "empty_doc_ids": self.empty_doc_ids}
 
     @classmethod
     def from_records(cls, r: dict) -> "Dataset":
         return cls(r["name"], [Document(**d) for d in r["documents"]],
                    [Query(**q) for q in r["queries"]], r["qrels"],
                    [Evidence(**e) for e in r["evidence"]], r.get("skipped", {}),
-                   r.get("empty_query_ids", []))
+                   r.get("empty_query_ids", []), r.get("empty_doc_ids", []))
 
 
 # -- low-level readers -------------------------------------------------------------------
@@ -176,9 +178,10 @@ def _field(obj: dict, name: str, path: Path, n: int, required: bool = True, kind
 # -- corpus loaders ----------------------------------------------------------------------
 def load_jsonl_documents(path: Path, id_field: str = "_id", text_field: str = "text",
                          title_field: str = "title", errors: str = "strict",
-                         skip_bad_lines: bool = False, skipped: Counter | None = None
-                         ) -> list[Document]:
-    """Documents from a JSONL file with configurable id/text/title fields."""
+                         skip_bad_lines: bool = False, skipped: Counter | None = None,
+                         empty_ids: list[str] | None = None) -> list[Document]:
+    """Documents from a JSONL file with configurable id/text/title fields; the ids of those
+    skipped for an empty text are appended to ``empty_ids``."""
     path = Path(path)
     docs, seen = [], set()
     skipped = skipped if skipped is not None else Counter()
@@ -191,6 +194,8 @@ def load_jsonl_documents(path: Path, id_field: str = "_id", text_field: str = "t
         text = _field(obj, text_field, path, n)
         if not text.strip():
             skipped["documents with empty text"] += 1
+            if empty_ids is not None:
+                empty_ids.append(doc_id)
             continue
         meta = {k: v for k, v in obj.items() if k not in (id_field, text_field, title_field)}
         docs.append(Document(doc_id, text, _field(obj, title_field, path, n, False), path.name,
@@ -295,8 +300,10 @@ def load_beir(folder: Path, split: str = "test", errors: str = "strict",
     optional evidence.jsonl extension used by the demo corpus."""
     folder = Path(folder)
     skipped: Counter = Counter()
+    empty_docs: list[str] = []
     docs = load_jsonl_documents(folder / "corpus.jsonl", errors=errors,
-                                skip_bad_lines=skip_bad_lines, skipped=skipped)
+                                skip_bad_lines=skip_bad_lines, skipped=skipped,
+                                empty_ids=empty_docs)
     queries, qrels, evidence, empty = [], {}, [], []
     if (folder / "queries.jsonl").is_file():
         queries = load_queries(folder / "queries.jsonl", errors=errors,
@@ -314,71 +321,7 @@ def load_beir(folder: Path, split: str = "test", errors: str = "strict",
         qrels = load_qrels_tsv(chosen[0])
     if (folder / "evidence.jsonl").is_file():
         evidence = load_evidence(folder / "evidence.jsonl", errors)
-    return Dataset(folder.name, docs, queries, qrels, evidence, dict(skipped), empty)
-
-
-def check_dataset(ds: Dataset, where: str) -> Dataset:
-    """Reject a corpus without documents; drop and count the qrels rows and evidence items that
-    name an unknown query or document id (one warning per kind, naming ``where``). Documents
-    and queries are returned as they are; which queries are evaluated is decided later, by
-    which of them have a relevant chunk."""
-    if not ds.documents:
-        raise InputError("the corpus has no documents with text", where,
-                         "point corpus.path at a non-empty corpus (and check corpus.format)")
-    skipped = Counter(ds.skipped)
-    doc_ids = {d.doc_id for d in ds.documents}
-    q_ids = {q.query_id for q in ds.queries}
-    empty = set(ds.empty_query_ids)
-    qrels: dict[str, dict[str, float]] = {}
-    for qid, rels in ds.qrels.items():
-        if qid in empty:
-            continue  # already reported as an empty query
-        if qid not in q_ids:
-            skipped["qrels rows with unknown query id"] += len(rels)
-            continue
-        known = {d: g for d, g in rels.items() if d in doc_ids}
-        skipped["qrels rows with unknown document id"] += len(rels) - len(known)
-        if known:
-            qrels[qid] = known
-    evidence = []
-    unknown: dict[str, str] = {}  # kind -> first unknown id seen
-    for e in ds.evidence:
-        if e.query_id in empty:
-            continue
-        if e.query_id not in q_ids:
-            skipped["evidence with unknown query id"] += 1
-            unknown.setdefault("evidence with unknown query id", e.query_id)
-        elif e.doc_id is not None and e.doc_id not in doc_ids:
-            skipped["evidence with unknown document id"] += 1
-            unknown.setdefault("evidence with unknown document id", e.doc_id)
-        else:
-            evidence.append(e)
-    for qid, rels in ds.qrels.items():
-        if qid not in q_ids and qid not in empty:
-            unknown.setdefault("qrels rows with unknown query id", qid)
-        for d in rels:
-            if qid in q_ids and d not in doc_ids:
-                unknown.setdefault("qrels rows with unknown document id", d)
-    valid = {
-        "query": next(iter(sorted(q_ids)), None),
-        "document": next(iter(sorted(doc_ids)), None),
-    }
-    for k, v in list(skipped.items()):
-        if not v:
-            del skipped[k]
-    for k, v in skipped.items():
-        if k not in ds.skipped or ds.skipped[k] != v:
-            example = ""
-            if k in unknown:
-                kind = "query" if "query id" in k else "document"
-                example = (f" (e.g. {unknown[k]!r}; the loader names {kind}s like "
-                           f"{valid[kind]!r}" + (": a folder corpus names each document by its "
-                                                 "path relative to the folder, extension included"
-                                                 if kind == "document" else "") + ")")
-            log.warning("%s: skipped %d %s%s", where, v, k, example)
-    return Dataset(ds.name, ds.documents, ds.queries, qrels, evidence, dict(skipped),
-                   ds.empty_query_ids)
-
+    return Dataset(folder.name, docs, queries, qrels, evidence, dict(skipped), empty, empty_docs)
 
 
 def progress(items, desc):

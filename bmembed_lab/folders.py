@@ -126,7 +126,8 @@ def folder_files(folder: Path, skipped: Counter | None = None) -> list[Path]:
 
 
 def load_folder_documents(folder: Path, errors: str = "strict",
-                          skipped: Counter | None = None, titles: str = "none") -> list[Document]:
+                          skipped: Counter | None = None, titles: str = "none",
+                          empty_ids: list[str] | None = None) -> list[Document]:
     """Documents from the files :func:`folder_files` lists; id = the path relative to
     ``folder``; title = "" or, with ``titles = "heading"``, the file's :func:`heading`.
     Unreadable or image-only PDFs are skipped with a warning and counted."""
@@ -155,6 +156,8 @@ def load_folder_documents(folder: Path, errors: str = "strict",
             text = read_text_file(p, errors)
             if not text.strip():
                 skipped["empty text files"] += 1
+                if empty_ids is not None:
+                    empty_ids.append(rel)
                 continue
             markdown = p.suffix.lower() != ".txt"
             docs.append(Document(rel, text, heading(text, markdown) if titles == "heading" else "",

@@ -6,12 +6,13 @@ import pytest
 from bmembed_lab import corpus as C
 from bmembed_lab import folders as F
 from bmembed_lab.errors import InputError
+from bmembed_lab.labelcheck import check_dataset
 
 from .conftest import SHARED, make_pdf, write_jsonl
 
 
 def test_beir_with_evidence(beir_dir):
-    ds = C.check_dataset(C.load_beir(beir_dir), "x")
+    ds = check_dataset(C.load_beir(beir_dir), "x")
     assert [d.doc_id for d in ds.documents] == ["d1", "d2", "d3"]
     assert ds.documents[0].title == "Acromegaly" and ds.documents[0].source == "corpus.jsonl"
     assert ds.qrels["q3"] == {"d3": 2.0} and len(ds.evidence) == 3 and len(ds.queries) == 4
@@ -99,11 +100,11 @@ def test_real_financebench_pdf_pages_match_dataset():
 
 def test_empty_corpus_and_unknown_ids(tmp_path):
     with pytest.raises(InputError, match="no documents"):
-        C.check_dataset(C.Dataset("x", []), "somewhere")
+        check_dataset(C.Dataset("x", []), "somewhere")
     ds = C.Dataset("x", [C.Document("d1", "t")], [C.Query("q1", "t")],
                    {"q1": {"d1": 1, "nope": 1}, "q9": {"d1": 1}},
                    [C.Evidence("q1", "t", "zz"), C.Evidence("q7", "t")])
-    out = C.check_dataset(ds, "x")
+    out = check_dataset(ds, "x")
     assert out.qrels == {"q1": {"d1": 1}}
     assert out.skipped == {
         "qrels rows with unknown document id": 1,
@@ -113,6 +114,21 @@ def test_empty_corpus_and_unknown_ids(tmp_path):
     }
     with pytest.raises(InputError, match="folder not found"):
         F.load_folder_documents(tmp_path / "missing")
+
+
+def test_a_label_naming_an_empty_document_names_that_cause(tmp_path, caplog):
+    """The warning says the document is empty, not that ids are spelled like file paths."""
+    d = tmp_path / "beir"
+    write_jsonl(d / "corpus.jsonl", [{"_id": "d1", "text": "some text"},
+                                     {"_id": "d2", "text": "   "}])
+    write_jsonl(d / "queries.jsonl", [{"_id": "q1", "text": "a question"}])
+    (d / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td2\t1\n")
+    with caplog.at_level("WARNING"):
+        out = check_dataset(C.load_beir(d), "x")
+    assert out.skipped["qrels rows naming a document without text"] == 1
+    assert "qrels rows with unknown document id" not in out.skipped
+    assert "'d2': the corpus has that document, but its text is empty" in caplog.text
+    assert "folder corpus" not in caplog.text
 
 
 def test_qrels_tsv_errors(tmp_path):

@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
-from .. import corpus, folders
+from .. import corpus, folders, labelcheck
 from ..cache import DATASET, StageCache, cached
 from ..hashing import code_version, files_fingerprint, texts_key
 from ..safeio import read_json, read_jsonl, write_json, write_jsonl
@@ -82,13 +82,14 @@ def _read(cfg: Config) -> Dataset:
         ds = corpus.load_beir(path, c.split, c.encoding_errors, c.skip_bad_lines)
     else:
         skipped: Counter = Counter()
+        empty: list[str] = []
         if c.format == "jsonl":
             docs = corpus.load_jsonl_documents(path, c.id_field, c.text_field, c.title_field,
-                                               c.encoding_errors, c.skip_bad_lines, skipped)
+                                               c.encoding_errors, c.skip_bad_lines, skipped, empty)
         else:
             docs = folders.load_folder_documents(path, c.encoding_errors, skipped,
-                                                 c.folder_titles)
-        ds = Dataset(path.stem, docs, skipped=dict(skipped))
+                                                 c.folder_titles, empty)
+        ds = Dataset(path.stem, docs, skipped=dict(skipped), empty_doc_ids=empty)
     if c.queries:
         skipped = Counter({k: v for k, v in ds.skipped.items() if k != "empty queries"})
         ds.empty_query_ids = []
@@ -100,7 +101,7 @@ def _read(cfg: Config) -> Dataset:
         ds.qrels = corpus.load_qrels_tsv(cfg.resolve(c.qrels))
     if c.evidence:
         ds.evidence = corpus.load_evidence(cfg.resolve(c.evidence), c.encoding_errors)
-    return corpus.check_dataset(ds, str(path))
+    return labelcheck.check_dataset(ds, str(path))
 
 
 def _save(ds: Dataset, d: Path) -> None:
@@ -133,7 +134,8 @@ def dataset(cfg: Config, cache: StageCache) -> tuple[Dataset, str]:
                              "let whatever writes it finish, then run again (nothing was cached)")
         return ds
 
-    return cached(cache, STAGE, conf, [fingerprint], code_version(corpus, folders), compute,
+    return cached(cache, STAGE, conf, [fingerprint], code_version(corpus, folders, labelcheck),
+                  compute,
                   _save, _load)
 
 
