@@ -115,6 +115,9 @@ def test_pipeline_bmembed_system_and_export(tmp_path, beir_dir, tiny_model_dir, 
     assert (tm.path / "adapter" / "adapter_config.json").is_file()
     card = (tm.path / "README.md").read_text()
     assert "lora_r | 16" in card and key in card
+    # the base model as the config names it (here an absolute folder: its name), never a path
+    # of this machine in a card meant to be shared
+    assert info["base_model"] == tiny_model_dir.name and str(tiny_model_dir) not in card
     assert not (tmp_path / "cache" / "train_runs" / key).exists()  # checkpoints cleaned up
     from sentence_transformers import SentenceTransformer
     from transformers import AutoModel

@@ -272,7 +272,9 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
     if accelerator is not None and not accelerator.is_main_process:
         accelerator.wait_for_everyone()  # rank 0 exports
         return TrainedModel(cache.lookup(MODEL, key).path, {"rank_weight_digests": digests}), key
-    info = {"name": f"{Path(cfg.encoder.model).name} + {method}", "base_model": str(base),
+    named = cfg.encoder.model  # as the user named it: an install path never enters a card
+    info = {"name": f"{Path(named).name} + {method}",
+            "base_model": Path(named).name if Path(named).is_absolute() else named,
             "base_fingerprint": encoder_mod.model_fingerprint(base), "method": method,
             "data_key": data_key, "config_hash": key, "steps": result.steps,
             "seconds": result.seconds, "final_loss": result.losses[-1]["loss"],
