@@ -117,12 +117,19 @@ def range_text(low, high) -> str:
     return f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
 
 
+# Every whole number an option holds reaches numpy, torch or a C loop as a 32-bit integer at
+# worst: a larger one (a typo, 1e12 steps) would overflow or allocate without end there.
+INT_LIMIT = 2**31 - 1
+
+
 def check_range(section: str, key: str, value, where: str, help_text: str) -> None:
     """A value out of its range (or a list item that is not a whole number in range) is an
-    :class:`InputError` naming the option, the range and the option's meaning."""
+    :class:`InputError` naming the option, the range and the option's meaning. No whole number
+    may pass :data:`INT_LIMIT`."""
     if (section, key) in INT_LISTS:
         low = INT_LISTS[(section, key)]
-        bad = [v for v in value if isinstance(v, bool) or not isinstance(v, int) or v < low]
+        bad = [v for v in value if isinstance(v, bool) or not isinstance(v, int) or v < low
+               or v > INT_LIMIT]
         if bad:
             raise InputError(
                 f"{section}.{key} = {value!r}: {bad[0]!r} is not a whole number >= {low}",
@@ -136,6 +143,9 @@ def check_range(section: str, key: str, value, where: str, help_text: str) -> No
                          f"use a number{' in ' + range_text(*bounds) if bounds else ''}; "
                          f"{help_text}")
     low, high = RANGES.get((section, key), (None, None))
+    if isinstance(value, int) and not isinstance(value, bool):
+        low = -INT_LIMIT if low is None else low
+        high = INT_LIMIT if high is None else min(high, INT_LIMIT)
     if (low is not None and value < low) or (high is not None and value > high):
         raise InputError(f"{section}.{key} = {value!r} is out of range", where,
                          f"use a value in {range_text(low, high)}; {help_text}")

@@ -181,6 +181,9 @@ def test_folder_corpus_key_covers_exactly_what_is_read(tmp_path, tiny_model_dir)
     "training.tau=-0.05", "eval.depth=0", "eval.bootstrap=0", 'eval.ks=["a", 2]', "eval.ks=[0, 10]",
     "training.lr=-1e-5", "training.lora_r=0", "encoder.batch_size=0", "encoder.max_length=-1",
     "bm25.b=1.5", "queries.max_copy_ratio=2.0", "eval.dev_fraction=0.95", "training.patience=-1",
+    # whole numbers no consumer can hold (numpy / torch / numba take 32 or 64 bits)
+    "training.steps=100000000000000000000", "eval.depth=9223372036854775808",
+    "sampling.k=3000000000", "eval.ks=[1, 99999999999]", "training.seed=-99999999999",
 ])
 def test_out_of_range_values_stop_at_config_load(tmp_path, capsys, setting):
     """Each value used to train an inverted model or crash minutes later; now the config is
