@@ -10,7 +10,10 @@ One BMEmbed run of a config (patience off), scored at step 0 and every
                   encodings, so the same cost);
 * full corpus   - the whole corpus ranked (re-encoded at each step: what the pools stand in
                   for), for the pool questions, all dev questions, and the test questions (for
-                  reading only: nothing is chosen on the test questions).
+                  reading only: nothing is chosen on the test questions);
+* cheaper ways  - (issue 35) shared pools of depth 2, 3 and 5; half of the pool questions
+                  (a seeded subset) at depth 3 and 5; and the depth-3 and depth-5 shared pools
+                  with their chunks encoded cut to 128 tokens (``cut128``, encoded apart, timed).
 
 It prints and writes (bench/results/selection_fidelity.json) the four curves, the step each
 dev criterion would export and the test score at that step, so the cheap criteria can be
@@ -59,8 +62,11 @@ def main() -> None:
     splits["pool queries"] = (pool.query_ids, pool.query_texts)
     dev_runs = [pipe.run("bm25", "dev")[0], pipe.run("base", "dev")[0]]
     t = cfg.training
+    depths = sorted({t.dev_pool, 2, 3, 5, 10, 20, 50})
     pools = {d: selection.build_pool(*splits["dev"], dev_runs, rel, d, t.dev_queries, cfg.eval.seed,
-                                     t.dev_metric) for d in sorted({t.dev_pool, 10, 20, 50})}
+                                     t.dev_metric) for d in depths}
+    half = {d: selection.build_pool(*splits["dev"], dev_runs, rel, d, max(1, len(pool) // 2),
+                                    cfg.eval.seed, t.dev_metric) for d in (3, 5)}
     data, data_key = pipe.training_inputs("bmembed")
     tcfg = model_key(cfg, "bmembed", data_key)[0]
     tcfg = replace(tcfg, patience=0)  # score every step to the end: the whole curve
@@ -88,6 +94,22 @@ def main() -> None:
                 row[f"shared pool {d}"] = selection.pool_scores(
                     c_emb[p.chunk_indices], qe, p, shared=True
                 )
+            for d, p in half.items():
+                qh = enc.encode(p.query_texts, is_query=True, progress=False)
+                row[f"half the questions, shared pool {d}"] = selection.pool_scores(
+                    c_emb[p.chunk_indices], qh, p, shared=True)
+            full_length = enc.max_length
+            enc.max_length = min(enc.max_length, 128)
+            try:
+                for d in (3, 5):
+                    p = pools[d]
+                    t1 = time.perf_counter()
+                    cut = enc.encode([chunk_texts[c] for c in p.chunk_indices], is_query=False,
+                                     progress=False)
+                    row[f"seconds, cut128 pool {d}"] = time.perf_counter() - t1
+                    row[f"cut128, shared pool {d}"] = selection.pool_scores(cut, qe, p, True)
+            finally:
+                enc.max_length = full_length
         finally:
             enc.model.train(was)
         row["seconds"] = time.perf_counter() - t0
@@ -103,7 +125,8 @@ def main() -> None:
         training.train(enc, data, tcfg, Path(run_dir), selector=sel)
         for r, c in zip(rows, sel.curve):
             r["step"] = c["step"]
-    crits = [k for k in rows[0] if k not in ("step", "seconds", "full corpus, test")]
+    crits = [k for k in rows[0] if k not in ("step", "seconds", "full corpus, test")
+             and not k.startswith("seconds")]
     picks = {}
     for crit in crits:
         best = max(rows, key=lambda r: (r[crit], -r["step"]))
@@ -122,6 +145,7 @@ def main() -> None:
         "metric": tcfg.dev_metric,
         "dev queries in the pools": len(pool),
         "pool chunks": {d: len(p.chunk_indices) for d, p in pools.items()},
+        "half-question pool chunks": {d: len(p.chunk_indices) for d, p in half.items()},
         "dev questions (full)": len(splits["dev"][0]),
         "test questions": len(splits["test"][0]),
         "curves": rows,
