@@ -117,6 +117,12 @@ def inspect(path: Path, config_dir: Path) -> tuple[dict, list[str]]:
     report.append(f"document ids look like {docs[0].doc_id!r}" + (
         " (the path relative to the folder, extension included: evidence names documents this way)"
         if opts["format"] == "folder" else ""))
+    titled = sum(bool(d.title.strip()) for d in docs)
+    report.append(
+        f"titles: {titled} of {len(docs)} documents have one; it begins each of their chunks "
+        "(chunking.titles = every | first | none)" if titled else
+        "titles: none" + (" (corpus.folder_titles = \"heading\" takes each file's first "
+                          "heading as its title)" if opts["format"] == "folder" else ""))
     if opts["format"] != "beir":
         q, ev = _beside(path, QUERY_NAMES), _beside(path, EVIDENCE_NAMES)
         if q:

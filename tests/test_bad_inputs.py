@@ -677,26 +677,29 @@ def test_a_full_disk_during_an_output_keeps_the_old_file_and_no_temporary(
 def test_a_full_disk_during_a_checkpoint_leaves_no_half_written_folder(
     tmp_path, beir_dir, tiny_model_dir, capsys, monkeypatch
 ):
-    import safetensors.torch
+    """The second checkpoint's weights are written, then the disk fills (its manifest): the
+    run stops with the cause, and no half-written checkpoint folder stays behind."""
+    from bmembed_lab import checkpoint
 
     cfg = tiny_config_file(tmp_path, beir_dir, tiny_model_dir, training__steps=6,
                            training__warmup_steps=1, training__checkpoint_every=2,
                            sampling__m=3)
-    real = safetensors.torch.save_file
+    real = checkpoint._write_manifest
     calls = []
 
-    def full_at_the_second_checkpoint(tensors, path, *a, **k):
-        calls.append(path)
-        if len(calls) >= 3:  # the first checkpoint (weights, optimizer) fits; then the disk fills
-            Path(path).write_bytes(b"\0" * 1000)
+    def full_at_the_second_checkpoint(folder, files):
+        calls.append(folder)
+        if len(calls) >= 2:
             _disk_full()
-        return real(tensors, path, *a, **k)
+        return real(folder, files)
 
-    monkeypatch.setattr(safetensors.torch, "save_file", full_at_the_second_checkpoint)
+    # patched where the checkpoint module looks it up, so no other importer keeps the fake
+    monkeypatch.setattr(checkpoint, "_write_manifest", full_at_the_second_checkpoint)
     rc = main(["train", "-c", str(cfg)])
     err = capsys.readouterr().err
     assert rc == 2, (calls, err[-2000:])
     assert "no space left on the disk" in err and "Traceback" not in err
     leftovers = [p for p in (tmp_path / "cache").rglob("*")
                  if p.name.startswith((".tmp-", ".best-tmp"))]
-    assert leftovers == [] and len(calls) >= 3
+    assert leftovers == [] and len(calls) >= 2
+    assert any((p / "weights.safetensors").exists() is False for p in calls)  # removed, too

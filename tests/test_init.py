@@ -24,6 +24,7 @@ def test_a_folder_with_questions_and_evidence_gives_a_config_that_runs(tmp_path,
     assert main(["init", str(docs), "--out", str(out)]) == 0
     said = capsys.readouterr().out
     assert "folder of 2 readable files" in said and "'a.txt'" in said
+    assert 'titles: none (corpus.folder_titles = "heading"' in said
     assert "questions: my_documents/questions.jsonl (1)" in said and "missing" not in said
     cfg = load_config(out)
     assert (cfg.corpus.format, cfg.corpus.path, cfg.chunking.chunk_tokens) == (
@@ -48,6 +49,7 @@ def test_a_jsonl_file_with_its_own_field_names_and_no_questions(tmp_path, capsys
     assert main(["init", str(path), "--out", str(out)]) == 0
     said = capsys.readouterr().out
     assert "3 documents (id from 'id', text from 'body', title from 'name')" in said
+    assert "titles: 3 of 3 documents have one; it begins each of their chunks" in said
     assert "missing: labelled questions" in said and '"doc_id": "d1"' in said
     cfg = load_config(out)
     assert (cfg.corpus.id_field, cfg.corpus.text_field, cfg.corpus.title_field) == (
