@@ -25,6 +25,8 @@ from .fingerprint import model_fingerprint
 from .modelfolder import (
     check_model_folder,  # noqa: F401 (callers use encoder.check_model_folder)
     max_input_tokens,  # noqa: F401 (callers use encoder.max_input_tokens)
+    card_metadata,  # noqa: F401 (callers use encoder.card_metadata)
+    hub_id,  # noqa: F401 (callers use encoder.hub_id)
     offline_hub,
     resolve_model_path,
 )

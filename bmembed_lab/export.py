@@ -3,8 +3,9 @@
 In: the trained :class:`~bmembed_lab.encoder.Encoder`, the base model's folder, an output
 folder and the run's information. Out: ``adapter/`` (LoRA, peft format), ``merged/`` (a
 sentence-transformers folder, also a plain transformers one, with the module stack the
-workbench trained and evaluated: pooling, Dense, Normalize, prompts, similarity) and
-``README.md`` (the model card).
+workbench trained and evaluated: pooling, Dense, Normalize, prompts, similarity) and the model
+card, ``README.md`` with Hugging Face YAML metadata and its loss curve ``loss.svg``, inside
+``merged/`` (where the Hub and sentence-transformers look for it) and beside it.
 """
 
 from __future__ import annotations
@@ -15,22 +16,53 @@ from pathlib import Path
 
 def export_model(enc, base_path: Path, out: Path, card: dict) -> dict:
     """Write ``out/adapter`` (LoRA only, peft format), ``out/merged`` (a sentence-transformers
-    folder: :func:`write_stack`) and ``out/README.md`` (the model card). Returns the paths."""
+    folder: :func:`write_stack`) and the model card with its loss curve in ``out/merged`` and
+    ``out``. Returns the paths."""
     out = Path(out)
     paths = {}
     model = enc.model
+    folders = [out / "merged", out]
     if hasattr(model, "merge_and_unload"):  # a peft model
         model.save_pretrained(str(out / "adapter"))
         paths["adapter"] = str(out / "adapter")
+        folders.append(out / "adapter")
         model = model.merge_and_unload()
     merged = out / "merged"
     model.save_pretrained(str(merged), safe_serialization=True)
     enc.tokenizer.save_pretrained(str(merged))
     write_stack(enc, merged)
     paths["merged"] = str(merged)
-    (out / "README.md").write_text(model_card(card))
-    paths["card"] = str(out / "README.md")
+    for folder in folders:  # where the Hub, sentence-transformers and peft look for it
+        (folder / "README.md").write_text(model_card(card))
+        (folder / "loss.svg").write_text(loss_svg(card.get("losses") or []))
+    paths["card"] = str(merged / "README.md")
     return paths
+
+
+def loss_svg(losses: list[dict], width: int = 640, height: int = 240) -> str:
+    """The training loss per step as a small standalone SVG line chart (no plotting library:
+    a card must render wherever Markdown shows images)."""
+    pts = [(r["step"], r["loss"]) for r in losses if r.get("loss") == r.get("loss")]
+    pad = 40
+    if not pts:
+        return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">'
+                '<text x="10" y="20">no loss recorded</text></svg>\n')
+    (x0, x1), (y0, y1) = [(min(v), max(v)) for v in zip(*pts)]
+    sx = (width - 2 * pad) / max(x1 - x0, 1)
+    sy = (height - 2 * pad) / max(y1 - y0, 1e-12)
+    line = " ".join(f"{pad + (x - x0) * sx:.1f},{height - pad - (y - y0) * sy:.1f}"
+                    for x, y in pts)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'font-family="sans-serif" font-size="12">'
+            f'<rect width="100%" height="100%" fill="white"/>'
+            f'<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="{line}"/>'
+            f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
+            f'stroke="black"/><line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" '
+            f'stroke="black"/>'
+            f'<text x="{pad}" y="{height - 10}">step {x0}</text>'
+            f'<text x="{width - pad}" y="{height - 10}" text-anchor="end">step {x1}</text>'
+            f'<text x="4" y="{pad - 8}">loss {y1:.3g}</text>'
+            f'<text x="4" y="{height - pad + 14}">{y0:.3g}</text></svg>\n')
 
 
 def _module_type(module) -> str:
@@ -69,8 +101,20 @@ def write_stack(enc, folder: Path) -> None:
 
 
 def model_card(info: dict) -> str:
-    """Markdown: base model, data and config hashes, every hyperparameter, the evaluation."""
-    lines = [
+    """Markdown with Hugging Face YAML metadata: base model (as the config names it), data
+    and config hashes, every hyperparameter, the loss curve and the dev evaluation that chose
+    the exported step."""
+    tags = ["sentence-transformers", "feature-extraction", "bmembed", "bmembed-lab",
+            info.get("method", "bmembed")]
+    meta = ["---", "library_name: sentence-transformers", "pipeline_tag: sentence-similarity",
+            "tags:"] + [f"- {t}" for t in dict.fromkeys(tags)]
+    if info.get("base_hub_id"):  # a Hub id only, never a path of this machine
+        meta.append(f"base_model: {json.dumps(info['base_hub_id'])}")
+    if info.get("base_license"):
+        meta.append(f"license: {json.dumps(str(info['base_license']))}")
+    lines = meta + [
+        "---",
+        "",
         f"# {info.get('name', 'bmembed-lab adapted encoder')}",
         "",
         "Adapted to a private corpus with bmembed-lab "
@@ -89,6 +133,8 @@ def model_card(info: dict) -> str:
         "|---|---|",
     ]
     lines += [f"| {k} | {v} |" for k, v in sorted(info.get("hyperparameters", {}).items())]
+    if info.get("losses"):
+        lines += ["", "## Training loss", "", "![training loss per step](loss.svg)"]
     if info.get("protocol"):
         lines += ["", f"Query protocol: **{info['protocol']}** (query prefix: "
                       f"{info.get('query_prefix')!r}; passages get none)."]
@@ -96,7 +142,7 @@ def model_card(info: dict) -> str:
     if sel:
         lines += [
             "",
-            "## Model selection on dev",
+            "## Evaluation on the dev split (it chose the exported step)",
             "",
             f"{sel['metric']} on {sel['on']}: base model {sel['base']:.2f}; best "
             f"{sel['best']:.2f} at step {sel['best_step']} (the exported weights)"
@@ -117,9 +163,8 @@ def model_card(info: dict) -> str:
                 "**WORSE THAN BASE**: no checkpoint of this run beat the model it started "
                 "from on the dev split. Prefer the base model.",
             ]
-    if info.get("evaluation"):
-        lines += ["", "## Evaluation", "", info["evaluation"]]
-    lines += ["", "Load with `sentence_transformers.SentenceTransformer('merged')` or "
+    lines += ["", "Test-split numbers: `bmembed-lab evaluate` with this model named as a system.",
+              "", "Load with `sentence_transformers.SentenceTransformer('merged')` or "
               "`transformers.AutoModel.from_pretrained('merged')` (pooling: "
               f"{info.get('pooling')}, L2-normalised)."]
     return "\n".join(lines) + "\n"

@@ -73,6 +73,33 @@ def resolve_model_path(name: str) -> Path:
     return path
 
 
+def hub_id(name: str) -> str | None:
+    """The Hugging Face Hub id of ``encoder.model`` when it names one (the bundled MiniLM, or
+    an ``<org>/<name>`` that is no local folder), else None: a model card names its base by
+    Hub id, never by a path of this machine."""
+    if name.lower() in BUNDLED:
+        return "sentence-transformers/all-MiniLM-L6-v2"
+    if name.count("/") == 1 and not Path(name).expanduser().exists() and not name.startswith(
+            (".", "/", "~")):
+        return name
+    return None
+
+
+def card_metadata(folder: Path) -> dict:
+    """The YAML front matter of a model folder's README.md (``license``, ``language``, ...),
+    or {} when there is none or it does not parse."""
+    import yaml
+
+    try:
+        text = (Path(folder) / "README.md").read_text(encoding="utf-8")
+        if not text.startswith("---"):
+            return {}
+        meta = yaml.safe_load(text.split("---", 2)[1])
+        return meta if isinstance(meta, dict) else {}
+    except (OSError, ValueError, IndexError, yaml.YAMLError):
+        return {}
+
+
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json", "spiece.model",
                    "sentencepiece.bpe.model")
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",

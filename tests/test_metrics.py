@@ -71,3 +71,41 @@ def test_bootstrap_noise_interval_covers_zero():
     a, b = rng.random(200), rng.random(200)
     r = M.paired_bootstrap(a, b, n_boot=2000)
     assert r["low"] < 0 < r["high"] and r["p_value"] > 0.05
+
+
+def test_metrics_agree_with_sentence_transformers_information_retrieval_evaluator():
+    """Hit@k, MRR@10, nDCG@10, Recall@k and the textbook AP@10 (which divides by min(R, 10))
+    against sentence-transformers' own evaluator, on random runs with binary qrels: the same
+    numbers to 1e-9. Ranks 11+ are where the two definitions of depth could part, so every
+    query ranks all 60 documents and some have more than 10 relevant ones."""
+    from sentence_transformers.evaluation import InformationRetrievalEvaluator
+
+    from bmembed_lab.evaluation import per_query_table
+    from bmembed_lab.relevance import Relevance
+    from bmembed_lab.retrieval import Run
+
+    rng = np.random.default_rng(7)
+    n_docs, n_q = 60, 40
+    docs = {f"d{i}": f"text {i}" for i in range(n_docs)}
+    queries = {f"q{j}": f"query {j}" for j in range(n_q)}
+    rel = {q: set(rng.choice(n_docs, size=int(rng.integers(1, 14)), replace=False).tolist())
+           for q in queries}
+    scores = rng.random((n_q, n_docs))  # continuous: no ties for the two tie rules to break
+    order = np.argsort(-scores, axis=1)
+    run = Run("x", list(queries), order, np.take_along_axis(scores, order, 1))
+    ours = per_query_table(run, Relevance(
+        {q: {c: 1.0 for c in r} for q, r in rel.items()},
+        {q: {c: [i] for i, c in enumerate(sorted(r))} for q, r in rel.items()},
+        {q: len(r) for q, r in rel.items()}), ks=(1, 4, 10)).mean(numeric_only=True)
+    ev = InformationRetrievalEvaluator(
+        queries, docs, {q: {f"d{c}" for c in r} for q, r in rel.items()},
+        accuracy_at_k=[1, 4, 10], precision_recall_at_k=[1, 4, 10], mrr_at_k=[10],
+        ndcg_at_k=[10], map_at_k=[10], show_progress_bar=False)
+    theirs = ev.compute_metrics([[{"corpus_id": f"d{c}", "score": float(scores[j, c])}
+                                  for c in range(n_docs)] for j in range(n_q)])
+    pairs = {"Hit@1": theirs["accuracy@k"][1], "Hit@4": theirs["accuracy@k"][4],
+             "Hit@10": theirs["accuracy@k"][10], "MRR@10": theirs["mrr@k"][10],
+             "nDCG@10": theirs["ndcg@k"][10], "MAP@10 (textbook)": theirs["map@k"][10],
+             **{f"Recall@{k}": theirs["recall@k"][k] for k in (1, 4, 10)}}
+    for name, value in pairs.items():
+        assert ours[name] == pytest.approx(float(value), abs=1e-9), name

@@ -118,6 +118,22 @@ def test_pipeline_bmembed_system_and_export(tmp_path, beir_dir, tiny_model_dir, 
     # the base model as the config names it (here an absolute folder: its name), never a path
     # of this machine in a card meant to be shared
     assert info["base_model"] == tiny_model_dir.name and str(tiny_model_dir) not in card
+    # the card is where the Hub, sentence-transformers and peft look for it, with metadata that
+    # parses, no path of this machine, and the loss curve it promises
+    import yaml
+
+    for folder in (tm.merged, tm.path / "adapter"):
+        assert (folder / "README.md").read_text() == card
+    assert card.startswith("---\n") and str(tmp_path) not in card
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert meta["library_name"] == "sentence-transformers"
+    assert meta["pipeline_tag"] == "sentence-similarity" and "bmembed" in meta["tags"]
+    assert "base_model" not in meta  # a local folder has no Hub id: never its path
+    assert "![training loss per step](loss.svg)" in card
+    svg = (tm.merged / "loss.svg").read_text()
+    points = svg.split('points="')[1].split('"')[0].split()
+    assert svg.startswith("<svg") and len(points) == len(info["losses"])  # one per step
+
     assert not (tmp_path / "cache" / "train_runs" / key).exists()  # checkpoints cleaned up
     from sentence_transformers import SentenceTransformer
     from transformers import AutoModel
@@ -143,6 +159,23 @@ def test_pipeline_bmembed_system_and_export(tmp_path, beir_dir, tiny_model_dir, 
     monkeypatch.setattr(training_mod, "train", no_training)
     t2, key2 = Pipeline(cfg).trained("bmembed")
     assert key2 == key and t2.path == tm.path and t2.info["losses"] == info["losses"]
+
+
+def test_a_card_names_its_base_by_hub_id_and_inherits_its_license():
+    from bmembed_lab.encoder import card_metadata, hub_id, resolve_model_path
+    from bmembed_lab.export import model_card
+
+    assert hub_id("all-MiniLM-L6-v2") == "sentence-transformers/all-MiniLM-L6-v2"
+    assert hub_id("BAAI/bge-small-en-v1.5") == "BAAI/bge-small-en-v1.5"
+    assert hub_id("/models/mine") is None and hub_id("models/mine/v2") is None
+    license_ = card_metadata(resolve_model_path("all-MiniLM-L6-v2"))["license"]
+    import yaml
+
+    card = model_card({"base_hub_id": hub_id("all-MiniLM-L6-v2"), "base_license": license_,
+                       "method": "cl"})
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert meta["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert meta["license"] == "apache-2.0" and {"bmembed", "cl"} <= set(meta["tags"])
 
 
 def test_attention_dropout_is_set_on_every_attention_module(tiny_model_dir):

@@ -275,6 +275,8 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
     named = cfg.encoder.model  # as the user named it: an install path never enters a card
     info = {"name": f"{Path(named).name} + {method}",
             "base_model": Path(named).name if Path(named).is_absolute() else named,
+            "base_hub_id": encoder_mod.hub_id(named),
+            "base_license": encoder_mod.card_metadata(base).get("license"),
             "base_fingerprint": encoder_mod.model_fingerprint(base), "method": method,
             "data_key": data_key, "config_hash": key, "steps": result.steps,
             "seconds": result.seconds, "final_loss": result.losses[-1]["loss"],
