@@ -141,3 +141,14 @@ def test_each_rule_catches_a_violation(tmp_path):
     assert methods_named_outside_table(root) == [f"notebooks/03.py:1: {methods.DEFAULT!r}"]
     assert modules_missing_from_architecture(root) == ["big.py", "stages/new.py"]
     assert stages_missing_from_chain(cache.STAGE_FOLDERS + ("new_stage",)) == ["new_stage"]
+
+
+def test_an_opaque_step_keeps_ticking(capsys):
+    """A step that cannot count its work still writes its elapsed time every tick."""
+    import time
+
+    from bmembed_lab.ticker import ticking
+
+    with ticking("opaque step", every=0.05):
+        time.sleep(0.4)
+    assert capsys.readouterr().err.count("opaque step: ") >= 4

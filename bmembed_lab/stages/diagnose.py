@@ -21,6 +21,7 @@ from ..cache import DIAGNOSTICS, EMBEDDING_MAP, StageCache, cached
 from ..hashing import code_version
 from ..questions import Questions
 from ..safeio import read_json, write_json
+from ..ticker import ticking
 
 
 
@@ -36,6 +37,12 @@ def alignment_uniformity(cache: StageCache, c_emb: np.ndarray, c_key: str, q_emb
                   lambda: diagnostics.alignment_uniformity(q_emb, c_emb, pairs, max_points, seed),
                   lambda v, d: write_json(d / "diagnostics.json", v),
                   lambda d: read_json(d / "diagnostics.json"))
+
+
+def _umap(blocks, params) -> pd.DataFrame:
+    n = sum(len(b[3]) for b in blocks)
+    with ticking(f"embedding map: UMAP of {n:,} points (about a minute on 2 cores)"):
+        return embedmap.joint_umap(blocks, params)
 
 
 def embedding_map(cache: StageCache, systems: tuple[str, ...], params: embedmap.MapParams | None,
@@ -57,6 +64,6 @@ def embedding_map(cache: StageCache, systems: tuple[str, ...], params: embedmap.
         keys += [c_key, q_key]
     conf = asdict(params) | {"systems": list(systems)}
     return cached(cache, EMBEDDING_MAP, conf, keys, code_version(embedmap),
-                  lambda: embedmap.joint_umap(blocks, params),
+                  lambda: _umap(blocks, params),
                   lambda v, d: v.to_parquet(d / "map.parquet"),
                   lambda d: pd.read_parquet(d / "map.parquet"))

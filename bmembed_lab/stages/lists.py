@@ -18,6 +18,7 @@ from .. import bm25, partitions, sampling
 from ..bm25 import BM25Index
 from ..cache import LISTS, RANKING, StageCache, cached
 from ..hashing import code_version
+from ..ticker import ticking
 from ..chunking import Chunk
 from ..config import Config
 from ..querygen import QuerySet
@@ -35,15 +36,18 @@ def training_ranking(cfg: Config, cache: StageCache, chunks: list[Chunk], chunks
         excl = (
             sampling.duplicate_mask([c.text for c in chunks]) if s.drop_duplicate_chunks else None
         )
-        return sampling.rank_for_training(
-            index(),
-            [x.query_id for x in qs.queries],
-            [x.text for x in qs.queries],
-            cfg.bm25,
-            s.k,
-            excl,
-            progress,
-        )
+        # the first run on a machine compiles the ranking kernel (about 15 s) before any batch
+        with ticking(f"BM25 ranking of {len(qs.queries):,} training queries",
+                     disable=progress is not None):
+            return sampling.rank_for_training(
+                index(),
+                [x.query_id for x in qs.queries],
+                [x.text for x in qs.queries],
+                cfg.bm25,
+                s.k,
+                excl,
+                progress,
+            )
 
     conf = asdict(cfg.bm25) | {"k": s.k, "dedup": s.drop_duplicate_chunks}
     return cached(cache, RANKING, conf, [chunks_key, qs_key], code_version(bm25, sampling), compute,
