@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from . import methods
+
 
 def export_model(enc, base_path: Path, out: Path, card: dict) -> dict:
     """Write ``out/adapter`` (LoRA only, peft format), ``out/merged`` (a sentence-transformers
@@ -104,8 +106,9 @@ def model_card(info: dict) -> str:
     """Markdown with Hugging Face YAML metadata: base model (as the config names it), data
     and config hashes, every hyperparameter, the loss curve and the dev evaluation that chose
     the exported step."""
-    tags = ["sentence-transformers", "feature-extraction", "bmembed", "bmembed-lab",
-            info.get("method", "bmembed")]
+    # the method family's tag (BMEmbed) and this run's method
+    tags = ["sentence-transformers", "feature-extraction", methods.DEFAULT, "bmembed-lab",
+            info.get("method", methods.DEFAULT)]
     meta = ["---", "library_name: sentence-transformers", "pipeline_tag: sentence-similarity",
             "tags:"] + [f"- {t}" for t in dict.fromkeys(tags)]
     if info.get("base_hub_id"):  # a Hub id only, never a path of this machine
