@@ -17,6 +17,7 @@ from .. import llm as llm_mod, perturbation, wordnet
 from ..cache import LLM_CALLS, PERTURBATIONS, STUDY, StageCache, cached
 from ..hashing import code_version, files_fingerprint, texts_key
 from ..safeio import read_json, write_json
+from ..ticker import ticking
 from ..chunking import Chunk
 from ..config import Config
 from ..questions import STUDY_SETS
@@ -48,6 +49,11 @@ def perturbations(cfg: Config, cache: StageCache, chunks: list[Chunk], chunks_ke
         conf["wordnet_dir"] = files_fingerprint(wordnet.WordNet.database_files(wn_dir))
 
     def compute() -> perturbation.PerturbationSet:
+        with ticking(f"keywords, masks and synonyms of {len(ids):,} questions",
+                     disable=progress is not None or llm_used):  # LLM calls have their bar
+            return _perturb()
+
+    def _perturb() -> perturbation.PerturbationSet:
         chunk_texts = [c.text for c in chunks]
         gold = [[chunk_texts[c] for c in rel.grades[q]] for q in ids]
         counts: dict = {}
