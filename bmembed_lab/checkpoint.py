@@ -39,10 +39,7 @@ def save_checkpoint(run_dir: Path, step: int, model, opt, losses: list[dict], ke
     ckdir = run_dir / "checkpoints"
     ckdir.mkdir(parents=True, exist_ok=True)
     final = ckdir / f"step-{step:07d}"
-    tmp = ckdir / f".tmp-{step:07d}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:  # a failure (a full disk) leaves no half-written folder behind
+    def write(tmp: Path) -> None:
         save_file({n: p.detach().contiguous().cpu() for n, p in trainable(model).items()},
                   str(tmp / "weights.safetensors"))
         sd = opt.state_dict()
@@ -58,12 +55,8 @@ def save_checkpoint(run_dir: Path, step: int, model, opt, losses: list[dict], ke
             {"step": step, "param_groups": sd["param_groups"], "scalars": scalars,
              "losses": losses, "extra": extra or {}}))
         _write_manifest(tmp, FILES)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    _publish(ckdir / f".tmp-{step:07d}-{os.getpid()}", final, write)
     for old in sorted(p for p in ckdir.glob("step-*"))[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -165,15 +158,22 @@ def save_best(run_dir: Path, model, step: int, score: float) -> None:
     """The trainable weights of the best dev checkpoint so far (``best/``), atomically."""
     from safetensors.torch import save_file
 
-    tmp = Path(run_dir) / f".best-tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:  # a failure (a full disk) leaves no half-written folder behind
+    def write(tmp: Path) -> None:
         save_file({n: p.detach().contiguous().cpu() for n, p in trainable(model).items()},
                   str(tmp / "weights.safetensors"))
         (tmp / "best.json").write_text(json.dumps({"step": step, "score": score}))
         _write_manifest(tmp, BEST_FILES)
-        final = Path(run_dir) / "best"
+
+    _publish(Path(run_dir) / f".best-tmp-{os.getpid()}", Path(run_dir) / "best", write)
+
+
+def _publish(tmp: Path, final: Path, write) -> None:
+    """``write(tmp)`` into a fresh temporary folder, then put it in ``final``'s place; a failure
+    (a full disk) removes the temporary folder and leaves ``final`` as it was."""
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        write(tmp)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
