@@ -93,7 +93,7 @@ RANGES = {
     ("training", "eval_every"): (0, None),
     ("training", "patience"): (0, None),
     ("training", "dev_queries"): (1, None),
-    ("training", "dev_pool"): (1, None),
+    ("training", "dev_pool"): (0, None),
     ("eval", "depth"): (10, None),
     ("eval", "rrf_u"): (0, None),
     ("eval", "bootstrap"): (100, None),
@@ -156,6 +156,11 @@ def check_config(cfg, where: str) -> None:
     check_cache_dir(cfg, where)
     check_cutoffs(cfg, where)
     check_base_url(cfg.llm.base_url, where)
+    if not cfg.training.dev_pool and not cfg.training.dev_relevant:
+        raise InputError("training.dev_pool = 0 with dev_relevant = false leaves the dev "
+                         "questions nothing to rank", where,
+                         "set dev_pool >= 1 or dev_relevant = true (or eval_every = 0: no "
+                         "selection)")
 
 
 CREDENTIAL_PARAMS = {"key", "api_key", "apikey", "api-key", "token", "access_token", "secret",

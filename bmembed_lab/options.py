@@ -260,10 +260,16 @@ class TrainingConfig:
     dev_queries: int = opt(500, "dev queries scored during training (a seeded subset of the dev "
                                 "split; fewer make the choice of step noisy: 50 picked a step the "
                                 "whole dev split ranks fourth of five on the demo)")
-    dev_pool: int = opt(20, "candidates per dev query: BM25's and the base encoder's top dev_pool "
-                            "chunks; every dev query ranks the union of all queries' candidates "
-                            "(so an evaluation encodes at most dev_queries x 2 x dev_pool chunks, "
-                            "and never more than the corpus)")
+    dev_pool: int = opt(1, "candidates per dev query: BM25's and the base encoder's top dev_pool "
+                           "chunks (0 = none), and its relevant chunks with dev_relevant; every "
+                           "dev query ranks the union of all queries' candidates (so an "
+                           "evaluation encodes at most dev_queries x (2 x dev_pool + its "
+                           "relevant) chunks, and never more than the corpus; 1 chooses the "
+                           "step the whole corpus chooses on the demo and the Multihop-RAG "
+                           "proxy at a quarter of the cost of 20, bench/README.md)")
+    dev_relevant: bool = opt(True, "add each dev query's relevant chunks to the dev pool (a gain "
+                                   "on a question whose answer neither BM25 nor the base model "
+                                   "ranks high is then seen)")
 
 
 @dataclass

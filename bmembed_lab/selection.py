@@ -4,9 +4,10 @@ keep its best checkpoint, stop early, and say when it never beat the model it st
 
 In: dev queries with their labels, and the first-stage runs (BM25 and the base encoder) over
 them. Out: a :class:`DevPool` (per query a fixed candidate pool: the union of the runs' top
-``depth`` chunks) and :func:`dev_score`, the mean of one metric when the model being trained
-re-ranks each pool. Only the pools' chunks are encoded, never the whole corpus, so one
-evaluation costs at most ``queries x runs x depth`` chunk encodings.
+``depth`` chunks and, optionally, its relevant chunks) and :func:`dev_score`, the mean of one
+metric when the model being trained re-ranks each pool. Only the pools' chunks are encoded,
+never the whole corpus, so one evaluation costs at most ``queries x (runs x depth + relevant)``
+chunk encodings.
 """
 
 from __future__ import annotations
@@ -40,15 +41,20 @@ class DevPool:
 
     @property
     def what(self) -> str:
-        return ("dev questions" if self.labelled else
+        """What the dev score is measured on, pool included: its level is the pool's (higher
+        than the whole corpus's), so it is never read beside test scores without it."""
+        kind = ("dev questions" if self.labelled else
                 "held-out synthetic queries (agreement with the teacher, not quality)")
+        return f"{kind}, each ranking the same {len(self.chunk_indices):,} candidate chunks"
 
 
 def build_pool(query_ids: list[str], query_texts: list[str], runs: list, rel, depth: int,
-               limit: int, seed: int, metric: str, labelled: bool = True) -> DevPool:
+               limit: int, seed: int, metric: str, labelled: bool = True,
+               relevant: bool = False) -> DevPool:
     """At most ``limit`` of the queries (a seeded subset, in order), each with the union of
-    the runs' top ``depth`` chunks as its candidates. ``runs``: :class:`~bmembed_lab.retrieval.Run`
-    objects over the same queries; ``rel``: their :class:`~bmembed_lab.relevance.Relevance`."""
+    the runs' top ``depth`` chunks as its candidates, and with ``relevant`` its own relevant
+    chunks too. ``runs``: :class:`~bmembed_lab.retrieval.Run` objects over the same queries;
+    ``rel``: their :class:`~bmembed_lab.relevance.Relevance`."""
     keep = np.arange(len(query_ids))
     if len(keep) > limit:
         keep = np.sort(np.random.default_rng(seed).choice(len(keep), limit, replace=False))
@@ -60,6 +66,10 @@ def build_pool(query_ids: list[str], query_texts: list[str], runs: list, rel, de
         for r, row in zip(runs, rows):
             for c in r.ranked(row[qid])[:depth]:
                 if c >= 0:
+                    pool.setdefault(int(c), None)
+        if relevant:
+            for c, g in sorted(rel.grades.get(qid, {}).items()):
+                if g > 0:
                     pool.setdefault(int(c), None)
         ids.append(qid)
         texts.append(query_texts[i])
@@ -73,8 +83,9 @@ def dev_score(enc, pool: DevPool, chunk_texts: list[str], shared: bool = True,
               progress: bool = True) -> np.ndarray:
     """Per-query ``pool.metric`` (percent) when ``enc`` ranks the candidates by cosine: with
     ``shared`` (the default) each query ranks the union of every dev query's candidates, else
-    only its own. Measured on the demo (bench/selection_fidelity.py): the shared union of the
-    top 20s gives each step the very MAP@10 the whole corpus gives, at half its encodings.
+    only its own. Measured on the demo and the Multihop-RAG proxy (bench/selection_fidelity.py):
+    the shared union of the top 20s gives each step the whole corpus's MAP@10 at half its
+    encodings; the relevant chunks plus the top 1s choose as it does at a quarter of that.
     The model is put in eval mode for the scoring and given back in the mode it was in."""
     if not len(pool):
         return np.zeros(0)

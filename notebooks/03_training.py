@@ -150,10 +150,11 @@ def _(charts, go, methods, mo, pd, pipe, trained_info, workbench):
                        annotation_position="bottom right")
     if sel.get("curve"):
         _c = pd.DataFrame(sel["curve"])
+        _on = sel["on"].split(" (")[0].split(",")[0]  # "dev questions" (the pool: the y-axis)
         loss_fig.add_trace(go.Scatter(x=_c["step"], y=_c["score"], mode="lines+markers",
-                                      name=f"dev {sel['metric']} ({sel['on'].split(' (')[0]})"),
+                                      name=f"dev {sel['metric']} ({_on})"),
                            secondary_y=True)
-        loss_fig.update_yaxes(title_text=f"dev {sel['metric']} (%)", secondary_y=True)
+        loss_fig.update_yaxes(title_text=f"dev {sel['metric']} (%, its pool)", secondary_y=True)
     loss_fig.update_layout(title=f"{trained_info['name']}: {trained_info['steps']} steps in "
                                  f"{trained_info['seconds']:.0f} s", xaxis_title="step", height=380)
     loss_fig.update_yaxes(title_text="loss", secondary_y=False)

@@ -2,6 +2,7 @@
 exported, early stopping stops, a run that never beats the base model says so."""
 
 import numpy as np
+import pytest
 
 from bmembed_lab import selection
 from bmembed_lab.config import EncoderConfig, TrainingConfig
@@ -101,8 +102,13 @@ def test_dev_pool_bounds_the_encoding(tmp_path, beir_dir, tiny_model_dir):
 
     cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, eval__dev_fraction=0.5, eval__seed=3,
                       training__dev_pool=2)
-    pool, key, texts = Pipeline(cfg).dev_pool()
-    assert len(pool) >= 1 and all(1 <= len(c) <= 4 for c in pool.candidates)
+    pipe = Pipeline(cfg)
+    pool, key, texts = pipe.dev_pool()
+    rel = pipe.relevance()[0]
+    assert len(pool) >= 1
+    for q, c in zip(pool.query_ids, pool.candidates):  # top 2 of two runs + its relevant chunks
+        relevant = {x for x, g in rel.grades[q].items() if g > 0}
+        assert relevant <= set(c) and 1 <= len(c) <= 4 + len(relevant)
     enc = Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32"))
     seen = []
     real = enc.encode
@@ -152,7 +158,9 @@ def test_without_labels_held_out_synthetic_queries_select_and_say_what_they_meas
     pool, _, _ = pipe.dev_pool()
     assert not pool.labelled and pool.query_ids == dev.ids[:len(pool)]
     sel = pipe.trained("bmembed")[0].info["selection"]
-    assert sel["on"] == "held-out synthetic queries (agreement with the teacher, not quality)"
+    assert sel["on"].startswith(
+        "held-out synthetic queries (agreement with the teacher, not quality), each ranking the "
+        "same ")
     assert [p["step"] for p in sel["curve"]] == [0, 2, 4]
     r = run_check(pipe)
     assert r["verdict"] == "unclear" and r["questions"]["split"] == "held-out synthetic"
@@ -262,3 +270,43 @@ def test_a_dev_evaluation_is_shown_apart_and_not_counted_as_step_time(tmp_path, 
     assert "dev evaluation at step 0: MAP@10 42.00 (0 s)" in text
     quiet = tqdm(total=10, disable=True)
     assert sel.evaluate_apart(quiet, None, None, 0) is False  # a disabled bar: no clock to move
+
+
+def test_the_dev_pool_holds_each_questions_relevant_chunks(tmp_path, beir_dir, tiny_model_dir):
+    """training.dev_relevant: a question whose answer neither BM25 nor the base model ranks in
+    its top dev_pool still has it to rank, so a step that lifts it is seen; dev_pool = 0 keeps
+    the relevant chunks alone; with neither, the config is refused at load."""
+    from bmembed_lab.config import load_config
+    from bmembed_lab.errors import InputError
+
+    pools = {}
+    for depth, relevant in ((1, False), (1, True), (0, True)):
+        cfg = tiny_config(tmp_path / f"{depth}{relevant}", beir_dir, tiny_model_dir,
+                          eval__dev_fraction=0.5, eval__seed=3, training__dev_pool=depth,
+                          training__dev_relevant=relevant)
+        pipe = Pipeline(cfg)
+        pools[depth, relevant] = pipe.dev_pool()[0]
+    rel = pipe.relevance()[0]
+    answers = [{c for c, g in rel.grades[q].items() if g > 0} for q in pools[0, True].query_ids]
+    assert [set(c) for c in pools[0, True].candidates] == answers
+    assert all(set(a) | b == set(c) for a, b, c in zip(
+        pools[1, False].candidates, answers, pools[1, True].candidates))
+    # a question whose answer (chunk 3) no run ranks first: only dev_relevant gives it a pool
+    # in which training can lift it (and its score is then no longer zero at every step)
+    from bmembed_lab.relevance import Relevance
+    from bmembed_lab.retrieval import Run
+
+    runs = [Run(s, ["q"], np.array([[i, 3]]), np.array([[2.0, 1.0]])) for s, i in
+            (("bm25", 0), ("base", 1))]
+    rel = Relevance({"q": {3: 1.0}}, {"q": {3: [0]}}, {"q": 1})
+    without, with_ = (selection.build_pool(["q"], ["what?"], runs, rel, 1, 10, 0, "MAP@10",
+                                           relevant=r) for r in (False, True))
+    assert without.candidates == [[0, 1]] and with_.candidates == [[0, 1, 3]]
+    emb = np.eye(4)[[0, 1, 3]]
+    query = np.eye(4)[[3]]  # a model that now ranks the answer first
+    assert selection.pool_scores(emb[:2], query, without) == 0.0
+    assert selection.pool_scores(emb, query, with_) == 100.0
+    path = tiny_config_file(tmp_path, beir_dir, tiny_model_dir, training__dev_pool=0,
+                            training__dev_relevant=False)
+    with pytest.raises(InputError, match="nothing to rank"):
+        load_config(path)

@@ -162,14 +162,16 @@ def model_key(cfg: Config, method: str, data_key: str, dev_key: str = ""):
 def dev_pool(cfg: Config, q, runs: list, runs_key: str) -> tuple[selection.DevPool, str]:
     """(the dev pool that scores checkpoints, its key): ``training.dev_queries`` of the dev
     questions ``q`` (:class:`~bmembed_lab.questions.Questions`), each with the union of the
-    runs' (BM25's and the base encoder's) top ``training.dev_pool``, scored at their labels'
-    level. Held-out synthetic queries (``q.labelled`` False) make every line that reports the
-    selection say it measures agreement with the teacher, not quality."""
+    runs' (BM25's and the base encoder's) top ``training.dev_pool`` and, with
+    ``training.dev_relevant``, its relevant chunks, scored at their labels' level. Held-out
+    synthetic queries (``q.labelled`` False) make every line that reports the selection say it
+    measures agreement with the teacher, not quality."""
     t = cfg.training
     pool = selection.build_pool(q.ids, q.texts, runs, q.relevance, t.dev_pool, t.dev_queries,
-                                cfg.eval.seed, t.dev_metric, q.labelled)
+                                cfg.eval.seed, t.dev_metric, q.labelled, t.dev_relevant)
     key = StageCache.make_key("dev_pool", {"pool": t.dev_pool, "queries": t.dev_queries,
-                                           "metric": t.dev_metric, "labelled": q.labelled},
+                                           "metric": t.dev_metric, "labelled": q.labelled,
+                                           "relevant": t.dev_relevant},
                               [runs_key, q.relevance_key], "")
     return pool, key
 
