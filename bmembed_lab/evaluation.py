@@ -150,11 +150,12 @@ def summary_table(per_query: pd.DataFrame, metrics: list[str] | None = None) -> 
     return t
 
 
-def metric_note(per_query: pd.DataFrame, n_facts: dict) -> str:
+def metric_note(per_query: pd.DataFrame, n_facts: dict, unit: str = "chunk") -> str:
     """A sentence under a summary table whose MAP@10 (Multihop-RAG's) and MRR@10 columns agree on
     every question, so that nobody looks for a difference between them; "" where they differ.
     With one gold fact per question (``n_facts``: query id -> number of gold facts) that is
-    what the two definitions give (Section 4's metrics; docs/method.md)."""
+    what the two definitions give (Section 4's metrics; docs/method.md). ``unit``: what is
+    ranked, "chunk" or "document" (:attr:`~bmembed_lab.relevance.Relevance.level`)."""
     if not {"MAP@10", "MRR@10"} <= set(per_query.columns) or per_query.empty:
         return ""
     if not np.allclose(per_query["MAP@10"], per_query["MRR@10"]):
@@ -162,7 +163,7 @@ def metric_note(per_query: pd.DataFrame, n_facts: dict) -> str:
     one_fact = all(n_facts.get(q, 0) == 1 for q in per_query.query_id)
     return ("MAP@10 (Multihop-RAG's) equals MRR@10 here, question by question" + (
         ": every question has one gold fact, and with one fact MAP@10 is 1 / the rank of the first "
-        "chunk that holds it, which is MRR@10." if one_fact else "."))
+        f"{unit} that holds it, which is MRR@10." if one_fact else "."))
 
 
 def compare_systems(per_query: pd.DataFrame, a: str, b: str, metrics: list[str] | None = None,

@@ -64,7 +64,8 @@ def _(mo, recompute, workbench):
     res = workbench.from_cache(lambda: pipe.evaluate(systems), _button)
     mo.vstack(
         [
-            mo.md(f"### Summary on the test questions (percent), protocol **{res['protocol']}**"),
+            mo.md(f"### Summary on the test questions (percent), protocol **{res['protocol']}**, "
+                  f"{res['level']}"),
             *[mo.callout(mo.md(_n), kind="warn") for _n in res["notes"]],
             mo.ui.table(res["summary"].round(2).reset_index(), selection=None),
             mo.md(res["metric note"]),

@@ -82,6 +82,8 @@ def test_the_metric_note_says_when_map_and_mrr_agree_and_why():
     pq = per_query_table(run, one)
     assert pq["MAP@10"].tolist() == pq["MRR@10"].tolist() == [0.5]
     assert "every question has one gold fact" in metric_note(pq, one.n_facts)
+    assert "the first chunk that holds it" in metric_note(pq, one.n_facts)
+    assert "the first document that holds it" in metric_note(pq, one.n_facts, "document")
     two = Relevance(
         grades={"q2": {0: 1.0, 2: 1.0}}, facts={"q2": {0: [0], 2: [1]}}, n_facts={"q2": 2}
     )

@@ -302,6 +302,11 @@ def test_the_dev_pool_holds_each_questions_relevant_chunks(tmp_path, beir_dir, t
     without, with_ = (selection.build_pool(["q"], ["what?"], runs, rel, 1, 10, 0, "MAP@10",
                                            relevant=r) for r in (False, True))
     assert without.candidates == [[0, 1]] and with_.candidates == [[0, 1, 3]]
+    # scored by document: one chunk per relevant document, the one the runs rank best
+    by_doc = Relevance({"q": {2: 1.0, 3: 1.0}}, {"q": {2: [0], 3: [0]}}, {"q": 1},
+                       doc_of=[0, 1, 2, 2])
+    assert selection.relevant_chunks(by_doc, "q", [[0, 3, 2], [2, 1]]) == [2]  # rank 0 < 1
+    assert selection.relevant_chunks(by_doc, "q", [[0], [1]]) == [2]  # unranked: its first
     emb = np.eye(4)[[0, 1, 3]]
     query = np.eye(4)[[3]]  # a model that now ranks the answer first
     assert selection.pool_scores(emb[:2], query, without) == 0.0
@@ -310,3 +315,13 @@ def test_the_dev_pool_holds_each_questions_relevant_chunks(tmp_path, beir_dir, t
                             training__dev_relevant=False)
     with pytest.raises(InputError, match="nothing to rank"):
         load_config(path)
+
+
+def test_a_zero_width_dev_gain_reads_no_question_differs():
+    from bmembed_lab.stages.train import worse_than_base_line
+
+    sel = {"metric": "MAP@10", "best": 97.96, "best_step": 20, "base": 97.96,
+           "on": "dev questions", "worse_than_base": False,
+           "gain over base": {"diff": 0.0, "low": 0.0, "high": 0.0, "queries": 49}}
+    line = worse_than_base_line("m", sel)
+    assert "no question differs" in line and "+0.00 [+0.00" not in line

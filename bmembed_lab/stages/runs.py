@@ -247,6 +247,7 @@ def evaluation_result(tables: dict, q: Questions, notes: list, protocol: str) ->
     from ..evaluation import metric_note, summary_table
 
     return {"per_query": tables["per_query"], "summary": summary_table(tables["per_query"]),
-            "metric note": metric_note(tables["per_query"], q.relevance.n_facts),
+            "metric note": metric_note(tables["per_query"], q.relevance.n_facts,
+                                       q.relevance.level),
             "comparisons": tables["comparisons"], "notes": [n for n in notes if n],
             "protocol": protocol, "questions": q.label, "level": q.relevance.level_text}

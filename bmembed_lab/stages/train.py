@@ -29,7 +29,7 @@ from ..chunking import Chunk
 from ..config import Config
 from ..errors import NotComputed
 from ..errors import InputError
-from ..metrics import small_sample_note
+from ..metrics import interval_text, small_sample_note
 from ..querygen import QuerySet
 from ..sampling import Ranking, TrainingLists
 
@@ -212,7 +212,7 @@ def worse_than_base_line(name: str, sel: dict) -> str | None:
     if not sel or sel.get("best") is None:
         return None
     g = sel.get("gain over base")
-    interval = "" if g is None else (f" ({g['diff']:+.2f} [{g['low']:+.2f}, {g['high']:+.2f}] on "
+    interval = "" if g is None else (f" ({interval_text(g['diff'], g['low'], g['high'], 2)} on "
                                      f"{g['queries']} queries, paired 95% interval)")
     head = (f"{name}: its best dev {sel['metric']} ({sel['best']:.2f}, step {sel['best_step']}) is "
             f"{{}} the base model's {sel['base']:.2f} on the same {sel['on']}{interval}")
