@@ -14,6 +14,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from . import methods
 from .errors import InputError
 
 ID_FIELDS = ("_id", "id", "doc_id", "docid", "uuid")
@@ -146,6 +147,11 @@ def inspect(path: Path, config_dir: Path) -> tuple[dict, list[str]]:
     return opts, report
 
 
+# what `run` does on a new corpus: the first-stage systems and the adapted encoder beside them
+# (eval.systems' own default trains nothing: a newcomer's `run` then adapted no model)
+INIT_SYSTEMS = ["bm25", "base", "rrf", methods.DEFAULT, f"rrf+{methods.DEFAULT}"]
+
+
 def render(opts: dict, chunk_tokens: int, limit: int, model: str) -> str:
     """The config text: the [corpus] options found, the chunk size and the encoder, commented."""
     lines = ["# Written by `bmembed-lab init`; every option: `bmembed-lab config --explain`.",
@@ -164,6 +170,10 @@ def render(opts: dict, chunk_tokens: int, limit: int, model: str) -> str:
         "[encoder]",
         f"model = {json.dumps(model)}  # a local folder; nothing is downloaded",
         'protocol = "clean"  # queries as the model expects them; "reference" = the paper\'s code',
+        "",
+        "[eval]",
+        f"systems = {json.dumps(INIT_SYSTEMS)}  # `run` trains {methods.DEFAULT} on this corpus "
+        "(`check` says first whether it should help); drop it to evaluate without training",
         "",
         "[cache]",
         'dir = ".bmembed_cache"',

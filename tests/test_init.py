@@ -3,6 +3,7 @@ is, a report of what was found and what is missing, and clear refusals."""
 
 import json
 
+from bmembed_lab import methods
 from bmembed_lab.cli import main
 from bmembed_lab.config import load_config
 from bmembed_lab.pipeline import Pipeline
@@ -32,6 +33,7 @@ def test_a_folder_with_questions_and_evidence_gives_a_config_that_runs(tmp_path,
         "my_documents",
         254,
     )
+    assert cfg.eval.systems == ["bm25", "base", "rrf", methods.DEFAULT, f"rrf+{methods.DEFAULT}"]
     ds, _ = Pipeline(cfg).dataset()
     assert sorted(d.doc_id for d in ds.documents) == ["a.txt", "sub/b.md"]
     assert Pipeline(cfg).relevance()[0].grades  # the evidence matched a chunk
