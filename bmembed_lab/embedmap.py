@@ -4,7 +4,9 @@ the base and the adapted model's points share one coordinate system and can be c
 In: per model the query and chunk embeddings (L2-normalised numpy arrays) and the ids.
 Out: a DataFrame with one row per (model, kind, item): model, kind ("query" | "chunk"), item
 (the query or chunk id), x, y. The pipeline caches it per (models, corpus, parameters).
-umap-learn's first call in a process compiles numba code (~40 s); cached maps skip that.
+umap-learn's first call in a process compiles numba code; the nearest neighbours are searched
+exactly here (:func:`exact_knn`), which spares the approximate index's compilation (about 40 s
+of the demo's map); cached maps skip the rest.
 """
 
 from __future__ import annotations
@@ -37,6 +39,32 @@ def subsample(n: int, keep: int, must: set[int], seed: int) -> np.ndarray:
     return np.sort(np.concatenate([must_a, extra]))
 
 
+def exact_knn(x: np.ndarray, k: int, metric: str, block: int = 1024):
+    """(indices, distances, None): each row's ``k`` nearest rows, itself included, by exact
+    search in blocks of rows, for ``metric`` cosine or euclidean (else (None, None, None):
+    UMAP searches itself). UMAP searches exactly below 4,096 points; above, it builds an
+    approximate index (pynndescent) whose numba compilation took about 40 of the 76 s of
+    `make demo`'s map, in every fresh process; exact search here takes about a second."""
+    if metric not in ("cosine", "euclidean"):
+        return None, None, None
+    x = np.asarray(x, dtype=np.float32)
+    if metric == "cosine":
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    sq = (x * x).sum(axis=1)
+    idx = np.empty((len(x), k), dtype=np.int64)
+    dist = np.empty((len(x), k), dtype=np.float32)
+    for s in range(0, len(x), block):
+        d = sq[s:s + block, None] + sq[None, :] - 2.0 * (x[s:s + block] @ x.T)
+        d = np.maximum(d, 0.0)
+        d[np.arange(len(d)), np.arange(s, s + len(d))] = 0.0  # itself (the expansion rounds)
+        d = d / 2.0 if metric == "cosine" else np.sqrt(d)  # unit vectors: |a-b|^2 = 2 - 2cos
+        part = np.argpartition(d, k - 1, axis=1)[:, :k]
+        rows = np.arange(len(part))[:, None]
+        part = part[rows, np.argsort(d[rows, part], axis=1, kind="stable")]
+        idx[s:s + block], dist[s:s + block] = part, d[rows, part]
+    return idx, dist, None
+
+
 def joint_umap(
     blocks: list[tuple[str, str, list[str], np.ndarray]], params: MapParams
 ) -> pd.DataFrame:
@@ -52,10 +80,16 @@ def joint_umap(
     if len(x) <= params.n_neighbors + 1:
         raise InputError(f"{len(x)} points for n_neighbors = {params.n_neighbors}", "embedding map",
                          "lower n_neighbors or map more points")
+    import warnings
+
     import umap
 
-    xy = umap.UMAP(n_neighbors=params.n_neighbors, min_dist=params.min_dist, metric=params.metric,
-                   random_state=params.seed, n_components=2).fit_transform(x)
+    knn = exact_knn(x, params.n_neighbors, params.metric)
+    with warnings.catch_warnings():  # a seed means one thread; no index means no .transform
+        warnings.filterwarnings("ignore", message=".*(overridden|knn_search_index).*")
+        xy = umap.UMAP(n_neighbors=params.n_neighbors, min_dist=params.min_dist,
+                       metric=params.metric, random_state=params.seed, n_components=2,
+                       precomputed_knn=knn).fit_transform(x)
     rows = []
     s = 0
     for model, kind, ids, emb in blocks:

@@ -94,3 +94,20 @@ def test_the_reading_says_what_moved_and_never_contradicts_the_numbers():
     # the population the alignment is measured on, named next to the retrieval's question count
     assert reading([base, shrunk | {"pairs": 1145}])[0].startswith(
         "**bmembed** against base, over 1,145 (question, gold chunk) pairs: raw alignment")
+
+
+def test_exact_knn_agrees_with_scikit_learns_brute_force_search():
+    """The map's neighbours (passed to UMAP, so it builds no approximate index) are sklearn's
+    exact ones, itself first, for cosine and euclidean; another metric is left to UMAP."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from bmembed_lab.embedmap import exact_knn
+
+    x = np.random.default_rng(1).normal(size=(300, 16)).astype(np.float32)
+    for metric in ("cosine", "euclidean"):
+        idx, dist, _ = exact_knn(x, 15, metric, block=64)
+        ref_d, ref_i = NearestNeighbors(n_neighbors=15, metric=metric,
+                                        algorithm="brute").fit(x).kneighbors(x)
+        assert (idx[:, 0] == np.arange(300)).all()
+        assert np.allclose(dist, ref_d, atol=1e-4) and (idx == ref_i).mean() > 0.999
+    assert exact_knn(x, 15, "manhattan") == (None, None, None)
