@@ -43,6 +43,18 @@ def ap_at_k(ranked: Sequence[Hashable], grades: Mapping, k: int = 10) -> float:
     return total / denom if denom else 0.0
 
 
+def trec_ap_at_k(ranked: Sequence[Hashable], grades: Mapping, k: int = 10) -> float:
+    """trec_eval's ``map_cut_k`` term: sum of precision@r at relevant ranks r <= k, over the
+    number of relevant chunks R (not min(R, k): a question with 20 relevant chunks scores at
+    most 10 / 20 here and 1 in :func:`ap_at_k`)."""
+    hits, total = 0, 0.0
+    for r, c in enumerate(ranked[:k], 1):
+        if c in grades:
+            hits += 1
+            total += hits / r
+    return total / len(grades) if grades else 0.0
+
+
 def multihop_ap_at_k(
     ranked: Sequence[Hashable], facts: Mapping, n_facts: int, k: int = 10
 ) -> float:
