@@ -32,27 +32,27 @@ def mrr_at_k(ranked: Sequence[Hashable], grades: Mapping, k: int = 10) -> float:
     return 0.0
 
 
-def ap_at_k(ranked: Sequence[Hashable], grades: Mapping, k: int = 10) -> float:
-    """Textbook AP@k: sum of precision@r at relevant ranks r <= k, over min(#relevant, k)."""
+def _precision_sum(ranked: Sequence[Hashable], grades: Mapping, k: int) -> float:
+    """Sum of precision@r over the relevant ranks r <= k: AP@k before its divisor."""
     hits, total = 0, 0.0
     for r, c in enumerate(ranked[:k], 1):
         if c in grades:
             hits += 1
             total += hits / r
+    return total
+
+
+def ap_at_k(ranked: Sequence[Hashable], grades: Mapping, k: int = 10) -> float:
+    """Textbook AP@k: sum of precision@r at relevant ranks r <= k, over min(#relevant, k)."""
     denom = min(len(grades), k)
-    return total / denom if denom else 0.0
+    return _precision_sum(ranked, grades, k) / denom if denom else 0.0
 
 
 def trec_ap_at_k(ranked: Sequence[Hashable], grades: Mapping, k: int = 10) -> float:
     """trec_eval's ``map_cut_k`` term: sum of precision@r at relevant ranks r <= k, over the
     number of relevant chunks R (not min(R, k): a question with 20 relevant chunks scores at
     most 10 / 20 here and 1 in :func:`ap_at_k`)."""
-    hits, total = 0, 0.0
-    for r, c in enumerate(ranked[:k], 1):
-        if c in grades:
-            hits += 1
-            total += hits / r
-    return total / len(grades) if grades else 0.0
+    return _precision_sum(ranked, grades, k) / len(grades) if grades else 0.0
 
 
 def multihop_ap_at_k(

@@ -82,12 +82,13 @@ def build_pool(query_ids: list[str], query_texts: list[str], runs: list, rel, de
     for i in keep:
         qid = query_ids[i]
         pool: dict[int, None] = {}
-        for r, row in zip(runs, rows):
-            for c in r.ranked(row[qid])[:depth]:
+        rankings = [r.ranked(row[qid]) for r, row in zip(runs, rows)]
+        for ranking in rankings:
+            for c in ranking[:depth]:
                 if c >= 0:
                     pool.setdefault(int(c), None)
         if relevant:
-            for c in relevant_chunks(rel, qid, [r.ranked(row[qid]) for r, row in zip(runs, rows)]):
+            for c in relevant_chunks(rel, qid, rankings):
                 pool.setdefault(c, None)
         ids.append(qid)
         texts.append(query_texts[i])
