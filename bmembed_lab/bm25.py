@@ -30,6 +30,15 @@ from .text import stopwords as english_stopwords, words
 
 DENSE_BLOCK = 1 << 25  # scores held at once when ranking: 32M float64 = 256 MB
 COMPILED_FROM = 32  # queries from which topk ranks with the numba kernel (one query: scipy)
+# ... and (query, chunk) pairs: below this scipy ranks (about 6 s here), since numba compiles the
+# kernel on its first use on a machine (about 15 s) and saves at most those seconds afterwards
+# (the demo's 3,000 queries x 1,757 chunks: scipy 0.6 s, the kernel's first call 18.8 s)
+COMPILED_WORK = 50_000_000
+
+
+def use_kernel(n_queries: int, n_docs: int) -> bool:
+    """Whether :meth:`BM25Index.topk` ranks with the compiled kernel (else scipy)."""
+    return n_queries >= COMPILED_FROM and n_queries * n_docs >= COMPILED_WORK
 
 
 def tokenize(texts: list[str], stem: bool = False, stopwords: bool = False) -> list[list[str]]:
@@ -187,7 +196,7 @@ class BM25Index:
         ``exclude``: a boolean mask of chunks never ranked (e.g. duplicates);
         ``progress(done, total)`` is called after each batch."""
         k_eff = min(k, self.n_docs)
-        kernel = _compiled_topk() if len(query_tokens) >= COMPILED_FROM else None
+        kernel = _compiled_topk() if use_kernel(len(query_tokens), self.n_docs) else None
         if kernel is None:
             batch = max(1, min(batch, DENSE_BLOCK // max(self.n_docs, 1)))  # bounded score block
         idx = np.full((len(query_tokens), k), -1, dtype=np.int64)

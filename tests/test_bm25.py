@@ -106,17 +106,27 @@ def test_compiled_ranking_equals_the_scipy_one(variant, monkeypatch):
         ""
     ]
     index = BM25Index.from_texts(corpus, BM25Config(variant=variant))
+    calls, kernel = [], BM25Index._topk_compiled
+
+    def counted(*a):
+        calls.append(1)
+        return kernel(*a)
     exclude = np.zeros(len(corpus), dtype=bool)
     exclude[::7] = True
     for k, kw in [(15, {}), (500, {}), (15, {"drop_nonpositive": True}), (30, {"exclude": exclude}),
                   (200, {"exclude": exclude, "drop_nonpositive": True})]:
+        monkeypatch.setattr(bm25_mod, "COMPILED_WORK", 0)  # the kernel, however small the work
+        monkeypatch.setattr(BM25Index, "_topk_compiled", counted)
         compiled = index.topk(tokenize(queries), k, **kw)
         monkeypatch.setattr(bm25_mod, "COMPILED_FROM", 10**9)
         scipy_ = index.topk(tokenize(queries), k, **kw)
         monkeypatch.undo()
         assert (compiled[0] == scipy_[0]).all(), (k, kw)
         np.testing.assert_allclose(compiled[1], scipy_[1], rtol=1e-12, equal_nan=True)
-    assert bm25_mod._compiled_topk() is not None  # the kernel ran, not a fallback
+    assert calls and bm25_mod._compiled_topk() is not None  # the kernel ran, not a fallback
+    # the rule that picks it: enough queries and enough (query, chunk) pairs to pay its compile
+    assert not bm25_mod.use_kernel(3000, 1757) and not bm25_mod.use_kernel(31, 10**9)
+    assert bm25_mod.use_kernel(1000, 100_000)
 
 
 def test_compiled_ranking_when_the_sampled_threshold_misleads(monkeypatch):
@@ -128,6 +138,7 @@ def test_compiled_ranking_when_the_sampled_threshold_misleads(monkeypatch):
               for i in range(8200)]
     index = BM25Index.from_texts(corpus)
     queries = tokenize(["target"] * 40 + ["target w7"] * 40)
+    monkeypatch.setattr(bm25_mod, "COMPILED_WORK", 0)
     compiled = index.topk(queries, 1000)
     monkeypatch.setattr(bm25_mod, "COMPILED_FROM", 10**9)
     scipy_ = index.topk(queries, 1000)
