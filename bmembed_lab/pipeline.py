@@ -163,8 +163,8 @@ class Pipeline(StageMemo):
             if not len(q):
                 return None
             parts = [self.run("bm25", q.which), self.run("base", q.which)]
-            pool, key = train.dev_pool(self.cfg, q, [r for r, _ in parts],
-                                       "+".join(k for _, k in parts))
+            pool, key = train.dev_pool(self.cfg, q, parts, lambda: (
+                self.chunk_embeddings()[0], self.query_embeddings("base", q.texts)[0]))
             return pool, key, [c.text for c in self.chunks()[0]]
         return self._stage(f"{train.MODEL}:dev_pool", run)
 

@@ -31,6 +31,9 @@ class DevPool:
     metric: str
     labelled: bool = True  # False: held-out synthetic queries (agreement with the teacher)
     doc_of: list[int] | None = None  # scored at document level: chunk -> document (Relevance)
+    start: list[float] | None = None  # per-query scores at step 0, read from the base encoder's
+    # cached embeddings where training starts from the same computation (stages.train); else
+    # None: step 0 is encoded like every other step
 
     def __len__(self) -> int:
         return len(self.query_ids)
@@ -171,12 +174,17 @@ class Selector:
     seed: int = 0
     base_values: list | None = None  # per-query scores at step 0 and at the best step
     best_values: list | None = None
+    start: list | None = None  # per-query scores at step 0 when known (DevPool.start)
 
     def __post_init__(self):
         self.curve = list(self.curve or [])
 
     def due(self, step: int, last: int) -> bool:
         return bool(self.every) and (step % self.every == 0 or step == last)
+
+    def known(self, step: int) -> bool:
+        """Whether the scores at ``step`` are known without encoding (step 0: ``start``)."""
+        return step == 0 and self.start is not None
 
     def evaluate_apart(self, bar, enc, model, step: int, last: int | None = None) -> bool:
         """:meth:`evaluate`, shown apart from the training bar ``bar`` (a tqdm): a line when it
@@ -187,7 +195,9 @@ class Selector:
 
         t = time.perf_counter()
         if not bar.disable:
-            bar.write(f"dev evaluation at step {step}: scoring the {self.what} ...")
+            how = ("read from the base encoder's embeddings" if self.known(step) else
+                   f"scoring the {self.what} ...")
+            bar.write(f"dev evaluation at step {step}: {how}")
         stop = self.evaluate(enc, model, step, last)
         took = time.perf_counter() - t
         if not bar.disable:
@@ -205,7 +215,7 @@ class Selector:
         its ``last`` step (patience used up)."""
         from .checkpoint import save_best
 
-        out = self.score(enc)
+        out = self.start if self.known(step) else self.score(enc)
         values = None if np.ndim(out) == 0 else [float(x) for x in out]
         s = float(np.mean(values)) if values is not None else float(out)
         self.curve.append({"step": step, "score": s})

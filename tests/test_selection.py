@@ -9,6 +9,7 @@ from bmembed_lab.config import EncoderConfig, TrainingConfig
 from bmembed_lab.encoder import Encoder
 from bmembed_lab.evaluation import in_dev_split
 from bmembed_lab.pipeline import Pipeline
+from bmembed_lab.stages import train as train_stage
 from bmembed_lab.training import prepare_model, train
 
 from .conftest import tiny_config, tiny_config_file
@@ -82,6 +83,7 @@ def test_a_run_worse_than_base_is_marked_in_the_export_and_the_evaluation(
 
     scores = iter([80.0, 40.0, 45.0])  # base, step 2, step 3
     monkeypatch.setattr(selection, "dev_score", lambda enc, pool, texts, **kw: next(scores))
+    monkeypatch.setattr(train_stage, "starts_as_base", lambda cfg: False)  # step 0 mocked too
     cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, eval__dev_fraction=0.5, eval__seed=3,
                       sampling__m=3, training__steps=3, training__warmup_steps=1,
                       training__eval_every=2, training__patience=0)
@@ -188,6 +190,7 @@ def test_a_gain_within_noise_is_called_not_clearly_better(tmp_path, beir_dir, ti
     for name, scores, note in (("noisy", noisy, True), ("clear", clear, False)):
         it = iter(scores)
         monkeypatch.setattr(selection, "dev_score", lambda enc, pool, texts, it=it, **kw: next(it))
+        monkeypatch.setattr(train_stage, "starts_as_base", lambda cfg: False)
         cfg = tiny_config(tmp_path / name, beir_dir, tiny_model_dir, eval__dev_fraction=0.5,
                           eval__seed=3, sampling__m=3, training__steps=3, training__warmup_steps=1,
                           training__eval_every=2, training__patience=0)
@@ -325,3 +328,33 @@ def test_a_zero_width_dev_gain_reads_no_question_differs():
            "gain over base": {"diff": 0.0, "low": 0.0, "high": 0.0, "queries": 49}}
     line = worse_than_base_line("m", sel)
     assert "no question differs" in line and "+0.00 [+0.00" not in line
+
+
+def test_step_0_is_read_from_the_base_encoders_embeddings(tmp_path, beir_dir, tiny_model_dir):
+    """In fp32 the model a run starts from embeds as the base encoder did, so its step-0 dev
+    scores are read from the base encoder's cached embeddings (one evaluation of five saved on
+    the demo): they equal what encoding the pool with the prepared model gives, full or LoRA,
+    and the selector then encodes nothing at step 0. Under bf16 (other weights) or a shorter
+    training input limit, step 0 is encoded like every other step."""
+    from dataclasses import replace
+
+    from bmembed_lab import training
+
+    cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, eval__dev_fraction=0.5, eval__seed=3,
+                      encoder__precision="fp32")
+    pool, _, texts = Pipeline(cfg).dev_pool()
+    assert pool.start is not None and len(pool.start) == len(pool)
+    for lora in (False, True):
+        enc = training.prepare_model(Encoder.load(cfg.encoder, trainable=True),
+                                     replace(cfg.training, lora=lora))
+        encoded = selection.dev_score(enc, pool, texts, progress=False)
+        np.testing.assert_allclose(pool.start, encoded, rtol=0, atol=1e-9)
+
+    def encodes(enc):
+        raise AssertionError("step 0 was encoded")
+    sel = selection.Selector(encodes, tmp_path / "run", 1, 0, "MAP@10", start=pool.start)
+    assert sel.evaluate(None, None, 0) is False and sel.base == pytest.approx(np.mean(pool.start))
+    for sets in ({"encoder__precision": "bf16"}, {"training__max_length": 8}):
+        other = tiny_config(tmp_path / "other", beir_dir, tiny_model_dir, **sets)
+        assert not train_stage.starts_as_base(other)
+        assert Pipeline(replace(other, eval=cfg.eval)).dev_pool()[0].start is None

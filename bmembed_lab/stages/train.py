@@ -159,21 +159,42 @@ def model_key(cfg: Config, method: str, data_key: str, dev_key: str = ""):
     return tcfg, base, conf, key
 
 
-def dev_pool(cfg: Config, q, runs: list, runs_key: str) -> tuple[selection.DevPool, str]:
+def dev_pool(cfg: Config, q, runs: list, base_embeddings=None) -> tuple[selection.DevPool, str]:
     """(the dev pool that scores checkpoints, its key): ``training.dev_queries`` of the dev
     questions ``q`` (:class:`~bmembed_lab.questions.Questions`), each with the union of the
-    runs' (BM25's and the base encoder's) top ``training.dev_pool`` and, with
+    ``runs``' ((run, key) pairs: BM25's and the base encoder's) top ``training.dev_pool`` and, with
     ``training.dev_relevant``, its relevant chunks, scored at their labels' level. Held-out
     synthetic queries (``q.labelled`` False) make every line that reports the selection say it
-    measures agreement with the teacher, not quality."""
+    measures agreement with the teacher, not quality. ``base_embeddings()``: the base
+    encoder's (chunk, ``q``) embeddings, from which step 0 is scored where
+    :func:`starts_as_base` (the demo: one dev evaluation of five, about 21 s, saved)."""
     t = cfg.training
+    runs, runs_key = [r for r, _ in runs], "+".join(k for _, k in runs)
     pool = selection.build_pool(q.ids, q.texts, runs, q.relevance, t.dev_pool, t.dev_queries,
                                 cfg.eval.seed, t.dev_metric, q.labelled, t.dev_relevant)
+    if base_embeddings is not None and len(pool) and starts_as_base(cfg):
+        chunk_emb, query_emb = base_embeddings()
+        row = {x: i for i, x in enumerate(q.ids)}
+        pool.start = selection.pool_values(
+            np.asarray(chunk_emb[pool.chunk_indices], dtype=np.float32),
+            np.asarray(query_emb[[row[x] for x in pool.query_ids]], dtype=np.float32), pool
+        ).tolist()
     key = StageCache.make_key("dev_pool", {"pool": t.dev_pool, "queries": t.dev_queries,
                                            "metric": t.dev_metric, "labelled": q.labelled,
                                            "relevant": t.dev_relevant},
                               [runs_key, q.relevance_key], "")
     return pool, key
+
+
+def starts_as_base(cfg: Config) -> bool:
+    """Whether the model a run starts from embeds as the base encoder did, so its step-0 dev
+    score can be read from the base encoder's cached embeddings: fp32 (under bf16 the base
+    encoder holds bf16 weights and training fp32 ones under autocast), stored in float32, and
+    no shorter training input limit (``training.max_length``) than the encoder's. LoRA starts
+    as the base model (its B matrices are zero); dropout is off when scoring."""
+    o = encoder_mod.resolved_options(cfg.encoder)
+    return (o["precision"] == "fp32" and cfg.encoder.storage == "float32"
+            and cfg.training.max_length >= o["max_length"])
 
 
 def cached_methods(cfg: Config, cache: StageCache, input_key, dev_key: str) -> list[str]:
@@ -267,7 +288,7 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
         selector = selection.Selector(lambda e: selection.dev_score(e, pool, chunk_texts,
                                                                     progress=progress), run_dir,
                                       tcfg.eval_every, tcfg.patience, tcfg.dev_metric, pool.what,
-                                      seed=cfg.eval.seed)
+                                      seed=cfg.eval.seed, start=pool.start)
     result = training.train(enc, data, tcfg, run_dir, on_step=on_step, progress=progress,
                             accelerator=accelerator, selector=selector)
     digests = training.rank_digests(enc.model, accelerator)
