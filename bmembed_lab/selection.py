@@ -102,13 +102,14 @@ def build_pool(query_ids: list[str], query_texts: list[str], runs: list, rel, de
 
 
 def dev_score(enc, pool: DevPool, chunk_texts: list[str], shared: bool = True,
-              progress: bool = True) -> np.ndarray:
+              progress: bool = True, keep: dict | None = None) -> np.ndarray:
     """Per-query ``pool.metric`` (percent) when ``enc`` ranks the candidates by cosine: with
     ``shared`` (the default) each query ranks the union of every dev query's candidates, else
     only its own. Measured on the demo and the Multihop-RAG proxy (bench/selection_fidelity.py):
     the shared union of the top 20s gives each step the whole corpus's MAP@10 at half its
     encodings; the relevant chunks plus the top 1s choose as it does at a quarter of that.
-    The model is put in eval mode for the scoring and given back in the mode it was in."""
+    The model is put in eval mode for the scoring and given back in the mode it was in.
+    ``keep`` (a dict) receives the pool's chunk embeddings as ``keep["chunks"]``."""
     if not len(pool):
         return np.zeros(0)
     model = enc.model
@@ -122,7 +123,53 @@ def dev_score(enc, pool: DevPool, chunk_texts: list[str], shared: bool = True,
                        progress=progress and "dev evaluation: encoding the questions")
     finally:
         model.train(was_training)
+    if keep is not None:
+        keep["chunks"] = emb
     return pool_values(emb, q, pool, shared)
+
+
+# -- the exported step's pool embeddings, reused when the export encodes the corpus ------------
+POOL_EMBEDDINGS = ("dev_pool_embeddings.npy", "dev_pool_embeddings.json")  # beside merged/
+
+
+def save_pool_embeddings(folder, emb: np.ndarray, pool: DevPool, chunk_texts: list[str],
+                         step: int, enc) -> None:
+    """Write the exported step's dev-pool chunk embeddings into the export ``folder``, with
+    what they are (the chunks' texts' key, their indices, the step, the precision and input
+    limit ``enc`` scored them at), so encoding the corpus with the export encodes only the
+    other chunks (on the demo 445 of 1,792: about 20 s)."""
+    from pathlib import Path
+
+    from .hashing import texts_key
+    from .safeio import save_npy, write_json
+
+    idx = pool.chunk_indices
+    save_npy(Path(folder) / POOL_EMBEDDINGS[0], np.asarray(emb, dtype=np.float32))
+    write_json(Path(folder) / POOL_EMBEDDINGS[1], {
+        "step": step, "indices": idx, "texts": texts_key([chunk_texts[c] for c in idx]),
+        "precision": enc.precision, "max_length": enc.max_length})
+
+
+def known_pool_rows(enc, texts: list[str]) -> tuple[list[int], np.ndarray] | None:
+    """(indices into ``texts``, their embeddings) that ``enc``'s export saved at its exported
+    step (:func:`save_pool_embeddings`), or None: no such file, other texts at those indices,
+    or another precision or input limit than ``enc`` encodes with (then they could differ)."""
+    from pathlib import Path
+
+    from .hashing import texts_key
+    from .safeio import load_npy, read_json
+
+    folder = Path(enc.path).parent
+    if not (folder / POOL_EMBEDDINGS[1]).is_file():
+        return None
+    info, ident = read_json(folder / POOL_EMBEDDINGS[1]), enc.identity
+    idx = [int(i) for i in info["indices"]]
+    if (info["precision"], info["max_length"]) != (ident["precision"], ident["max_length"]) \
+            or not idx or max(idx) >= len(texts) \
+            or texts_key([texts[i] for i in idx]) != info["texts"]:
+        return None
+    emb = load_npy(folder / POOL_EMBEDDINGS[0])
+    return (idx, emb) if emb.shape[0] == len(idx) else None
 
 
 def pool_values(chunk_emb: np.ndarray, query_emb: np.ndarray, pool: DevPool, shared: bool = True
@@ -175,6 +222,8 @@ class Selector:
     base_values: list | None = None  # per-query scores at step 0 and at the best step
     best_values: list | None = None
     start: list | None = None  # per-query scores at step 0 when known (DevPool.start)
+    kept: dict | None = None  # what ``score`` keeps of its last call (dev_score's ``keep``)
+    best_chunks: np.ndarray | None = None  # kept["chunks"] at the best step, when kept
 
     def __post_init__(self):
         self.curve = list(self.curve or [])
@@ -224,6 +273,7 @@ class Selector:
             return False
         if self.best is None or s > self.best:
             self.best, self.best_step, self.bad, self.best_values = s, step, 0, values
+            self.best_chunks = (self.kept or {}).get("chunks")
             save_best(self.run_dir, model, step, s)
         else:
             self.bad += 1

@@ -358,3 +358,35 @@ def test_step_0_is_read_from_the_base_encoders_embeddings(tmp_path, beir_dir, ti
         other = tiny_config(tmp_path / "other", beir_dir, tiny_model_dir, **sets)
         assert not train_stage.starts_as_base(other)
         assert Pipeline(replace(other, eval=cfg.eval)).dev_pool()[0].start is None
+
+
+def test_the_exported_steps_pool_embeddings_are_reused_when_the_export_encodes_the_corpus(
+        tmp_path, beir_dir, tiny_model_dir, monkeypatch):
+    """The dev evaluation of the exported step has already encoded the pool's chunks with the
+    exported weights: encoding the corpus with the export encodes only the other chunks, and
+    the embeddings equal a whole fresh encoding. Under LoRA (the merge rounds the weights)
+    nothing is reused."""
+    from bmembed_lab import encoder as encoder_mod
+
+    sets = dict(eval__dev_fraction=0.5, eval__seed=3, encoder__precision="fp32", sampling__m=3,
+                training__steps=3, training__warmup_steps=1, training__eval_every=2,
+                training__patience=0, training__lr=1e-3)
+    for lora in (False, True):
+        cfg = tiny_config(tmp_path / str(lora), beir_dir, tiny_model_dir, training__lora=lora,
+                          **sets)
+        pipe = Pipeline(cfg)
+        pool, _, texts = pipe.dev_pool()
+        tm, _ = pipe.trained("bmembed")
+        saved = (tm.path / selection.POOL_EMBEDDINGS[0]).is_file()
+        assert saved is (not lora)
+        encoded = []
+        real = encoder_mod.Encoder.encode
+        monkeypatch.setattr(encoder_mod.Encoder, "encode",
+                            lambda self, t, encoded=encoded, real=real, **k:
+                            encoded.append(len(t)) or real(self, t, **k))
+        emb, _ = pipe.chunk_embeddings("bmembed")
+        monkeypatch.undo()
+        fresh = Encoder.load(EncoderConfig(model=str(tm.merged), precision="fp32")).encode(
+            texts, progress=False)
+        np.testing.assert_allclose(emb, fresh, rtol=0, atol=1e-6)
+        assert encoded == [len(texts) - len(pool.chunk_indices) if saved else len(texts)]

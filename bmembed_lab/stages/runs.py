@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from .. import bm25, encoder as encoder_mod, retrieval
+from .. import bm25, encoder as encoder_mod, retrieval, selection
 from ..cache import (BM25_RUN, DENSE_RUN, EMBEDDINGS, ENCODE_SHARDS,
                      EVALUATION, RRF_RUN, StageCache, cached)
 from ..hashing import code_version
@@ -88,6 +88,16 @@ def embeddings(cache: StageCache, enc: encoder_mod.Encoder, texts: list[str], is
         return None, key
 
     def compute() -> np.ndarray:
+        known = None if is_query or run_dir is not None else selection.known_pool_rows(enc, texts)
+        if known is not None:  # an export's dev pool at its exported step: the other texts only
+            idx, emb = known
+            rest = np.setdiff1d(np.arange(len(texts)), idx)
+            log.info("%d of %d embeddings from the dev evaluation of the exported step",
+                     len(idx), len(texts))
+            out = np.zeros((len(texts), emb.shape[1]), dtype=np.float32)
+            out[idx] = emb
+            out[rest] = enc.encode([texts[i] for i in rest], is_query=False, on_batch=on_batch)
+            return out
         if run_dir is None:
             return enc.encode(texts, is_query=is_query, on_batch=on_batch)
         return _encode_in_shards(enc, texts, is_query, run_dir, shard, on_batch, accelerator)

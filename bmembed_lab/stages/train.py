@@ -283,12 +283,12 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
                     method, cfg.training.batch_size, tcfg.batch_size)
     enc = training.prepare_model(encoder_mod.Encoder.load(cfg.encoder, trainable=True), tcfg)
     run_dir = cache.sub_store(TRAIN_RUNS) / key
-    selector = None
+    selector, kept = None, {}
     if pool is not None and len(pool) and tcfg.eval_every:
-        selector = selection.Selector(lambda e: selection.dev_score(e, pool, chunk_texts,
-                                                                    progress=progress), run_dir,
-                                      tcfg.eval_every, tcfg.patience, tcfg.dev_metric, pool.what,
-                                      seed=cfg.eval.seed, start=pool.start)
+        selector = selection.Selector(lambda e: selection.dev_score(
+            e, pool, chunk_texts, progress=progress, keep=kept), run_dir, tcfg.eval_every,
+            tcfg.patience, tcfg.dev_metric, pool.what, seed=cfg.eval.seed, start=pool.start,
+            kept=kept)
     result = training.train(enc, data, tcfg, run_dir, on_step=on_step, progress=progress,
                             accelerator=accelerator, selector=selector)
     digests = training.rank_digests(enc.model, accelerator)
@@ -326,6 +326,11 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
             tqdm.write(f"{method}: exporting the weights of step {step} (merged/, model card)")
         export.export_model(enc, base, d, info)
         write_json(d / "train.json", info)
+        # the exported weights as scored: full weights in fp32 (LoRA's merge rounds them)
+        if selector is not None and selector.best_chunks is not None and not tcfg.lora \
+                and enc.precision == "fp32":
+            selection.save_pool_embeddings(d, selector.best_chunks, pool, chunk_texts,
+                                           selector.best_step, enc)
 
     if not cache.enabled:
         out = run_dir / "export"
