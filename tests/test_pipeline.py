@@ -12,6 +12,7 @@ from bmembed_lab.cli import main
 from bmembed_lab.config import load_config
 from bmembed_lab.errors import InputError
 from bmembed_lab.pipeline import Pipeline
+from bmembed_lab.safeio import read_json
 from bmembed_lab.stages import chunk
 
 from .conftest import make_pdf, tiny_config, tiny_config_file, write_jsonl
@@ -256,7 +257,8 @@ def test_run_encodes_the_corpus_once_per_model(
     tmp_path, beir_dir, tiny_model_dir, monkeypatch, capsys
 ):
     """`run` (test questions, held-out queries, dev selection, two trained systems) encodes the
-    whole corpus once per model: base and bmembed, nothing twice."""
+    whole corpus once per model: base and bmembed, nothing twice (bmembed's export encodes
+    only the chunks its exported step's dev evaluation did not)."""
     cfg_path = tiny_config_file(
         tmp_path, beir_dir, tiny_model_dir, eval__dev_fraction=0.5, eval__seed=3,
         eval__bootstrap=100, eval__depth=100,
@@ -269,8 +271,8 @@ def test_run_encodes_the_corpus_once_per_model(
     real, real_dev = encoder_mod.Encoder.encode, selection.dev_score
 
     def spy(self, texts, is_query=False, *a, **k):
-        if not is_query and len(texts) == n_chunks and not in_dev:
-            corpus_encodings.append(str(self.path))
+        if not is_query and not in_dev:
+            corpus_encodings.append((Path(self.path), len(texts)))
         return real(self, texts, is_query, *a, **k)
 
     def dev(*a, **k):  # the dev pool's chunks (here: the whole tiny corpus), not a corpus run
@@ -282,7 +284,9 @@ def test_run_encodes_the_corpus_once_per_model(
     monkeypatch.setattr(encoder_mod.Encoder, "encode", spy)
     monkeypatch.setattr(selection, "dev_score", dev)
     assert main(["run", "-c", str(cfg_path), "-q"]) == 0
-    assert len(corpus_encodings) == 2 and len(set(corpus_encodings)) == 2
+    (base, n_base), (export, n_export) = corpus_encodings
+    reused = read_json(export.parent / selection.POOL_EMBEDDINGS[1])["indices"]
+    assert base != export and n_base == n_chunks and n_export == n_chunks - len(reused)
 
 
 def test_diagnose_computes_what_notebooks_05_and_06_open_from(
