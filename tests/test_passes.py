@@ -128,3 +128,22 @@ def test_encoding_unpadded_gives_the_encode_of_one_text_at_a_time(tiny_model_dir
     batch = enc.encode(TEXTS, progress=False)
     single = np.stack([enc.encode([t], progress=False)[0] for t in TEXTS])
     np.testing.assert_allclose(batch, single, atol=2e-6)
+
+
+def test_inference_passes_hold_a_token_budget_unpadded_and_texts_padded(tiny_model_dir,
+                                                                        monkeypatch):
+    """Unpadded encoding cuts the length-sorted texts into passes of at most ENCODE_TOKENS real
+    tokens (a text longer than that alone), in order; padded encoding keeps batch_size texts;
+    both give the embeddings of one text at a time."""
+    from bmembed_lab import encoder as encoder_mod
+
+    enc = Encoder.load(EncoderConfig(model=str(tiny_model_dir), precision="fp32", batch_size=2))
+    assert enc.unpads
+    monkeypatch.setattr(encoder_mod, "ENCODE_TOKENS", 10)
+    lengths, order = [12, 6, 5, 4, 4, 1], np.arange(6)
+    assert [list(p) for p in enc.passes(lengths, order)] == [[0], [1], [2, 3], [4, 5]]
+    single = np.stack([enc.encode([t], progress=False)[0] for t in TEXTS])
+    np.testing.assert_allclose(enc.encode(TEXTS, progress=False), single, atol=2e-6)
+    monkeypatch.setattr(Encoder, "unpads", property(lambda self: False))
+    assert [list(p) for p in enc.passes(lengths, order)] == [[0, 1], [2, 3], [4, 5]]
+    np.testing.assert_allclose(enc.encode(TEXTS, progress=False), single, atol=2e-6)
