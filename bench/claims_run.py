@@ -1,0 +1,114 @@
+"""The measurements behind bench/claims.md: per corpus, per seed and per recipe variant, every
+system's per-question scores on the test questions and on the held-out keyword-style queries,
+the keyword masking / synonym substitution study per question, and the alignment / uniformity
+of each trained encoder against the base one. bench/claims.py turns them into verdicts.
+
+    python bench/claims_run.py [--corpus demo] [--seeds 0,1,2] [--systems bmembed,cl,mnrl]
+                               [--variant default|uniform|inv-alpha-0.1]
+
+Corpora: :data:`CORPORA` (a config and its overrides; the demo is in the repository, the others
+are built by their bench scripts from ``../shared`` into bench/.work). A variant is the default
+recipe with a few overrides (:data:`VARIANTS`, the paper's ablations); it trains bmembed only.
+Each (corpus, variant, seed) is one record in bench/results/claims_runs.json, rewritten after
+every system, so a killed run loses at most one system; every stage is cached, so a rerun costs
+nothing and seed 0 of the demo reuses `make demo`'s run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "bench" / "results" / "claims_runs.json"
+METRICS = ("MAP@10", "Hit@10")
+FIXED = ("bm25", "base", "rrf")  # seed-independent systems, scored beside every trained one
+CORPORA = {  # name -> (config, overrides)
+    "demo": ("configs/demo.toml", []),
+    "multihop proxy": ("bench/.work/multihop_proxy/clean.toml", []),
+}
+VARIANTS = {  # the paper's ablations: name -> overrides of the default recipe
+    "default": [],
+    "uniform": ["sampling.strategy=uniform"],
+    "inv-alpha-0.1": ["training.alpha=10"],  # 1/alpha = 0.1 (the default 2: 1/alpha = 0.5)
+}
+
+
+def per_query(table, metrics=METRICS) -> dict:
+    """{system: {query id: [metric values]}} of a per-query table."""
+    out: dict = {}
+    for row in table[["system", "query_id", *metrics]].itertuples(index=False):
+        out.setdefault(row[0], {})[row[1]] = [float(x) for x in row[2:]]
+    return out
+
+
+def measure(pipe, system: str, record: dict) -> None:
+    """Add ``system`` (a trained method, with rrf+ it where it is bmembed) to ``record``."""
+    from bmembed_lab import methods
+
+    systems = [*FIXED, system] + (["rrf+" + system] if system == methods.DEFAULT else [])
+    res = pipe.evaluate(systems)
+    for name, rows in per_query(res["per_query"]).items():
+        record["questions"].setdefault(name, rows)
+    if pipe.cfg.eval.heldout_queries:
+        held = pipe.evaluate(["bm25", "base", system], "heldout")
+        for name, rows in per_query(held["per_query"]).items():
+            record["keyword"].setdefault(name, rows)
+    study = pipe.perturbation_study(["bm25", "base", system])["per_query"]
+    for variant, part in study.groupby("variant"):
+        for name, rows in per_query(part, ("Hit@10",)).items():
+            record["perturbation"].setdefault(name, {})[str(variant)] = rows
+    for name in ("base", system):
+        g = pipe.alignment_uniformity(name)
+        record["geometry"][name] = {k: g[k] for k in ("alignment", "alignment_norm",
+                                                      "uniformity_abs", "pairs")}
+    info = pipe.trained(system)[0].info
+    sel = info.get("selection") or {}
+    record["training"][system] = {"steps": info["steps"], "best_step": sel.get("best_step"),
+                                  "batch": info["hyperparameters"]["batch_size"],
+                                  "seconds": info["seconds"], "name": info["name"]}
+
+
+def main() -> None:
+    from bmembed_lab.config import load_config
+    from bmembed_lab.pipeline import Pipeline
+
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", default="demo", choices=sorted(CORPORA))
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--systems", default="bmembed,cl,mnrl")
+    ap.add_argument("--variant", default="default", choices=sorted(VARIANTS))
+    a = ap.parse_args()
+    config, sets = CORPORA[a.corpus]
+    if not (ROOT / config).is_file():
+        sys.exit(f"{config} is missing: build it with its bench script first (bench/README.md)")
+    rows = json.loads(OUT.read_text()) if OUT.is_file() else []
+    systems = a.systems.split(",") if a.variant == "default" else ["bmembed"]
+    for seed in [int(s) for s in a.seeds.split(",")]:
+        overrides = sets + VARIANTS[a.variant] + [f"training.seed={seed}", f"sampling.seed={seed}"]
+        pipe = Pipeline(load_config(ROOT / config, overrides))
+        t = pipe.cfg.training
+        key = {"corpus": a.corpus, "variant": a.variant, "seed": seed}
+        record = next((r for r in rows if {k: r[k] for k in key} == key), None)
+        if record is None:
+            record = key | {"config": config, "overrides": overrides, "questions": {},
+                            "keyword": {}, "perturbation": {}, "geometry": {}, "training": {}}
+            rows.append(record)
+        record |= {"protocol": pipe.cfg.encoder.protocol,
+                   "rung": f"{t.steps} steps x {t.batch_size * t.grad_accum} list(s)"}
+        for system in systems:
+            t0 = time.perf_counter()
+            measure(pipe, system, record)
+            record.setdefault("seconds", {})[system] = time.perf_counter() - t0
+            OUT.write_text(json.dumps(rows))
+            print(f"{a.corpus} {a.variant} seed {seed}: {system} done "
+                  f"({record['seconds'][system]:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
