@@ -1,6 +1,7 @@
 """bench/claims.md, written from bench/results/claims_runs.json (``python bench/claims_run.py``)
-and never by hand: one row per claim of the paper, one column per corpus or query set, each
-cell the estimate with its paired 95% interval over questions and a verdict.
+and never by hand (its one-line summary too, into README.md between the claims markers): one
+row per claim of the paper, one column per corpus or query set, each cell the estimate with its
+paired 95% interval over questions and a verdict.
 
     python bench/claims.py
 
@@ -226,9 +227,24 @@ def summary(runs: list[dict]) -> str:
 
 
 def main() -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from benchutil import write_block
+
     runs = json.loads(RUNS.read_text()) if RUNS.is_file() else []
     OUT.write_text(render(runs))
+    write_block(ROOT / "README.md", "claims", summary(runs) + " " + measured_note(runs))
     print(OUT.read_text())
+
+
+def measured_note(runs: list[dict]) -> str:
+    """Which columns have measurements, and with how many seeds of BMEmbed."""
+    parts = []
+    for col in COLUMNS:
+        seeds = [r["seed"] for r in records(runs, col) if "bmembed" in r[col.queries]]
+        if seeds:
+            parts.append(f"{col.title} ({len(seeds)} seed{'s' * (len(seeds) > 1)} of BMEmbed)")
+    return ("Measured so far: " + ", ".join(parts) + "; the other columns read \"not run\"."
+            if parts else "Nothing measured yet.")
 
 
 if __name__ == "__main__":
