@@ -26,6 +26,7 @@ class ListData:
     queries: list[str]
     passages: list[list[str]]
     scores: np.ndarray  # (n_lists, m) float
+    base_sims: np.ndarray | None = None  # (n_lists, m) base model cosines: the anchored student
 
     def __len__(self) -> int:
         return len(self.queries)
@@ -104,7 +105,7 @@ def _micro_texts(enc, data, idx: list[int], tcfg: TrainingConfig) -> list[list[s
 def _micro_loss(data, idx: list[int], emb: list, tcfg: TrainingConfig):
     import torch
 
-    from .losses import infonce_loss, listmle_loss, listnet_loss, matryoshka_loss
+    from .losses import anchor_kl, infonce_loss, listmle_loss, listnet_loss, matryoshka_loss
 
     if isinstance(data, ListData):
         q, p = emb
@@ -112,8 +113,13 @@ def _micro_loss(data, idx: list[int], emb: list, tcfg: TrainingConfig):
         sim = torch.einsum("bd,bmd->bm", q, p)
         scores = torch.as_tensor(data.scores[idx], dtype=torch.float32, device=sim.device)
         if tcfg.loss == "listmle":
-            return listmle_loss(sim, scores, tcfg.tau)
-        return listnet_loss(sim, scores, tcfg.alpha, tcfg.tau)
+            loss = listmle_loss(sim, scores, tcfg.tau)
+        else:
+            loss = listnet_loss(sim, scores, tcfg.alpha, tcfg.tau)
+        if tcfg.anchor:  # the anchored student (0: this line never runs, plain BMEmbed)
+            base = torch.as_tensor(data.base_sims[idx], dtype=torch.float32, device=sim.device)
+            loss = loss + tcfg.anchor * anchor_kl(sim, base, tcfg.tau)
+        return loss
     q, p = emb[0], emb[1]
     neg = emb[2].view(len(idx), tcfg.hard_negatives, -1) if len(emb) > 2 else None
 

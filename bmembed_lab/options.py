@@ -203,6 +203,9 @@ class TrainingConfig:
         2.0, "ListNet label temperature on raw BM25 scores (reference 1/alpha = 0.5)"
     )
     tau: float = opt(0.05, "similarity temperature (a scale of 1/tau = 20)")
+    anchor: float = opt(0.0, "bmembed: weight of a KL term that keeps the student's distribution "
+                             "over each list near the base model's own (the anchored student; "
+                             "0 = plain BMEmbed, bit for bit)")
     lora: bool = opt(False, "train LoRA adapters (peft) instead of every weight")
     lora_r: int = opt(16, "LoRA rank")
     lora_alpha: int = opt(32, "LoRA scaling alpha")

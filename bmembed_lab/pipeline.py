@@ -151,8 +151,12 @@ class Pipeline(StageMemo):
         inputs = methods.get(method).inputs
         lists_ = self.training_lists()[0] if inputs == "lists" else None
         mined = self.mined_negatives()[0] if inputs == "mined" else None
+        sims = None  # the anchored student's reference: the base model's cosines over the lists
+        if self.cfg.training.anchor and lists_ is not None:
+            sims = train.list_base_sims(lists_, self.chunk_embeddings()[0], self.query_embeddings(
+                "base", list(lists_.query_texts))[0])
         data = train.training_data(method, self.synthetic_queries()[0], lists_,
-                                   self.chunks()[0], mined)
+                                   self.chunks()[0], mined, sims)
         return data, self._input_key(inputs)
 
     def dev_pool(self):

@@ -158,6 +158,10 @@ def train(enc, data, tcfg: TrainingConfig, run_dir: Path, on_step=None, progress
     if tcfg.steps < 1 or tcfg.batch_size < 1 or tcfg.grad_accum < 1:
         raise InputError(f"training.steps = {tcfg.steps}, batch_size = {tcfg.batch_size}, "
                          f"grad_accum = {tcfg.grad_accum}", "config", "use values >= 1")
+    if tcfg.anchor and getattr(data, "base_sims", None) is None:
+        raise InputError(f"training.anchor = {tcfg.anchor} needs the BM25 lists with the base "
+                         f"model's cosines over them; {tcfg.method} is not trained on lists",
+                         "training.anchor", "set it to 0, or train bmembed")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)

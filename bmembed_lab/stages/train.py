@@ -117,10 +117,11 @@ def mined_negatives(cfg: Config, cache: StageCache, qs: QuerySet, qs_key: str, c
 
 # -- the trainer's input -----------------------------------------------------------------------
 def training_data(method: str, qs: QuerySet, lists: TrainingLists | None, chunks: list[Chunk],
-                  mined: negatives_mod.MinedPairs | None = None):
+                  mined: negatives_mod.MinedPairs | None = None, base_sims=None):
     """The trainer's input for ``method``, by what its entry in :data:`methods.METHODS` is fed:
     BM25 lists (``lists``), (query, evidence) pairs (``evidence``), or (query, source chunk,
-    mined hard negatives) (``mined``)."""
+    mined hard negatives) (``mined``). ``base_sims``: the base model's cosines over the lists
+    (:func:`list_base_sims`), which the anchored student (``training.anchor`` > 0) needs."""
     inputs = methods.get(method).inputs
     if inputs == "mined":
         return training.PairData(list(mined.queries), [chunks[i].text for i in mined.positives],
@@ -128,12 +129,25 @@ def training_data(method: str, qs: QuerySet, lists: TrainingLists | None, chunks
     if inputs == "lists":
         return training.ListData(list(lists.query_texts),
                                  [[chunks[j].text for j in row] for row in lists.chunk_indices],
-                                 lists.scores)
+                                 lists.scores, base_sims)
     pairs = [(q.text, q.evidence[0]) for q in qs.queries if q.evidence]
     if not pairs:
         raise InputError("no training query has evidence text", "queries",
                          f"{method} needs evidence (offline and llm backends keep it)")
     return training.PairData([a for a, _ in pairs], [b for _, b in pairs])
+
+
+def list_base_sims(lists: TrainingLists, chunk_emb: np.ndarray, query_emb: np.ndarray
+                   ) -> np.ndarray:
+    """(n_lists, m) the base model's cosine of each list's query (row i of ``query_emb``) to
+    each of its items (rows of ``chunk_emb``, the base encoder's cached chunk embeddings): the
+    distribution the anchored student is kept near. No model runs here beyond the queries'
+    encoding, which the caller does once."""
+    q = np.asarray(query_emb, dtype=np.float32)
+    q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+    c = np.asarray(chunk_emb, dtype=np.float32)
+    c = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
+    return np.einsum("nd,nmd->nm", q, c[lists.chunk_indices])
 
 
 def evidence_key(qs: QuerySet, qs_key: str) -> str | None:

@@ -1,0 +1,85 @@
+"""The recipe variants the paper did not try (issue 33, line 3): the anchored student."""
+
+import numpy as np
+import pytest
+import torch
+
+from bmembed_lab.config import EncoderConfig, TrainingConfig
+from bmembed_lab.encoder import Encoder
+from bmembed_lab.errors import InputError
+from bmembed_lab.losses import anchor_kl
+from bmembed_lab.pipeline import Pipeline
+from bmembed_lab.training import ListData, PairData, prepare_model, train
+
+from .conftest import tiny_config
+from .test_training import tiny_lists
+
+
+def base_cosines(model_dir, data: ListData) -> np.ndarray:
+    return cosines(Encoder.load(EncoderConfig(model=str(model_dir), precision="fp32")), data)
+
+
+def cosines(enc, data: ListData) -> np.ndarray:
+    """Each list's query against its passages, encoded as training encodes them."""
+    enc.model.eval()
+    q = enc.encode([enc.query_instruction + t for t in data.queries], progress=False)
+    return np.array([enc.encode([enc.document_prefix + t for t in row], progress=False) @ q[i]
+                     for i, row in enumerate(data.passages)], dtype=np.float32)
+
+
+def train_lists(model_dir, run_dir, data, steps=8, **kw):
+    tcfg = TrainingConfig(steps=steps, warmup_steps=1, lr=3e-3, checkpoint_every=0,
+                          batch_size=2, **kw)
+    enc = prepare_model(
+        Encoder.load(EncoderConfig(model=str(model_dir), precision="fp32"), trainable=True), tcfg)
+    train(enc, data, tcfg, run_dir, progress=False)
+    return enc
+
+
+def test_anchor_kl_is_zero_at_the_base_and_positive_elsewhere():
+    base = torch.tensor([[0.9, 0.5, 0.1], [0.2, 0.3, 0.4]])
+    assert float(anchor_kl(base, base)) == pytest.approx(0.0, abs=1e-7)
+    moved = torch.tensor([[0.1, 0.5, 0.9], [0.4, 0.3, 0.2]])
+    # by hand: KL(p || q) with p = softmax(base / 0.05), q = softmax(moved / 0.05)
+    p, q = torch.softmax(base / 0.05, -1), torch.softmax(moved / 0.05, -1)
+    assert float(anchor_kl(moved, base)) == pytest.approx(
+        float((p * (p / q).log()).sum(-1).mean()), rel=1e-5)
+
+
+def test_anchor_weight_zero_is_plain_bmembed_bit_for_bit(tmp_path, tiny_model_dir):
+    plain = tiny_lists()
+    sims = base_cosines(tiny_model_dir, plain)
+    with_sims = ListData(plain.queries, plain.passages, plain.scores, sims)
+    a = train_lists(tiny_model_dir, tmp_path / "a", plain)
+    b = train_lists(tiny_model_dir, tmp_path / "b", with_sims, anchor=0.0)
+    c = train_lists(tiny_model_dir, tmp_path / "c", with_sims, anchor=5.0)
+    wa, wb, wc = (dict(e.model.named_parameters()) for e in (a, b, c))
+    assert all(torch.equal(wa[n], wb[n]) for n in wa)
+    assert any(not torch.equal(wa[n], wc[n]) for n in wa)
+    # the anchored student ends nearer the base model's own distribution over the lists
+
+    def kl_to_base(enc):
+        return float(anchor_kl(torch.from_numpy(cosines(enc, plain)), torch.from_numpy(sims)))
+
+    assert kl_to_base(c) < kl_to_base(a)
+
+
+def test_anchor_needs_lists(tmp_path, tiny_model_dir):
+    pairs = PairData(["a query"] * 4, ["a passage"] * 4)
+    with pytest.raises(InputError, match="training.anchor"):
+        train_lists(tiny_model_dir, tmp_path, pairs, anchor=0.5)
+
+
+def test_the_pipeline_anchors_to_the_base_encoders_own_cosines(tmp_path, beir_dir,
+                                                                tiny_model_dir):
+    cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, sampling__m=3, training__steps=2,
+                      training__warmup_steps=1, training__anchor=0.5, encoder__precision="fp32")
+    data, _ = Pipeline(cfg).training_inputs("bmembed")
+    assert data.base_sims.shape == data.scores.shape
+    assert np.allclose(data.base_sims, base_cosines(tiny_model_dir, data), atol=1e-5)
+    # a changed weight is another model: its key differs, the lists' key does not
+    pipe0 = Pipeline(tiny_config(tmp_path, beir_dir, tiny_model_dir, sampling__m=3,
+                                 training__steps=2, training__warmup_steps=1,
+                                 encoder__precision="fp32"))
+    d0, k0 = pipe0.training_inputs("bmembed")
+    assert d0.base_sims is None and k0 == Pipeline(cfg).training_inputs("bmembed")[1]
