@@ -119,6 +119,8 @@ def _micro_loss(data, idx: list[int], emb: list, tcfg: TrainingConfig):
         if tcfg.anchor:  # the anchored student (0: this line never runs, plain BMEmbed)
             base = torch.as_tensor(data.base_sims[idx], dtype=torch.float32, device=sim.device)
             loss = loss + tcfg.anchor * anchor_kl(sim, base, tcfg.tau)
+        if tcfg.contrastive:  # BMEmbed + MNRL: the top item positive, the rest negatives
+            loss = loss + tcfg.contrastive * infonce_loss(q, p[:, 0], p[:, 1:], 1.0 / tcfg.tau)
         return loss
     q, p = emb[0], emb[1]
     neg = emb[2].view(len(idx), tcfg.hard_negatives, -1) if len(emb) > 2 else None

@@ -74,6 +74,7 @@ RANGES = {
     ("training", "alpha"): (1e-6, None),
     ("training", "tau"): (1e-6, None),
     ("training", "anchor"): (0.0, None),
+    ("training", "contrastive"): (0.0, None),
     ("training", "lora_r"): (1, None),
     ("training", "lora_alpha"): (1, None),
     ("training", "lora_dropout"): (0.0, 0.99),

@@ -206,6 +206,10 @@ class TrainingConfig:
     anchor: float = opt(0.0, "bmembed: weight of a KL term that keeps the student's distribution "
                              "over each list near the base model's own (the anchored student; "
                              "0 = plain BMEmbed, bit for bit)")
+    contrastive: float = opt(0.0, "bmembed: weight of an in-batch contrastive term on the same "
+                                  "lists (MNRL: each list's BM25 top item its query's positive, "
+                                  "the batch's other items negatives) added to the listwise loss "
+                                  "(BMEmbed + MNRL; 0 = plain BMEmbed)")
     lora: bool = opt(False, "train LoRA adapters (peft) instead of every weight")
     lora_r: int = opt(16, "LoRA rank")
     lora_alpha: int = opt(32, "LoRA scaling alpha")

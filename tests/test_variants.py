@@ -1,4 +1,5 @@
-"""The recipe variants the paper did not try (issue 33, line 3): the anchored student."""
+"""The recipe variants the paper did not try (issue 33, line 3): the anchored student and
+BMEmbed + MNRL."""
 
 import numpy as np
 import pytest
@@ -83,3 +84,30 @@ def test_the_pipeline_anchors_to_the_base_encoders_own_cosines(tmp_path, beir_di
                                  encoder__precision="fp32"))
     d0, k0 = pipe0.training_inputs("bmembed")
     assert d0.base_sims is None and k0 == Pipeline(cfg).training_inputs("bmembed")[1]
+
+
+def test_contrastive_term_is_mnrl_on_the_lists_and_weight_zero_is_plain(tmp_path,
+                                                                        tiny_model_dir):
+    from bmembed_lab.batches import _micro_loss
+    from bmembed_lab.losses import infonce_loss, listnet_loss
+
+    data = tiny_lists(n=3, m=4)
+    g = torch.Generator().manual_seed(0)
+    q = torch.nn.functional.normalize(torch.randn(3, 8, generator=g), dim=-1)
+    p = torch.nn.functional.normalize(torch.randn(12, 8, generator=g), dim=-1)
+    idx = [0, 1, 2]
+    plain = _micro_loss(data, idx, [q, p], TrainingConfig())
+    mixed = _micro_loss(data, idx, [q, p], TrainingConfig(contrastive=0.5))
+    items = p.view(3, 4, 8)
+    # by hand: each query against every item of the batch, its own list's top item the label
+    order = torch.cat([items[:, 0], items[:, 1:].reshape(-1, 8)])
+    hand = torch.nn.functional.cross_entropy(20.0 * q @ order.T, torch.arange(3))
+    sim = torch.einsum("bd,bmd->bm", q, items)
+    scores = torch.as_tensor(data.scores, dtype=torch.float32)
+    assert torch.allclose(plain, listnet_loss(sim, scores))
+    assert torch.allclose(mixed, plain + 0.5 * hand)
+    assert torch.allclose(hand, infonce_loss(q, items[:, 0], items[:, 1:]))
+    a = train_lists(tiny_model_dir, tmp_path / "a", data, steps=3)
+    b = train_lists(tiny_model_dir, tmp_path / "b", data, steps=3, contrastive=0.0)
+    wa, wb = dict(a.model.named_parameters()), dict(b.model.named_parameters())
+    assert all(torch.equal(wa[n], wb[n]) for n in wa)
