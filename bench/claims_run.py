@@ -31,10 +31,16 @@ CORPORA = {  # name -> (config, overrides)
     "demo": ("configs/demo.toml", []),
     "multihop proxy": ("bench/.work/multihop_proxy/clean.toml", []),
 }
-VARIANTS = {  # the paper's ablations: name -> overrides of the default recipe
+VARIANTS = {  # the paper's ablations and ours: name -> overrides of the default recipe
     "default": [],
     "uniform": ["sampling.strategy=uniform"],
     "inv-alpha-0.1": ["training.alpha=10"],  # 1/alpha = 0.1 (the default 2: 1/alpha = 0.5)
+    "anchor-1": ["training.anchor=1.0"],
+    "bmembed+mnrl": ["training.contrastive=1.0"],
+}
+UNTRIED = {  # variants the paper did not try (bench/claims.md's second table): name -> what
+    "anchor-1": "anchored student (training.anchor = 1: KL to the base model's list distribution)",
+    "bmembed+mnrl": "BMEmbed + MNRL (training.contrastive = 1: the lists' top item as positive)",
 }
 
 

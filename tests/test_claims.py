@@ -60,7 +60,27 @@ def test_verdicts_follow_the_per_question_scores():
     assert "**contradicted**" in claims.cell(
         by["BMEmbed raises uniformity at similar alignment (Section 5)"], col, better)
     table = claims.render(better)
-    rows = [ln for ln in table.splitlines() if ln.startswith("| ") and "claim |" not in ln]
-    assert len(rows) == len(claims.CLAIMS)
+    rows = [ln for ln in table.splitlines() if ln.startswith("| ") and " | demo" not in ln]
+    assert len(rows) == len(claims.CLAIMS) + len(claims.UNTRIED)
     assert all(ln.count(" | ") == len(claims.COLUMNS) for ln in rows)  # no stray pipes
     assert "Summary: " in table
+
+
+def test_an_untried_variant_is_measured_against_default_bmembed_mnrl_and_base():
+    claims = load_claims()
+    rng = np.random.default_rng(1)
+    col = claims.COLUMNS[0]
+    default = record(0, [0.0] * 200, rng)
+    default["questions"]["mnrl"] = default["questions"]["bmembed"]
+    variant = record(0, [0.05] * 200, rng) | {"variant": "anchor-1"}
+    ids = list(default["questions"]["base"])
+    # the variant's own record has its own base: the same questions, the same base scores
+    variant["questions"]["base"] = default["questions"]["base"]
+    variant["questions"]["bmembed"] = {q: [default["questions"]["base"][q][0] + 0.05, 1.0]
+                                       for q in ids}
+    text = claims.untried_cell("anchor-1", col, [default, variant])
+    assert text.count("+5.00 [+5.00, +5.00] supported") == 3
+    assert "rung 200 steps x 1 list(s)" in text and "1 seed" in text
+    assert claims.untried_cell("bmembed+mnrl", col, [default, variant]) == "not run"
+    del default["questions"]["mnrl"]
+    assert "vs mnrl: not run" in claims.untried_cell("anchor-1", col, [default, variant])
