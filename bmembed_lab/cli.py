@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="fine-tune the encoder (training.method) and export it; "
                                      "runs unchanged under `accelerate launch` (DDP)")
     _common(p)
-    p.add_argument("--method", choices=methods.NAMES,
+    p.add_argument("--method", choices=methods.CHOICES,
                    help="training method (default: training.method): " + methods.HELP)
 
     p = sub.add_parser("encode", help="encode the corpus into the cache (resumable); under "

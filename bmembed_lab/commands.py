@@ -10,6 +10,7 @@ import json
 import time
 from pathlib import Path
 
+from . import methods
 from .config import Config, explain
 from .safeio import atomic_output, atomic_write_text
 
@@ -136,6 +137,10 @@ def cmd_evaluate(cfg: Config, args) -> int:
         print("\n".join(format_comparisons(res["comparisons"])))
     for line in res["notes"]:
         print(f"\nNOTE {line}")
+    if cfg.training.method == methods.AUTO:  # what auto chose among the runs trained so far
+        from . import auto
+
+        print("\n" + "\n".join(auto.run(pipe, train=False)[0].lines()))
     return _per_query(res, args.per_query)
 
 
@@ -174,7 +179,17 @@ def cmd_perturb(cfg: Config, args) -> int:
 def cmd_train(cfg: Config, args) -> int:
     from .multiproc import train_command
 
-    print("\n".join(train_command(cfg, args.method or cfg.training.method, _pipeline)))
+    method = args.method or cfg.training.method
+    if method == methods.AUTO:
+        from . import auto
+
+        decision, tm = auto.run(_pipeline(cfg))
+        print("\n".join(decision.lines()))
+        print(f"export: {tm.path} (merged model: {tm.merged}; model card: "
+              f"{tm.path / 'README.md'})" if tm is not None else
+              "export: none (the base model is the answer)")
+        return 0
+    print("\n".join(train_command(cfg, method, _pipeline)))
     return 0
 
 

@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 
 from .errors import InputError
-from .methods import NAMES
+from .methods import CHOICES as METHOD_CHOICES
 from .modelstack import POOLING_MODES
 
 CHOICES = {
@@ -32,7 +32,7 @@ CHOICES = {
     ("sampling", "strategy"): {"fine-to-coarse", "uniform", "paper-illustration"},
     ("sampling", "convention"): {"m_items", "m_plus_one"},
     ("training", "preset"): {"", "minilm-setting1", "lora"},
-    ("training", "method"): set(NAMES),
+    ("training", "method"): set(METHOD_CHOICES),
     ("training", "loss"): {"listnet", "listmle"},
     ("training", "negatives_from"): {"bm25", "base"},
     ("training", "dev_metric"): {"Hit@1", "Hit@4", "Hit@10", "MAP@10", "nDCG@10", "MRR@10"},
@@ -75,6 +75,7 @@ RANGES = {
     ("training", "tau"): (1e-6, None),
     ("training", "anchor"): (0.0, None),
     ("training", "contrastive"): (0.0, None),
+    ("training", "budget_minutes"): (0.0, None),
     ("training", "lora_r"): (1, None),
     ("training", "lora_alpha"): (1, None),
     ("training", "lora_dropout"): (0.0, 0.99),

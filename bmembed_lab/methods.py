@@ -49,7 +49,12 @@ METHODS = {m.name: m for m in (
 )}
 NAMES = tuple(METHODS)
 DEFAULT = NAMES[0]  # the paper's method: training.method's default, the reports' centre
-HELP = " | ".join(f"{m.name} ({m.summary})" for m in METHODS.values())
+AUTO = "auto"  # training.method = auto: train the candidates, export the dev winner or nothing
+AUTO_CANDIDATES = NAMES  # what auto trains, in this order (bmembed_lab/auto.py)
+CHOICES = (*NAMES, AUTO)  # what training.method and `train --method` accept
+HELP = " | ".join(f"{m.name} ({m.summary})" for m in METHODS.values()) + (
+    f" | {AUTO} (train {', '.join(AUTO_CANDIDATES)} within training.budget_minutes, export the "
+    "one clearly best on dev, or nothing when none beats the base model)")
 
 
 def get(name: str, where: str = "training.method") -> Method:

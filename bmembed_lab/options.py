@@ -198,6 +198,9 @@ class TrainingConfig:
         "runs); a preset sets the values below unless the config sets them too",
     )
     method: str = opt(methods.DEFAULT, methods.HELP)
+    budget_minutes: float = opt(0.0, "auto: minutes of training to spend on the candidates; one "
+                                     "whose estimate (measured seconds per text on this machine) "
+                                     "no longer fits is skipped and said so (0 = no limit)")
     loss: str = opt("listnet", "bmembed loss: listnet | listmle")
     alpha: float = opt(
         2.0, "ListNet label temperature on raw BM25 scores (reference 1/alpha = 0.5)"

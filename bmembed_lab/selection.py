@@ -325,4 +325,5 @@ class Selector:
                 "worse_than_base": (self.best is not None and self.base is not None
                                     and self.best < self.base),
                 "gain over base": (g := self.gain()),
-                "clearly_better_than_base": None if g is None else g["low"] > 0}
+                "clearly_better_than_base": None if g is None else g["low"] > 0,
+                "best_values": self.best_values}  # per dev query: auto pairs runs with them

@@ -54,7 +54,8 @@ def _(methods, mo, workbench):
     **bmembed:** loss {loss} &nbsp; alpha (label temperature) {alpha} &nbsp;
     tau (student temperature) {tau}
     """).batch(
-        method=mo.ui.dropdown(list(methods.NAMES), value=base_cfg.method),
+        method=mo.ui.dropdown(list(methods.NAMES), value=base_cfg.method
+                              if base_cfg.method in methods.NAMES else methods.DEFAULT),
         steps=mo.ui.number(1, 20000, value=base_cfg.steps),
         grad_accum=mo.ui.number(1, 256, value=base_cfg.grad_accum),
         lr=mo.ui.number(1e-7, 1e-2, step=1e-6, value=base_cfg.lr),
