@@ -49,18 +49,20 @@ def legal_inputs() -> tuple[Path, Path, Path]:
     return LEGAL / "knowledge-base", qp, ep
 
 
-def config(corpus: str, protocol: str):
+def config(corpus: str, protocol: str, extra: list[str] = ()):
+    """The corpus's config under ``protocol``, with ``extra`` overrides last."""
     from bmembed_lab.config import load_config
 
     sets = [f'encoder.protocol="{protocol}"']
     if corpus == "demo":
-        return load_config(ROOT / "configs" / "demo.toml", sets)
+        return load_config(ROOT / "configs" / "demo.toml", sets + list(extra))
     if corpus == "financebench":
         from financebench import financebench_config, financebench_inputs
 
         folder, qp, ep, _ = financebench_inputs(0)
         return financebench_config(folder, qp, ep, "page", sets + ["training.steps=200",
-                                                                   "training.warmup_steps=20"])
+                                                                   "training.warmup_steps=20",
+                                                                   *extra])
     folder, qp, ep = legal_inputs()
     return load_config(
         None,
@@ -74,6 +76,7 @@ def config(corpus: str, protocol: str):
             "training.steps=200",
             "training.warmup_steps=20",
             f'cache.dir="{ROOT / ".bmembed_cache"}"',
+            *extra,
         ],
     )
 

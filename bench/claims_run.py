@@ -3,12 +3,14 @@ system's per-question scores on the test questions and on the held-out keyword-s
 the keyword masking / synonym substitution study per question, and the alignment / uniformity
 of each trained encoder against the base one. bench/claims.py turns them into verdicts.
 
-    python bench/claims_run.py [--corpus demo] [--seeds 0,1,2] [--systems bmembed,cl,mnrl]
-                               [--variant default|uniform|inv-alpha-0.1]
+    python bench/claims_run.py [--corpus demo|financebench|legal|multihop proxy]
+                               [--seeds 0,1,2] [--systems bmembed,cl,mnrl] [--variant NAME]
 
-Corpora: :data:`CORPORA` (a config and its overrides; the demo is in the repository, the others
-are built by their bench scripts from ``../shared`` into bench/.work). A variant is the default
-recipe with a few overrides (:data:`VARIANTS`, the paper's ablations); it trains bmembed only.
+Corpora: :data:`CORPORA` (the demo is in the repository; FinanceBench and the LegalBench-RAG
+sample are read by bench/check_validation.py from ``../shared/datasets``, and the Multihop-RAG
+proxy is built by bench/build_multihop_proxy.py into bench/.work), all under the clean
+protocol. A variant is the default recipe with a few overrides (:data:`VARIANTS`: the paper's
+ablations and ours); it trains bmembed only.
 Each (corpus, variant, seed) is one record in bench/results/claims_runs.json, rewritten after
 every system, so a killed run loses at most one system; every stage is cached, so a rerun costs
 nothing and seed 0 of the demo reuses `make demo`'s run.
@@ -24,12 +26,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 OUT = ROOT / "bench" / "results" / "claims_runs.json"
 METRICS = ("MAP@10", "Hit@10")
 FIXED = ("bm25", "base", "rrf")  # seed-independent systems, scored beside every trained one
-CORPORA = {  # name -> (config, overrides)
-    "demo": ("configs/demo.toml", []),
-    "multihop proxy": ("bench/.work/multihop_proxy/clean.toml", []),
+CORPORA = {  # name -> its config file, or "" where bench/check_validation.py builds it
+    "demo": "",
+    "financebench": "",
+    "legal": "",
+    "multihop proxy": "bench/.work/multihop_proxy/clean.toml",
 }
 VARIANTS = {  # the paper's ablations and ours: name -> overrides of the default recipe
     "default": [],
@@ -80,6 +85,8 @@ def measure(pipe, system: str, record: dict) -> None:
 
 
 def main() -> None:
+    from check_validation import config as corpus_config
+
     from bmembed_lab.config import load_config
     from bmembed_lab.pipeline import Pipeline
 
@@ -90,20 +97,22 @@ def main() -> None:
     ap.add_argument("--systems", default="bmembed,cl,mnrl")
     ap.add_argument("--variant", default="default", choices=sorted(VARIANTS))
     a = ap.parse_args()
-    config, sets = CORPORA[a.corpus]
-    if not (ROOT / config).is_file():
+    config = CORPORA[a.corpus]
+    if config and not (ROOT / config).is_file():
         sys.exit(f"{config} is missing: build it with its bench script first (bench/README.md)")
     rows = json.loads(OUT.read_text()) if OUT.is_file() else []
     systems = a.systems.split(",") if a.variant == "default" else ["bmembed"]
     for seed in [int(s) for s in a.seeds.split(",")]:
-        overrides = sets + VARIANTS[a.variant] + [f"training.seed={seed}", f"sampling.seed={seed}"]
-        pipe = Pipeline(load_config(ROOT / config, overrides))
+        overrides = VARIANTS[a.variant] + [f"training.seed={seed}", f"sampling.seed={seed}"]
+        pipe = Pipeline(load_config(ROOT / config, overrides) if config else
+                        corpus_config(a.corpus, "clean", overrides))
         t = pipe.cfg.training
         key = {"corpus": a.corpus, "variant": a.variant, "seed": seed}
         record = next((r for r in rows if {k: r[k] for k in key} == key), None)
         if record is None:
-            record = key | {"config": config, "overrides": overrides, "questions": {},
-                            "keyword": {}, "perturbation": {}, "geometry": {}, "training": {}}
+            record = key | {"config": config or "bench/check_validation.py",
+                            "overrides": overrides, "questions": {}, "keyword": {},
+                            "perturbation": {}, "geometry": {}, "training": {}}
             rows.append(record)
         record |= {"protocol": pipe.cfg.encoder.protocol,
                    "rung": f"{t.steps} steps x {t.batch_size * t.grad_accum} list(s)"}
