@@ -6,9 +6,9 @@ candidates (:data:`bmembed_lab.methods.AUTO_CANDIDATES`) one after another, each
 selection every run has (:mod:`bmembed_lab.selection`: the same dev pool, so every candidate's
 best-step scores are paired with every other's and with the base model's), skipping a candidate
 whose estimated time (measured seconds per text on this machine) no longer fits the budget.
-Out: :class:`Decision`, which ``train`` and ``evaluate`` print; it is recomputed from the
-cached runs' train.json (each holds its dev scores per query), so it needs no cache entry of
-its own.
+Out: :class:`Decision`, which ``train`` and ``evaluate`` print (recomputed from the cached
+runs' train.json, each holding its dev scores per query), and the export (:func:`export`): the
+winner's ``merged/`` with the decision in its model card, or no model at all.
 
 The rule (:func:`choose`): a candidate is eligible when its best dev score beats the base
 model's with a paired 95% interval above zero; the winner is the eligible candidate with the
@@ -155,4 +155,52 @@ def run(pipe, progress: bool = True, say=print, train: bool = True) -> tuple[Dec
         models[method] = tm
         cands.append(candidate(method, tm.info))
     decision = choose(cands, pipe.cfg.training.dev_metric, seed=pipe.cfg.eval.seed)
-    return decision, models.get(decision.winner)
+    if not train:
+        return decision, models.get(decision.winner)
+    return decision, export(pipe.cache, decision, models)
+
+
+def export(cache, decision: Decision, models: dict):
+    """Store the decision as a cache entry (``auto/<key>/``: decision.json and README.md) and,
+    with a winner, its ``merged/`` beside them (hard links where the file system allows, the
+    weights are not copied) with the decision appended to its model card. Returns the entry as
+    a :class:`~bmembed_lab.stages.train.TrainedModel`, or None without a winner."""
+    import json
+    import os
+    import shutil
+
+    from .cache import AUTO, StageCache
+    from .hashing import code_version
+    from .safeio import atomic_write_text, read_json
+    from .stages.train import TrainedModel
+
+    def link(src, dst):
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    inputs = [f"{m}:{models[m].info.get('config_hash', '')}" if m in models else f"{m}:skipped"
+              for m in methods.AUTO_CANDIDATES]
+    key = StageCache.make_key(AUTO, decision.to_dict(), inputs, code_version(__name__))
+    note = "\n".join(["", "## Chosen by `training.method = auto`", "", "```",
+                      *decision.lines(), "```", ""])
+
+    def write(d):
+        atomic_write_text(d / "decision.json", json.dumps(decision.to_dict(), indent=1))
+        atomic_write_text(d / "README.md", note.lstrip())
+        if decision.winner is None:
+            return
+        src = models[decision.winner]
+        shutil.copytree(src.merged, d / "merged", copy_function=link)
+        os.unlink(d / "merged" / "README.md")  # a link to the winner's card: write a new one
+        atomic_write_text(d / "merged" / "README.md",
+                          (src.merged / "README.md").read_text() + note)
+        shutil.copy2(src.path / "train.json", d / "train.json")
+
+    if not cache.enabled:  # nothing to store: the winner's own export is the answer
+        return models.get(decision.winner)
+    entry = cache.lookup(AUTO, key) or cache.store(AUTO, key, write, {"inputs": inputs})
+    if decision.winner is None:
+        return None
+    return TrainedModel(entry.path, read_json(entry.path / "train.json"))

@@ -41,13 +41,13 @@ MARKER_TEXT = ("This folder is a bmembed-lab stage cache. `bmembed-lab cache cle
 DATASET, CHUNKS, RELEVANCE = "dataset", "chunks", "relevance"
 QUERIES, HELDOUT = "queries", "heldout_queries"
 RANKING, LISTS = "train_ranking", "lists"
-NEGATIVES, MODEL = "negatives", "model"
+NEGATIVES, MODEL, AUTO = "negatives", "model", "auto"
 EMBEDDINGS, BM25_RUN, DENSE_RUN, RRF_RUN = "embeddings", "bm25_run", "dense_run", "rrf_run"
 EVALUATION = "evaluation"
 PERTURBATIONS, STUDY = "perturbations", "perturbation_study"
 DIAGNOSTICS, EMBEDDING_MAP = "diagnostics", "embedding_map"
 STAGE_FOLDERS = (DATASET, CHUNKS, RELEVANCE, QUERIES, HELDOUT, RANKING, LISTS, NEGATIVES, MODEL,
-                 EMBEDDINGS, BM25_RUN, DENSE_RUN, RRF_RUN, EVALUATION, PERTURBATIONS, STUDY,
+                 AUTO, EMBEDDINGS, BM25_RUN, DENSE_RUN, RRF_RUN, EVALUATION, PERTURBATIONS, STUDY,
                  DIAGNOSTICS, EMBEDDING_MAP)
 # sub-stores: folders that are not stage entries (keyed by run, not by stage key)
 LLM_CALLS = "llm_calls"  # one file per LLM reply, so an interrupted generation resumes

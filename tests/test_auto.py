@@ -46,6 +46,15 @@ def test_auto_exports_the_constructed_best(tmp_path, beir_dir, tiny_model_dir, m
     assert calls == [m for m in methods.AUTO_CANDIDATES for _ in range(2)]
     assert "-> cl wins" in out and "clearly above bmembed, mnrl" in out
     assert "export: " in out and "export: none" not in out
+    # the export: the winner's weights (linked, not copied) with the decision in its card
+    entry = next((tmp_path / "cache" / "auto").iterdir())
+    card = (entry / "merged" / "README.md").read_text()
+    assert card.startswith("---\n") and "## Chosen by `training.method = auto`" in card
+    assert "-> cl wins" in card and str(entry / "merged") in out
+    winner = next(p for p in (tmp_path / "cache" / "model").iterdir()
+                  if '"method": "cl"' in (p / "train.json").read_text())
+    assert (entry / "merged" / "model.safetensors").read_bytes() == \
+        (winner / "merged" / "model.safetensors").read_bytes()
     # evaluate says what auto chose among the runs trained so far, training nothing
     monkeypatch.setattr(selection, "dev_score", None)
     assert main(["evaluate", "--config", str(config(tmp_path, beir_dir, tiny_model_dir)),
@@ -59,6 +68,9 @@ def test_auto_exports_nothing_when_every_candidate_is_worse(tmp_path, beir_dir, 
     assert main(["train", "--config", str(config(tmp_path, beir_dir, tiny_model_dir))]) == 0
     out = capsys.readouterr().out
     assert "the base model is the answer" in out and "export: none" in out
+    entry = next((tmp_path / "cache" / "auto").iterdir())  # the decision, kept; no model
+    assert not (entry / "merged").exists()
+    assert "the base model is the answer" in (entry / "README.md").read_text()
 
 
 def test_choose_prefers_clearly_better_over_higher_but_unclear():

@@ -28,6 +28,8 @@ CHAIN = (
     Stage(cache.LISTS, "lists", "3.2, App. D", "training lists drawn by rank partitions"),
     Stage(cache.NEGATIVES, "train", "baseline", "mined hard negatives (mnrl)"),
     Stage(cache.MODEL, "train", "3.3, App. C", "the fine-tuned encoder, best dev step exported"),
+    Stage(cache.AUTO, "train", "ours", "auto's decision, and the winner's export with it in the "
+                                       "card (or nothing: the base model is the answer)"),
     Stage(cache.EMBEDDINGS, "runs", "4", "query and chunk embeddings per encoder"),
     Stage(cache.BM25_RUN, "runs", "4", "BM25 top-depth chunks per query"),
     Stage(cache.DENSE_RUN, "runs", "4", "an encoder's top-depth chunks per query"),
