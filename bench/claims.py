@@ -216,7 +216,23 @@ def untried_cell(variant: str, col: Column, runs: list[dict]) -> str:
         per_seed, mean = paired([r[col.queries]["bmembed"] for r in have],
                                 [scores(r)[other] for r in have], 0)
         parts.append(f"vs {other}: " + cell_text(per_seed, mean, bold=False))
-    return "; ".join(parts) + f"; {rung(recs, 'bmembed')}"
+    return "; ".join(parts) + f"; {rung(recs, 'bmembed')}; {cost(recs, default_recs(runs, col))}"
+
+
+def default_recs(runs: list[dict], col: Column) -> list[dict]:
+    return [r for r in records(runs, col) if "bmembed" in r.get("training", {})]
+
+
+def cost(recs: list[dict], default: list[dict]) -> str:
+    """Training seconds per step (dev evaluations included) of a variant beside default
+    BMEmbed's, from the same machine's runs."""
+    def per_step(rs):
+        t = [r["training"]["bmembed"] for r in rs if "bmembed" in r.get("training", {})]
+        return np.mean([x["seconds"] / x["steps"] for x in t]) if t else None
+    mine, theirs = per_step(recs), per_step(default)
+    if mine is None:
+        return "cost not recorded"
+    return f"{mine:.2f} s per step" + (f" (default BMEmbed {theirs:.2f})" if theirs else "")
 
 
 def rung(recs: list[dict], *systems: str) -> str:

@@ -42,10 +42,13 @@ VARIANTS = {  # the paper's ablations and ours: name -> overrides of the default
     "inv-alpha-0.1": ["training.alpha=10"],  # 1/alpha = 0.1 (the default 2: 1/alpha = 0.5)
     "anchor-1": ["training.anchor=1.0"],
     "bmembed+mnrl": ["training.contrastive=1.0"],
+    "query-side": ["training.query_side=true"],
 }
 UNTRIED = {  # variants the paper did not try (bench/claims.md's second table): name -> what
     "anchor-1": "anchored student (training.anchor = 1: KL to the base model's list distribution)",
     "bmembed+mnrl": "BMEmbed + MNRL (training.contrastive = 1: the lists' top item as positive)",
+    "query-side": "query-side student (training.query_side: the index is the base model's, "
+                  "only queries adapt)",
 }
 
 

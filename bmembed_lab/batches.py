@@ -27,6 +27,7 @@ class ListData:
     passages: list[list[str]]
     scores: np.ndarray  # (n_lists, m) float
     base_sims: np.ndarray | None = None  # (n_lists, m) base model cosines: the anchored student
+    item_emb: np.ndarray | None = None  # (n_lists, m, d) fixed passages: the query-side student
 
     def __len__(self) -> int:
         return len(self.queries)
@@ -95,6 +96,8 @@ def _micro_texts(enc, data, idx: list[int], tcfg: TrainingConfig) -> list[list[s
     queries = [enc.query_instruction + data.queries[i] for i in idx]
     doc = enc.document_prefix
     if isinstance(data, ListData):
+        if data.item_emb is not None:  # the query-side student: its passages are not encoded
+            return [queries]
         return [queries, [doc + t for i in idx for t in data.passages[i]]]
     parts = [queries, [doc + data.positives[i] for i in idx]]
     if data.negatives and tcfg.hard_negatives:
@@ -108,8 +111,10 @@ def _micro_loss(data, idx: list[int], emb: list, tcfg: TrainingConfig):
     from .losses import anchor_kl, infonce_loss, listmle_loss, listnet_loss, matryoshka_loss
 
     if isinstance(data, ListData):
-        q, p = emb
-        p = p.view(len(idx), len(data.passages[idx[0]]), -1)
+        q = emb[0]
+        p = emb[1] if data.item_emb is None else torch.as_tensor(
+            data.item_emb[idx], device=q.device).to(q.dtype)
+        p = p.reshape(len(idx), len(data.passages[idx[0]]), -1)
         sim = torch.einsum("bd,bmd->bm", q, p)
         scores = torch.as_tensor(data.scores[idx], dtype=torch.float32, device=sim.device)
         if tcfg.loss == "listmle":

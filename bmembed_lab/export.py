@@ -129,6 +129,9 @@ def model_card(info: dict) -> str:
         f"- config hash: `{info.get('config_hash')}`",
         f"- steps: {info.get('steps')}, "
         f"seconds: {info.get('seconds', 0):.0f}, final loss: {info.get('final_loss')}",
+        *([f"- **query side only**: encode queries with this model and documents with the base "
+           f"model `{info.get('base_model')}` (the index was never rebuilt)"]
+          if (info.get("hyperparameters") or {}).get("query_side") else []),
         "",
         "## Hyperparameters",
         "",

@@ -213,6 +213,10 @@ class TrainingConfig:
                                   "lists (MNRL: each list's BM25 top item its query's positive, "
                                   "the batch's other items negatives) added to the listwise loss "
                                   "(BMEmbed + MNRL; 0 = plain BMEmbed)")
+    query_side: bool = opt(False, "bmembed: the query-side student: passages keep the base "
+                                  "model's cached embeddings (the index is never rebuilt) and "
+                                  "only the query encoder trains, so a step encodes its queries "
+                                  "only")
     lora: bool = opt(False, "train LoRA adapters (peft) instead of every weight")
     lora_r: int = opt(16, "LoRA rank")
     lora_alpha: int = opt(32, "LoRA scaling alpha")

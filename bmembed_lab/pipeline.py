@@ -151,12 +151,14 @@ class Pipeline(StageMemo):
         inputs = methods.get(method).inputs
         lists_ = self.training_lists()[0] if inputs == "lists" else None
         mined = self.mined_negatives()[0] if inputs == "mined" else None
-        sims = None  # the anchored student's reference: the base model's cosines over the lists
-        if self.cfg.training.anchor and lists_ is not None:
+        t, sims, items = self.cfg.training, None, None
+        if t.anchor and lists_ is not None:  # the base model's cosines over the lists
             sims = train.list_base_sims(lists_, self.chunk_embeddings()[0], self.query_embeddings(
                 "base", list(lists_.query_texts))[0])
+        if t.query_side and lists_ is not None:  # the passages as the index holds them
+            items = train.list_items(lists_, self.chunk_embeddings()[0])
         data = train.training_data(method, self.synthetic_queries()[0], lists_,
-                                   self.chunks()[0], mined, sims)
+                                   self.chunks()[0], mined, sims, items)
         return data, self._input_key(inputs)
 
     def dev_pool(self):
@@ -176,7 +178,8 @@ class Pipeline(StageMemo):
                 accelerator=None) -> tuple[train.TrainedModel, str]:
         return self._stage(f"{train.MODEL}:{method}", lambda: train.trained(
             self.cfg, self.cache, method, *self.training_inputs(method), on_step=on_step,
-            progress=progress, accelerator=accelerator, dev=self.dev_pool()))
+            progress=progress, accelerator=accelerator, dev=self.dev_pool(),
+            base_chunks=lambda: self.chunk_embeddings()[0]))
 
     def cached_models(self) -> list[str]:
         """Trained methods whose export is already in the cache for this config. Nothing is
@@ -213,6 +216,8 @@ class Pipeline(StageMemo):
         """(the chunks' embeddings under an encoder, key); with an ``accelerator`` of several
         processes each encodes its share and only the main process gets the array."""
         def run():
+            if name in methods.METHODS and train.query_side(self.trained(name)[0].info):
+                return self.chunk_embeddings("base", on_batch, accelerator)  # index unchanged
             ch, ck = self.chunks()
             return runs.embeddings(self.cache, self.encoder(name), [c.text for c in ch], False, ck,
                                    on_batch, self.cfg.encoder.shard_texts, accelerator,

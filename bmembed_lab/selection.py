@@ -102,14 +102,17 @@ def build_pool(query_ids: list[str], query_texts: list[str], runs: list, rel, de
 
 
 def dev_score(enc, pool: DevPool, chunk_texts: list[str], shared: bool = True,
-              progress: bool = True, keep: dict | None = None) -> np.ndarray:
+              progress: bool = True, keep: dict | None = None,
+              chunk_emb: np.ndarray | None = None) -> np.ndarray:
     """Per-query ``pool.metric`` (percent) when ``enc`` ranks the candidates by cosine: with
     ``shared`` (the default) each query ranks the union of every dev query's candidates, else
     only its own. Measured on the demo and the Multihop-RAG proxy (bench/selection_fidelity.py):
     the shared union of the top 20s gives each step the whole corpus's MAP@10 at half its
     encodings; the relevant chunks plus the top 1s choose as it does at a quarter of that.
     The model is put in eval mode for the scoring and given back in the mode it was in.
-    ``keep`` (a dict) receives the pool's chunk embeddings as ``keep["chunks"]``."""
+    ``keep`` (a dict) receives the pool's chunk embeddings as ``keep["chunks"]``. With
+    ``chunk_emb`` (the pool's chunks' fixed embeddings: the query-side student) only the
+    questions are encoded."""
     if not len(pool):
         return np.zeros(0)
     model = enc.model
@@ -117,8 +120,9 @@ def dev_score(enc, pool: DevPool, chunk_texts: list[str], shared: bool = True,
     model.eval()
     try:
         idx = pool.chunk_indices
-        emb = enc.encode([chunk_texts[c] for c in idx], is_query=False,
-                         progress=progress and "dev evaluation: encoding the candidates")
+        emb = chunk_emb if chunk_emb is not None else enc.encode(
+            [chunk_texts[c] for c in idx], is_query=False,
+            progress=progress and "dev evaluation: encoding the candidates")
         q = enc.encode(pool.query_texts, is_query=True,
                        progress=progress and "dev evaluation: encoding the questions")
     finally:

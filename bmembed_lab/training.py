@@ -162,6 +162,10 @@ def train(enc, data, tcfg: TrainingConfig, run_dir: Path, on_step=None, progress
         raise InputError(f"training.anchor = {tcfg.anchor} needs the BM25 lists with the base "
                          f"model's cosines over them; {tcfg.method} is not trained on lists",
                          "training.anchor", "set it to 0, or train bmembed")
+    if tcfg.query_side and getattr(data, "item_emb", None) is None:
+        raise InputError(f"training.query_side needs the BM25 lists with the base model's "
+                         f"embeddings of their passages; {tcfg.method} is not trained on lists",
+                         "training.query_side", "set it to false, or train bmembed")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)

@@ -34,7 +34,7 @@ def record(seed: int, bmembed: list[float], rng) -> dict:
                 "bmembed": {"uniformity_abs": 2.0, "alignment_norm": 1.19}}
     return {"corpus": "demo", "variant": "default", "seed": seed, "rung": "200 steps x 1 list(s)",
             "questions": questions, "keyword": {}, "perturbation": hits, "geometry": geometry,
-            "training": {"bmembed": {"steps": 200, "batch": 1}}}
+            "training": {"bmembed": {"steps": 200, "batch": 1, "seconds": 300.0}}}
 
 
 def test_verdicts_follow_the_per_question_scores():
@@ -81,6 +81,7 @@ def test_an_untried_variant_is_measured_against_default_bmembed_mnrl_and_base():
     text = claims.untried_cell("anchor-1", col, [default, variant])
     assert text.count("+5.00 [+5.00, +5.00] supported") == 3
     assert "rung 200 steps x 1 list(s)" in text and "1 seed" in text
+    assert "1.50 s per step (default BMEmbed 1.50)" in text
     assert claims.untried_cell("bmembed+mnrl", col, [default, variant]) == "not run"
     del default["questions"]["mnrl"]
     assert "vs mnrl: not run" in claims.untried_cell("anchor-1", col, [default, variant])

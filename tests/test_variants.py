@@ -111,3 +111,35 @@ def test_contrastive_term_is_mnrl_on_the_lists_and_weight_zero_is_plain(tmp_path
     b = train_lists(tiny_model_dir, tmp_path / "b", data, steps=3, contrastive=0.0)
     wa, wb = dict(a.model.named_parameters()), dict(b.model.named_parameters())
     assert all(torch.equal(wa[n], wb[n]) for n in wa)
+
+
+def test_the_query_side_student_never_reencodes_the_corpus(tmp_path, beir_dir, tiny_model_dir,
+                                                           monkeypatch):
+    cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, sampling__m=3, training__steps=3,
+                      training__warmup_steps=1, training__lr=1e-3, training__query_side=True,
+                      eval__dev_fraction=0.5, eval__seed=3, training__eval_every=2,
+                      training__patience=0, encoder__precision="fp32")
+    pipe = Pipeline(cfg)
+    base_chunks = pipe.chunk_embeddings("base")[0].copy()
+    pipe.dev_pool()
+    texts = {c.text for c in pipe.chunks()[0]}
+    encoded = []
+    real = Encoder.encode
+
+    def spy(self, batch, *a, **k):
+        encoded.extend(batch)
+        return real(self, batch, *a, **k)
+
+    monkeypatch.setattr(Encoder, "encode", spy)
+    tm, _ = pipe.trained("bmembed")
+    assert tm.info["selection"]["curve"][-1]["step"] == 3  # dev-selected as the others
+    res = pipe.evaluate(["base", "bmembed"])
+    assert not any(t in texts or t.removeprefix(pipe.encoder().document_prefix) in texts
+                   for t in encoded)  # no chunk encoded, in training, selection or evaluation
+    assert pipe.chunk_embeddings("bmembed")[0].tobytes() == base_chunks.tobytes()
+    q = pipe.questions().texts
+    assert any(t.endswith(x) for t in encoded for x in q)  # the spy sees what is encoded
+    assert not np.allclose(pipe.query_embeddings("bmembed", q)[0],
+                           pipe.query_embeddings("base", q)[0], atol=1e-4)  # queries moved
+    assert set(res["summary"].index) == {"base", "bmembed"}
+    assert "query side only" in (tm.merged / "README.md").read_text()

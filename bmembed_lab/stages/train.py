@@ -117,11 +117,14 @@ def mined_negatives(cfg: Config, cache: StageCache, qs: QuerySet, qs_key: str, c
 
 # -- the trainer's input -----------------------------------------------------------------------
 def training_data(method: str, qs: QuerySet, lists: TrainingLists | None, chunks: list[Chunk],
-                  mined: negatives_mod.MinedPairs | None = None, base_sims=None):
+                  mined: negatives_mod.MinedPairs | None = None, base_sims=None,
+                  item_emb=None):
     """The trainer's input for ``method``, by what its entry in :data:`methods.METHODS` is fed:
     BM25 lists (``lists``), (query, evidence) pairs (``evidence``), or (query, source chunk,
     mined hard negatives) (``mined``). ``base_sims``: the base model's cosines over the lists
-    (:func:`list_base_sims`), which the anchored student (``training.anchor`` > 0) needs."""
+    (:func:`list_base_sims`), which the anchored student (``training.anchor`` > 0) needs;
+    ``item_emb``: the lists' passages as the base model embeds them (:func:`list_items`), which
+    the query-side student (``training.query_side``) trains against."""
     inputs = methods.get(method).inputs
     if inputs == "mined":
         return training.PairData(list(mined.queries), [chunks[i].text for i in mined.positives],
@@ -129,7 +132,7 @@ def training_data(method: str, qs: QuerySet, lists: TrainingLists | None, chunks
     if inputs == "lists":
         return training.ListData(list(lists.query_texts),
                                  [[chunks[j].text for j in row] for row in lists.chunk_indices],
-                                 lists.scores, base_sims)
+                                 lists.scores, base_sims, item_emb)
     pairs = [(q.text, q.evidence[0]) for q in qs.queries if q.evidence]
     if not pairs:
         raise InputError("no training query has evidence text", "queries",
@@ -148,6 +151,20 @@ def list_base_sims(lists: TrainingLists, chunk_emb: np.ndarray, query_emb: np.nd
     c = np.asarray(chunk_emb, dtype=np.float32)
     c = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
     return np.einsum("nd,nmd->nm", q, c[lists.chunk_indices])
+
+
+def list_items(lists: TrainingLists, chunk_emb: np.ndarray) -> np.ndarray:
+    """(n_lists, m, d) the lists' passages' rows of ``chunk_emb`` (the base encoder's cached
+    chunk embeddings), L2-normalised in float32: what the query-side student scores against."""
+    c = np.asarray(chunk_emb, dtype=np.float32)
+    c = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
+    return c[lists.chunk_indices]
+
+
+def query_side(info: dict) -> bool:
+    """Whether a trained run (its train.json) is a query-side student: its documents are the
+    base model's embeddings."""
+    return bool((info.get("hyperparameters") or {}).get("query_side"))
 
 
 def evidence_key(qs: QuerySet, qs_key: str) -> str | None:
@@ -274,11 +291,14 @@ def folder_note(label: str, folder: Path, protocol: str) -> str | None:
 
 
 def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on_step=None,
-            progress: bool = True, accelerator=None, dev=None) -> tuple[TrainedModel, str]:
+            progress: bool = True, accelerator=None, dev=None, base_chunks=None
+            ) -> tuple[TrainedModel, str]:
     """(the exported model, its key): loaded when cached, else trained (resuming from the
     run's newest checkpoint) and exported. With ``dev`` = (:class:`~bmembed_lab.selection.DevPool`,
     its key, chunk texts) and ``training.eval_every`` > 0, the best dev checkpoint is exported
-    and a run that never beats the base model is marked. With an ``accelerator`` (DDP) every
+    and a run that never beats the base model is marked (a query-side student's dev pool is
+    scored on ``base_chunks()``, the base encoder's chunk embeddings, as its index will be).
+    With an ``accelerator`` (DDP) every
     rank trains, the ranks' weights are compared, and rank 0 exports while the others wait."""
     pool, dev_key, chunk_texts = dev if dev is not None else (None, "", None)
     tcfg, base, conf, key = model_key(
@@ -299,8 +319,11 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
     run_dir = cache.sub_store(TRAIN_RUNS) / key
     selector, kept = None, {}
     if pool is not None and len(pool) and tcfg.eval_every:
+        fixed = (np.asarray(base_chunks()[pool.chunk_indices], dtype=np.float32)
+                 if tcfg.query_side and base_chunks is not None else None)
         selector = selection.Selector(lambda e: selection.dev_score(
-            e, pool, chunk_texts, progress=progress, keep=kept), run_dir, tcfg.eval_every,
+            e, pool, chunk_texts, progress=progress, keep=kept, chunk_emb=fixed), run_dir,
+            tcfg.eval_every,
             tcfg.patience, tcfg.dev_metric, pool.what, seed=cfg.eval.seed, start=pool.start,
             kept=kept)
     result = training.train(enc, data, tcfg, run_dir, on_step=on_step, progress=progress,
@@ -342,7 +365,7 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
         write_json(d / "train.json", info)
         # the exported weights as scored: full weights in fp32 (LoRA's merge rounds them)
         if selector is not None and selector.best_chunks is not None and not tcfg.lora \
-                and enc.precision == "fp32":
+                and enc.precision == "fp32" and not tcfg.query_side:
             selection.save_pool_embeddings(d, selector.best_chunks, pool, chunk_texts,
                                            selector.best_step, enc)
 
