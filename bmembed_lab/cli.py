@@ -130,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--no-map", action="store_true", help="skip the UMAP map")
 
+    p = sub.add_parser("ablations", help="the paper's ablations on this corpus: partition "
+                                         "strategy x list size m, BM25 depth k, 1/alpha; each "
+                                         "variant a cached run (notebook 08 reads them)")
+    _common(p)
+    p.add_argument("--axes", help="comma-separated, of: partitions, k, inv_alpha (default: all)")
+    p.add_argument("--budget-minutes", type=float, default=0.0,
+                   help="skip variants whose estimated training no longer fits (0 = no limit)")
+
     p = sub.add_parser("cache", help="list or clear the stage cache")
     p.add_argument("action", choices=["ls", "clear"], help="ls: list entries; clear: delete them")
     p.add_argument("--stage", help="only this stage (e.g. embeddings)")

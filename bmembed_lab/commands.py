@@ -251,7 +251,19 @@ def cmd_config(cfg: Config, args) -> int:
     return 0
 
 
+def cmd_ablations(cfg: Config, args) -> int:
+    from . import ablations
+
+    device = [f"encoder.device={json.dumps(args.device)}"] if args.device else []
+    table = ablations.run(args.config, args.overrides + device,
+                          args.axes.split(",") if args.axes else None, args.budget_minutes)
+    print("\n".join(ablations.lines(table)))
+    print("\n" + ablations.reading(table))
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "ingest": cmd_ingest, "chunk": cmd_chunk, "queries": cmd_queries,
             "lists": cmd_lists, "evaluate": cmd_evaluate, "train": cmd_train,
-            "encode": cmd_encode, "perturb": cmd_perturb, "check": cmd_check,
-            "diagnose": cmd_diagnose, "cache": cmd_cache, "config": cmd_config}
+            "ablations": cmd_ablations, "encode": cmd_encode, "perturb": cmd_perturb,
+            "check": cmd_check, "diagnose": cmd_diagnose, "cache": cmd_cache,
+            "config": cmd_config}

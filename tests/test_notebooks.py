@@ -364,7 +364,7 @@ def test_the_loss_reference_and_the_keyword_table_of_the_notebooks():
 def test_overview_names_every_notebook():
     text = (ROOT / "notebooks" / "00_overview.py").read_text()
     books = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
-    assert len(books) == 8 and [b for b in books if f"`{b}`" not in text] == []
+    assert len(books) == 9 and [b for b in books if f"`{b}`" not in text] == []
 
 
 def test_progress_bars_follow_the_work_reported(monkeypatch):
@@ -413,3 +413,17 @@ def test_progress_bars_follow_the_work_reported(monkeypatch):
     pipe = Pipe()
     workbench.encode_with_progress(pipe, ["bm25", "base", "rrf", "bmembed", "rrf+bmembed"])
     assert pipe.asked == ["base", "bmembed"] and [b.total for b in bars[2:]] == [10, 10]
+
+
+def test_ablations_notebook_reads_the_cached_sweep(tiny_toml):
+    from bmembed_lab import ablations
+
+    ablations.run(tiny_toml, [], ["k"], say=lambda *a: None)
+    _, defs = load_app(ROOT / "notebooks" / "08_ablations.py").run()
+    table, fig = defs["table"], defs["fig"]
+    # the tiny config's m = 3 and 1/alpha = 0.5 make those two variants the default itself
+    assert list(table.variant) == ["default", "fine-to-coarse m=3", "k=100", "k=1000",
+                                   "1/alpha=0.5"]
+    (line,) = fig.data  # metric against m: one strategy, one point, the default's own (0)
+    assert line.name == "fine-to-coarse" and list(line.x) == [3] and list(line.y) == [0.0]
+    assert "Of 4 variants" in ablations.reading(table)
