@@ -43,12 +43,15 @@ VARIANTS = {  # the paper's ablations and ours: name -> overrides of the default
     "anchor-1": ["training.anchor=1.0"],
     "bmembed+mnrl": ["training.contrastive=1.0"],
     "query-side": ["training.query_side=true"],
+    "hybrid": ["training.teacher=hybrid"],
 }
 UNTRIED = {  # variants the paper did not try (bench/claims.md's second table): name -> what
     "anchor-1": "anchored student (training.anchor = 1: KL to the base model's list distribution)",
     "bmembed+mnrl": "BMEmbed + MNRL (training.contrastive = 1: the lists' top item as positive)",
     "query-side": "query-side student (training.query_side: the index is the base model's, "
                   "only queries adapt)",
+    "hybrid": "hybrid teacher (training.teacher = hybrid: BM25's scores in the order of BM25 "
+              "fused with the base encoder)",
 }
 
 

@@ -34,6 +34,7 @@ CHOICES = {
     ("training", "preset"): {"", "minilm-setting1", "lora"},
     ("training", "method"): set(METHOD_CHOICES),
     ("training", "loss"): {"listnet", "listmle"},
+    ("training", "teacher"): {"bm25", "hybrid"},
     ("training", "negatives_from"): {"bm25", "base"},
     ("training", "dev_metric"): {"Hit@1", "Hit@4", "Hit@10", "MAP@10", "nDCG@10", "MRR@10"},
     ("perturbation", "keywords"): {"offline", "llm"},

@@ -213,6 +213,9 @@ class TrainingConfig:
                                   "lists (MNRL: each list's BM25 top item its query's positive, "
                                   "the batch's other items negatives) added to the listwise loss "
                                   "(BMEmbed + MNRL; 0 = plain BMEmbed)")
+    teacher: str = opt("bm25", "bmembed: who sets the lists' targets: bm25 (the paper) | hybrid "
+                               "(BM25's scores handed out in the order of BM25 fused with the base "
+                               "encoder by RRF: the same targets where the two agree)")
     query_side: bool = opt(False, "bmembed: the query-side student: passages keep the base "
                                   "model's cached embeddings (the index is never rebuilt) and "
                                   "only the query encoder trains, so a step encodes its queries "

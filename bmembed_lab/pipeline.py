@@ -157,6 +157,9 @@ class Pipeline(StageMemo):
                 "base", list(lists_.query_texts))[0])
         if t.query_side and lists_ is not None:  # the passages as the index holds them
             items = train.list_items(lists_, self.chunk_embeddings()[0])
+        if t.teacher == "hybrid" and lists_ is not None:  # targets in BM25 + base's RRF order
+            lists_ = train.hybrid_lists(lists_, self.chunk_embeddings()[0], self.query_embeddings(
+                "base", list(lists_.query_texts))[0], self.cfg.eval.rrf_u)
         data = train.training_data(method, self.synthetic_queries()[0], lists_,
                                    self.chunks()[0], mined, sims, items)
         return data, self._input_key(inputs)

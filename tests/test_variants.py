@@ -143,3 +143,41 @@ def test_the_query_side_student_never_reencodes_the_corpus(tmp_path, beir_dir, t
                            pipe.query_embeddings("base", q)[0], atol=1e-4)  # queries moved
     assert set(res["summary"].index) == {"base", "bmembed"}
     assert "query side only" in (tm.merged / "README.md").read_text()
+
+
+def test_the_hybrid_teachers_targets_are_bm25s_where_the_rankers_agree():
+    from bmembed_lab import teacher
+
+    scores = np.array([[20.0, 15.0, 9.0, 4.0], [30.0, 10.0, 8.0, 1.0]])
+    bm25_ranks = np.array([[0, 3, 40, 400], [0, 5, 50, 500]])
+    agree = np.array([[1, 9, 90, 700], [2, 3, 60, 900]])  # the same order, other ranks
+    assert np.array_equal(teacher.hybrid_scores(bm25_ranks, scores, agree), scores)
+    # the base encoder puts list 0's third item first: both like it, so it now outranks the
+    # second item (which only BM25 likes), and takes the second-highest score
+    disagree = np.array([[2, 800, 1, 700], [2, 3, 60, 900]])
+    out = teacher.hybrid_scores(bm25_ranks, scores, disagree)
+    assert list(out[0]) == [20.0, 9.0, 15.0, 4.0] and np.array_equal(out[1], scores[1])
+    assert sorted(out[0]) == sorted(scores[0])  # BM25's scale: the same values, reordered
+
+
+def test_dense_ranks_count_the_chunks_scored_above():
+    from bmembed_lab import teacher
+
+    rng = np.random.default_rng(0)
+    q, c = rng.normal(size=(5, 8)), rng.normal(size=(40, 8))
+    items = rng.integers(0, 40, size=(5, 3))
+    ranks = teacher.dense_ranks(q, c, items, block=2)
+    for i in range(5):
+        order = list(np.argsort(-(c @ q[i]), kind="stable"))
+        assert [order.index(j) + 1 for j in items[i]] == list(ranks[i])
+
+
+def test_the_pipeline_trains_on_the_hybrid_teachers_lists(tmp_path, beir_dir, tiny_model_dir):
+    cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, sampling__m=3, training__steps=2,
+                      training__warmup_steps=1, training__teacher="hybrid")
+    pipe = Pipeline(cfg)
+    data, _ = pipe.training_inputs("bmembed")
+    bm25 = pipe.training_lists()[0].scores
+    assert data.scores.shape == bm25.shape
+    assert np.allclose(np.sort(data.scores, 1), np.sort(bm25, 1))  # reordered, same values
+    assert pipe.trained("bmembed")[0].info["hyperparameters"]["teacher"] == "hybrid"

@@ -161,6 +161,15 @@ def list_items(lists: TrainingLists, chunk_emb: np.ndarray) -> np.ndarray:
     return c[lists.chunk_indices]
 
 
+def hybrid_lists(lists: TrainingLists, chunk_emb: np.ndarray, query_emb: np.ndarray, u: int
+                 ) -> TrainingLists:
+    """The lists with the hybrid teacher's targets (:mod:`bmembed_lab.teacher`)."""
+    from .. import teacher
+
+    base = teacher.dense_ranks(query_emb, chunk_emb, lists.chunk_indices)
+    return replace(lists, scores=teacher.hybrid_scores(lists.ranks, lists.scores, base, u))
+
+
 def query_side(info: dict) -> bool:
     """Whether a trained run (its train.json) is a query-side student: its documents are the
     base model's embeddings."""
@@ -185,7 +194,8 @@ def model_key(cfg: Config, method: str, data_key: str, dev_key: str = ""):
     conf["training"].pop("keep_checkpoints")
     inputs = [data_key] + ([dev_key] if dev_key and tcfg.eval_every else [])
     code = code_version(training, "bmembed_lab.batches", "bmembed_lab.losses",
-                        "bmembed_lab.dropout", *encoder_mod.ENCODING_CODE, export, selection)
+                        "bmembed_lab.teacher", "bmembed_lab.dropout", *encoder_mod.ENCODING_CODE,
+                        export, selection)
     key = StageCache.make_key(MODEL, conf, inputs, code)
     return tcfg, base, conf, key
 
