@@ -82,8 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      "draw the training lists by rank partitions")
     _common(p)
     p.add_argument("--show", type=int, default=1, metavar="N", help="print N sample lists")
-    p.add_argument("--out", type=Path, help="write the lists (one row per item) as CSV or "
-                                            ".parquet here")
+    p.add_argument("--out", type=Path, help="write the lists here: .jsonl one list per line "
+                                            "({query, pos, neg} with BM25 scores, as "
+                                            "FlagEmbedding and sentence-transformers train on "
+                                            "them), .parquet or .csv one row per item")
 
     p = sub.add_parser("evaluate", help="evaluate retrieval systems (eval.systems) on the "
                                         "labelled queries")

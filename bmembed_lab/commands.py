@@ -106,7 +106,12 @@ def cmd_lists(cfg: Config, args) -> int:
         for _, r in df[df["list"] == i].iterrows():
             text = " ".join(chunks[r.chunk_index].text.split())
             print(f"  rank {r['rank'] + 1:>4}  bm25 {r.bm25:7.2f}  {r.chunk_id:<24} {text[:70]}")
-    if args.out:
+    if args.out and args.out.suffix == ".jsonl":  # one list per line: query / pos / neg
+        from .safeio import write_jsonl
+
+        write_jsonl(args.out, lists.records([c.text for c in chunks]))
+        print(f"lists: {args.out} (query, pos, neg and their BM25 scores per line)")
+    elif args.out:
         with atomic_output(args.out) as tmp:
             if args.out.suffix == ".parquet":
                 df.to_parquet(tmp, index=False)

@@ -13,7 +13,7 @@ from .methods import CHOICES as METHOD_CHOICES
 from .modelstack import POOLING_MODES
 
 CHOICES = {
-    ("corpus", "format"): {"beir", "jsonl", "folder"},
+    ("corpus", "format"): {"beir", "jsonl", "folder", "parquet", "datasets"},
     ("corpus", "encoding_errors"): {"strict", "replace"},
     ("corpus", "folder_titles"): {"none", "heading"},
     ("chunking", "titles"): {"every", "first", "none"},

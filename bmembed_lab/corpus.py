@@ -148,28 +148,28 @@ FIELD_OPTIONS = ("corpus.id_field / corpus.text_field / corpus.title_field for d
 
 
 def _field(obj: dict, name: str, path: Path, n: int, required: bool = True, kind: str = "text",
-           option: str = FIELD_OPTIONS) -> str:
+           option: str = FIELD_OPTIONS, unit: str = "line") -> str:
     """The string value of ``obj[name]``. An id may be a string or a whole number; a text
     must be a string (a list, number, boolean, object or null is an error naming the line),
     and a string that cannot be written as UTF-8 (a lone surrogate escape) is an error too."""
     if name not in obj:
         if not required:
             return ""
-        raise InputError(f"line {n} has no field '{name}' (fields: {sorted(obj)})", f"{path}:{n}",
+        raise InputError(f"{unit} {n} has no field '{name}' (fields: {sorted(obj)})", f"{path}:{n}",
                          f"name the right field in the config: {option}")
     v = obj[name]
     if v is None and not required:
         return ""
     ok = isinstance(v, str) or (kind == "id" and isinstance(v, int) and not isinstance(v, bool))
     if not ok:
-        raise InputError(f"line {n}: field '{name}' is {type(v).__name__} {json.dumps(v)[:60]}, "
+        raise InputError(f"{unit} {n}: field '{name}' is {type(v).__name__} {json.dumps(v)[:60]}, "
                          f"expected {'a string or a whole number' if kind == 'id' else 'a string'}",
                          f"{path}:{n}", f"write '{name}' as a JSON string on that line")
     v = str(v)
     try:
         v.encode("utf-8")
     except UnicodeEncodeError:
-        raise InputError(f"line {n}: field '{name}' holds an unpaired surrogate escape (\\ud800-"
+        raise InputError(f"{unit} {n}: field '{name}' holds an unpaired surrogate escape (\\ud800-"
                          "\\udfff), which is not text", f"{path}:{n}",
                          "fix the escape (a surrogate pair, or the character itself)") from None
     return v
@@ -182,24 +182,34 @@ def load_jsonl_documents(path: Path, id_field: str = "_id", text_field: str = "t
                          empty_ids: list[str] | None = None) -> list[Document]:
     """Documents from a JSONL file with configurable id/text/title fields; the ids of those
     skipped for an empty text are appended to ``empty_ids``."""
-    path = Path(path)
+    skipped = skipped if skipped is not None else Counter()
+    return documents_from_rows(iter_jsonl(Path(path), errors, skip_bad_lines, skipped),
+                               Path(path), id_field, text_field, title_field, skipped, empty_ids)
+
+
+def documents_from_rows(rows, path: Path, id_field: str = "_id", text_field: str = "text",
+                        title_field: str = "title", skipped: Counter | None = None,
+                        empty_ids: list[str] | None = None, unit: str = "line"
+                        ) -> list[Document]:
+    """Documents from (number, object) rows: JSONL lines, or a table's rows
+    (:mod:`bmembed_lab.tables`); every other field is kept as metadata."""
     docs, seen = [], set()
     skipped = skipped if skipped is not None else Counter()
-    for n, obj in iter_jsonl(path, errors, skip_bad_lines, skipped):
-        doc_id = _field(obj, id_field, path, n, kind="id")
+    for n, obj in rows:
+        doc_id = _field(obj, id_field, path, n, kind="id", unit=unit)
         if doc_id in seen:
-            raise InputError(f"duplicate document id '{doc_id}' on line {n}", f"{path}:{n}",
+            raise InputError(f"duplicate document id '{doc_id}' on {unit} {n}", f"{path}:{n}",
                              "give every document a unique id")
         seen.add(doc_id)
-        text = _field(obj, text_field, path, n)
+        text = _field(obj, text_field, path, n, unit=unit)
         if not text.strip():
             skipped["documents with empty text"] += 1
             if empty_ids is not None:
                 empty_ids.append(doc_id)
             continue
         meta = {k: v for k, v in obj.items() if k not in (id_field, text_field, title_field)}
-        docs.append(Document(doc_id, text, _field(obj, title_field, path, n, False), path.name,
-                             metadata=meta))
+        title = _field(obj, title_field, path, n, False, unit=unit)
+        docs.append(Document(doc_id, text, title, path.name, metadata=meta))
     return docs
 
 

@@ -19,8 +19,10 @@ def opt(default, help: str):  # noqa: A002 - mirrors argparse
 
 @dataclass
 class CorpusConfig:
-    format: str = opt("beir", "beir | jsonl | folder: a BEIR folder (corpus.jsonl, queries.jsonl, "
-                              "qrels/), one JSONL file of documents, or a folder of .txt/.md/.pdf")
+    format: str = opt("beir", "beir | jsonl | folder | parquet | datasets: a BEIR folder "
+                              "(corpus.jsonl, queries.jsonl, qrels/), one JSONL file of "
+                              "documents, a folder of .txt/.md/.pdf, a parquet file, or a folder "
+                              "saved by datasets' save_to_disk (fields: corpus.id_field ...)")
     path: str = opt("data/medquad_demo", "corpus location (relative paths are resolved against "
                                          "the config file's folder)")
     split: str = opt("test", "BEIR qrels split to evaluate on (qrels/<split>.tsv)")

@@ -89,6 +89,20 @@ class TrainingLists:
             "rank": self.ranks.ravel(), "chunk_index": self.chunk_indices.ravel(),
             "chunk_id": [c for row in self.chunk_ids for c in row], "bm25": self.scores.ravel()})
 
+    def records(self, chunk_texts: list[str]):
+        """One dict per list in the JSONL that FlagEmbedding trains on and sentence-transformers
+        reads with ``datasets``: ``query``, ``pos`` (the list's first item, drawn from BM25's
+        top interval), ``neg`` (the other items, in rank order), with their raw BM25 scores
+        (``pos_scores``, ``neg_scores``: the targets of a distillation loss), their 0-based BM25
+        ranks and chunk ids."""
+        for i, q in enumerate(self.query_texts):
+            idx = [int(j) for j in self.chunk_indices[i]]
+            s = [float(x) for x in self.scores[i]]
+            yield {"query_id": self.query_ids[i], "query": q, "pos": [chunk_texts[idx[0]]],
+                   "neg": [chunk_texts[j] for j in idx[1:]], "pos_scores": s[:1],
+                   "neg_scores": s[1:], "ranks": [int(r) for r in self.ranks[i]],
+                   "chunk_ids": list(self.chunk_ids[i])}
+
     def save(self, d: Path) -> None:
         write_json(d / "lists.json", {"query_ids": self.query_ids, "query_texts": self.query_texts,
                                       "chunk_ids": self.chunk_ids, "counts": self.counts,

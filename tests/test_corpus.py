@@ -5,6 +5,7 @@ import pytest
 
 from bmembed_lab import corpus as C
 from bmembed_lab import folders as F
+from bmembed_lab import tables as T
 from bmembed_lab.errors import InputError
 from bmembed_lab.labelcheck import check_dataset
 
@@ -139,3 +140,44 @@ def test_qrels_tsv_errors(tmp_path):
     p.write_text("q1 d1 1\n")
     with pytest.raises(InputError, match="tab-separated"):
         C.load_qrels_tsv(p)
+
+
+def test_parquet_and_saved_datasets_corpora_read_as_jsonl_does(tmp_path, beir_dir,
+                                                              tiny_model_dir):
+    """The same documents from parquet, a saved `datasets` folder (and a DatasetDict's
+    split) as from the BEIR folder's JSONL; the pipeline runs on them; a bad row is named."""
+    import datetime
+    import json
+
+    import datasets
+    import pandas as pd
+
+    from bmembed_lab.pipeline import Pipeline
+
+    from .conftest import tiny_config
+
+    rows = [json.loads(x) for x in (beir_dir / "corpus.jsonl").read_text().splitlines()]
+    frame = pd.DataFrame(rows).assign(when=datetime.date(2024, 1, 2))
+    frame.to_parquet(tmp_path / "docs.parquet", index=False)
+    datasets.Dataset.from_pandas(frame).save_to_disk(str(tmp_path / "saved"))
+    datasets.DatasetDict({"train": datasets.Dataset.from_pandas(frame)}).save_to_disk(
+        str(tmp_path / "saved_dict"))
+    want = [(d.doc_id, d.text, d.title) for d in C.load_beir(beir_dir).documents]
+    for fmt, path in (("parquet", "docs.parquet"), ("datasets", "saved"),
+                      ("datasets", "saved_dict")):
+        cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, corpus__format=fmt,
+                          corpus__path=str(tmp_path / path),
+                          corpus__queries=str(beir_dir / "queries.jsonl"),
+                          corpus__qrels=str(beir_dir / "qrels" / "test.tsv"),
+                          cache__dir=str(tmp_path / f"cache_{path}"))
+        pipe = Pipeline(cfg)
+        docs = pipe.dataset()[0].documents
+        assert [(d.doc_id, d.text, d.title) for d in docs] == want, fmt
+        assert docs[0].metadata["when"] == "2024-01-02"  # a date cell kept as text
+        assert len(pipe.evaluate(["bm25"])["per_query"]) > 0
+    frame.drop(columns="text").to_parquet(tmp_path / "bad.parquet", index=False)
+    with pytest.raises(InputError, match="row 1 has no field 'text'"):
+        C.documents_from_rows(T.rows(tmp_path / "bad.parquet", "parquet"),
+                              tmp_path / "bad.parquet", unit="row")
+    with pytest.raises(InputError, match="save_to_disk"):
+        list(T.rows(tmp_path, "datasets"))

@@ -139,6 +139,20 @@ def test_pipeline_and_cli_queries_lists(tmp_path, beir_dir, tiny_model_dir, caps
     import pandas as pd
 
     assert len(pd.read_parquet(out)) == lists.chunk_indices.size
+    # the JSONL other trainers read: FlagEmbedding's {query, pos, neg} (+ BM25 scores for a
+    # distillation loss), loaded as sentence-transformers would, through `datasets`
+    jl = tmp_path / "lists.jsonl"
+    assert main(["lists", "-c", str(cfg_file), "-q", "--show", "0", "--out", str(jl)]) == 0
+    import datasets
+
+    rows = datasets.load_dataset("json", data_files=str(jl), split="train")
+    assert len(rows) == len(lists) and {"query", "pos", "neg", "pos_scores",
+                                        "neg_scores"} <= set(rows.column_names)
+    by_id = {c.chunk_id: c.text for c in chunks}
+    first = rows[0]
+    assert first["query"] == lists.query_texts[0]
+    assert first["pos"] + first["neg"] == [by_id[c] for c in lists.chunk_ids[0]]
+    assert first["pos_scores"] + first["neg_scores"] == pytest.approx(list(lists.scores[0]))
     qout = tmp_path / "q.jsonl"
     assert main(["queries", "-c", str(cfg_file), "-q", "--out", str(qout), "--report",
                  str(tmp_path / "r.json")]) == 0

@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
-from .. import corpus, folders, labelcheck
+from .. import corpus, folders, labelcheck, tables
 from ..cache import DATASET, StageCache, cached
 from ..hashing import code_version, files_fingerprint, texts_key
 from ..safeio import read_json, read_jsonl, write_json, write_jsonl
@@ -42,6 +42,8 @@ def corpus_files(cfg: Config) -> list[Path]:
         )
     if root.is_dir() and c.format == "folder":
         files = folders.folder_files(root)
+    elif root.is_dir() and c.format == "datasets":  # state.json and its Arrow files
+        files = sorted(p for p in root.rglob("*") if p.is_file())
     elif root.is_dir():  # BEIR: the files the loader opens
         files = [p for p in (root / "corpus.jsonl", root / "queries.jsonl", root / "qrels.tsv",
                              root / "evidence.jsonl") if p.is_file()]
@@ -86,6 +88,9 @@ def _read(cfg: Config) -> Dataset:
         if c.format == "jsonl":
             docs = corpus.load_jsonl_documents(path, c.id_field, c.text_field, c.title_field,
                                                c.encoding_errors, c.skip_bad_lines, skipped, empty)
+        elif c.format in tables.FORMATS:
+            docs = corpus.documents_from_rows(tables.rows(path, c.format), path, c.id_field,
+                                              c.text_field, c.title_field, skipped, empty, "row")
         else:
             docs = folders.load_folder_documents(path, c.encoding_errors, skipped,
                                                  c.folder_titles, empty)
@@ -134,9 +139,8 @@ def dataset(cfg: Config, cache: StageCache) -> tuple[Dataset, str]:
                              "let whatever writes it finish, then run again (nothing was cached)")
         return ds
 
-    return cached(cache, STAGE, conf, [fingerprint], code_version(corpus, folders, labelcheck),
-                  compute,
-                  _save, _load)
+    return cached(cache, STAGE, conf, [fingerprint],
+                  code_version(corpus, folders, labelcheck, tables), compute, _save, _load)
 
 
 def _stamps(files: list[Path], root: Path) -> list[tuple]:
