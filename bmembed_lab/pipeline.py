@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import methods
+from . import methods, variants
 from .cache import StageCache
 from .hashing import texts_key
 from .config import Config
@@ -151,15 +151,12 @@ class Pipeline(StageMemo):
         inputs = methods.get(method).inputs
         lists_ = self.training_lists()[0] if inputs == "lists" else None
         mined = self.mined_negatives()[0] if inputs == "mined" else None
-        t, sims, items = self.cfg.training, None, None
-        if t.anchor and lists_ is not None:  # the base model's cosines over the lists
-            sims = train.list_base_sims(lists_, self.chunk_embeddings()[0], self.query_embeddings(
-                "base", list(lists_.query_texts))[0])
-        if t.query_side and lists_ is not None:  # the passages as the index holds them
-            items = train.list_items(lists_, self.chunk_embeddings()[0])
-        if t.teacher == "hybrid" and lists_ is not None:  # targets in BM25 + base's RRF order
-            lists_ = train.hybrid_lists(lists_, self.chunk_embeddings()[0], self.query_embeddings(
-                "base", list(lists_.query_texts))[0], self.cfg.eval.rrf_u)
+        sims = items = None
+        if lists_ is not None:  # the bmembed variants' inputs (none by default)
+            lists_, sims, items = variants.prepare(
+                self.cfg.training, lists_, lambda: self.chunk_embeddings()[0], lambda: (
+                    self.query_embeddings("base", list(lists_.query_texts))[0]),
+                self.cfg.eval.rrf_u)
         data = train.training_data(method, self.synthetic_queries()[0], lists_,
                                    self.chunks()[0], mined, sims, items)
         return data, self._input_key(inputs)
@@ -219,7 +216,7 @@ class Pipeline(StageMemo):
         """(the chunks' embeddings under an encoder, key); with an ``accelerator`` of several
         processes each encodes its share and only the main process gets the array."""
         def run():
-            if name in methods.METHODS and train.query_side(self.trained(name)[0].info):
+            if name in methods.METHODS and variants.query_side(self.trained(name)[0].info):
                 return self.chunk_embeddings("base", on_batch, accelerator)  # index unchanged
             ch, ck = self.chunks()
             return runs.embeddings(self.cache, self.encoder(name), [c.text for c in ch], False, ck,

@@ -140,42 +140,6 @@ def training_data(method: str, qs: QuerySet, lists: TrainingLists | None, chunks
     return training.PairData([a for a, _ in pairs], [b for _, b in pairs])
 
 
-def list_base_sims(lists: TrainingLists, chunk_emb: np.ndarray, query_emb: np.ndarray
-                   ) -> np.ndarray:
-    """(n_lists, m) the base model's cosine of each list's query (row i of ``query_emb``) to
-    each of its items (rows of ``chunk_emb``, the base encoder's cached chunk embeddings): the
-    distribution the anchored student is kept near. No model runs here beyond the queries'
-    encoding, which the caller does once."""
-    q = np.asarray(query_emb, dtype=np.float32)
-    q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-    c = np.asarray(chunk_emb, dtype=np.float32)
-    c = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
-    return np.einsum("nd,nmd->nm", q, c[lists.chunk_indices])
-
-
-def list_items(lists: TrainingLists, chunk_emb: np.ndarray) -> np.ndarray:
-    """(n_lists, m, d) the lists' passages' rows of ``chunk_emb`` (the base encoder's cached
-    chunk embeddings), L2-normalised in float32: what the query-side student scores against."""
-    c = np.asarray(chunk_emb, dtype=np.float32)
-    c = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
-    return c[lists.chunk_indices]
-
-
-def hybrid_lists(lists: TrainingLists, chunk_emb: np.ndarray, query_emb: np.ndarray, u: int
-                 ) -> TrainingLists:
-    """The lists with the hybrid teacher's targets (:mod:`bmembed_lab.teacher`)."""
-    from .. import teacher
-
-    base = teacher.dense_ranks(query_emb, chunk_emb, lists.chunk_indices)
-    return replace(lists, scores=teacher.hybrid_scores(lists.ranks, lists.scores, base, u))
-
-
-def query_side(info: dict) -> bool:
-    """Whether a trained run (its train.json) is a query-side student: its documents are the
-    base model's embeddings."""
-    return bool((info.get("hyperparameters") or {}).get("query_side"))
-
-
 def evidence_key(qs: QuerySet, qs_key: str) -> str | None:
     """The key of the (query, evidence) pairs: the queries' key, or None without evidence."""
     return qs_key if any(q.evidence for q in qs.queries) else None
@@ -194,8 +158,8 @@ def model_key(cfg: Config, method: str, data_key: str, dev_key: str = ""):
     conf["training"].pop("keep_checkpoints")
     inputs = [data_key] + ([dev_key] if dev_key and tcfg.eval_every else [])
     code = code_version(training, "bmembed_lab.batches", "bmembed_lab.losses",
-                        "bmembed_lab.teacher", "bmembed_lab.dropout", *encoder_mod.ENCODING_CODE,
-                        export, selection)
+                        "bmembed_lab.teacher", "bmembed_lab.variants", "bmembed_lab.dropout",
+                        *encoder_mod.ENCODING_CODE, export, selection)
     key = StageCache.make_key(MODEL, conf, inputs, code)
     return tcfg, base, conf, key
 
