@@ -53,7 +53,8 @@ STAGE_FOLDERS = (DATASET, CHUNKS, RELEVANCE, QUERIES, HELDOUT, RANKING, LISTS, N
 LLM_CALLS = "llm_calls"  # one file per LLM reply, so an interrupted generation resumes
 TRAIN_RUNS = "train_runs"  # checkpoints of unfinished training runs
 ENCODE_SHARDS = "encode_shards"  # finished shards of unfinished encodings
-SUB_STORES = (LLM_CALLS, TRAIN_RUNS, ENCODE_SHARDS)
+TRACKING = "tracking"  # experiment trackers' logs, one folder per training run (report_to)
+SUB_STORES = (LLM_CALLS, TRAIN_RUNS, ENCODE_SHARDS, TRACKING)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 

@@ -228,6 +228,7 @@ class Selector:
     start: list | None = None  # per-query scores at step 0 when known (DevPool.start)
     kept: dict | None = None  # what ``score`` keeps of its last call (dev_score's ``keep``)
     best_chunks: np.ndarray | None = None  # kept["chunks"] at the best step, when kept
+    on_eval: object = None  # callable (step, score) after each evaluation (experiment trackers)
 
     def __post_init__(self):
         self.curve = list(self.curve or [])
@@ -272,6 +273,8 @@ class Selector:
         values = None if np.ndim(out) == 0 else [float(x) for x in out]
         s = float(np.mean(values)) if values is not None else float(out)
         self.curve.append({"step": step, "score": s})
+        if self.on_eval is not None:
+            self.on_eval(step, s)
         if step == 0:
             self.base_values = values
             return False

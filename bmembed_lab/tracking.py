@@ -12,6 +12,7 @@ folder. A writer has ``scalar(tag, value, step)`` and ``close()``.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from .errors import InputError
@@ -54,11 +55,21 @@ class Tracking:
         self.writers = [TRACKERS[n](folder / n) for n in names]
         self.metric, self.last = metric, None
 
-    def step(self, step: int, loss: float, lr: float, seconds: float) -> None:
-        """``seconds``: the training clock at this step (dev evaluations excluded)."""
-        rate = None if self.last is None or seconds <= self.last[1] else \
-            (step - self.last[0]) / (seconds - self.last[1])
-        self.last = (step, seconds)
+    def wrap(self, on_step=None):
+        """An ``on_step(step, loss, lr)`` callback that logs the step, then calls ``on_step``."""
+        def logged(step, loss, lr):
+            self.step(step, loss, lr)
+            if on_step is not None:
+                on_step(step, loss, lr)
+        return logged
+
+    def step(self, step: int, loss: float, lr: float) -> None:
+        """Throughput counts the steps since the last step or dev evaluation, so an
+        evaluation's time is never a slow step."""
+        now = time.perf_counter()
+        rate = None if self.last is None or now <= self.last[1] else \
+            (step - self.last[0]) / (now - self.last[1])
+        self.last = (step, now)
         for w in self.writers:
             w.scalar("train/loss", loss, step)
             w.scalar("train/learning_rate", lr, step)
@@ -68,6 +79,7 @@ class Tracking:
     def dev(self, step: int, score: float) -> None:
         for w in self.writers:
             w.scalar(f"dev/{self.metric}", score, step)
+        self.last = (step, time.perf_counter())  # the next step's clock starts after it
 
     def close(self) -> None:
         for w in self.writers:

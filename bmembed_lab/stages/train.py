@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import bm25, encoder as encoder_mod, export, methods, negatives as negatives_mod
 from .. import selection, training
-from ..cache import MODEL, NEGATIVES, TRAIN_RUNS, StageCache, cached
+from ..cache import MODEL, NEGATIVES, TRACKING, TRAIN_RUNS, StageCache, cached
 from ..hashing import code_version
 from ..safeio import load_npy, read_json, save_npy, write_json
 from ..chunking import Chunk
@@ -156,6 +156,7 @@ def model_key(cfg: Config, method: str, data_key: str, dev_key: str = ""):
             "encoder": asdict(cfg.encoder) | {"model": encoder_mod.model_fingerprint(base)}}
     conf["training"].pop("checkpoint_every")
     conf["training"].pop("keep_checkpoints")
+    conf["training"].pop("report_to")  # where metrics are logged: the same model either way
     inputs = [data_key] + ([dev_key] if dev_key and tcfg.eval_every else [])
     code = code_version(training, "bmembed_lab.batches", "bmembed_lab.losses",
                         "bmembed_lab.teacher", "bmembed_lab.variants", "bmembed_lab.dropout",
@@ -300,8 +301,20 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
             tcfg.eval_every,
             tcfg.patience, tcfg.dev_metric, pool.what, seed=cfg.eval.seed, start=pool.start,
             kept=kept)
-    result = training.train(enc, data, tcfg, run_dir, on_step=on_step, progress=progress,
-                            accelerator=accelerator, selector=selector)
+    track = None
+    if tcfg.report_to and (accelerator is None or accelerator.is_main_process):
+        from ..tracking import Tracking
+
+        track = Tracking(tcfg.report_to, cache.sub_store(TRACKING) / key, tcfg.dev_metric)
+        on_step = track.wrap(on_step)
+        if selector is not None:
+            selector.on_eval = track.dev
+    try:
+        result = training.train(enc, data, tcfg, run_dir, on_step=on_step, progress=progress,
+                                accelerator=accelerator, selector=selector)
+    finally:
+        if track is not None:
+            track.close()
     digests = training.rank_digests(enc.model, accelerator)
     if accelerator is not None and not accelerator.is_main_process:
         accelerator.wait_for_everyone()  # rank 0 exports
