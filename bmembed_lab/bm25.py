@@ -9,7 +9,8 @@ kept apart from the sparse part. (rank_bm25's own k1 default is 1.5; ours is the
 Scores are float64 and differ from rank_bm25 only by summation order.
 
 Tokenisation ``reference``: lowercase, word tokens (``\\w+``), punctuation dropped, no stemming,
-no stopwords; stemming (Snowball via PyStemmer) and stopword removal are switches.
+no stopwords; stemming (Snowball via PyStemmer, in ``bm25.language``) and stopword removal are
+switches, and CJK corpora get bigrams or a segmenter (:mod:`bmembed_lab.tokenizers`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # scipy is imported where a matrix is built: opening a notebo
 
 from .config import BM25Config
 from .errors import InputError
+from . import tokenizers
 from .text import stopwords as english_stopwords, words
 
 DENSE_BLOCK = 1 << 25  # scores held at once when ranking: 32M float64 = 256 MB
@@ -41,22 +43,25 @@ def use_kernel(n_queries: int, n_docs: int) -> bool:
     return n_queries >= COMPILED_FROM and n_queries * n_docs >= COMPILED_WORK
 
 
-def tokenize(texts: list[str], stem: bool = False, stopwords: bool = False) -> list[list[str]]:
-    """Reference tokenisation (lowercase word tokens), optionally stopword-filtered and stemmed."""
-    toks = [words(t) for t in texts]
+def tokenize(texts: list[str], stem: bool = False, stopwords: bool = False,
+             tokenizer: str = "words", language: str = "english") -> list[list[str]]:
+    """Lowercase tokens under ``tokenizer`` (:mod:`bmembed_lab.tokenizers`; ``words`` is the
+    reference), optionally stopword-filtered (English) and stemmed (in ``language``)."""
+    toks = [words(t) for t in texts] if tokenizer == "words" else \
+        [tokenizers.split(t, tokenizer) for t in texts]
     if stopwords:
         stop = english_stopwords()
         toks = [[w for w in t if w not in stop] for t in toks]
     if stem:
         import Stemmer
 
-        stemmer = Stemmer.Stemmer("english")
+        stemmer = Stemmer.Stemmer(language)
         toks = [stemmer.stemWords(t) for t in toks]
     return toks
 
 
 def tokenize_cfg(texts: list[str], cfg: BM25Config) -> list[list[str]]:
-    return tokenize(texts, cfg.stem, cfg.stopwords)
+    return tokenize(texts, cfg.stem, cfg.stopwords, cfg.tokenizer, cfg.language)
 
 
 @dataclass

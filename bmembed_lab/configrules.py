@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .errors import InputError
 from .methods import CHOICES as METHOD_CHOICES
+from .tokenizers import NAMES as TOKENIZERS, check_language
 from .modelstack import POOLING_MODES
 
 CHOICES = {
@@ -20,6 +21,7 @@ CHOICES = {
     ("eval", "level"): {"auto", "chunk", "document"},
     ("relevance", "match"): {"auto", "text", "page", "doc"},
     ("bm25", "variant"): {"okapi", "bm25l", "bm25plus"},
+    ("bm25", "tokenizer"): set(TOKENIZERS),
     ("encoder", "pooling"): {"auto", "last", *POOLING_MODES},
     ("encoder", "precision"): {"auto", "fp32", "bf16"},
     ("encoder", "device"): {"auto", "cpu", "cuda"},
@@ -160,6 +162,7 @@ def check_config(cfg, where: str) -> None:
     check_cache_dir(cfg, where)
     check_cutoffs(cfg, where)
     check_base_url(cfg.llm.base_url, where)
+    check_language(cfg.bm25.language, cfg.bm25.stem, cfg.bm25.stopwords)
     if not cfg.training.dev_pool and not cfg.training.dev_relevant:
         raise InputError("training.dev_pool = 0 with dev_relevant = false leaves the dev "
                          "questions nothing to rank", where,

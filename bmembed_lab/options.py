@@ -78,8 +78,13 @@ class BM25Config:
     b: float = opt(0.75, "length normalisation")
     epsilon: float = opt(0.25, "okapi: negative idf is floored to epsilon x mean idf")
     delta: float = opt(0.5, "bm25l / bm25plus: lower-bound shift (rank_bm25 defaults 0.5 and 1.0)")
-    stem: bool = opt(False, "Snowball English stemming (PyStemmer); off in the reference")
+    stem: bool = opt(False, "Snowball stemming in bm25.language (PyStemmer); off in the reference")
     stopwords: bool = opt(False, "drop English stopwords; off in the reference")
+    tokenizer: str = opt("words", "words (lowercase \\w+: the reference) | cjk-bigrams (CJK runs "
+                                  "as character bigrams) | jieba | sudachipy (segmenters, when "
+                                  "installed)")
+    language: str = opt("english", "the stemmer's language: any of PyStemmer's 36 (french, "
+                                   "german, russian, ...)")
 
 
 @dataclass

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .evaluation import format_comparisons, format_table, parse_system, regime_lines
 from .safeio import atomic_write_text
+from .tokenizers import language_note
 
 
 def _fmt_counts(c: dict) -> str:
@@ -21,6 +22,9 @@ def run_report(pipe, json_path: Path | None = None) -> int:
     """Run every stage the config names and print the report; 0 on success."""
     cfg = pipe.cfg
     t0 = time.perf_counter()
+    note = language_note([c.text for c in pipe.chunks()[0]], cfg.bm25.tokenizer)
+    if note:
+        print(f"NOTE {note}\n")
     qs, _ = pipe.synthetic_queries()
     lists, _ = pipe.training_lists()
     labelled = pipe.labelled()
