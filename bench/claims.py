@@ -257,7 +257,10 @@ def render(runs: list[dict]) -> str:
                      + " |")
     lines += ["", summary(runs), "", "## Variants the paper did not try", "",
               "Each variant's MAP@10 minus default BMEmbed's and MNRL's (same seed) and base's, "
-              "in points, with paired 95% intervals; written from the same file.", "",
+              "in points, with paired 95% intervals; written from the same file. Seconds per "
+              "step are training seconds (dev evaluations included) over steps, on the 2-core "
+              "machine the runs were made on, sometimes shared with other work: a rough "
+              "cost, not a benchmark.", "",
               "| variant | " + " | ".join(c.title for c in COLUMNS) + " |",
               "|---" * (len(COLUMNS) + 1) + "|"]
     for name, text in UNTRIED.items():

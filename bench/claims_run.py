@@ -90,6 +90,22 @@ def measure(pipe, system: str, record: dict) -> None:
                                   "seconds": info["seconds"], "name": info["name"]}
 
 
+def say_estimate(pipe, systems: list[str], seed: int) -> None:
+    """Print the training still to do for this seed, from seconds per text measured here."""
+    from bmembed_lab import auto
+
+    todo = [s for s in systems if s not in pipe.cached_models()]
+    est = [auto.estimate_seconds(pipe, s) for s in todo]
+    if not todo:
+        print(f"seed {seed}: every model cached, evaluation only", flush=True)
+    elif None in est:
+        print(f"seed {seed}: training {', '.join(todo)} (no run timed here yet: no estimate)",
+              flush=True)
+    else:
+        print(f"seed {seed}: training {', '.join(todo)}, about {sum(est) / 60:.0f} min (dev "
+              "evaluations and the evaluation on top)", flush=True)
+
+
 def main() -> None:
     from check_validation import config as corpus_config
 
@@ -120,6 +136,7 @@ def main() -> None:
                             "overrides": overrides, "questions": {}, "keyword": {},
                             "perturbation": {}, "geometry": {}, "training": {}}
             rows.append(record)
+        say_estimate(pipe, systems, seed)
         record |= {"protocol": pipe.cfg.encoder.protocol,
                    "rung": f"{t.steps} steps x {t.batch_size * t.grad_accum} list(s)"}
         for system in systems:
