@@ -177,8 +177,18 @@ def test_study_table_drops_and_intervals():
     assert {"original", "masked", "substituted", "masked change"} <= set(rc.columns)
     from bmembed_lab.perturbation.study import rank_change_view
 
-    lost = rc[rc.original.notna() & rc.masked.isna()].iloc[0]
+    lost = rc[rc.original.notna() & rc.masked.isna() & rc["masked perturbed"]].iloc[0]
     assert np.isnan(lost["masked change"])
+    # a question never masked (q0 has no masked version) is "not perturbed", never "lost"
+    unmasked = rank_change_view(rc[rc.query_id == "q0"], 100)
+    assert set(unmasked["masked: change (- = worse)"]) == {"not perturbed"}
+    assert set(unmasked["masked rank"]) == {"not perturbed"}
+    # the drill-down's lost count per system is the study's: Hit@10 kept minus lost
+    view = rank_change_view(rc, 100)
+    bm = view[rc.system.to_numpy() == "bm25"]
+    n_lost = (bm["masked: change (- = worse)"] == "lost").sum()
+    n_found = (bm["masked: change (- = worse)"] == "found").sum()
+    assert (n_found - n_lost) / 180 * 100 == pytest.approx(m.change)
     fell = pd.DataFrame(
         {
             "query_id": ["a", "b", "c"],

@@ -73,13 +73,18 @@ def table5(study: pd.DataFrame) -> pd.DataFrame:
 def rank_changes(per_query: pd.DataFrame) -> pd.DataFrame:
     """Per query and system: the gold chunk's rank (1-based, NaN = not in the run's depth)
     under each variant, and its change from the original as original - perturbed, so that a
-    negative change is worse (the gold chunk fell), as with every metric change."""
+    negative change is worse (the gold chunk fell), as with every metric change; and
+    ``<variant> perturbed``, False where the question has no such version (no keyword to
+    mask, no substitute found): then its NaN rank means "not perturbed", not "not retrieved"."""
     t = per_query.pivot_table(index=["query_id", "system"], columns="variant", values="gold_rank",
                               aggfunc="first", dropna=False)
+    has = per_query.assign(row=1).pivot_table(index=["query_id", "system"], columns="variant",
+                                              values="row", aggfunc="count", fill_value=0)
     t = t.reindex(columns=[v for v in VARIANTS if v in t.columns])
     for v in ("masked", "substituted"):
         if v in t.columns:
             t[f"{v} change"] = t["original"] - t[v]
+            t[f"{v} perturbed"] = has[v].reindex(t.index, fill_value=0).to_numpy() > 0
     return t.reset_index()
 
 
@@ -98,14 +103,19 @@ def rank_change_view(changes: pd.DataFrame, depth: int) -> pd.DataFrame:
             return "found"
         d = int(orig - pert)
         return "same" if d == 0 else f"{d:+d}"
+    def done(v: str) -> list[bool]:
+        return list(changes.get(f"{v} perturbed", pd.Series(True, index=changes.index)))
+
     out = pd.DataFrame({"system": changes.system})
     for v in VARIANTS:
         if v in changes.columns:
-            out[f"{v} rank"] = [rank(x) for x in changes[v]]
+            ok = done(v) if v != "original" else [True] * len(changes)
+            out[f"{v} rank"] = [rank(x) if d else "not perturbed" for x, d in zip(changes[v], ok)]
     for v in ("masked", "substituted"):
         if v in changes.columns:
             out[f"{v}: change (- = worse)"] = [
-                change(a, b) for a, b in zip(changes["original"], changes[v])
+                change(a, b) if d else "not perturbed"
+                for a, b, d in zip(changes["original"], changes[v], done(v))
             ]
     return out.reset_index(drop=True)
 
