@@ -297,6 +297,22 @@ def gold_rank_moves(base_ranks: pd.Series, adapted_ranks: pd.Series, depth: int 
     }
 
 
+def selected_keys(fig, points) -> set[tuple]:
+    """The (model, kind, item) of each point a box or lasso selection on the map picked.
+    marimo sends each point's trace (``curveNumber``) and index in it (``pointIndex``, or
+    ``pointNumber``), not its ``customdata``: the keys are looked up in ``fig``'s traces."""
+    out = set()
+    for p in points or []:
+        c = p.get("curveNumber")
+        i = p.get("pointIndex", p.get("pointNumber"))
+        if not (isinstance(c, int) and isinstance(i, int) and 0 <= c < len(fig.data)):
+            continue
+        data = fig.data[c].customdata
+        if data is not None and 0 <= i < len(data):
+            out.add(tuple(str(x) for x in data[i][:3]))
+    return out
+
+
 def map_table(coords: pd.DataFrame, chunks, grades: dict, question: str, texts: dict,
               hits: dict, top_documents: int = 10) -> pd.DataFrame:
     """The map's points with what they can be coloured by: relevance to ``question`` (the

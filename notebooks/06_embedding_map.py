@@ -169,13 +169,10 @@ def _(charts, fig, mo):
 
 
 @app.cell
-def _(map_view, mo, pd, table):
-    picked = pd.DataFrame(map_view.value or [])
-    if len(picked) and "customdata" in picked:
-        keys = {tuple(c[:3]) for c in picked["customdata"]}
-        sel = table[[(m, k, i) in keys for m, k, i in zip(table.model, table.kind, table.item)]]
-    else:
-        sel = table.iloc[0:0]
+def _(fig, map_view, mo, table, workbench):
+    keys = workbench.selected_keys(fig, map_view.value)  # (model, kind, item) of each point
+    sel = table[[(str(m), str(k), str(i)) in keys
+                 for m, k, i in zip(table.model, table.kind, table.item)]]
     mo.vstack(
         [mo.md(f"**{len(sel)} selected** (box or lasso on the map)")]
         + (

@@ -4,6 +4,7 @@ Debian Chromium (selenium + chromedriver from apt, never a downloaded browser) o
 control is moved, the output must update, no cell may error, and a screenshot is saved."""
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -130,6 +131,26 @@ def press_slider(d, index: int, key: str, times: int) -> None:
     chain.perform()
 
 
+# a lasso drawn round a plotly drag layer (arguments[0]) with the mouse events plotly listens
+# to: mousedown on the layer, mousemoves and the mouseup on the document
+LASSO_ROUND = """
+const el = arguments[0], r = el.getBoundingClientRect(), m = 4;
+const corners = [[r.left + m, r.top + m], [r.right - m, r.top + m], [r.right - m, r.bottom - m],
+                 [r.left + m, r.bottom - m], [r.left + m, r.top + 2 * m]];
+const fire = (type, [x, y], target) => target.dispatchEvent(new MouseEvent(type, {
+  bubbles: true, cancelable: true, view: window, clientX: x, clientY: y, button: 0,
+  buttons: type === "mouseup" ? 0 : 1}));
+fire("mousedown", corners[0], el);
+for (let c = 1; c < corners.length; c++) {
+  for (let s = 1; s <= 8; s++) {
+    const [x0, y0] = corners[c - 1], [x1, y1] = corners[c];
+    fire("mousemove", [x0 + (x1 - x0) * s / 8, y0 + (y1 - y0) * s / 8], document);
+  }
+}
+fire("mouseup", corners[corners.length - 1], document);
+"""
+
+
 def assert_no_errors(d, log: Path) -> None:
     text = d.execute_script("return document.body.innerText")
     server = log.read_text()
@@ -194,6 +215,16 @@ def test_embedding_map_redraws_when_the_colouring_changes(serve, browser, tmp_pa
     after = wait_for(lambda: [t for t in browser.execute_script(legend) if t and t != before],
                      what="the map to redraw")[0]
     assert "hit@10" in after or "miss@10" in after
+    # a lasso round the first panel lists its points in the table below the map
+    drag = browser.execute_script(
+        "for (const e of document.querySelectorAll('marimo-plotly')) {"
+        " const r = e.shadowRoot || e; const p = r.querySelector('.js-plotly-plot');"
+        " if (p && p.getClientRects().length > 0) return r.querySelector('.nsewdrag'); }")
+    browser.execute_script(LASSO_ROUND, drag)  # the map's drag mode is lasso: round the panel
+    picked = wait_for(lambda: re.findall(r"(\d+) selected", all_text(browser)), what="a selection")
+    n = wait_for(lambda: [int(x) for x in re.findall(r"(\d+) selected", all_text(browser))
+                          if int(x) > 0], what="selected points listed")[0]
+    assert n > 0 and picked
     press_slider(browser, 0, Keys.ARROW_RIGHT, 3)  # n_neighbors: a new map, the colouring kept
     time.sleep(5)
     kept = wait_for(lambda: [t for t in browser.execute_script(legend) if t], timeout=300,
