@@ -75,7 +75,8 @@ def test_embedding_map_data(tiny_toml):
     assert set(per_model.index) == {"base", "bmembed"}
     assert (per_model.loc["base"] == per_model.loc["bmembed"]).all()  # same items in both panels
     # a lasso sends each point's trace and index (not its customdata): both keys are found
-    c = next(i for i, t in enumerate(fig.data) if t.customdata is not None and len(t.customdata) > 1)
+    c = next(i for i, t in enumerate(fig.data)
+             if t.customdata is not None and len(t.customdata) > 1)
     keys = workbench.selected_keys(fig, [{"curveNumber": c, "pointIndex": 0, "x": 0, "y": 0},
                                          {"curveNumber": c, "pointNumber": 1}])
     assert keys == {tuple(str(x) for x in fig.data[c].customdata[j][:3]) for j in (0, 1)}
