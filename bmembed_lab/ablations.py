@@ -110,18 +110,15 @@ def run(config, overrides: list[str] = (), axes: list[str] | None = None,
     """Train and measure every variant of ``axes`` that fits the budget (estimates printed
     first, from seconds per text measured on this machine; a variant that no longer fits is
     skipped and said so); returns :func:`read`'s table of what is now cached."""
-    from .workbench import seconds_per_text
+    from .auto import estimate_seconds
 
     default = pipeline(config, overrides)
     todo = variants(axes)
-    rate = seconds_per_text(default.cache)
-    t = default.cfg.training
-    per_run = None if rate is None else rate * t.steps * t.batch_size * t.grad_accum * (
-        1 + default.cfg.sampling.m)
+    per_run = estimate_seconds(default, methods.DEFAULT)
     missing = [v for v in todo if methods.DEFAULT not in pipeline(config, overrides, v)
                .cached_models()]
     say(f"ablations: {len(todo)} variants, {len(missing)} not trained yet" + (
-        f", about {per_run * len(missing) / 60:.0f} min of training (dev evaluations on top)"
+        f", about {per_run * len(missing) / 60:.0f} min of training and dev evaluations"
         if per_run is not None else " (no run timed on this machine yet: no estimate)"))
     t0 = time.perf_counter()
     measure(default, default)  # the reference every row is compared with

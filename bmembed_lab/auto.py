@@ -111,17 +111,15 @@ def candidate(method: str, info: dict) -> Candidate:
 
 
 def estimate_seconds(pipe, method: str) -> float | None:
-    """A run's estimated training seconds from the runs already timed on this machine, or None
-    when none is (dev evaluations come on top)."""
-    from .workbench import seconds_per_text
+    """A run's estimated seconds, training and dev evaluations, from the runs already timed on
+    this machine (:mod:`bmembed_lab.timing`), or None when none is."""
+    from .timing import estimate
 
-    rate = seconds_per_text(pipe.cache)
-    if rate is None:
-        return None
     t = pipe.cfg.training
     per_step = methods.get(method).batch_size(t.batch_size) * t.grad_accum
-    return rate * t.steps * per_step * methods.get(method).texts_per_item(
-        pipe.cfg.sampling.m, t.hard_negatives)
+    e = estimate(pipe.cache, method, t.steps, per_step, pipe.cfg.sampling.m, t.eval_every,
+                 t.hard_negatives)
+    return None if e["train"] is None else e["train"] + (e["evals"] or 0.0)
 
 
 def run(pipe, progress: bool = True, say=print, train: bool = True) -> tuple[Decision, object]:

@@ -254,6 +254,7 @@ class Selector:
             bar.write(f"dev evaluation at step {step}: {how}")
         stop = self.evaluate(enc, model, step, last)
         took = time.perf_counter() - t
+        self.curve[-1]["seconds"] = round(took, 3)  # timing.py keeps training and evaluation apart
         if not bar.disable:
             bar.start_t += took  # tqdm's own clock: the pause is not a step
             bar.last_print_t += took

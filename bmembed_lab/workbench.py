@@ -14,7 +14,6 @@ import pandas as pd
 
 from . import methods
 from .assets import demo_config
-from .cache import MODEL
 from .config import SamplingConfig, load_config
 from .evaluation import systems_for  # noqa: F401 (the notebooks' lists of systems)
 from .partitions import entropy, partition_boundaries, target_distribution, target_warning
@@ -348,39 +347,23 @@ def listnet_floor(scores: np.ndarray, alpha: float) -> float:
     return float(entropy(target_distribution(scores, alpha)).mean())
 
 
-def seconds_per_text(cache) -> float | None:
-    """Seconds per encoded training text measured by the runs already in the cache (their
-    train.json): texts = steps x lists (or pairs) per step x texts per list. None when no run
-    has been timed on this machine yet."""
-    import json
+def training_estimate(cache, method: str, steps: int, per_step: int, list_size: int,
+                      eval_every: int = 0, requested: int | None = None) -> str:
+    """A sentence estimating a run's time from :mod:`bmembed_lab.timing` (training and dev
+    evaluations measured apart), or saying there is no measurement yet. ``requested``: the
+    lists (or pairs) per step the form asks for, when the method raises it."""
+    from .timing import MIN_STEPS, estimate
 
-    rates = []
-    root = cache.root / MODEL
-    for info in (root.glob("*/train.json") if root.is_dir() else []):
-        try:
-            t = json.loads(info.read_text())
-            hp = t["hyperparameters"]
-        except (OSError, ValueError, KeyError):
-            continue
-        per_step = hp.get("batch_size", 1) * hp.get("grad_accum", 1)
-        method = methods.METHODS.get(t.get("method"))
-        texts = method and method.texts_per_item(9, hp.get("hard_negatives", 1))
-        if texts and t.get("steps") and t.get("seconds"):
-            rates.append(t["seconds"] / (t["steps"] * per_step * texts))
-    return float(np.median(rates)) if rates else None
-
-
-def training_estimate(cache, method: str, steps: int, per_step: int, list_size: int) -> str:
-    """A sentence estimating a run's time from :func:`seconds_per_text`, or saying there is
-    no measurement yet."""
-    rate = seconds_per_text(cache)
-    if rate is None:
-        return ("No run has been timed on this machine yet: the progress bar will tell after a "
-                "few steps.")
+    e = estimate(cache, method, steps, per_step, list_size, eval_every)
+    raised = (f" ({method} raises the {requested} asked for to {per_step}: in-batch negatives "
+              "need a batch)" if requested is not None and requested < per_step else "")
+    if e["train"] is None:
+        return (f"No run of {MIN_STEPS} steps or more has been timed on this machine yet: the "
+                f"progress bar will tell after a few steps{raised}.")
     texts = methods.get(method).texts_per_item(list_size)
-    total = rate * steps * per_step * texts
-    return (
-        f"Estimated {total / 60:.0f} min ({steps} steps x {per_step} per step x {texts} texts at "
-        f"{rate * 1000:.0f} ms per text, measured on this machine by the runs in the cache; dev "
-        "evaluations come on top)."
-    )
+    evals = ("" if not e["n_evals"] else
+             f" plus {e['n_evals']} dev evaluations" + (
+                 f", about {e['evals'] / 60:.1f} min" if e["evals"] is not None else ""))
+    return (f"Estimated {e['train'] / 60:.1f} min of training ({steps} steps x {per_step} per "
+            f"step x {texts} texts at {e['rate'] * 1000:.0f} ms per text, the median of "
+            f"{e['runs']} run(s) in this cache){evals}{raised}.")

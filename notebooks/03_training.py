@@ -78,8 +78,10 @@ def _(form, methods, mo, train, workbench):
     _pipe = workbench.open_pipeline(overrides=overrides, read_only=True)
     _per_step = _pipe.cfg.training.grad_accum * methods.get(method).batch_size(
         _pipe.cfg.training.batch_size)
-    estimate = workbench.training_estimate(_pipe.cache, method, _pipe.cfg.training.steps, _per_step,
-                                           _pipe.cfg.sampling.m)
+    estimate = workbench.training_estimate(
+        _pipe.cache, method, _pipe.cfg.training.steps, _per_step, _pipe.cfg.sampling.m,
+        _pipe.cfg.training.eval_every,
+        _pipe.cfg.training.grad_accum * _pipe.cfg.training.batch_size)
     mo.vstack([mo.md(estimate + " A running training can be stopped with marimo's interrupt "
                      "button (top right); its checkpoints stay and a rerun resumes."), train])
     return estimate, method, overrides

@@ -41,9 +41,10 @@ def test_a_two_variant_sweep_end_to_end(config, monkeypatch, capsys):
 
 
 def test_the_budget_skips_what_no_longer_fits(config, monkeypatch, capsys):
-    import bmembed_lab.workbench as wb
+    from bmembed_lab import timing
 
-    monkeypatch.setattr(wb, "seconds_per_text", lambda cache: 10.0)  # 2 steps x 4 texts: 80 s
+    # 10 s per text, no evaluation timed: 2 steps x 1 list x 4 texts = 80 s a variant
+    monkeypatch.setattr(timing, "measured", lambda cache, method=None: timing.Rates(10.0, None, 1))
     assert main(["ablations", "-c", str(config), "--axes", "inv_alpha",
                  "--budget-minutes", "0.5"]) == 0
     out = capsys.readouterr().out

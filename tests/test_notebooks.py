@@ -178,7 +178,8 @@ def test_alignment_uniformity_and_evaluation_notebooks_data(tiny_toml):
         "grad_accum",
         "lora",
     }
-    assert "min (" in tr["estimate"] and "measured on this machine" in tr["estimate"]
+    # a 2-step run is mostly start-up: it gives no rate (timing.MIN_STEPS), and the form says so
+    assert "No run of 20 steps or more has been timed" in tr["estimate"]
     lines = [
         s.annotation.text for s in tr["loss_fig"].layout.shapes if hasattr(s, "annotation")
     ] or [a.text for a in tr["loss_fig"].layout.annotations]
