@@ -4,6 +4,7 @@ between <!-- ablations:start --> and <!-- ablations:end --> in bench/README.md.
 
     python bench/ablations.py [--config configs/demo.toml] [--axes inv_alpha,k,partitions]
                               [--budget-minutes N]
+    python bench/ablations.py --render   # the README table again from the results file
 
 Every variant is a cached run in the config's stage cache (a rerun trains nothing, an
 interrupted sweep resumes); notebook 08 reads the same cache. One seed per variant.
@@ -55,14 +56,22 @@ def main() -> None:
     ap.add_argument("--config", default="configs/demo.toml")
     ap.add_argument("--axes", default="inv_alpha,k,partitions")
     ap.add_argument("--budget-minutes", type=float, default=0.0)
+    ap.add_argument("--render", action="store_true", help="only rewrite the README table")
     a = ap.parse_args()
     config = ROOT / a.config
-    table = ablations.run(config, [], a.axes.split(","), a.budget_minutes)
     name = config.stem
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text()
-                .splitlines() if ln.startswith("model name")), platform.processor())
-    (RESULTS / f"ablations_{name}.json").write_text(json.dumps(
-        {"config": a.config, "cpu": cpu, "rows": table.to_dict(orient="records")}, indent=1))
+    out = RESULTS / f"ablations_{name}.json"
+    if a.render:
+        import pandas as pd
+
+        saved = json.loads(out.read_text())
+        table, cpu = pd.DataFrame(saved["rows"]), saved["cpu"]
+    else:
+        table = ablations.run(config, [], a.axes.split(","), a.budget_minutes)
+        cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text()
+                    .splitlines() if ln.startswith("model name")), platform.processor())
+        out.write_text(json.dumps({"config": a.config, "cpu": cpu,
+                                   "rows": table.to_dict(orient="records")}, indent=1))
     write_block(ROOT / "bench" / "README.md", "ablations", render(name, table, cpu))
     print(render(name, table, cpu))
 
