@@ -16,7 +16,7 @@ import pandas as pd
 
 from .errors import InputError
 from .methods import DEFAULT, NAMES
-from .metrics import interval_text, paired_bootstrap, query_metrics, small_sample_note
+from .metrics import interval_text, p_text, paired_bootstrap, query_metrics, small_sample_note
 from .relevance import Relevance
 from .retrieval import Run
 
@@ -198,7 +198,7 @@ def format_comparisons(comparisons: pd.DataFrame) -> list[str]:
     """One line per comparison and metric: difference in points [95% interval], p-value (or
     'no question differs'); a closing note when few questions decide them."""
     lines = [f"  {r.comparison:<16} {r.metric:<8} " + (
-        f"{r['diff']:+6.2f} [{r.ci_low:+6.2f}, {r.ci_high:+6.2f}]  p={r.p_value:.4f}"
+        f"{r['diff']:+6.2f} [{r.ci_low:+6.2f}, {r.ci_high:+6.2f}]  {p_text(r.p_value)}"
         if (r['diff'], r.ci_low, r.ci_high) != (0, 0, 0) else interval_text(0, 0, 0))
         for _, r in comparisons.iterrows()]
     note = small_sample_note(int(comparisons["queries"].min())) if len(comparisons) else None

@@ -95,6 +95,12 @@ def query_metrics(ranked: Sequence[Hashable], grades: Mapping, facts: Mapping, n
 SMALL_SAMPLE = 30  # fewer paired questions than this decide nothing firmly
 
 
+def p_text(p: float) -> str:
+    """A p-value as read: ``p=0.0123``, or ``p<0.0001`` below what four decimals show (never
+    ``p=0.0000``, which reads as impossible)."""
+    return "p<0.0001" if p < 0.0001 else f"p={p:.4f}"
+
+
 def interval_text(diff: float, low: float, high: float, digits: int = 1) -> str:
     """``+1.2 [-0.3, +2.7]``; when every paired difference is zero (a zero-width interval, which
     printed as '+0.0 [+0.0, +0.0]' and read like a bug), ``no question differs``."""

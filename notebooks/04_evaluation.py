@@ -76,7 +76,10 @@ def _(mo, recompute, workbench):
 
 @app.cell
 def _(mo, res, workbench):
-    cmp = res["comparisons"].round({"diff": 2, "ci_low": 2, "ci_high": 2, "p_value": 4})
+    from bmembed_lab.metrics import p_text
+
+    cmp = res["comparisons"].round({"diff": 2, "ci_low": 2, "ci_high": 2})
+    cmp["p_value"] = [p_text(p).removeprefix("p=").removeprefix("p") for p in cmp.p_value]
     chart_metric = mo.ui.dropdown(["MAP@10", "Hit@1", "Hit@4", "Hit@10", "nDCG@10"], value="MAP@10",
                                   label="chart metric")
     mo.vstack([mo.md("### Paired bootstrap: difference in points [95% interval]"),

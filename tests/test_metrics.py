@@ -135,3 +135,10 @@ def test_graded_ndcg_and_map_cut_10_agree_with_trec_eval():
     for j in range(n_q):
         assert ours["ndcg"][j] == pytest.approx(theirs[f"q{j}"]["ndcg_cut_10"], abs=1e-9)
         assert ours["map"][j] == pytest.approx(theirs[f"q{j}"]["map_cut_10"], abs=1e-9)
+
+
+def test_a_p_value_too_small_for_four_decimals_reads_p_below():
+    from bmembed_lab.metrics import p_text
+
+    assert p_text(0.0) == "p<0.0001" and p_text(0.00004) == "p<0.0001"
+    assert p_text(0.0123) == "p=0.0123"
