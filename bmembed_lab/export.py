@@ -41,6 +41,21 @@ def export_model(enc, base_path: Path, out: Path, card: dict) -> dict:
     return paths
 
 
+def results_table(sel: dict) -> list[str]:
+    """The card's results: base, BM25 and this export on the dev split that chose the step,
+    each with this export minus it and its paired 95% interval (no test split is read before
+    the export: that is `bmembed-lab evaluate`'s)."""
+    def iv(g):
+        return "-" if not g else f"{g['diff']:+.2f} [{g['low']:+.2f}, {g['high']:+.2f}]"
+    rows = [("base model (step 0)", sel.get("base"), sel.get("gain over base")),
+            ("BM25", sel.get("bm25"), sel.get("gain over bm25")),
+            (f"this export (step {sel.get('best_step')})", sel.get("best"), None)]
+    return [f"| system | dev {sel['metric']} | this export minus it [paired 95%] |",
+            "|---|---|---|",
+            *[f"| {name} | {value:.2f} | {iv(g)} |" for name, value, g in rows
+              if value is not None], ""]
+
+
 def loss_svg(losses: list[dict], width: int = 640, height: int = 240) -> str:
     """The training loss per step as a small standalone SVG line chart (no plotting library:
     a card must render wherever Markdown shows images)."""
@@ -159,6 +174,7 @@ def model_card(info: dict) -> str:
             )
             + ".",
             "",
+            *results_table(sel),
             "| step | dev score |",
             "|---|---|",
         ]

@@ -169,8 +169,12 @@ class Pipeline(StageMemo):
             if not len(q):
                 return None
             parts = [self.run("bm25", q.which), self.run("base", q.which)]
+            from .bm25 import tokenize_cfg
+
             pool, key = train.dev_pool(self.cfg, q, parts, lambda: (
-                self.chunk_embeddings()[0], self.query_embeddings("base", q.texts)[0]))
+                self.chunk_embeddings()[0], self.query_embeddings("base", q.texts)[0]),
+                lambda texts, idx: self.bm25_index().scores(
+                    tokenize_cfg(texts, self.cfg.bm25))[:, idx])
             return pool, key, [c.text for c in self.chunks()[0]]
         return self._stage(f"{train.MODEL}:dev_pool", run)
 

@@ -34,6 +34,7 @@ class DevPool:
     start: list[float] | None = None  # per-query scores at step 0, read from the base encoder's
     # cached embeddings where training starts from the same computation (stages.train); else
     # None: step 0 is encoded like every other step
+    bm25: list[float] | None = None  # per-query scores when BM25 ranks the same candidates
 
     def __len__(self) -> int:
         return len(self.query_ids)
@@ -180,6 +181,12 @@ def pool_values(chunk_emb: np.ndarray, query_emb: np.ndarray, pool: DevPool, sha
                 ) -> np.ndarray:
     """:func:`dev_score` from embeddings already computed (``chunk_emb`` rows in
     ``pool.chunk_indices`` order, ``query_emb`` rows in ``pool.query_ids`` order)."""
+    return ranked_values(lambda i, rows: chunk_emb[rows] @ query_emb[i], pool, shared)
+
+
+def ranked_values(score, pool: DevPool, shared: bool = True) -> np.ndarray:
+    """Per-query ``pool.metric`` when query i ranks its candidates by ``score(i, rows)`` (rows
+    into ``pool.chunk_indices``): the encoders' cosines, or BM25's scores (the card's row)."""
     idx = pool.chunk_indices
     row = {c: i for i, c in enumerate(idx)}
     values = []
@@ -188,7 +195,7 @@ def pool_values(chunk_emb: np.ndarray, query_emb: np.ndarray, pool: DevPool, sha
         if not cands:
             values.append(0.0)
             continue
-        sims = chunk_emb[[row[c] for c in cands]] @ query_emb[i]
+        sims = np.asarray(score(i, [row[c] for c in cands]))
         ranked = [cands[j] for j in np.argsort(-sims, kind="stable")]
         if pool.doc_of is not None:
             ranked = collapse(ranked, pool.doc_of)
@@ -227,6 +234,7 @@ class Selector:
     best_values: list | None = None
     start: list | None = None  # per-query scores at step 0 when known (DevPool.start)
     kept: dict | None = None  # what ``score`` keeps of its last call (dev_score's ``keep``)
+    bm25: list | None = None  # BM25's per-query scores on the same pool (DevPool.bm25)
     best_chunks: np.ndarray | None = None  # kept["chunks"] at the best step, when kept
     on_eval: object = None  # callable (step, score) after each evaluation (experiment trackers)
 
@@ -334,4 +342,16 @@ class Selector:
                                     and self.best < self.base),
                 "gain over base": (g := self.gain()),
                 "clearly_better_than_base": None if g is None else g["low"] > 0,
-                "best_values": self.best_values}  # per dev query: auto pairs runs with them
+                "best_values": self.best_values,  # per dev query: auto pairs runs with them
+                **self.against_bm25()}
+
+    def against_bm25(self) -> dict:
+        """BM25 on the same dev pool, and the best step minus it (paired, in points)."""
+        from .metrics import paired_bootstrap
+
+        if not self.bm25 or not self.best_values or len(self.bm25) != len(self.best_values):
+            return {}
+        r = paired_bootstrap(np.asarray(self.best_values), np.asarray(self.bm25), self.n_boot,
+                             self.seed)
+        return {"bm25": float(np.mean(self.bm25)), "gain over bm25": {
+            "diff": r["diff"], "low": r["low"], "high": r["high"], "queries": r["n"]}}

@@ -1,6 +1,8 @@
 """Dev split and model selection: disjoint and stable split, the best dev checkpoint is the one
 exported, early stopping stops, a run that never beats the base model says so."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -390,3 +392,32 @@ def test_the_exported_steps_pool_embeddings_are_reused_when_the_export_encodes_t
             texts, progress=False)
         np.testing.assert_allclose(emb, fresh, rtol=0, atol=1e-6)
         assert encoded == [len(texts) - len(pool.chunk_indices) if saved else len(texts)]
+
+
+def test_the_card_shows_base_bm25_and_the_export_on_the_dev_split(tmp_path, beir_dir,
+                                                                  tiny_model_dir):
+    from bmembed_lab.bm25 import tokenize_cfg
+    from bmembed_lab.pipeline import Pipeline
+
+    cfg = tiny_config(tmp_path, beir_dir, tiny_model_dir, eval__dev_fraction=0.5, eval__seed=3,
+                      sampling__m=3, training__steps=2, training__warmup_steps=1,
+                      training__eval_every=2, training__patience=0)
+    pipe = Pipeline(cfg)
+    pool = pipe.dev_pool()[0]
+    # BM25 ranks the same candidates as the encoders, by its own scores
+    s = pipe.bm25_index().scores(tokenize_cfg(pool.query_texts, cfg.bm25))
+    best = [pool.chunk_indices[int(np.argmax(s[i, pool.chunk_indices]))]
+            for i in range(len(pool))]
+    hit1 = selection.ranked_values(lambda i, rows: s[i, pool.chunk_indices][rows],
+                                   replace(pool, metric="Hit@1"))
+    assert list(hit1) == [100.0 * (pool.grades[i].get(b, 0) > 0) for i, b in enumerate(best)]
+    assert pool.bm25 is not None and len(pool.bm25) == len(pool)
+    tm, _ = pipe.trained("bmembed", progress=False)
+    sel = tm.info["selection"]
+    assert sel["bm25"] == pytest.approx(float(np.mean(pool.bm25)))
+    g = sel["gain over bm25"]
+    assert g["low"] <= g["diff"] <= g["high"]
+    assert g["diff"] == pytest.approx(sel["best"] - sel["bm25"])
+    card = (tm.merged / "README.md").read_text()
+    assert "| base model (step 0) |" in card and "| BM25 |" in card
+    assert f"| this export (step {sel['best_step']}) |" in card

@@ -165,7 +165,8 @@ def model_key(cfg: Config, method: str, data_key: str, dev_key: str = ""):
     return tcfg, base, conf, key
 
 
-def dev_pool(cfg: Config, q, runs: list, base_embeddings=None) -> tuple[selection.DevPool, str]:
+def dev_pool(cfg: Config, q, runs: list, base_embeddings=None, bm25_scores=None
+             ) -> tuple[selection.DevPool, str]:
     """(the dev pool that scores checkpoints, its key): ``training.dev_queries`` of the dev
     questions ``q`` (:class:`~bmembed_lab.questions.Questions`), each with the union of the
     ``runs``' ((run, key) pairs: BM25's and the base encoder's) top ``training.dev_pool`` and, with
@@ -185,6 +186,9 @@ def dev_pool(cfg: Config, q, runs: list, base_embeddings=None) -> tuple[selectio
             np.asarray(chunk_emb[pool.chunk_indices], dtype=np.float32),
             np.asarray(query_emb[[row[x] for x in pool.query_ids]], dtype=np.float32), pool
         ).tolist()
+    if bm25_scores is not None and len(pool):  # BM25 on the same candidates: the card's row
+        s = np.asarray(bm25_scores(pool.query_texts, pool.chunk_indices), dtype=np.float64)
+        pool.bm25 = selection.ranked_values(lambda i, rows: s[i, rows], pool).tolist()
     key = StageCache.make_key("dev_pool", {"pool": t.dev_pool, "queries": t.dev_queries,
                                            "metric": t.dev_metric, "labelled": q.labelled,
                                            "relevant": t.dev_relevant},
@@ -300,7 +304,7 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
             e, pool, chunk_texts, progress=progress, keep=kept, chunk_emb=fixed), run_dir,
             tcfg.eval_every,
             tcfg.patience, tcfg.dev_metric, pool.what, seed=cfg.eval.seed, start=pool.start,
-            kept=kept)
+            kept=kept, bm25=pool.bm25)
     track = None
     if tcfg.report_to and (accelerator is None or accelerator.is_main_process):
         from ..tracking import Tracking
