@@ -29,6 +29,7 @@ from claims_run import UNTRIED  # noqa: E402  (the variants' one home)
 
 RUNS = ROOT / "bench" / "results" / "claims_runs.json"
 OUT = ROOT / "bench" / "claims.md"
+CELLS = ROOT / "bench" / "results" / "claims_table.json"  # the same cells, for checking prose
 N_BOOT = 10000
 
 
@@ -284,6 +285,11 @@ def main() -> None:
 
     runs = json.loads(RUNS.read_text()) if RUNS.is_file() else []
     OUT.write_text(render(runs))
+    CELLS.write_text(json.dumps({  # every cell's text, so prose quoting one can be checked
+        "claims": {cl.text: {c.title: cell(cl, c, runs) for c in COLUMNS} for cl in CLAIMS},
+        "variants": {text: {c.title: untried_cell(name, c, runs) for c in COLUMNS}
+                     for name, text in UNTRIED.items()},
+        "summary": summary(runs)}, indent=1, ensure_ascii=False))
     write_block(ROOT / "README.md", "claims", summary(runs) + " " + measured_note(runs))
     print(OUT.read_text())
 
