@@ -85,7 +85,8 @@ def measure(pipe, default, n_boot: int = 2000) -> dict:
                 f"uniformity{tag}": g["uniformity_abs"]}
     info = pipe.trained(name)[0].info
     return row | {"steps": info["steps"], "best_step": (info.get("selection") or {}).get(
-        "best_step"), "seconds": info["seconds"], "questions": len(a)}
+        "best_step"), "seconds": info["seconds"], "questions": len(a),
+        "model": info["config_hash"]}
 
 
 def per_query(pipe, systems: list[str]) -> dict:
@@ -144,7 +145,9 @@ def read(config, overrides: list[str] = (), axes: list[str] | None = None) -> pd
                                             default))
         except NotComputed:
             continue
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)  # a variant whose options are the default's is the same run
+    table["same as default"] = (table.model == table.model.iloc[0]) & (table.axis != "default")
+    return table
 
 
 def lines(table: pd.DataFrame) -> list[str]:
@@ -156,7 +159,8 @@ def lines(table: pd.DataFrame) -> list[str]:
     out = [f"{'variant':<22} {'MAP@10':>6}  {'- default':<24} {'- base':<24} "
            f"{'uniformity':>10} {'align (norm)':>12}"]
     for _, r in table.iterrows():
-        d = "(reference)" if r.axis == "default" else iv(r, "MAP@10 - default")
+        d = ("(reference)" if r.axis == "default" else "= the default recipe"
+             if r["same as default"] else iv(r, "MAP@10 - default"))
         out.append(f"{r.variant:<22} {r['MAP@10']:6.2f}  {d:<24} {iv(r, 'MAP@10 - base'):<24} "
                    f"{r.uniformity:10.3f} {r.alignment_norm:12.3f}")
     return out
@@ -164,14 +168,14 @@ def lines(table: pd.DataFrame) -> list[str]:
 
 def reading(table: pd.DataFrame) -> str:
     """One computed sentence on what the sweep shows."""
-    rows = table[table.axis != "default"]
+    rows = table[(table.axis != "default") & ~table["same as default"].astype(bool)]
     if rows.empty:
         return "No variant is in the cache yet: only the default recipe is measured."
     best = rows.loc[rows["MAP@10 - default"].idxmax()]
     clear = rows[rows["MAP@10 - default low"] > 0]
     worse = rows[rows["MAP@10 - default high"] < 0]
-    text = (f"Of {len(rows)} variants, {len(clear)} beat the default recipe on MAP@10 with an "
-            f"interval above zero and {len(worse)} fall below it; the best is {best.variant} "
+    text = (f"Of {len(rows)} variant{'s' * (len(rows) != 1)}, {len(clear)} beat the default "
+            f"recipe on MAP@10 with an interval above zero and {len(worse)} fall below it; the best is {best.variant} "
             f"({best['MAP@10 - default']:+.2f} [{best['MAP@10 - default low']:+.2f}, "
             f"{best['MAP@10 - default high']:+.2f}] against the default).")
     if "inv_alpha" in set(rows.axis) and (rows.axis == "inv_alpha").sum() > 1:
@@ -180,4 +184,6 @@ def reading(table: pd.DataFrame) -> str:
         text += (f" Uniformity (absolute) {trend} from {a.uniformity.iloc[0]:.3f} to "
                  f"{a.uniformity.iloc[-1]:.3f} as 1/alpha goes from {a.value.iloc[0]:g} to "
                  f"{a.value.iloc[-1]:g}.")
-    return text + " One seed per variant."
+    same = list(table.variant[table["same as default"].astype(bool)])
+    return text + (f" ({', '.join(same)}: the default recipe itself.)" if same else "") + \
+        " One seed per variant."

@@ -44,10 +44,11 @@ def open_pipeline(path: str | Path | None = None, overrides: list[str] | None = 
     return Pipeline(load_config(path or config_path(), overrides), read_only=read_only)
 
 
-def from_cache(read, button: str = ""):
+def from_cache(read, button: str = "", command: str = ""):
     """``read()`` on a read-only pipeline, or, when a stage it needs is not cached yet, stop the
     notebook cell with a note naming the stage and what computes it (``make demo``, the CLI,
-    or the cell's ``button``)."""
+    the cell's ``button``, or ``command``: the one CLI command that computes it, with
+    ``CONFIG`` standing for the notebooks' config)."""
     import marimo as mo
 
     from .errors import NotComputed
@@ -56,10 +57,12 @@ def from_cache(read, button: str = ""):
         return read()
     except NotComputed as err:
         how = f"press **{button}**, or " if button else ""
+        run = (f"`{command.replace('CONFIG', str(config_path()))}`" if command else
+               f"`make demo` (the demo config) or `bmembed-lab run -c {config_path()}`")
         mo.stop(True, mo.callout(mo.md(
             f"**Not computed yet:** stage `{err.stage}` is not in the cache for this config. "
-            f"Opening a notebook only reads the cache: {how}run `make demo` (the demo config) "
-            f"or `bmembed-lab run -c {config_path()}` in a terminal, then reload."), kind="warn"))
+            f"Opening a notebook only reads the cache: {how}run {run} in a terminal, then "
+            "reload."), kind="warn"))
 
 
 class Progress:

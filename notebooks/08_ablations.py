@@ -53,7 +53,8 @@ def _(mo):
 
 @app.cell
 def _(ablations, workbench):
-    table = workbench.from_cache(lambda: ablations.read(workbench.config_path()))
+    table = workbench.from_cache(lambda: ablations.read(workbench.config_path()),
+                                 command="bmembed-lab ablations -c CONFIG")
     return (table,)
 
 

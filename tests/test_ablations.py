@@ -27,6 +27,7 @@ def test_a_two_variant_sweep_end_to_end(config, monkeypatch, capsys):
     # the default is the paper's k = 1000: the same config, the same cached run, no difference
     same = table[table.variant == "k=1000"].iloc[0]
     assert same["MAP@10 - default"] == 0 and same["uniformity"] == table.uniformity.iloc[0]
+    assert list(table["same as default"]) == [False, False, True]
     assert table["uniformity (base)"].nunique() == 1  # one base model under every variant
     for col in ("alignment", "alignment_norm", "uniformity", "MAP@10 - base low"):
         assert table[col].notna().all()

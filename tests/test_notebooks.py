@@ -434,4 +434,6 @@ def test_ablations_notebook_reads_the_cached_sweep(tiny_toml):
                                    "1/alpha=0.5"]
     (line,) = fig.data  # metric against m: one strategy, one point, the default's own (0)
     assert line.name == "fine-to-coarse" and list(line.x) == [3] and list(line.y) == [0.0]
-    assert "Of 4 variants" in ablations.reading(table)
+    text = ablations.reading(table)
+    assert text.startswith("Of 1 variant, ")  # k=100: the others are the tiny config's own
+    assert "fine-to-coarse m=3, k=1000, 1/alpha=0.5: the default recipe itself" in text
