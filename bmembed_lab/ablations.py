@@ -175,7 +175,8 @@ def reading(table: pd.DataFrame) -> str:
     clear = rows[rows["MAP@10 - default low"] > 0]
     worse = rows[rows["MAP@10 - default high"] < 0]
     text = (f"Of {len(rows)} variant{'s' * (len(rows) != 1)}, {len(clear)} beat the default "
-            f"recipe on MAP@10 with an interval above zero and {len(worse)} fall below it; the best is {best.variant} "
+            f"recipe on MAP@10 with an interval above zero and {len(worse)} fall below it; the "
+            f"best is {best.variant} "
             f"({best['MAP@10 - default']:+.2f} [{best['MAP@10 - default low']:+.2f}, "
             f"{best['MAP@10 - default high']:+.2f}] against the default).")
     if "inv_alpha" in set(rows.axis) and (rows.axis == "inv_alpha").sum() > 1:
