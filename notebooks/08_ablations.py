@@ -66,7 +66,10 @@ def _(ablations, mo, table):
                         "alignment-uniformity plane": "plane"},
                        value="metric against m, per partition strategy", label="view")
     metric = mo.ui.dropdown(list(ablations.METRICS), value="MAP@10", label="metric")
-    mo.vstack([mo.md(f"**{len(table) - 1}** variant(s) in the cache besides the default."),
+    _same = table["same as default"].astype(bool)
+    mo.vstack([mo.md(f"**{int((~_same).sum()) - 1}** variant(s) in the cache besides the default "
+                     f"recipe" + (f" ({', '.join(table.variant[_same])} are the default recipe "
+                                  "itself)" if _same.any() else "") + "."),
                mo.hstack([view, metric], justify="start", gap=2)])
     return metric, view
 
@@ -76,14 +79,16 @@ def _(charts, go, metric, mo, table, view):
     m = metric.value
     fig = go.Figure()
     ref = table.iloc[0]
-    if view.value == "plane":
+    if view.value == "plane":  # variants that are the default run itself sit on its point
+        _own = table[~table["same as default"].astype(bool)]
         fig.add_trace(go.Scatter(x=[ref["alignment_norm (base)"]], y=[ref["uniformity (base)"]],
                                  mode="markers+text", text=["base"], textposition="top center",
                                  marker={"size": 12, "color": "#7f7f7f"}, name="base"))
-        fig.add_trace(go.Scatter(x=table.alignment_norm, y=table.uniformity,
-                                 mode="markers+text", text=table.variant,
+        fig.add_trace(go.Scatter(x=_own.alignment_norm, y=_own.uniformity,
+                                 mode="markers+text", text=_own.variant.replace(
+                                     "default", "default recipe"),
                                  textposition="top center", marker={"size": 10}, name="variants"))
-        for _, _r in table.iterrows():
+        for _, _r in _own.iterrows():
             fig.add_annotation(x=_r.alignment_norm, y=_r.uniformity,
                                ax=ref["alignment_norm (base)"], ay=ref["uniformity (base)"],
                                xref="x", yref="y", axref="x", ayref="y", showarrow=True,
@@ -107,8 +112,10 @@ def _(charts, go, metric, mo, table, view):
                   "inv_alpha": "1/alpha"}[view.value]
         fig.update_layout(
             title=f"{'|uniformity|' if y == 'uniformity' else m + ' minus the default'} "
-                  f"against {xlabel}" + ("" if len(rows) else " (no variant of this axis "
-                                         "in the cache yet)"),
+                  f"against {xlabel}" + (
+                " (no variant of this axis in the cache yet)" if not len(rows) else
+                " (only the default recipe's own point so far: bmembed-lab ablations runs the "
+                "others)" if rows["same as default"].astype(bool).all() else ""),
             xaxis_title=xlabel,
             yaxis_title="|uniformity| ↑" if y == "uniformity" else f"{m} − default (points, "
                                                                   "paired 95% interval)")
@@ -120,11 +127,18 @@ def _(charts, go, metric, mo, table, view):
 
 @app.cell
 def _(ablations, mo, table):
-    _cols = ["variant", "MAP@10", "MAP@10 - default", "MAP@10 - default low",
-             "MAP@10 - default high", "MAP@10 - base", "uniformity", "alignment_norm",
-             "best_step", "seconds"]
+    def _iv(r, c):
+        return f"{r[c]:+.2f} [{r[c + ' low']:+.2f}, {r[c + ' high']:+.2f}]"
+
+    _rows = [{"variant": r.variant, "MAP@10": round(r["MAP@10"], 2),
+              "minus the default [95%]": "(reference)" if r.axis == "default" else
+              "= the default recipe" if r["same as default"] else _iv(r, "MAP@10 - default"),
+              "minus base [95%]": _iv(r, "MAP@10 - base"),
+              "|uniformity|": round(r.uniformity, 3),
+              "normalised alignment": round(r.alignment_norm, 3),
+              "exported step": f"{r.best_step} of {r.steps}"} for _, r in table.iterrows()]
     mo.vstack([mo.md("### Reading\n\n" + ablations.reading(table)),
-               mo.ui.table(table[_cols].round(3), selection=None)])
+               mo.ui.table(_rows, selection=None)])
     return
 
 
