@@ -259,9 +259,9 @@ def test_opening_every_notebook_on_an_empty_cache_computes_and_writes_nothing(ti
     notes = []
     real = workbench.from_cache
 
-    def spy(read, button=""):
+    def spy(read, button="", command=""):
         try:
-            return real(read, button)
+            return real(read, button, command)
         except BaseException as stop:  # marimo's stop: the cell shows the note instead
             notes.append(type(stop).__name__)
             raise
