@@ -25,9 +25,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 def render(name: str, table, cpu: str) -> str:
     from bmembed_lab import ablations
 
-    def iv(r, col):
-        return f"{r[col]:+.2f} [{r[col + ' low']:+.2f}, {r[col + ' high']:+.2f}]"
-
     out = [f"### Ablations on {name} (`python bench/ablations.py`; {cpu})", "",
            "Each variant is the default recipe with the options named changed; MAP@10 on the "
            "test questions, its difference to the default recipe and to base with paired 95% "
@@ -37,11 +34,7 @@ def render(name: str, table, cpu: str) -> str:
            f"{table.iloc[0]['alignment_norm (base)']:.3f}). One seed per variant.", "",
            "| variant | MAP@10 | - default | - base | \\|uniformity\\| | normalised alignment | "
            "exported step |", "|---|---|---|---|---|---|---|"]
-    for _, r in table.iterrows():
-        d = ("(reference)" if r.axis == "default" else "= the default recipe"
-             if r.get("same as default") else iv(r, "MAP@10 - default"))
-        out.append(f"| {r.variant} | {r['MAP@10']:.2f} | {d} | {iv(r, 'MAP@10 - base')} | "
-                   f"{r.uniformity:.3f} | {r.alignment_norm:.3f} | {r.best_step} of {r.steps} |")
+    out += ["| " + " | ".join(r.values()) + " |" for r in ablations.display_rows(table)]
     return "\n".join(out + ["", ablations.reading(table)])
 
 

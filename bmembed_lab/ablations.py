@@ -150,19 +150,29 @@ def read(config, overrides: list[str] = (), axes: list[str] | None = None) -> pd
     return table
 
 
-def lines(table: pd.DataFrame) -> list[str]:
-    """The table as text: per variant MAP@10, its difference to the default recipe and to base
-    with paired 95% intervals, and its uniformity and normalised alignment."""
+def display_rows(table: pd.DataFrame) -> list[dict]:
+    """The table as it is read (the CLI, bench/README.md, notebook 08): per variant MAP@10, its
+    difference to the default recipe and to base as "d [low, high]" text, its |uniformity|,
+    normalised alignment and exported step."""
     def iv(r, col):
         return f"{r[col]:+.2f} [{r[col + ' low']:+.2f}, {r[col + ' high']:+.2f}]"
 
+    return [{"variant": r.variant, "MAP@10": f"{r['MAP@10']:.2f}",
+             "minus the default [95%]": "(reference)" if r.axis == "default" else
+             "= the default recipe" if r.get("same as default") else iv(r, "MAP@10 - default"),
+             "minus base [95%]": iv(r, "MAP@10 - base"), "|uniformity|": f"{r.uniformity:.3f}",
+             "normalised alignment": f"{r.alignment_norm:.3f}",
+             "exported step": f"{r.best_step} of {r.steps}"} for _, r in table.iterrows()]
+
+
+def lines(table: pd.DataFrame) -> list[str]:
+    """:func:`display_rows` as aligned text lines."""
     out = [f"{'variant':<22} {'MAP@10':>6}  {'- default':<24} {'- base':<24} "
            f"{'uniformity':>10} {'align (norm)':>12}"]
-    for _, r in table.iterrows():
-        d = ("(reference)" if r.axis == "default" else "= the default recipe"
-             if r["same as default"] else iv(r, "MAP@10 - default"))
-        out.append(f"{r.variant:<22} {r['MAP@10']:6.2f}  {d:<24} {iv(r, 'MAP@10 - base'):<24} "
-                   f"{r.uniformity:10.3f} {r.alignment_norm:12.3f}")
+    for r in display_rows(table):
+        out.append(f"{r['variant']:<22} {r['MAP@10']:>6}  {r['minus the default [95%]']:<24} "
+                   f"{r['minus base [95%]']:<24} {r['|uniformity|']:>10} "
+                   f"{r['normalised alignment']:>12}")
     return out
 
 

@@ -127,18 +127,8 @@ def _(charts, go, metric, mo, table, view):
 
 @app.cell
 def _(ablations, mo, table):
-    def _iv(r, c):
-        return f"{r[c]:+.2f} [{r[c + ' low']:+.2f}, {r[c + ' high']:+.2f}]"
-
-    _rows = [{"variant": r.variant, "MAP@10": round(r["MAP@10"], 2),
-              "minus the default [95%]": "(reference)" if r.axis == "default" else
-              "= the default recipe" if r["same as default"] else _iv(r, "MAP@10 - default"),
-              "minus base [95%]": _iv(r, "MAP@10 - base"),
-              "|uniformity|": round(r.uniformity, 3),
-              "normalised alignment": round(r.alignment_norm, 3),
-              "exported step": f"{r.best_step} of {r.steps}"} for _, r in table.iterrows()]
     mo.vstack([mo.md("### Reading\n\n" + ablations.reading(table)),
-               mo.ui.table(_rows, selection=None)])
+               mo.ui.table(ablations.display_rows(table), selection=None)])
     return
 
 
