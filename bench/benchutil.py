@@ -9,6 +9,8 @@ import os
 import platform
 from pathlib import Path
 
+from bmembed_lab.metrics import TEXTBOOK_MAP, column
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "bench" / ".work"  # derived data of licensed data sets: git-ignored
@@ -24,6 +26,18 @@ def machine() -> dict:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }
+
+
+SUMMARY_COLUMNS = ["Hit@1", "Hit@4", "Hit@10", "MAP@10", TEXTBOOK_MAP, "nDCG@10"]
+
+
+def summary_markdown(summary: list[dict]) -> list[str]:
+    """A results summary (rows as `run_bench` stores them, older names read too) as a markdown
+    table in the paper's Table 2/6 layout."""
+    head = ["system"] + [{"MAP@10": "MAP@10 (Multihop-RAG)"}.get(c, c) for c in SUMMARY_COLUMNS]
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + [
+        f"| {row['system']} | " + " | ".join(f"{column(row, c):.2f}" for c in SUMMARY_COLUMNS)
+        + " |" for row in summary]
 
 
 def write_block(readme: Path, name: str, body: str) -> None:

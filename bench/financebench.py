@@ -10,7 +10,7 @@ import shutil
 import time
 from pathlib import Path
 
-from benchutil import FB, RESULTS, ROOT, WORK
+from benchutil import FB, RESULTS, ROOT, WORK, summary_markdown
 
 def financebench_inputs(max_docs: int = 0) -> tuple[Path, Path, Path, dict]:
     """Queries/evidence JSONL for the PDFs present; a folder of symlinks when subsetting."""
@@ -101,16 +101,8 @@ def financebench_table() -> list[str]:
                 f"questions evaluated, {c['labelled queries without a relevant chunk (excluded)']} "
                 "without any relevant chunk excluded)",
                 "",
-                "| system | Hit@1 | Hit@4 | Hit@10 | MAP@10 (Multihop-RAG) | MAP@10 (textbook) | "
-                "nDCG@10 |",
-                "|---|---|---|---|---|---|---|",
             ]
-            for row in r["summary"]:
-                out.append(
-                    f"| {row['system']} | {row['Hit@1']:.2f} | {row['Hit@4']:.2f} | "
-                    f"{row['Hit@10']:.2f} | "
-                    f"{row['MAP@10']:.2f} | {row['MAP@10 (textbook)']:.2f} | {row['nDCG@10']:.2f} |"
-                )
+            out += summary_markdown(r["summary"])
             t = r["stage_seconds"]
             out += [
                 "",

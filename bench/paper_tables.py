@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from benchutil import RESULTS, ROOT, machine
+from benchutil import RESULTS, ROOT, machine, summary_markdown
 from financebench import financebench_config, financebench_inputs
 
 COMPARE_SYSTEMS = [
@@ -203,16 +203,8 @@ def compare_tables() -> list[str]:
                 "questions; "
                 "the paper's Table 2/6 layout)",
                 "",
-                "| system | Hit@1 | Hit@4 | Hit@10 | MAP@10 (Multihop-RAG) | MAP@10 (textbook) | "
-                "nDCG@10 |",
-                "|---|---|---|---|---|---|---|",
             ]
-            for row in r["summary"]:
-                out.append(
-                    f"| {row['system']} | {row['Hit@1']:.2f} | {row['Hit@4']:.2f} | "
-                    f"{row['Hit@10']:.2f} | "
-                    f"{row['MAP@10']:.2f} | {row['MAP@10 (textbook)']:.2f} | {row['nDCG@10']:.2f} |"
-                )
+            out += summary_markdown(r["summary"])
             out += [
                 "",
                 "Paired bootstrap (10,000 resamples), difference in points [95% interval]:",

@@ -135,8 +135,8 @@ def cmd_evaluate(cfg: Config, args) -> int:
     systems = [_cwd_folder(s) for s in args.systems] if args.systems else None
     res = pipe.evaluate(systems)
     print(f"Retrieval on the {res['questions']} questions, protocol {res['protocol']}, "
-          f"{res['level']} (percent):")
-    print(format_table(res["summary"]))
+          f"{res['level']} (percent; the columns are explained below the table):")
+    print(format_table(res["summary"], explain=True))
     if not res["comparisons"].empty:
         print("\nPaired bootstrap, difference in points [95% interval], p-value:")
         print("\n".join(format_comparisons(res["comparisons"])))

@@ -16,7 +16,8 @@ import pandas as pd
 
 from .errors import InputError
 from .methods import DEFAULT, NAMES
-from .metrics import interval_text, p_text, paired_bootstrap, query_metrics, small_sample_note
+from .metrics import (TEXTBOOK_MAP, TREC_MAP, glossary, interval_text, p_text, paired_bootstrap,
+                      query_metrics, small_sample_note)
 from .relevance import Relevance
 from .retrieval import Run
 
@@ -125,7 +126,7 @@ def default_comparisons(systems: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-HEADLINE = ["Hit@1", "Hit@4", "Hit@10", "MAP@10", "MAP@10 (textbook)", "MRR@10", "nDCG@10"]
+HEADLINE = ["Hit@1", "Hit@4", "Hit@10", "MAP@10", TEXTBOOK_MAP, TREC_MAP, "MRR@10", "nDCG@10"]
 
 
 def per_query_table(run: Run, rel: Relevance, ks=(1, 4, 10)) -> pd.DataFrame:
@@ -242,9 +243,11 @@ def regime_lines(results: dict[str, dict], trained: str = DEFAULT, metric: str =
     return out
 
 
-def format_table(t: pd.DataFrame, digits: int = 2) -> str:
-    """Plain-text rendering for the terminal and the README."""
-    return t.to_string(float_format=lambda x: f"{x:.{digits}f}")
+def format_table(t: pd.DataFrame, digits: int = 2, explain: bool = False) -> str:
+    """Plain-text rendering for the terminal and the README; ``explain`` adds a line per
+    column saying what it scores and divides by (:func:`~bmembed_lab.metrics.glossary`)."""
+    text = t.to_string(float_format=lambda x: f"{x:.{digits}f}")
+    return text + "".join(f"\n  {line}" for line in glossary(t.columns)) if explain else text
 
 
 def in_dev_split(query_id: str, fraction: float, seed: int) -> bool:

@@ -8,6 +8,7 @@ ids it holds]} with ``n_facts`` gold facts in all. Ranks are 1-based in the form
 from __future__ import annotations
 
 import math
+import re
 from typing import Hashable, Mapping, Sequence
 
 import numpy as np
@@ -80,12 +81,49 @@ def ndcg_at_k(ranked: Sequence[Hashable], grades: Mapping, k: int = 10) -> float
     return dcg / idcg if idcg > 0 else 0.0
 
 
+TEXTBOOK_MAP = "MAP@10 ÷min(R,10)"  # the textbook AP@10 (R: the question's relevant chunks)
+TREC_MAP = "map_cut_10 ÷R"  # trec_eval's
+OLD_NAMES = {"MAP@10 (textbook)": TEXTBOOK_MAP}  # as results written before the rename say it
+GLOSSARY = {  # column -> one line: what a question scores and what it is divided by
+    "Hit@k": "1 when a relevant item is in the top k, else 0 (a question counts once)",
+    "MAP@10": "Multihop-RAG's official MAP@10, the paper's headline: each gold fact found for "
+              "the first time at rank r adds 1/r; ÷ min(gold facts, 10)",
+    TEXTBOOK_MAP: "textbook average precision: precision@r summed at the relevant ranks r <= 10; "
+                  "÷ min(R, 10), R = the question's relevant items",
+    TREC_MAP: "trec_eval's map_cut_10: the same sum; ÷ R (a question with 20 relevant items "
+              "scores at most 0.5)",
+    "MRR@10": "1 / the rank of the first relevant item within 10, else 0 (no divisor)",
+    "nDCG@10": "graded gains (grade / log2(r + 1)) summed over the top 10; ÷ the ideal "
+               "ordering's sum",
+    "Recall@k": "gold facts held by the top k; ÷ all the question's gold facts",
+}
+
+
+def glossary(columns: Sequence[str]) -> list[str]:
+    """``name: meaning`` for each column (Hit@4 reads the Hit@k line), in the columns' order;
+    every table is read through the same lines (CLI footnotes, notebooks' hover text)."""
+    out = {}
+    for c in columns:
+        key = c if c in GLOSSARY else re.sub(r"@\d+$", "@k", str(c))
+        if key in GLOSSARY and key not in out:
+            out[key] = f"{key}: {GLOSSARY[key]}"
+    return list(out.values())
+
+
+def column(row: Mapping, name: str):
+    """``row[name]``, also from results stored before a column was renamed (:data:`OLD_NAMES`)."""
+    if name in row:
+        return row[name]
+    return next(row[old] for old, new in OLD_NAMES.items() if new == name and old in row)
+
+
 def query_metrics(ranked: Sequence[Hashable], grades: Mapping, facts: Mapping, n_facts: int,
                   ks: Sequence[int] = (1, 4, 10)) -> dict[str, float]:
-    """All metrics for one query, keyed as they appear in result tables."""
+    """All metrics for one query, keyed as they appear in result tables (:data:`GLOSSARY`)."""
     out = {f"Hit@{k}": hit_at_k(ranked, grades, k) for k in ks}
     out["MAP@10"] = multihop_ap_at_k(ranked, facts, n_facts, 10)
-    out["MAP@10 (textbook)"] = ap_at_k(ranked, grades, 10)
+    out[TEXTBOOK_MAP] = ap_at_k(ranked, grades, 10)
+    out[TREC_MAP] = trec_ap_at_k(ranked, grades, 10)
     out["MRR@10"] = mrr_at_k(ranked, grades, 10)
     out["nDCG@10"] = ndcg_at_k(ranked, grades, 10)
     out.update({f"Recall@{k}": recall_at_k(ranked, facts, n_facts, k) for k in ks})

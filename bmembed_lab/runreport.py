@@ -39,8 +39,8 @@ def run_report(pipe, json_path: Path | None = None) -> int:
     print("  " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
     if res is not None:
         print(f"\nRetrieval on the {res['questions']} questions, protocol {res['protocol']}, "
-              f"{res['level']} (percent; MAP@10 = Multihop-RAG's official variant):")
-        print(format_table(res["summary"]))
+              f"{res['level']} (percent; the columns are explained below the table):")
+        print(format_table(res["summary"], explain=True))
         if res["metric note"]:
             print(res["metric note"])
         if not res["comparisons"].empty:

@@ -48,6 +48,8 @@ def _(mo):
 
 @app.cell
 def _(mo, recompute, workbench):
+    from bmembed_lab.metrics import glossary
+
     pipe = workbench.open_pipeline(read_only=not recompute.value)  # opening only reads the cache
     if recompute.value:
         from bmembed_lab import cache as _cache
@@ -69,6 +71,8 @@ def _(mo, recompute, workbench):
             *[mo.callout(mo.md(_n), kind="warn") for _n in res["notes"]],
             mo.ui.table(res["summary"].round(2).reset_index(), selection=None),
             mo.md(res["metric note"]),
+            mo.accordion({"What each column scores, and what it divides by": mo.md(
+                "\n".join(f"- {_line}" for _line in glossary(res["summary"].columns)))}),
         ]
     )
     return pipe, res, systems, trained

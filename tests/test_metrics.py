@@ -105,7 +105,7 @@ def test_metrics_agree_with_sentence_transformers_information_retrieval_evaluato
                                   for c in range(n_docs)] for j in range(n_q)])
     pairs = {"Hit@1": theirs["accuracy@k"][1], "Hit@4": theirs["accuracy@k"][4],
              "Hit@10": theirs["accuracy@k"][10], "MRR@10": theirs["mrr@k"][10],
-             "nDCG@10": theirs["ndcg@k"][10], "MAP@10 (textbook)": theirs["map@k"][10],
+             "nDCG@10": theirs["ndcg@k"][10], M.TEXTBOOK_MAP: theirs["map@k"][10],
              **{f"Recall@{k}": theirs["recall@k"][k] for k in (1, 4, 10)}}
     for name, value in pairs.items():
         assert ours[name] == pytest.approx(float(value), abs=1e-9), name
@@ -117,7 +117,7 @@ def test_graded_ndcg_and_map_cut_10_agree_with_trec_eval():
     queries with more than 10 relevant documents): the same numbers to 1e-9."""
     import pytrec_eval
 
-    from bmembed_lab.metrics import ndcg_at_k, trec_ap_at_k
+    from bmembed_lab.metrics import TREC_MAP, ndcg_at_k, query_metrics
 
     rng = np.random.default_rng(11)
     n_docs, n_q = 60, 40
@@ -130,7 +130,7 @@ def test_graded_ndcg_and_map_cut_10_agree_with_trec_eval():
         qrels[f"q{j}"] = {f"d{c}": g for c, g in grades.items()}
         run[f"q{j}"] = {f"d{c}": float(scores[c]) for c in range(n_docs)}
         ours["ndcg"].append(ndcg_at_k(ranked, {c: float(g) for c, g in grades.items()}, 10))
-        ours["map"].append(trec_ap_at_k(ranked, grades, 10))
+        ours["map"].append(query_metrics(ranked, grades, {}, 0)[TREC_MAP])  # the table's column
     theirs = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "map_cut.10"}).evaluate(run)
     for j in range(n_q):
         assert ours["ndcg"][j] == pytest.approx(theirs[f"q{j}"]["ndcg_cut_10"], abs=1e-9)
@@ -142,3 +142,18 @@ def test_a_p_value_too_small_for_four_decimals_reads_p_below():
 
     assert p_text(0.0) == "p<0.0001" and p_text(0.00004) == "p<0.0001"
     assert p_text(0.0123) == "p=0.0123"
+
+
+def test_every_result_column_is_explained_with_its_divisor():
+    """Each column a results table shows has a glossary line, and the three MAP@10 variants'
+    lines name three different divisors (the names say them too)."""
+    from bmembed_lab.evaluation import HEADLINE
+
+    cols = list(M.query_metrics([1, 2], {1: 1.0}, {1: [0]}, 1)) + HEADLINE
+    lines = M.glossary(cols)
+    assert {line.split(":")[0] for line in lines} >= {"Hit@k", "Recall@k", "MAP@10", "MRR@10",
+                                                      M.TEXTBOOK_MAP, M.TREC_MAP, "nDCG@10"}
+    maps = [line for line in lines if "MAP@10" in line.split(":")[0] or "map_cut" in line]
+    assert [line.count("÷ min(gold facts, 10)") for line in maps] == [1, 0, 0]
+    assert "÷ min(R, 10)" in maps[1] and "÷ R" in maps[2]
+    assert M.column({"MAP@10 (textbook)": 0.5}, M.TEXTBOOK_MAP) == 0.5  # older results read
