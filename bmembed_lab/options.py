@@ -265,8 +265,9 @@ class TrainingConfig:
     )
     keep_checkpoints: int = opt(2, "checkpoints kept (older ones deleted)")
     report_to: list = opt([], "experiment trackers that get loss, learning rate, steps per second "
-                              "and every dev evaluation: [] (off) or [\"tensorboard\"] (written "
-                              "under the cache's tracking/ folder, one run per model key)")
+                              "and every dev evaluation: [] (off), \"tensorboard\" and/or "
+                              "\"mlflow\" (offline, under the cache's tracking/ folder, one run "
+                              "per model key)")
     hard_negatives: int = opt(1, "mnrl: hard negatives per query")
     negatives_from: str = opt("bm25", "mnrl: mine hard negatives from bm25 or base (the encoder)")
     negative_depth: int = opt(30, "mnrl: draw negatives from this top-k, the positive excluded")

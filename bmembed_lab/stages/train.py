@@ -309,7 +309,7 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
     if tcfg.report_to and (accelerator is None or accelerator.is_main_process):
         from ..tracking import Tracking
 
-        track = Tracking(tcfg.report_to, cache.sub_store(TRACKING) / key, tcfg.dev_metric)
+        track = Tracking(tcfg.report_to, cache.sub_store(TRACKING), key, tcfg.dev_metric)
         on_step = track.wrap(on_step)
         if selector is not None:
             selector.on_eval = track.dev
