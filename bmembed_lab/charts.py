@@ -202,3 +202,26 @@ def plotly_preload():
 
     figure = mo.ui.plotly(go.Figure(), config=PLOT_CONFIG)
     return mo.Html(f'<div style="display:none">{figure.text}</div>')
+
+
+def runs_figure(long) -> "object":
+    """Notebook 09's overlay: per run (``runlog.curves``' long table) the training loss as a
+    mean of 20 steps on the left and the dev score at each evaluation on the right, one colour
+    per run in both panels (plotly's 24-colour Dark24, so it wraps only past 24 runs)."""
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(
+        "training loss (mean of 20 steps)", "dev score at each evaluation (%)"))
+    for i, (run, part) in enumerate(long.groupby("run", sort=False)):
+        line = {"color": qualitative.Dark24[i % len(qualitative.Dark24)]}
+        loss, dev = part[part.kind == "training loss"], part[part.kind != "training loss"]
+        fig.add_trace(go.Scatter(x=loss.step, y=loss.value.rolling(20, min_periods=1).mean(),
+                                 mode="lines", name=run, legendgroup=run, line=line),
+                      row=1, col=1)
+        fig.add_trace(go.Scatter(x=dev.step, y=dev.value, mode="lines+markers", name=run,
+                                 legendgroup=run, showlegend=False, line=line), row=1, col=2)
+    fig.update_layout(height=400, legend={"orientation": "h", "y": -0.25})
+    fig.update_xaxes(title_text="step")
+    return fig

@@ -140,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget-minutes", type=float, default=0.0,
                    help="skip variants whose estimated training no longer fits (0 = no limit)")
 
+    p = sub.add_parser("runs", help="every trained run of the cache side by side: the settings "
+                                    "they differ in, dev gain over base (notebook 09 reads them)")
+    _common(p)
+    p.add_argument("--test", action="store_true", help="also score each run's export on the "
+                   "test questions against the base model (encodes the corpus once per run)")
+
     p = sub.add_parser("cache", help="list or clear the stage cache")
     p.add_argument("action", choices=["ls", "clear"], help="ls: list entries; clear: delete them")
     p.add_argument("--stage", help="only this stage (e.g. embeddings)")

@@ -267,8 +267,23 @@ def cmd_ablations(cfg: Config, args) -> int:
     return 0
 
 
+def cmd_runs(cfg: Config, args) -> int:
+    from . import runlog
+
+    pipe = _pipeline(cfg)
+    runs = runlog.read(pipe.cache)
+    if not runs:
+        print(f"no trained run in {pipe.cache.root}: bmembed-lab train -c CONFIG trains one")
+        return 0
+    print(runlog.settings_table(runs).to_string(index=False))
+    if args.test:
+        print("\nOn the test questions, against the base model (paired 95% intervals):")
+        print(runlog.test_table(pipe, runs).to_string(index=False))
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "ingest": cmd_ingest, "chunk": cmd_chunk, "queries": cmd_queries,
             "lists": cmd_lists, "evaluate": cmd_evaluate, "train": cmd_train,
-            "ablations": cmd_ablations, "encode": cmd_encode, "perturb": cmd_perturb,
-            "check": cmd_check, "diagnose": cmd_diagnose, "cache": cmd_cache,
-            "config": cmd_config}
+            "ablations": cmd_ablations, "runs": cmd_runs, "encode": cmd_encode,
+            "perturb": cmd_perturb, "check": cmd_check, "diagnose": cmd_diagnose,
+            "cache": cmd_cache, "config": cmd_config}

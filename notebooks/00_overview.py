@@ -1,7 +1,7 @@
 # /// script
 # [tool.marimo.opengraph]  # the title and line of this notebook's card in `bmembed-lab notebooks`
 # title = "00 · Overview"
-# description = "The method in brief, the nine notebooks, the corpus and what the method did on it"
+# description = "The method in brief, the ten notebooks, the corpus and what the method did on it"
 # ///
 import marimo
 
@@ -42,8 +42,10 @@ def _(mo):
        synonyms, every system's loss → `07_perturbation`
     8. **Which choices matter** — the paper's ablations rerun here: partitions and list size,
        BM25 depth, label temperature → `08_ablations`
+    9. **Which run wins** — every trained run of this cache side by side: curves, settings,
+       test results, a baseline method one click away → `09_runs`
 
-    This page, `00_overview`, is the ninth: the corpus in counts and what it found, below.
+    This page, `00_overview`, is the tenth: the corpus in counts and what it found, below.
     Open any of them with `bmembed-lab notebooks NN` (all of them: `bmembed-lab notebooks`; to
     change the code: `bmembed-lab notebooks --edit`).
     """)

@@ -372,7 +372,7 @@ def test_the_loss_reference_and_the_keyword_table_of_the_notebooks():
 def test_overview_names_every_notebook():
     text = (ROOT / "notebooks" / "00_overview.py").read_text()
     books = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
-    assert len(books) == 9 and [b for b in books if f"`{b}`" not in text] == []
+    assert len(books) == 10 and [b for b in books if f"`{b}`" not in text] == []
 
 
 def test_progress_bars_follow_the_work_reported(monkeypatch):

@@ -1,0 +1,147 @@
+"""Every training run in a cache, side by side: what notebook 09 and ``bmembed-lab runs`` show.
+
+A run is an exported model entry of the cache (``model/<key>/``): its ``train.json`` gives the
+method, the hyperparameters, the loss of every step and the dev curve that chose the exported
+step. :func:`settings_table` lists the runs with the settings in which they differ (seed,
+1/alpha, anchor ...), the dev questions they were chosen on (runs on the same ones compare)
+and their dev gain over the base model with its paired interval;
+:func:`curves` puts every run's loss and dev scores on one long table for an overlay;
+:func:`test_table` scores each run's export on the test questions against the base model
+(encoding the corpus once per run, then cached like any ``label=folder`` system).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .cache import MODEL
+
+SHOWN = {  # hyperparameter -> its column when the runs differ in it (the rest stay out)
+    "seed": "seed", "steps": "steps", "batch_size": "lists or pairs per step", "lr": "lr",
+    "alpha": "alpha (1/alpha: target temperature)", "loss": "loss", "anchor": "anchor",
+    "contrastive": "contrastive", "query_side": "query side", "lora": "LoRA",
+    "hard_negatives": "hard negatives", "warmup_steps": "warm-up steps",
+}
+
+
+@dataclass
+class Run:
+    key: str  # the model entry's key
+    info: dict  # its train.json
+    folder: Path  # its export (merged/), what `evaluate` reads as label=folder
+
+    @property
+    def method(self) -> str:
+        return self.info.get("method", "?")
+
+    @property
+    def label(self) -> str:
+        """A short system name (an identifier, as ``label=folder`` wants): the method and the
+        key's first six characters."""
+        return f"{self.method}_{self.key[:6]}"
+
+
+def read(cache, required: bool = False) -> list[Run]:
+    """The exported runs of ``cache``, oldest first (unreadable entries are left out); with
+    ``required``, none is :class:`~bmembed_lab.errors.NotComputed` (the notebooks' note)."""
+    root = cache.root / MODEL
+    out = []
+    for path in (root.glob("*/train.json") if root.is_dir() else []):
+        try:
+            info = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if (path.parent / "merged").is_dir():
+            out.append((path.stat().st_mtime, Run(path.parent.name, info, path.parent / "merged")))
+    if required and not out:
+        from .errors import NotComputed
+
+        raise NotComputed(MODEL)
+    return [r for _, r in sorted(out, key=lambda x: x[0])]
+
+
+def hyperparameters(run: Run) -> dict:
+    """The run's training options, with the default of each option its train.json predates."""
+    from dataclasses import asdict
+
+    from .options import TrainingConfig
+
+    return asdict(TrainingConfig()) | run.info.get("hyperparameters", {})
+
+
+def differing(runs: list[Run]) -> list[str]:
+    """The :data:`SHOWN` hyperparameters whose values differ between the runs."""
+    values = [hyperparameters(r) for r in runs]
+    return [k for k in SHOWN if len({json.dumps(v.get(k)) for v in values}) > 1]
+
+
+def dev_set(sel: dict) -> str:
+    """Which dev questions a run was chosen on: runs with the same text are comparable (a cache
+    shared by several corpora or dev settings holds several)."""
+    g = (sel or {}).get("gain over base") or {}
+    if "base" not in (sel or {}):
+        return "-"
+    return f"{g.get('queries', '?')} questions, base {sel['base']:.2f}"
+
+
+def gain_text(sel: dict) -> str:
+    g = (sel or {}).get("gain over base")
+    return "-" if not g else f"{g['diff']:+.2f} [{g['low']:+.2f}, {g['high']:+.2f}]"
+
+
+def settings_table(runs: list[Run]) -> pd.DataFrame:
+    """One row per run: its label, method, the settings the runs differ in, steps, training
+    minutes, the exported step and its dev gain over the base model (paired 95% interval)."""
+    keys = differing(runs)
+    rows = []
+    for r in runs:
+        sel, hp = r.info.get("selection") or {}, hyperparameters(r)
+        rows.append({"run": r.label, "method": r.method, "dev set": dev_set(sel),
+                     # the lists' key: sampling settings (strategy, m, k) and queries differ
+                     "training data": str(r.info.get("data_key", "?"))[:6],
+                     **{SHOWN[k]: hp.get(k) for k in keys},
+                     "steps": r.info.get("steps"),
+                     "minutes": round(r.info.get("seconds", 0.0) / 60, 1),
+                     "exported step": sel.get("best_step"),
+                     f"dev {sel.get('metric', 'score')} gain over base [95%]": gain_text(sel)})
+    return pd.DataFrame(rows).sort_values("dev set", kind="stable", ignore_index=True)
+
+
+def curves(runs: list[Run]) -> pd.DataFrame:
+    """Long table: run, kind ("training loss" or "dev <metric>"), step, value."""
+    rows = []
+    for r in runs:
+        rows += [{"run": r.label, "kind": "training loss", "step": x["step"], "value": x["loss"]}
+                 for x in r.info.get("losses", [])]
+        sel = r.info.get("selection") or {}
+        rows += [{"run": r.label, "kind": f"dev {sel.get('metric', 'score')}",
+                  "step": c["step"], "value": c["score"]} for c in sel.get("curve", [])]
+    return pd.DataFrame(rows, columns=["run", "kind", "step", "value"])
+
+
+def scorable(runs: list[Run]) -> list[Run]:
+    """The runs whose export ranks on its own: a query-side student's export is a query encoder
+    (its passages are the base model's), scored under its own config by ``evaluate``."""
+    return [r for r in runs if not r.info.get("hyperparameters", {}).get("query_side")]
+
+
+def test_table(pipe, runs: list[Run], metric: str = "MAP@10") -> pd.DataFrame:
+    """Each run's export on the test questions: its ``metric`` and its difference from the base
+    model with the paired 95% interval (each export encodes the corpus once, then is cached)."""
+    from .evaluation import compare_systems
+
+    runs = scorable(runs)
+    res = pipe.evaluate(["base", *[f"{r.label}={r.folder}" for r in runs]])
+    rows = []
+    for r in runs:
+        c = compare_systems(res["per_query"], r.label, "base", [metric]).iloc[0]
+        rows.append({"run": r.label, "method": r.method,
+                     metric: round(float(res["summary"].loc[r.label, metric]), 2),
+                     "minus base [95%]": f"{c['diff']:+.2f} [{c['ci_low']:+.2f}, "
+                                         f"{c['ci_high']:+.2f}]",
+                     "questions": int(c["queries"])})
+    return pd.DataFrame(rows, columns=["run", "method", metric, "minus base [95%]", "questions"])
