@@ -2,8 +2,8 @@
 
 A run is an exported model entry of the cache (``model/<key>/``): its ``train.json`` gives the
 method, the hyperparameters, the loss of every step and the dev curve that chose the exported
-step. :func:`settings_table` lists the runs with the settings in which they differ (seed,
-1/alpha, anchor ...), the dev questions they were chosen on (runs on the same ones compare)
+step. :func:`settings_table` lists the runs with what sets each apart (seed, alpha,
+anchor ...), the dev questions they were chosen on (runs on the same ones compare)
 and their dev gain over the base model with its paired interval;
 :func:`curves` puts every run's loss and dev scores on one long table for an overlay;
 :func:`test_table` scores each run's export on the test questions against the base model
@@ -13,6 +13,7 @@ and their dev gain over the base model with its paired interval;
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,11 +21,22 @@ import pandas as pd
 
 from .cache import MODEL
 
-SHOWN = {  # hyperparameter -> its column when the runs differ in it (the rest stay out)
-    "seed": "seed", "steps": "steps", "batch_size": "lists or pairs per step", "lr": "lr",
-    "alpha": "alpha (1/alpha: target temperature)", "loss": "loss", "anchor": "anchor",
+SHOWN = {  # hyperparameter -> its name where a run departs from the others (the rest stay out)
+    "seed": "seed", "steps": "steps", "batch_size": "batch", "lr": "lr",
+    "alpha": "alpha", "loss": "loss", "anchor": "anchor",
     "contrastive": "contrastive", "query_side": "query side", "lora": "LoRA",
     "hard_negatives": "hard negatives", "warmup_steps": "warm-up steps",
+}
+
+
+TOOLTIPS = {  # column -> what it says (notebook 09's headers; every key a settings_table column)
+    "dev set": "the dev questions the run's exported step was chosen on, and the base model's "
+               "score there: runs with the same text compare",
+    "differs in": "the settings where this run departs from what most runs used (batch: lists "
+                  "or question-positive pairs per step; lists: the key of its training lists, "
+                  "the same for runs on the same queries and lists: sampling strategy, m, k)",
+    "exported step": "the step the dev split chose: its weights are the export",
+    "minutes": "training time on the machine that ran it, dev evaluations included",
 }
 
 
@@ -73,10 +85,22 @@ def hyperparameters(run: Run) -> dict:
     return asdict(TrainingConfig()) | run.info.get("hyperparameters", {})
 
 
-def differing(runs: list[Run]) -> list[str]:
-    """The :data:`SHOWN` hyperparameters whose values differ between the runs."""
-    values = [hyperparameters(r) for r in runs]
-    return [k for k in SHOWN if len({json.dumps(v.get(k)) for v in values}) > 1]
+def settings(runs: list[Run]) -> list[str]:
+    """Per run, ``name value`` for each :data:`SHOWN` setting (and the training data's key)
+    where the run departs from what most of the runs used: what sets it apart, in a few words
+    ("seed 1", "alpha 10.0 · anchor 1.0"), "" for a run with the common settings."""
+    values = [{SHOWN[k]: v.get(k) for k in SHOWN} | {"lists": data_key(r)}
+              for r, v in zip(runs, map(hyperparameters, runs))]
+    common = {k: Counter(json.dumps(v[k]) for v in values).most_common(1)[0][0]
+              for k in values[0]} if values else {}
+    return [" · ".join(f"{k} {v[k]}" for k in v if json.dumps(v[k]) != common[k])
+            for v in values]
+
+
+def data_key(run: Run) -> str:
+    """The first characters of the training lists' key: runs with the same one trained on the
+    same queries and lists (sampling strategy, m, k)."""
+    return str(run.info.get("data_key", "?")).split("-")[-1][:6]
 
 
 def dev_set(sel: dict) -> str:
@@ -85,7 +109,7 @@ def dev_set(sel: dict) -> str:
     g = (sel or {}).get("gain over base") or {}
     if "base" not in (sel or {}):
         return "-"
-    return f"{g.get('queries', '?')} questions, base {sel['base']:.2f}"
+    return f"{g.get('queries', '?')} questions · base {sel['base']:.2f}"
 
 
 def gain_text(sel: dict) -> str:
@@ -94,20 +118,16 @@ def gain_text(sel: dict) -> str:
 
 
 def settings_table(runs: list[Run]) -> pd.DataFrame:
-    """One row per run: its label, method, the settings the runs differ in, steps, training
-    minutes, the exported step and its dev gain over the base model (paired 95% interval)."""
-    keys = differing(runs)
-    rows = []
-    for r in runs:
-        sel, hp = r.info.get("selection") or {}, hyperparameters(r)
-        rows.append({"run": r.label, "method": r.method, "dev set": dev_set(sel),
-                     # the lists' key: sampling settings (strategy, m, k) and queries differ
-                     "training data": str(r.info.get("data_key", "?"))[:6],
-                     **{SHOWN[k]: hp.get(k) for k in keys},
-                     "steps": r.info.get("steps"),
-                     "minutes": round(r.info.get("seconds", 0.0) / 60, 1),
-                     "exported step": sel.get("best_step"),
-                     f"dev {sel.get('metric', 'score')} gain over base [95%]": gain_text(sel)})
+    """One row per run: its label, method, dev gain over the base model (paired 95% interval),
+    what sets its settings apart (:func:`settings`), the dev questions it was chosen on, the
+    exported step and its training minutes; runs on the same dev questions together."""
+    rows = [{"run": r.label, "method": r.method,
+             f"dev {sel.get('metric', 'score')} − base [95%]": gain_text(sel),
+             "differs in": apart or "(the common settings)", "dev set": dev_set(sel),
+             "exported step": sel.get("best_step"),
+             "minutes": round(r.info.get("seconds", 0.0) / 60, 1)}
+            for r, apart, sel in zip(runs, settings(runs),
+                                     [r.info.get("selection") or {} for r in runs])]
     return pd.DataFrame(rows).sort_values("dev set", kind="stable", ignore_index=True)
 
 

@@ -34,7 +34,8 @@ def _(mo):
     Each run that exported a model (notebook 03, `bmembed-lab train`, `run`, `ablations`,
     another seed, another method) is one row below: the settings in which the runs differ, the
     step the dev split chose and its gain over the base model on the dev questions (paired 95%
-    interval). Tick rows to overlay their training loss and dev curves; score them on the
+    interval). Tick rows to overlay their training loss and dev curves (at first: the runs
+    chosen on the same dev questions as most, which compare); score them on the
     **test** questions with the button (each export encodes the corpus once, then it is cached).
     A method baseline is one click away.
     """)
@@ -71,8 +72,13 @@ def _(add, mo, runlog, workbench):
                                 "Train it with this config's settings (or load it)",
                                 command="bmembed-lab train -c CONFIG")
     settings = runlog.settings_table(runs)
-    picked = mo.ui.table(settings, selection="multi", initial_selection=list(range(len(runs))),
-                         page_size=15, label="runs (tick to overlay)")
+    _common = settings["dev set"].mode()[0]  # ticked at first: the runs that compare with most
+    picked = mo.ui.table(settings, selection="multi",
+                         initial_selection=[i for i, d in enumerate(settings["dev set"])
+                                            if d == _common],
+                         page_size=15, label="runs (tick to overlay)", show_data_types=False,
+                         show_column_summaries=False, wrapped_columns=["dev set", "differs in"],
+                         header_tooltip=runlog.TOOLTIPS)
     picked
     return cache_pipe, picked, runs
 
