@@ -99,14 +99,24 @@ GLOSSARY = {  # column -> one line: what a question scores and what it is divide
 }
 
 
-def glossary(columns: Sequence[str]) -> list[str]:
-    """``name: meaning`` for each column (Hit@4 reads the Hit@k line), in the columns' order;
-    every table is read through the same lines (CLI footnotes, notebooks' hover text)."""
+def tooltips(columns: Sequence[str]) -> dict[str, str]:
+    """{column: its :data:`GLOSSARY` line} for the columns that have one (Hit@4 reads the Hit@k
+    line): a table's hover text in the notebooks."""
     out = {}
     for c in columns:
         key = c if c in GLOSSARY else re.sub(r"@\d+$", "@k", str(c))
-        if key in GLOSSARY and key not in out:
-            out[key] = f"{key}: {GLOSSARY[key]}"
+        if key in GLOSSARY:
+            out[str(c)] = GLOSSARY[key]
+    return out
+
+
+def glossary(columns: Sequence[str]) -> list[str]:
+    """``name: meaning`` once per glossary entry the columns use, in the columns' order: the
+    CLI's footnotes and the notebooks' glossary read the same lines as :func:`tooltips`."""
+    out = {}
+    for c, text in tooltips(columns).items():
+        key = c if c in GLOSSARY else re.sub(r"@\d+$", "@k", c)
+        out.setdefault(key, f"{key}: {text}")
     return list(out.values())
 
 

@@ -48,7 +48,7 @@ def _(mo):
 
 @app.cell
 def _(mo, recompute, workbench):
-    from bmembed_lab.metrics import glossary
+    from bmembed_lab.metrics import glossary, tooltips
 
     pipe = workbench.open_pipeline(read_only=not recompute.value)  # opening only reads the cache
     if recompute.value:
@@ -69,7 +69,9 @@ def _(mo, recompute, workbench):
             mo.md(f"### Summary on the test questions (percent), protocol **{res['protocol']}**, "
                   f"{res['level']}"),
             *[mo.callout(mo.md(_n), kind="warn") for _n in res["notes"]],
-            mo.ui.table(res["summary"].round(2).reset_index(), selection=None),
+            mo.ui.table(res["summary"].round(2).reset_index(), selection=None,
+                        show_data_types=False, show_column_summaries=False,
+                        header_tooltip=tooltips(res["summary"].columns)),
             mo.md(res["metric note"]),
             mo.accordion({"What each column scores, and what it divides by": mo.md(
                 "\n".join(f"- {_line}" for _line in glossary(res["summary"].columns)))}),

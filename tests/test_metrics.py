@@ -157,3 +157,5 @@ def test_every_result_column_is_explained_with_its_divisor():
     assert [line.count("÷ min(gold facts, 10)") for line in maps] == [1, 0, 0]
     assert "÷ min(R, 10)" in maps[1] and "÷ R" in maps[2]
     assert M.column({"MAP@10 (textbook)": 0.5}, M.TEXTBOOK_MAP) == 0.5  # older results read
+    tips = M.tooltips(["queries", "Hit@1", "Hit@10", M.TREC_MAP])  # the notebooks' hover text
+    assert list(tips) == ["Hit@1", "Hit@10", M.TREC_MAP] and tips["Hit@1"] == M.GLOSSARY["Hit@k"]
