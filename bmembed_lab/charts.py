@@ -225,3 +225,34 @@ def runs_figure(long) -> "object":
     fig.update_layout(height=400, legend={"orientation": "h", "y": -0.25})
     fig.update_xaxes(title_text="step")
     return fig
+
+
+MOVE_COLOURS = {"closer": "#2ca02c", "further": "#d62728", "same": "#9e9e9e"}
+
+
+def rank_scatter(pairs, a: str, b: str, depth: int, texts: dict | None = None):
+    """04's scatter of ``workbench.rank_pairs``: each question's first gold rank under ``b``
+    (x) against ``a`` (y), log axes from 1 to past ``depth`` ("not found" at depth + 1), the
+    diagonal for "did not move", green below it (``a`` brought the gold closer), red above;
+    hover shows the question (``texts``: query id -> text)."""
+    import plotly.graph_objects as go
+
+    texts = texts or {}
+    fig = go.Figure()
+    top = depth + 1
+    fig.add_trace(go.Scatter(x=[1, top], y=[1, top], mode="lines", name="did not move",
+                             line={"dash": "dot", "color": "#7f7f7f"}, hoverinfo="skip"))
+    for move, part in pairs.groupby("move", sort=False):
+        fig.add_trace(go.Scatter(
+            x=part[f"rank ({b})"], y=part[f"rank ({a})"], mode="markers",
+            name=f"{move} ({len(part)})", marker={"color": MOVE_COLOURS[move], "opacity": 0.6},
+            text=[texts.get(q, q)[:120] for q in part.query_id],
+            hovertemplate="%{text}<br>" + b + ": %{x}, " + a + ": %{y}<extra></extra>"))
+    ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if t <= depth] + [top]
+    labels = [str(t) for t in ticks[:-1]] + ["not found"]
+    axis = {"type": "log", "range": [-0.05, float(np.log10(top)) + 0.05], "tickvals": ticks,
+            "ticktext": labels}
+    fig.update_layout(height=420, xaxis={**axis, "title": f"first gold rank, {b}"},
+                      yaxis={**axis, "title": f"first gold rank, {a}"},
+                      title=f"Which questions moved: {a} against {b} (below the line: closer)")
+    return fig

@@ -299,6 +299,19 @@ def gold_rank_moves(base_ranks: pd.Series, adapted_ranks: pd.Series, depth: int 
     }
 
 
+def rank_pairs(per_query: pd.DataFrame, a: str, b: str, depth: int) -> pd.DataFrame:
+    """Per question both systems rank: the first gold chunk's rank under ``b`` and ``a``
+    (past ``depth`` or never found: depth + 1) and whether ``a`` brought it closer, further or
+    left it (04's rank scatter: which questions moved)."""
+    ra = per_query[per_query.system == a].set_index("query_id")["gold_rank"]
+    rb = per_query[per_query.system == b].set_index("query_id")["gold_rank"]
+    common = ra.index.intersection(rb.index)
+    x = rb.loc[common].fillna(depth + 1).clip(upper=depth + 1).astype(int).to_numpy()
+    y = ra.loc[common].fillna(depth + 1).clip(upper=depth + 1).astype(int).to_numpy()
+    move = np.select([y < x, y > x], ["closer", "further"], "same")
+    return pd.DataFrame({"query_id": common, f"rank ({b})": x, f"rank ({a})": y, "move": move})
+
+
 def selected_keys(fig, points) -> set[tuple]:
     """The (model, kind, item) of each point a box or lasso selection on the map picked.
     marimo sends each point's trace (``curveNumber``) and index in it (``pointIndex``, or

@@ -132,6 +132,16 @@ def _(a, b, metric, mo, pipe, res, workbench):
 
 
 @app.cell
+def _(a, b, charts, mo, pipe, res, wl, workbench):
+    _depth = pipe.cfg.eval.depth
+    pairs = workbench.rank_pairs(res["per_query"], a.value, b.value, _depth)
+    rank_fig = charts.rank_scatter(pairs, a.value, b.value, _depth,
+                                   dict(zip(wl.query_id, wl.question)))
+    mo.ui.plotly(rank_fig, config=charts.PLOT_CONFIG)
+    return pairs, rank_fig
+
+
+@app.cell
 def _(mo, status, wl):
     shown = wl[wl.status == status.value]
     picked = mo.ui.table(shown.to_dict("records"), selection="single", page_size=10)

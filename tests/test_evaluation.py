@@ -90,3 +90,21 @@ def test_the_metric_note_says_when_map_and_mrr_agree_and_why():
     pq = per_query_table(run, two)  # MAP@10 (1 + 1/3) / 2, MRR@10 1: a difference to read
     assert pq["MAP@10"].round(3).tolist() == [0.667] and metric_note(pq, two.n_facts) == ""
     assert metric_note(pd.DataFrame(), {}) == ""
+
+
+def test_rank_pairs_say_which_questions_moved_and_the_scatter_draws_them():
+    """04's rank scatter: each question's first gold rank under both systems, a miss placed
+    past the depth, the move read off the two ranks; one trace per kind of move."""
+    import pandas as pd
+
+    from bmembed_lab import charts, workbench
+
+    pq = pd.DataFrame({"system": ["base"] * 3 + ["bmembed"] * 3, "query_id": ["q1", "q2", "q3"] * 2,
+                       "gold_rank": [5, None, 2, 1, 7, 2]})
+    pairs = workbench.rank_pairs(pq, "bmembed", "base", depth=100)
+    assert list(pairs["rank (base)"]) == [5, 101, 2] and list(pairs["rank (bmembed)"]) == [1, 7, 2]
+    assert list(pairs.move) == ["closer", "closer", "same"]
+    fig = charts.rank_scatter(pairs, "bmembed", "base", 100, {"q1": "what is it"})
+    moved = {t.name: list(t.x) for t in fig.data[1:]}
+    assert moved == {"closer (2)": [5, 101], "same (1)": [2]}
+    assert fig.data[1].text[0] == "what is it" and fig.layout.xaxis.ticktext[-1] == "not found"
