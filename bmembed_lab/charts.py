@@ -256,3 +256,35 @@ def rank_scatter(pairs, a: str, b: str, depth: int, texts: dict | None = None):
                       yaxis={**axis, "title": f"first gold rank, {a}"},
                       title=f"Which questions moved: {a} against {b} (below the line: closer)")
     return fig
+
+
+def regimes_figure(results: dict, trained: str, metric: str = "Hit@10"):
+    """00's two regimes side by side: per query set (name -> an ``evaluate`` result), BM25 minus
+    base (the teacher's lead) and ``trained`` minus base (what training on BM25's lists did),
+    in points with their paired 95% intervals as error bars; `run`'s "Both regimes" lines
+    (evaluation.regime_lines) in a figure."""
+    import plotly.graph_objects as go
+
+    bars = {"BM25 − base (the teacher's lead)": ("base - bm25", -1),
+            f"{trained} − base (what training did)": (f"{trained} - base", 1)}
+    fig = go.Figure()
+    for (label, (name, sign)), colour in zip(bars.items(), ("#ff7f0e", "#1f77b4")):
+        xs, ys, up, down = [], [], [], []
+        for regime, res in results.items():
+            c = res["comparisons"]
+            row = c[(c.comparison == name) & (c.metric == metric)]
+            if row.empty:
+                continue
+            r = row.iloc[0]
+            lo, hi = sorted((sign * r.ci_low, sign * r.ci_high))
+            xs.append(regime)
+            ys.append(sign * r["diff"])
+            up.append(hi - sign * r["diff"])
+            down.append(sign * r["diff"] - lo)
+        fig.add_trace(go.Bar(x=xs, y=ys, name=label, marker_color=colour,
+                             error_y={"type": "data", "array": up, "arrayminus": down}))
+    fig.add_hline(y=0, line={"color": "#444"})
+    fig.update_layout(barmode="group", height=360, yaxis_title=f"{metric}, points",
+                      title="Where BM25 leads, does training on its lists gain? (95% intervals)",
+                      legend={"orientation": "h", "y": -0.15})
+    return fig

@@ -34,6 +34,18 @@ def config_path() -> Path:
     return Path(os.environ.get(CONFIG_ENV) or demo_config())
 
 
+def shown_path(path: str | Path) -> str:
+    """A path as a page shows it: relative to the current folder when it lies under it, under
+    ``~`` when it lies in the home folder, else as it is (never a long absolute path where a
+    short one says the same)."""
+    p = Path(path).expanduser().resolve()
+    for root, prefix in ((Path.cwd().resolve(), ""), (Path.home().resolve(), "~/")):
+        if p == root or root in p.parents:
+            rel = p.relative_to(root).as_posix()
+            return prefix + rel if rel != "." else (prefix.rstrip("/") or ".")
+    return str(p)
+
+
 def open_pipeline(path: str | Path | None = None, overrides: list[str] | None = None,
                   read_only: bool = False):
     """The pipeline of the notebooks' config. ``read_only``: it only reads the stage cache (a

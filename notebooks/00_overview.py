@@ -14,8 +14,8 @@ def _():
     import marimo as mo
     import pandas as pd
 
-    from bmembed_lab import workbench
-    return mo, pd, workbench
+    from bmembed_lab import charts, workbench
+    return charts, mo, pd, workbench
 
 
 @app.cell
@@ -60,8 +60,8 @@ def _(mo, pd, workbench):
     mo.vstack(
         [
             mo.md(
-                f"**Config**: `{workbench.config_path()}` · corpus "
-                f"`{cfg.resolve(cfg.corpus.path).resolve()}` · "
+                f"**Config**: `{workbench.shown_path(workbench.config_path())}` · corpus "
+                f"`{workbench.shown_path(cfg.resolve(cfg.corpus.path))}` · "
                 f"encoder `{cfg.encoder.model}` · query protocol **{cfg.encoder.protocol}** "
                 "(clean = the model's own convention; reference = the paper's code, an "
                 "instruction before every query; see docs/method.md)"
@@ -87,9 +87,27 @@ def _(mo, pipe, workbench):
     mo.vstack([mo.md(f"**On this corpus:** {finding}"),
                mo.md("### Headline table (percent, test questions)" + ("" if trained else
                      " — no adapted model in the cache yet: train one in `03_training`")),
-               mo.ui.table(headline.round(2).reset_index(), selection=None),
+               mo.ui.table(headline.round(2).reset_index(), selection=None,
+                           show_data_types=False, show_column_summaries=False),
                mo.md(_res["metric note"])])
-    return finding, headline
+    return finding, headline, trained
+
+
+@app.cell
+def _(charts, mo, pipe, trained, workbench):
+    from bmembed_lab.evaluation import regime_lines
+
+    mo.stop(not trained or not pipe.cfg.eval.heldout_queries)
+    _real = workbench.from_cache(lambda: pipe.evaluate(workbench.systems_for(trained)))
+    _held = workbench.from_cache(lambda: pipe.evaluate(["bm25", "base", *trained], "heldout"))
+    regimes = {"real questions": _real, "keyword-style queries": _held}
+    mo.vstack([
+        mo.md("### Two regimes: the users' questions and queries of the kind it trained on"),
+        mo.ui.plotly(charts.regimes_figure(regimes, trained[0]), config=charts.PLOT_CONFIG),
+        mo.md("BMEmbed learns BM25's strengths: it should gain where BM25 leads base (orange "
+              "above zero) and may lose where base leads.\n\n" + "\n".join(
+                  f"- {_line.strip()}" for _line in regime_lines(regimes, trained[0])))])
+    return (regimes,)
 
 
 if __name__ == "__main__":

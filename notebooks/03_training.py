@@ -124,8 +124,6 @@ def _(charts, go, method, mo, overrides, train, workbench):
 
 @app.cell
 def _(charts, go, methods, mo, pd, pipe, trained_info, workbench):
-    from pathlib import Path as _Path
-
     from plotly.subplots import make_subplots
 
     losses = pd.DataFrame(trained_info["losses"])
@@ -168,7 +166,8 @@ def _(charts, go, methods, mo, pd, pipe, trained_info, workbench):
         [
             mo.ui.plotly(loss_fig, config=charts.PLOT_CONFIG),
             mo.md(
-                f"**Export**: `{_Path(trained_info['path']).resolve()}` · merged model `merged/` "
+                f"**Export**: `{workbench.shown_path(trained_info['path'])}` · merged model "
+                "`merged/` "
                 "(sentence-transformers and "
                 f"transformers load it) · model card `README.md` · "
                 f"{trained_info['trainable_parameters']:,} of {trained_info['total_parameters']:,} "

@@ -108,3 +108,24 @@ def test_rank_pairs_say_which_questions_moved_and_the_scatter_draws_them():
     moved = {t.name: list(t.x) for t in fig.data[1:]}
     assert moved == {"closer (2)": [5, 101], "same (1)": [2]}
     assert fig.data[1].text[0] == "what is it" and fig.layout.xaxis.ticktext[-1] == "not found"
+
+
+def test_the_regimes_figure_flips_base_minus_bm25_into_bm25s_lead():
+    """00's figure: per regime, BM25 - base (stored as base - bm25, so flipped with its
+    interval) and the trained model - base, as bars with their intervals as error bars."""
+    import pandas as pd
+
+    from bmembed_lab import charts
+
+    def res(base_bm25, gain):
+        rows = [("base - bm25", *base_bm25), ("bmembed - base", *gain)]
+        return {"comparisons": pd.DataFrame(
+            [{"comparison": c, "metric": "Hit@10", "diff": d, "ci_low": lo, "ci_high": hi}
+             for c, d, lo, hi in rows])}
+    fig = charts.regimes_figure({"real questions": res((5, 2, 8), (-1, -3, 1)),
+                                 "keyword-style queries": res((-20, -25, -15), (5, 2, 8))},
+                                "bmembed")
+    lead, trained = fig.data
+    assert list(lead.y) == [-5, 20] and list(trained.y) == [-1, 5]
+    assert list(lead.error_y.array) == [3, 5] and list(lead.error_y.arrayminus) == [3, 5]
+    assert list(trained.x) == ["real questions", "keyword-style queries"]

@@ -437,3 +437,17 @@ def test_ablations_notebook_reads_the_cached_sweep(tiny_toml):
     text = ablations.reading(table)
     assert text.startswith("Of 1 variant, ")  # k=100: the others are the tiny config's own
     assert "fine-to-coarse m=3, k=1000, 1/alpha=0.5: the default recipe itself" in text
+
+
+def test_pages_show_short_paths(tmp_path, monkeypatch):
+    """No long absolute path on a page (issue 34, line 6): under the current folder a path is
+    relative, under the home folder it starts with ~/, elsewhere it is left as it is."""
+    from bmembed_lab.workbench import shown_path
+
+    home, here = tmp_path / "home", tmp_path / "home" / "work"
+    (here / "data").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(here)
+    assert shown_path(here / "data") == "data" and shown_path(here) == "."
+    assert shown_path(home / "models" / "m") == "~/models/m"
+    assert shown_path("/opt/x") == "/opt/x"
