@@ -88,8 +88,11 @@ def _(mo, res, workbench):
     cmp["p_value"] = [p_text(p).removeprefix("p=").removeprefix("p") for p in cmp.p_value]
     chart_metric = mo.ui.dropdown(["MAP@10", "Hit@1", "Hit@4", "Hit@10", "nDCG@10"], value="MAP@10",
                                   label="chart metric")
+    _shown = cmp.rename(columns={"diff": "difference (points)", "ci_low": "95% low",
+                                 "ci_high": "95% high", "p_value": "p"})
     mo.vstack([mo.md("### Paired bootstrap: difference in points [95% interval]"),
-               mo.ui.table(cmp.to_dict("records"), selection=None, page_size=12), chart_metric])
+               mo.ui.table(_shown.to_dict("records"), selection=None, page_size=12),
+               chart_metric])
     return chart_metric, cmp
 
 

@@ -94,7 +94,8 @@ def _(mo, pd, pipe, recompute, systems, workbench):
             "uniformity_points",
         ]
     ]
-    mo.ui.table(au.round(4), selection=None)
+    mo.ui.table(au.round(4).rename(columns=lambda c: c.replace("_", " ")), selection=None,
+                show_data_types=False, show_column_summaries=False)
     return (au,)
 
 
