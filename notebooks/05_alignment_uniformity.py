@@ -123,7 +123,9 @@ def _(au, charts, go, mo, which):
                "subtitle": {"text": "lower alignment and higher |uniformity| are better; "
                                     "arrows go from base to each adapted model"}},
         xaxis_title=f"{'normalised ' if x == 'alignment_norm' else ''}alignment ↓",
-        yaxis_title="|uniformity| ↑ (more evenly spread)", height=480)
+        yaxis_title="|uniformity| ↑ (more evenly spread)", height=480,
+        # from zero on both axes: a change of 1% looks like one, not like the whole plot
+        xaxis={"rangemode": "tozero"}, yaxis={"rangemode": "tozero"})
     plane = mo.ui.plotly(fig, config=charts.PLOT_CONFIG)
     plane
     return fig, plane

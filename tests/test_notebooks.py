@@ -138,6 +138,7 @@ def test_alignment_uniformity_and_evaluation_notebooks_data(tiny_toml):
     assert (au.uniformity <= 0).all() and (au.uniformity_abs == -au.uniformity).all()
     assert list(fig.data[0].y) == list(au.uniformity_abs)
     assert len(fig.layout.annotations) == 1  # the base -> bmembed arrow
+    assert fig.layout.xaxis.rangemode == fig.layout.yaxis.rangemode == "tozero"  # no zoom to 1%
     assert list(defs["gains"]) == ["bmembed"] and "test questions" in defs["gains"]["bmembed"]
     _, ev = load_app(ROOT / "notebooks" / "04_evaluation.py").run()
     assert list(ev["res"]["summary"].index) == ["bm25", "base", "rrf", "bmembed", "rrf+bmembed"]
@@ -147,6 +148,9 @@ def test_alignment_uniformity_and_evaluation_notebooks_data(tiny_toml):
     assert str(wl["bmembed"].dtype).startswith("int") and all(
         isinstance(x, str) for x in wl.iloc[:, -1]
     )
+    pairs = ev["pairs"]  # the rank scatter: one point per question both systems rank
+    assert len(pairs) == len(wl) and set(pairs.move) <= {"closer", "further", "same"}
+    assert sum(len(t.x) for t in ev["rank_fig"].data[1:]) == len(pairs)
     chart = ev["diff_chart"].data[0]
     mapc = ev["res"]["comparisons"].query("metric == 'MAP@10'")
     assert sorted(chart.y) == sorted(mapc.comparison) and len(chart.error_x.array) == len(mapc)
