@@ -60,10 +60,12 @@ def from_cache(read, button: str = "", command: str = ""):
     """``read()`` on a read-only pipeline, or, when a stage it needs is not cached yet, stop the
     notebook cell with a note naming the stage and what computes it (``make demo``, the CLI,
     the cell's ``button``, or ``command``: the one CLI command that computes it, with
-    ``CONFIG`` standing for the notebooks' config)."""
+    ``CONFIG`` standing for the notebooks' config). Any other error of the package's
+    (:class:`~bmembed_lab.errors.InputError`: too few chunks for m, no labelled questions ...)
+    stops the cell with its message and fix (:func:`error_note`)."""
     import marimo as mo
 
-    from .errors import NotComputed
+    from .errors import InputError, NotComputed
 
     try:
         return read()
@@ -75,6 +77,19 @@ def from_cache(read, button: str = "", command: str = ""):
             f"**Not computed yet:** stage `{err.stage}` is not in the cache for this config. "
             f"Opening a notebook only reads the cache: {how}run {run} in a terminal, then "
             "reload."), kind="warn"))
+    except InputError as err:  # marimo's run mode shows a raised error as "An internal error"
+        mo.stop(True, error_note(err))
+
+
+def error_note(err) -> object:
+    """An :class:`~bmembed_lab.errors.InputError` as a notebook shows it: what is wrong, where
+    (the option or file) and the fix, in a red callout instead of marimo's "An internal error
+    occurred" (which is all a `marimo run` page shows of a raised exception)."""
+    import marimo as mo
+
+    where = f" (`{err.where}`)" if err.where else ""
+    fix = f"\n\n**Fix:** {err.fix}" if err.fix else ""
+    return mo.callout(mo.md(f"**{err.what}**{where}{fix}"), kind="danger")
 
 
 class Progress:

@@ -100,7 +100,7 @@ def _(charts, go, method, mo, overrides, train, workbench):
         return f
 
     trained_info = None
-    if method in pipe.cached_models() or train.value:
+    if method in workbench.from_cache(pipe.cached_models) or train.value:
         steps = pipe.cfg.training.steps
         with mo.status.progress_bar(
             total=steps, title=f"training {method}", remove_on_exit=True
@@ -113,7 +113,8 @@ def _(charts, go, method, mo, overrides, train, workbench):
                 if step % 5 == 0 or step == steps:
                     mo.output.replace(mo.ui.plotly(live_plot(), config=charts.PLOT_CONFIG))
 
-            tm, _key = pipe.trained(method, on_step=on_step, progress=False)
+            tm, _key = workbench.from_cache(  # an error of the package's shows with its fix
+                lambda: pipe.trained(method, on_step=on_step, progress=False))
         trained_info = tm.info | {"path": str(tm.path)}
     mo.stop(
         trained_info is None,

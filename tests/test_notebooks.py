@@ -455,3 +455,22 @@ def test_pages_show_short_paths(tmp_path, monkeypatch):
     assert shown_path(here / "data") == "data" and shown_path(here) == "."
     assert shown_path(home / "models" / "m") == "~/models/m"
     assert shown_path("/opt/x") == "/opt/x"
+
+
+def test_an_error_of_the_package_stops_a_cell_with_its_fix_not_an_internal_error(monkeypatch):
+    """marimo's run mode shows a raised exception as "An internal error occurred"; from_cache
+    turns the package's InputError (too few chunks for m, ...) into a callout with its fix."""
+    import marimo as mo
+
+    from bmembed_lab import workbench
+    from bmembed_lab.errors import InputError
+
+    shown = []
+    monkeypatch.setattr(mo, "stop", lambda pred, output=None: shown.append((pred, output)))
+
+    def bad():
+        raise InputError("only 4 chunks for m = 9", "sampling.m", "lower sampling.m to 4")
+    workbench.from_cache(bad)
+    (pred, note), = shown
+    assert pred is True and "only 4 chunks" in note.text and "lower sampling.m to 4" in note.text
+    assert "sampling.m" in note.text
