@@ -75,6 +75,12 @@ def _(mo, pipe, recompute, workbench):
             "Compute (or recompute) the BM25 ranking of the training queries",
         )
         _bar.update()
+    mo.stop(not ranking.query_ids, mo.callout(mo.md(
+        "**No training query matches any chunk under BM25** (skipped: "
+        + ", ".join(f"{len(v)} {k}" for k, v in ranking.skipped.items())
+        + "), so no list can be drawn. "
+        "**Fix:** check the training queries in `01_query_generation` (do they share words "
+        "with the corpus?) or give more documents."), kind="danger"))
     mo.md(
         f"**{len(ranking.query_ids):,}** training queries ranked over "
         f"**{len(pipe.chunks()[0]):,}** chunks "

@@ -48,7 +48,7 @@ def _(mo):
 def _(workbench):
     pipe = workbench.open_pipeline(read_only=True)  # opening only reads the cache
     chunks, _ = workbench.from_cache(pipe.chunks)
-    _q = pipe.questions()
+    _q = workbench.from_cache(pipe.questions)
     rel, query_ids, query_texts = _q.relevance, _q.ids, _q.texts
     return chunks, pipe, query_ids, query_texts, rel
 
