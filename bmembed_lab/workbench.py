@@ -71,8 +71,10 @@ def from_cache(read, button: str = "", command: str = ""):
         return read()
     except NotComputed as err:
         how = f"press **{button}**, or " if button else ""
+        demo = config_path().resolve() == Path(demo_config()).resolve()
         run = (f"`{command.replace('CONFIG', str(config_path()))}`" if command else
-               f"`make demo` (the demo config) or `bmembed-lab run -c {config_path()}`")
+               ("`make demo` (the demo config) or " if demo else "")
+               + f"`bmembed-lab run -c {config_path()}`")
         mo.stop(True, mo.callout(mo.md(
             f"**Not computed yet:** stage `{err.stage}` is not in the cache for this config. "
             f"Opening a notebook only reads the cache: {how}run {run} in a terminal, then "

@@ -474,3 +474,24 @@ def test_an_error_of_the_package_stops_a_cell_with_its_fix_not_an_internal_error
     (pred, note), = shown
     assert pred is True and "only 4 chunks" in note.text and "lower sampling.m to 4" in note.text
     assert "sampling.m" in note.text
+
+
+def test_a_not_computed_note_names_make_demo_only_for_the_demo(tiny_toml, monkeypatch):
+    """On one's own config the note names `bmembed-lab run -c` with that config, never `make
+    demo` (which computes the demo, not this corpus); on the demo config it names both."""
+    import marimo as mo
+
+    from bmembed_lab import workbench
+    from bmembed_lab.assets import demo_config
+    from bmembed_lab.errors import NotComputed
+
+    shown = []
+    monkeypatch.setattr(mo, "stop", lambda pred, output=None: shown.append(output.text))
+
+    def missing():
+        raise NotComputed("chunks")
+    workbench.from_cache(missing)
+    assert "make demo" not in shown[-1] and f"bmembed-lab run -c {tiny_toml}" in shown[-1]
+    monkeypatch.setenv("BMEMBED_CONFIG", str(demo_config()))
+    workbench.from_cache(missing)
+    assert "make demo" in shown[-1]
