@@ -248,7 +248,8 @@ def rank_scatter(pairs, a: str, b: str, depth: int, texts: dict | None = None):
             name=f"{move} ({len(part)})", marker={"color": MOVE_COLOURS[move], "opacity": 0.6},
             text=[texts.get(q, q)[:120] for q in part.query_id],
             hovertemplate="%{text}<br>" + b + ": %{x}, " + a + ": %{y}<extra></extra>"))
-    ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if t <= depth] + [top]
+    # ticks up to two thirds of the depth: a tick at the depth itself would sit on "not found"
+    ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if t * 1.5 <= top] + [top]
     labels = [str(t) for t in ticks[:-1]] + ["not found"]
     axis = {"type": "log", "range": [-0.05, float(np.log10(top)) + 0.05], "tickvals": ticks,
             "ticktext": labels}

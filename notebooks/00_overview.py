@@ -78,17 +78,23 @@ def _(mo, pd, workbench):
 
 @app.cell
 def _(mo, pipe, workbench):
+    from bmembed_lab.metrics import tooltips
+
     trained = workbench.from_cache(pipe.cached_models)
     systems = workbench.systems_for(trained)
     with mo.status.spinner(title="headline table (from the stage cache)"):
         _res = workbench.from_cache(lambda: pipe.evaluate(systems))
     headline = _res["summary"]
     finding = workbench.finding(_res)
+    _cols = [c for c in ("queries", "Hit@1", "Hit@4", "Hit@10", "MAP@10", "nDCG@10")
+             if c in headline.columns]  # what fits a projector; 04 has every column
     mo.vstack([mo.md(f"**On this corpus:** {finding}"),
                mo.md("### Headline table (percent, test questions)" + ("" if trained else
                      " — no adapted model in the cache yet: train one in `03_training`")),
-               mo.ui.table(headline.round(2).reset_index(), selection=None,
-                           show_data_types=False, show_column_summaries=False),
+               mo.ui.table(headline[_cols].round(2).reset_index(), selection=None,
+                           show_data_types=False, show_column_summaries=False,
+                           header_tooltip=tooltips(_cols)),
+               mo.md("The other MAP@10 definitions and MRR@10: `04_evaluation`."),
                mo.md(_res["metric note"])])
     return finding, headline, trained
 

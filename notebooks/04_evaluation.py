@@ -88,8 +88,10 @@ def _(mo, res, workbench):
     cmp["p_value"] = [p_text(p).removeprefix("p=").removeprefix("p") for p in cmp.p_value]
     chart_metric = mo.ui.dropdown(["MAP@10", "Hit@1", "Hit@4", "Hit@10", "nDCG@10"], value="MAP@10",
                                   label="chart metric")
-    _shown = cmp.rename(columns={"diff": "difference (points)", "ci_low": "95% low",
-                                 "ci_high": "95% high", "p_value": "p"})
+    _shown = cmp.assign(**{"difference, points [95%]": [
+        f"{r['diff']:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]" for _, r in cmp.iterrows()]})[
+        ["comparison", "metric", "difference, points [95%]", "p_value", "queries"]].rename(
+        columns={"p_value": "p", "queries": "questions"})
     mo.vstack([mo.md("### Paired bootstrap: difference in points [95% interval]"),
                mo.ui.table(_shown.to_dict("records"), selection=None, page_size=12),
                chart_metric])
