@@ -27,13 +27,17 @@ from .errors import InputError
 MLFLOW_EXPERIMENT = "bmembed-lab"  # every run of a cache, in one experiment
 
 
+def not_installed(tracker: str, packages: str) -> InputError:
+    return InputError(f"training.report_to names {tracker}, which is not installed",
+                      "training.report_to", f"pip install {packages} (or pip install "
+                      "'bmembed-lab[tracking]'), or leave it out")
+
+
 def tensorboard_writer(root: Path, run: str):
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
-        raise InputError("training.report_to names tensorboard, which is not installed",
-                         "training.report_to", "pip install tensorboard (or "
-                         "pip install 'bmembed-lab[tracking]'), or leave it out") from None
+        raise not_installed("tensorboard", "tensorboard") from None
 
     class Writer:
         def __init__(self):
@@ -57,9 +61,7 @@ def mlflow_writer(root: Path, run: str):
         import sqlalchemy  # noqa: F401
         from mlflow.tracking import MlflowClient
     except ImportError:
-        raise InputError("training.report_to names mlflow, which is not installed",
-                         "training.report_to", "pip install mlflow-skinny sqlalchemy alembic (or "
-                         "pip install 'bmembed-lab[tracking]'), or leave it out") from None
+        raise not_installed("mlflow", "mlflow-skinny sqlalchemy alembic") from None
 
     class Writer:
         def __init__(self):
