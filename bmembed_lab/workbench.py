@@ -14,9 +14,10 @@ import pandas as pd
 
 from . import methods
 from .assets import demo_config
-from .config import SamplingConfig, load_config
+from .config import load_config
 from .evaluation import systems_for  # noqa: F401 (the notebooks' lists of systems)
-from .partitions import entropy, partition_boundaries, target_distribution, target_warning
+from .listview import (  # noqa: F401 (the notebooks' views of the training lists)
+    design_list, listnet_floor, peaked_warning, target_spread)
 
 CONFIG_ENV = "BMEMBED_CONFIG"
 
@@ -148,53 +149,6 @@ def overrides(section: str, **values) -> list[str]:
     import json
 
     return [f"{section}.{k}={json.dumps(v)}" for k, v in values.items()]
-
-
-def design_list(ranking, row: int, chunks, sampling: SamplingConfig, alpha: float) -> dict:
-    """The partition designer's view of one query: interval edges over its candidates, one
-    list drawn with ``sampling`` (seeded per query, as in training), its items with text,
-    the target softmax(scores / alpha), its entropy and a warning if near one-hot / uniform.
-    Ranks and intervals are shown 1-based (rank 1 = BM25's first), as the CLI prints them;
-    the stored lists keep 0-based ranks."""
-    from .sampling import Ranking, sample_lists
-
-    n = int((ranking.indices[row] >= 0).sum())
-    k = min(sampling.k, n)
-    one = Ranking([ranking.query_ids[row]], [ranking.query_texts[row]],
-                  ranking.indices[row:row + 1], ranking.scores[row:row + 1])
-    lists = sample_lists(one, sampling, [c.chunk_id for c in chunks])
-    edges = partition_boundaries(k, sampling.m, sampling.strategy, sampling.ratio, sampling.first,
-                                 sampling.convention)
-    scores = lists.scores[0].astype(float)
-    p = target_distribution(scores, alpha)
-    items = pd.DataFrame(
-        {
-            "interval (ranks)": [
-                f"{a + 1}" if b - a == 1 else f"{a + 1}-{b}" for a, b in zip(edges[:-1], edges[1:])
-            ],
-            "rank": lists.ranks[0] + 1,
-            "bm25": scores.round(2),
-            "target p": p.astype(float).round(3),
-            "chunk": [chunks[j].chunk_id for j in lists.chunk_indices[0]],
-            "text": [chunks[j].text[:300] for j in lists.chunk_indices[0]],
-        }
-    )
-    return {"edges": edges, "candidates": n, "k": k, "items": items,
-            "curve": ranking.scores[row, :n].astype(float),
-            "entropy": float(entropy(p)), "max_entropy": float(np.log(len(p))),
-            "warning": target_warning(p) or peaked_warning(p)}
-
-
-def peaked_warning(p: np.ndarray, top: float = 0.9) -> str | None:
-    """A warning when one item holds ``top`` of a list's target or more: its entropy may pass
-    :func:`~.partitions.target_warning`'s threshold, yet the list mostly teaches which chunk
-    comes first. (Kept here: partitions.py keys every cached training list.)"""
-    peak = float(np.max(p))
-    if peak < top:
-        return None
-    return (f"near one-hot: the top item holds {peak:.0%} of the target (normalised entropy "
-            f"{float(entropy(p)) / np.log(len(p)):.2f}); the list mostly teaches which chunk is "
-            "first (raise alpha)")
 
 
 def win_loss(per_query: pd.DataFrame, a: str, b: str, metric: str = "Hit@10") -> pd.DataFrame:
@@ -385,13 +339,6 @@ def map_table(coords: pd.DataFrame, chunks, grades: dict, question: str, texts: 
     return t
 
 
-def listnet_floor(scores: np.ndarray, alpha: float) -> float:
-    """The lowest ListNet loss the lists allow: the mean entropy of their targets
-    softmax(BM25 / alpha) (cross-entropy equals it when the model matches every target), the
-    training loss's own target (:func:`~.partitions.target_distribution`)."""
-    return float(entropy(target_distribution(scores, alpha)).mean())
-
-
 def training_estimate(cache, method: str, steps: int, per_step: int, list_size: int,
                       eval_every: int = 0, requested: int | None = None) -> str:
     """A sentence estimating a run's time from :mod:`bmembed_lab.timing` (training and dev
@@ -412,3 +359,5 @@ def training_estimate(cache, method: str, steps: int, per_step: int, list_size: 
     return (f"Estimated {e['train'] / 60:.1f} min of training ({steps} steps x {per_step} per "
             f"step x {texts} texts at {e['rate'] * 1000:.0f} ms per text, the median of "
             f"{e['runs']} run(s) in this cache){evals}{raised}.")
+
+

@@ -219,10 +219,36 @@ def _(charts, go, mo, view):
         [
             warn,
             mo.ui.plotly(target_fig, config=charts.PLOT_CONFIG),
-            mo.ui.table(_items, selection=None, page_size=20),
+            mo.ui.table(_items, selection=None, page_size=20, show_data_types=False,
+                        show_column_summaries=False, wrapped_columns=["text"]),
         ]
     )
     return (target_fig,)
+
+
+@app.cell
+def _(alpha, charts, go, mo, pipe, workbench):
+    _lists = workbench.from_cache(pipe.training_lists)[0]
+    _trained_alpha = pipe.cfg.training.alpha
+    spread = workbench.target_spread(_lists.scores, alpha.value)
+    _at_training = workbench.target_spread(_lists.scores, _trained_alpha)
+    spread_fig = go.Figure(go.Histogram(x=spread["normalised"], xbins={"start": 0, "end": 1.0001,
+                                                                        "size": 0.05},
+                                        marker_color="#2ca02c"))
+    spread_fig.update_layout(
+        title=f"Every training list's target at alpha {alpha.value:g}",
+        xaxis={"range": [0, 1], "title": "entropy / log(m): 0 = one-hot, 1 = uniform"},
+        yaxis_title="lists", height=300, margin={"t": 50})
+    mo.vstack([
+        mo.ui.plotly(spread_fig, config=charts.PLOT_CONFIG),
+        mo.md(f"At this alpha **{spread['peaked']:.0%}** of the {len(_lists.scores):,} training "
+              "lists (the config's k, m and strategy) are near one-hot (top item >= 90%). "
+              f"Training uses the config's alpha **{_trained_alpha:g}**, where "
+              f"**{_at_training['peaked']:.0%}** are" + (
+                  " — the same setting as the slider." if alpha.value == _trained_alpha else
+                  "; move the slider to it to see what training sees.")),
+    ])
+    return (spread, spread_fig)
 
 
 @app.function

@@ -46,6 +46,7 @@ def test_partition_designer_data(tiny_toml):
     from bmembed_lab import workbench
 
     workbench.open_pipeline().training_ranking()  # opening only reads the cache
+    lists = workbench.open_pipeline().training_lists()[0]  # what 02's histogram reads
     _, defs = load_app(ROOT / "notebooks" / "02_bm25_sampling.py").run()
     view, fig = defs["view"], defs["fig"]
     items = view["items"]
@@ -57,6 +58,10 @@ def test_partition_designer_data(tiny_toml):
     sampled = fig.data[1]
     assert list(sampled.x) == list(items["rank"]) and list(sampled.y) == list(items["bm25"])
     assert len(fig.data[0].y) == view["candidates"]
+    spread = defs["spread"]  # every training list's target at the slider's alpha
+    assert len(spread["normalised"]) == len(lists.scores)
+    assert 0 <= spread["peaked"] <= 1 and len(defs["spread_fig"].data[0].x) == len(
+        spread["normalised"])
 
 
 def test_embedding_map_data(tiny_toml):

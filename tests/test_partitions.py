@@ -77,3 +77,14 @@ def test_the_designers_target_is_the_training_losss_target():
             rtol=2e-6,
             atol=1e-7,
         )
+
+
+def test_target_spread_over_every_list_at_an_alpha():
+    """02's histogram: a list with equal scores is uniform (1), one with a far-ahead top item
+    is near one-hot at a low alpha and spreads at a high one; the peaked share follows."""
+    from bmembed_lab.listview import target_spread
+
+    scores = np.array([[5.0, 5.0, 5.0], [30.0, 1.0, 0.0]])
+    low, high = target_spread(scores, 1.0), target_spread(scores, 50.0)
+    assert low["normalised"][0] == pytest.approx(1.0, abs=1e-5) and low["normalised"][1] < 0.01
+    assert low["peaked"] == 0.5 and high["peaked"] == 0.0 and high["normalised"][1] > 0.8
