@@ -42,6 +42,7 @@ def design_list(ranking, row: int, chunks, sampling: SamplingConfig, alpha: floa
         }
     )
     return {"edges": edges, "candidates": n, "k": k, "items": items,
+            "rows": [int(j) for j in lists.chunk_indices[0]],  # the items' chunk rows
             "curve": ranking.scores[row, :n].astype(float),
             "entropy": float(entropy(p)), "max_entropy": float(np.log(len(p))),
             "warning": target_warning(p) or peaked_warning(p)}
@@ -73,3 +74,20 @@ def target_spread(scores: np.ndarray, alpha: float, top: float = 0.9) -> dict:
     p = target_distribution(scores, alpha)
     return {"normalised": entropy(p) / np.log(p.shape[-1]),
             "peaked": float((p.max(axis=-1) >= top).mean())}
+
+
+def model_view(pipe, system: str, query: str, rows: list[int], target: np.ndarray,
+               tau: float) -> dict:
+    """What a model makes of one designed list: its own distribution softmax(cos / tau) over
+    the items (the student side of the ListNet loss, paper Eq. 3) and the per-list loss
+    cross-entropy(target, model), beside the target's own entropy (the loss's floor). The
+    chunks' embeddings come from the cache; the query is encoded now (one text)."""
+    chunks = pipe.chunk_embeddings(system)[0][rows]
+    q = pipe.encoder(system).encode([query], is_query=True, progress=False)[0]
+    z = (np.asarray(chunks, dtype=np.float64) @ q) / tau
+    model = np.exp(z - z.max())
+    model /= model.sum()
+    t = np.asarray(target, dtype=np.float64)
+    return {"model p": model, "cosine": z * tau,
+            "loss": float(-(t * np.log(np.clip(model, 1e-12, None))).sum()),
+            "floor": float(entropy(t))}

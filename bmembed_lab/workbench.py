@@ -17,7 +17,7 @@ from .assets import demo_config
 from .config import load_config
 from .evaluation import systems_for  # noqa: F401 (the notebooks' lists of systems)
 from .listview import (  # noqa: F401 (the notebooks' views of the training lists)
-    design_list, listnet_floor, peaked_warning, target_spread)
+    design_list, listnet_floor, model_view, peaked_warning, target_spread)
 
 CONFIG_ENV = "BMEMBED_CONFIG"
 

@@ -220,10 +220,44 @@ def _(charts, go, mo, view):
             warn,
             mo.ui.plotly(target_fig, config=charts.PLOT_CONFIG),
             mo.ui.table(_items, selection=None, page_size=20, show_data_types=False,
-                        show_column_summaries=False, wrapped_columns=["text"]),
+                        show_column_summaries=False),
         ]
     )
     return (target_fig,)
+
+
+@app.cell
+def _(mo, pipe, workbench):
+    _systems = ["base"] + workbench.from_cache(pipe.cached_models)
+    student = mo.ui.dropdown(["(off)"] + _systems, value="(off)",
+                             label="beside the target: a model's own distribution over this list")
+    student
+    return (student,)
+
+
+@app.cell
+def _(charts, go, mo, pipe, query, ranking, student, view, workbench):
+    mo.stop(student.value == "(off)")
+    _items = view["items"]
+    _tau = pipe.cfg.training.tau
+    with mo.status.spinner(title=f"encoding the query with {student.value}"):
+        own = workbench.from_cache(lambda: workbench.model_view(
+            pipe, student.value, ranking.query_texts[query.value], view["rows"],
+            _items["target p"].to_numpy(), _tau))
+    _x = [str(r) for r in _items["rank"]]
+    own_fig = go.Figure([go.Bar(x=_x, y=_items["target p"], name="target softmax(BM25 / alpha)",
+                                marker_color="#2ca02c"),
+                         go.Bar(x=_x, y=own["model p"], name=f"{student.value}: softmax(cos / tau)",
+                                marker_color="#1f77b4")])
+    own_fig.update_layout(barmode="group", height=320, xaxis_title="rank of the sampled chunk",
+                          yaxis_title="probability", margin={"t": 50},
+                          title=f"ListNet loss on this list: {own['loss']:.3f} "
+                                f"(its floor, the target's entropy: {own['floor']:.3f})")
+    mo.vstack([mo.ui.plotly(own_fig, config=charts.PLOT_CONFIG),
+               mo.md(f"tau = {_tau:g} (the student's temperature, `training.tau`). Training "
+                     "lowers this loss towards the floor by moving the blue bars onto the "
+                     "green ones.")])
+    return own, own_fig
 
 
 @app.cell

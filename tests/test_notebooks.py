@@ -58,6 +58,12 @@ def test_partition_designer_data(tiny_toml):
     sampled = fig.data[1]
     assert list(sampled.x) == list(items["rank"]) and list(sampled.y) == list(items["bm25"])
     assert len(fig.data[0].y) == view["candidates"]
+    pipe = workbench.open_pipeline()  # the base model's own distribution over the drawn list
+    own = workbench.model_view(pipe, "base", "a question", view["rows"],
+                               items["target p"].to_numpy(), pipe.cfg.training.tau)
+    assert own["model p"].sum() == pytest.approx(1.0) and own["loss"] >= own["floor"] - 1e-6
+    same = workbench.model_view(pipe, "base", "a question", view["rows"], own["model p"], 0.05)
+    assert same["loss"] == pytest.approx(same["floor"], abs=1e-6)  # at the target: the floor
     spread = defs["spread"]  # every training list's target at the slider's alpha
     assert len(spread["normalised"]) == len(lists.scores)
     assert 0 <= spread["peaked"] <= 1 and len(defs["spread_fig"].data[0].x) == len(
