@@ -171,5 +171,27 @@ def _(mo, picked, pipe, res, systems, workbench):
     return (drill,)
 
 
+@app.cell
+def _(mo):
+    from bmembed_lab import slices
+
+    slice_kind = mo.ui.dropdown(list(slices.KINDS), value="keyword overlap",
+                                label="slice the questions by")
+    slice_kind
+    return slice_kind, slices
+
+
+@app.cell
+def _(a, b, mo, pipe, res, slice_kind, slices, workbench):
+    _chunks = workbench.from_cache(pipe.chunks)[0]
+    _of = slices.labels(slice_kind.value, pipe.questions(), _chunks, pipe.cfg.bm25)
+    sliced = slices.table(res["per_query"], a.value, b.value, _of)
+    mo.vstack([mo.md(f"**{a.value} against {b.value}, MAP@10 by {slice_kind.value}** (slices of "
+                     "5 questions or more; paired 95% intervals, wide on small slices)"),
+               mo.ui.table(sliced, selection=None, page_size=10, show_data_types=False,
+                           show_column_summaries=False)])
+    return (sliced,)
+
+
 if __name__ == "__main__":
     app.run()

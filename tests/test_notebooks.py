@@ -159,6 +159,8 @@ def test_alignment_uniformity_and_evaluation_notebooks_data(tiny_toml):
     assert str(wl["bmembed"].dtype).startswith("int") and all(
         isinstance(x, str) for x in wl.iloc[:, -1]
     )
+    sliced = ev["sliced"]  # by keyword overlap: every slice of 5+ questions, sizes adding up
+    assert sliced.questions.sum() <= len(wl) and (sliced.questions >= 5).all()
     pairs = ev["pairs"]  # the rank scatter: one point per question both systems rank
     assert len(pairs) == len(wl) and set(pairs.move) <= {"closer", "further", "same"}
     assert sum(len(t.x) for t in ev["rank_fig"].data[1:]) == len(pairs)
