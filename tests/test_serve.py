@@ -24,8 +24,8 @@ def test_a_notebook_is_named_by_number_name_or_path_and_a_wrong_name_lists_the_r
         serve.notebook_path(str(ROOT / "bench" / "reference_notebooks"))
         == ROOT / "bench" / "reference_notebooks"
     )
-    with pytest.raises(InputError, match="no notebook '09'") as err:
-        serve.notebook_path("09")
+    with pytest.raises(InputError, match="no notebook '10'") as err:
+        serve.notebook_path("10")
     assert "07_perturbation" in err.value.fix
     with pytest.raises(InputError, match="more than one"):
         serve.notebook_path("0")
