@@ -237,26 +237,28 @@ def _(mo, pipe, workbench):
 
 @app.cell
 def _(charts, go, mo, pipe, query, ranking, student, view, workbench):
-    mo.stop(student.value == "(off)")
-    _items = view["items"]
-    _tau = pipe.cfg.training.tau
-    with mo.status.spinner(title=f"encoding the query with {student.value}"):
-        own = workbench.from_cache(lambda: workbench.model_view(
-            pipe, student.value, ranking.query_texts[query.value], view["rows"],
-            _items["target p"].to_numpy(), _tau))
-    _x = [str(r) for r in _items["rank"]]
-    own_fig = go.Figure([go.Bar(x=_x, y=_items["target p"], name="target softmax(BM25 / alpha)",
-                                marker_color="#2ca02c"),
-                         go.Bar(x=_x, y=own["model p"], name=f"{student.value}: softmax(cos / tau)",
-                                marker_color="#1f77b4")])
-    own_fig.update_layout(barmode="group", height=320, xaxis_title="rank of the sampled chunk",
-                          yaxis_title="probability", margin={"t": 50},
-                          title=f"ListNet loss on this list: {own['loss']:.3f} "
-                                f"(its floor, the target's entropy: {own['floor']:.3f})")
+    own, own_fig = None, None  # (off): nothing encoded, no model loaded
+    if student.value != "(off)":
+        _items = view["items"]
+        _tau = pipe.cfg.training.tau
+        with mo.status.spinner(title=f"encoding the query with {student.value}"):
+            own = workbench.from_cache(lambda: workbench.model_view(
+                pipe, student.value, ranking.query_texts[query.value], view["rows"],
+                _items["target p"].to_numpy(), _tau))
+        _x = [str(r) for r in _items["rank"]]
+        own_fig = go.Figure([
+            go.Bar(x=_x, y=_items["target p"], name="target softmax(BM25 / alpha)",
+                   marker_color="#2ca02c"),
+            go.Bar(x=_x, y=own["model p"], name=f"{student.value}: softmax(cos / tau)",
+                   marker_color="#1f77b4")])
+        own_fig.update_layout(barmode="group", height=320, xaxis_title="rank of the sampled chunk",
+                              yaxis_title="probability", margin={"t": 50},
+                              title=f"ListNet loss on this list: {own['loss']:.3f} "
+                                    f"(its floor, the target's entropy: {own['floor']:.3f})")
     mo.vstack([mo.ui.plotly(own_fig, config=charts.PLOT_CONFIG),
-               mo.md(f"tau = {_tau:g} (the student's temperature, `training.tau`). Training "
-                     "lowers this loss towards the floor by moving the blue bars onto the "
-                     "green ones.")])
+               mo.md(f"tau = {pipe.cfg.training.tau:g} (the student's temperature, "
+                     "`training.tau`). Training lowers this loss towards the floor by moving the "
+                     "blue bars onto the green ones.")]) if own_fig is not None else mo.md("")
     return own, own_fig
 
 

@@ -16,7 +16,8 @@ def test_exported_notebook_runs_in_a_jupyter_kernel(tmp_path, tiny_toml):  # noq
 
     from bmembed_lab import workbench
 
-    workbench.open_pipeline().training_ranking()  # the notebook only reads the cache
+    workbench.open_pipeline().training_lists()  # the notebook only reads the cache (ranking,
+    # and the lists its histogram reads)
 
     out = tmp_path / "02_bm25_sampling.ipynb"
     r = subprocess.run(
