@@ -24,7 +24,8 @@ from .cache import MODEL
 SHOWN = {  # hyperparameter -> its name where a run departs from the others (the rest stay out)
     "seed": "seed", "steps": "steps", "batch_size": "batch", "lr": "lr",
     "alpha": "alpha", "loss": "loss", "anchor": "anchor",
-    "contrastive": "contrastive", "query_side": "query side", "lora": "LoRA",
+    "contrastive": "contrastive", "query_side": "query side", "teacher": "teacher",
+    "lora": "LoRA",
     "hard_negatives": "hard negatives", "warmup_steps": "warm-up steps",
 }
 
