@@ -84,10 +84,9 @@ def model_view(pipe, system: str, query: str, rows: list[int], target: np.ndarra
     chunks' embeddings come from the cache; the query is encoded now (one text)."""
     chunks = pipe.chunk_embeddings(system)[0][rows]
     q = pipe.encoder(system).encode([query], is_query=True, progress=False)[0]
-    z = (np.asarray(chunks, dtype=np.float64) @ q) / tau
-    model = np.exp(z - z.max())
-    model /= model.sum()
+    cos = np.asarray(chunks, dtype=np.float64) @ q
+    model = target_distribution(cos, tau).astype(np.float64)  # the same softmax as the target's
     t = np.asarray(target, dtype=np.float64)
-    return {"model p": model, "cosine": z * tau,
+    return {"model p": model, "cosine": cos,
             "loss": float(-(t * np.log(np.clip(model, 1e-12, None))).sum()),
             "floor": float(entropy(t))}

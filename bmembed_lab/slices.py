@@ -23,7 +23,7 @@ def labels(kind: str, questions, chunks, bm25_cfg) -> dict[str, str]:
     relevant chunk (the best-graded one stands for the question). Words are BM25's own
     (``bm25_cfg``: its tokenizer, stopwords and stemmer), so overlap means what BM25 matches."""
     rel = questions.relevance
-    out = {}
+    out, gold_words = {}, {}  # a chunk's words, tokenized once for all its questions
     for qid, text in zip(questions.ids, questions.texts):
         grades = rel.grades.get(qid)
         if not grades:
@@ -35,7 +35,9 @@ def labels(kind: str, questions, chunks, bm25_cfg) -> dict[str, str]:
             out[qid] = " ".join(text.lower().split()[:TEMPLATE_WORDS]) + " ..."
         elif kind == "keyword overlap":
             words = set(tokenize_cfg([text], bm25_cfg)[0])
-            held = len(words & set(tokenize_cfg([gold.text], bm25_cfg)[0]))
+            if gold.chunk_id not in gold_words:
+                gold_words[gold.chunk_id] = set(tokenize_cfg([gold.text], bm25_cfg)[0])
+            held = len(words & gold_words[gold.chunk_id])
             share = held / len(words) if words else 0.0
             i = int(np.searchsorted(OVERLAP_BINS, share, side="right")) - 1
             out[qid] = f"{OVERLAP_BINS[i]:.0%}-{min(OVERLAP_BINS[i + 1], 1.0):.0%} of its words"
