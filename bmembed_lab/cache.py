@@ -43,12 +43,12 @@ QUERIES, HELDOUT = "queries", "heldout_queries"
 RANKING, LISTS = "train_ranking", "lists"
 NEGATIVES, MODEL, AUTO = "negatives", "model", "auto"
 EMBEDDINGS, BM25_RUN, DENSE_RUN, RRF_RUN = "embeddings", "bm25_run", "dense_run", "rrf_run"
-EVALUATION = "evaluation"
+EVALUATION, CHECK = "evaluation", "check"
 PERTURBATIONS, STUDY = "perturbations", "perturbation_study"
 DIAGNOSTICS, EMBEDDING_MAP = "diagnostics", "embedding_map"
 STAGE_FOLDERS = (DATASET, CHUNKS, RELEVANCE, QUERIES, HELDOUT, RANKING, LISTS, NEGATIVES, MODEL,
-                 AUTO, EMBEDDINGS, BM25_RUN, DENSE_RUN, RRF_RUN, EVALUATION, PERTURBATIONS, STUDY,
-                 DIAGNOSTICS, EMBEDDING_MAP)
+                 AUTO, EMBEDDINGS, BM25_RUN, DENSE_RUN, RRF_RUN, EVALUATION, CHECK, PERTURBATIONS,
+                 STUDY, DIAGNOSTICS, EMBEDDING_MAP)
 # sub-stores: folders that are not stage entries (keyed by run, not by stage key)
 LLM_CALLS = "llm_calls"  # one file per LLM reply, so an interrupted generation resumes
 TRAIN_RUNS = "train_runs"  # checkpoints of unfinished training runs

@@ -168,12 +168,17 @@ def run_check(pipe, n_boot: int | None = None) -> dict:
     return out
 
 
-def format_report(r: dict) -> str:
-    """The check as a terminal report, verdict first."""
+def verdict_line(r: dict) -> str:
+    """The check's verdict in one line, as the report and notebook 00 open with it."""
     against = (" against the base model run the same way (the paper's query prefix), not "
                "against the clean base model") if r["protocol"] == "reference" else ""
-    lines = [f"Verdict: BMEmbed is expected to {r['verdict'].upper()}{against}"
-             if r["verdict"] != "unclear" else "Verdict: UNCLEAR", ""]
+    return (f"BMEmbed is expected to {r['verdict'].upper()}{against}"
+            if r["verdict"] != "unclear" else "UNCLEAR")
+
+
+def format_report(r: dict) -> str:
+    """The check as a terminal report, verdict first."""
+    lines = [f"Verdict: {verdict_line(r)}", ""]
     lines += [f"- {x}" for x in r["reasons"]]
     lines += ["", f"protocol: {r['protocol']} (query prefix {r['query prefix']!r})",
               f"questions: {r['questions']['count']} ({r['questions']['split']} queries, scored "

@@ -212,9 +212,9 @@ def cmd_diagnose(cfg: Config, args) -> int:
 
 
 def cmd_check(cfg: Config, args) -> int:
-    from .check import format_report, run_check
+    from .check import format_report
 
-    r = run_check(_pipeline(cfg))
+    r = _pipeline(cfg).check()
     print(format_report(r))
     if args.json:
         atomic_write_text(args.json, json.dumps(r, indent=1, default=str))

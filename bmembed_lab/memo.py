@@ -20,6 +20,8 @@ class StageMemo:
     _dependents: dict[str, set[str]] = field(default_factory=dict, kw_only=True, repr=False)
     # [name, seconds of nested stages] frames of the stages being computed
     _running: list = field(default_factory=list, kw_only=True, repr=False)
+    # called with a stage's name as it starts (computed, or read from the disk cache)
+    on_stage: object = field(default=None, kw_only=True, repr=False)
 
     def _stage(self, name: str, fn):
         """Compute ``name`` once; ``timings`` records its own seconds (nested stages excluded)
@@ -27,6 +29,8 @@ class StageMemo:
         if self._running:
             self._dependents.setdefault(name, set()).add(self._running[-1][0])
         if name not in self._memo:
+            if self.on_stage is not None:
+                self.on_stage(name)
             self._running.append([name, 0.0])
             t = time.perf_counter()
             try:

@@ -271,6 +271,10 @@ class Pipeline(StageMemo):
         notes = train.system_notes(self.cfg, systems, lambda m: self.trained(m)[0].info)
         return runs.evaluation_result(tables, q, notes, self.cfg.encoder.protocol)
 
+    def check(self) -> dict:
+        """`bmembed-lab check`: will BMEmbed help here? (:mod:`bmembed_lab.check`)"""
+        return self._stage(diagnose.CHECK, lambda: diagnose.check(self.cache, self)[0])
+
     def perturbations(self, progress=None) -> tuple[PerturbationSet, str]:
         """Keywords, masked and substituted versions of the evaluation queries (cached)."""
         return self._stage(perturb.STAGE, lambda: perturb.perturbations(

@@ -89,7 +89,9 @@ def run_report(pipe, json_path: Path | None = None) -> int:
 
 def diagnose_report(pipe, with_map: bool = True) -> int:
     """Alignment, uniformity and their reading for base and every trained model (paper
-    Section 5), and the joint UMAP map: what notebooks 05 and 06 show, printed and cached."""
+    Section 5), and the joint UMAP map: what notebooks 05 and 06 show, printed and cached; and
+    `check`'s verdict, which notebook 00 shows."""
+    from .check import verdict_line
     from .diagnostics import gains_over_base, reading
     from .embedmap import MapParams
 
@@ -109,4 +111,6 @@ def diagnose_report(pipe, with_map: bool = True) -> int:
         print(
             f"\nembedding map: base and {systems[1]}, {len(coords)} points (cached for notebook 06)"
         )
+    print(f"\ncheck, before training (`bmembed-lab check`; cached for notebook 00): "
+          f"{verdict_line(pipe.check())}")
     return 0

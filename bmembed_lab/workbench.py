@@ -18,6 +18,9 @@ from .config import load_config
 from .evaluation import systems_for  # noqa: F401 (the notebooks' lists of systems)
 from .listview import (  # noqa: F401 (the notebooks' views of the training lists)
     design_list, listnet_floor, model_view, peaked_warning, target_spread)
+from .pageui import (  # noqa: F401 (what a page shows around the cache)
+    Progress, compute_button, encode_with_progress, error_note, from_cache, stage_spinner,
+    table)
 
 CONFIG_ENV = "BMEMBED_CONFIG"
 
@@ -51,96 +54,13 @@ def open_pipeline(path: str | Path | None = None, overrides: list[str] | None = 
                   read_only: bool = False):
     """The pipeline of the notebooks' config. ``read_only``: it only reads the stage cache (a
     notebook opens this way, so opening never computes or writes); a compute button opens a
-    computing one."""
+    computing one, whose stages announce themselves in a spinner (:func:`stage_spinner`)."""
     from .pipeline import Pipeline
 
-    return Pipeline(load_config(path or config_path(), overrides), read_only=read_only)
-
-
-def from_cache(read, button: str = "", command: str = ""):
-    """``read()`` on a read-only pipeline, or, when a stage it needs is not cached yet, stop the
-    notebook cell with a note naming the stage and what computes it (``make demo``, the CLI,
-    the cell's ``button``, or ``command``: the one CLI command that computes it, with
-    ``CONFIG`` standing for the notebooks' config). Any other error of the package's
-    (:class:`~bmembed_lab.errors.InputError`: too few chunks for m, no labelled questions ...)
-    stops the cell with its message and fix (:func:`error_note`)."""
-    import marimo as mo
-
-    from .errors import InputError, NotComputed
-
-    try:
-        return read()
-    except NotComputed as err:
-        how = f"press **{button}**, or " if button else ""
-        demo = config_path().resolve() == Path(demo_config()).resolve()
-        run = (f"`{command.replace('CONFIG', str(config_path()))}`" if command else
-               ("`make demo` (the demo config) or " if demo else "")
-               + f"`bmembed-lab run -c {config_path()}`")
-        mo.stop(True, mo.callout(mo.md(
-            f"**Not computed yet:** stage `{err.stage}` is not in the cache for this config. "
-            f"Opening a notebook only reads the cache: {how}run {run} in a terminal, then "
-            "reload."), kind="warn"))
-    except InputError as err:  # marimo's run mode shows a raised error as "An internal error"
-        mo.stop(True, error_note(err))
-
-
-def error_note(err) -> object:
-    """An :class:`~bmembed_lab.errors.InputError` as a notebook shows it: what is wrong, where
-    (the option or file) and the fix, in a red callout instead of marimo's "An internal error
-    occurred" (which is all a `marimo run` page shows of a raised exception)."""
-    import marimo as mo
-
-    where = f" (`{err.where}`)" if err.where else ""
-    fix = f"\n\n**Fix:** {err.fix}" if err.fix else ""
-    return mo.callout(mo.md(f"**{err.what}**{where}{fix}"), kind="danger")
-
-
-class Progress:
-    """A ``progress(done, total)`` callback shown as marimo progress bars: a bar opens at the
-    first call and a new one whenever the total changes or the count starts again (the llm
-    backend's two passes, extraction calls then synthesis calls), each titled ``title`` and
-    numbered. Nothing shows when no work is done (everything came from the cache). Use as a
-    context manager, so the last bar closes."""
-
-    def __init__(self, title: str, unit: str = ""):
-        self.title, self.unit = title, unit
-        self._bar, self._total, self._done, self._part = None, None, 0, 0
-
-    def __call__(self, done: int, total: int) -> None:
-        import marimo as mo
-
-        if self._bar is None or total != self._total or done < self._done:
-            self.close()
-            self._part += 1
-            self._bar = mo.status.progress_bar(
-                total=total, title=self.title + (f" ({self._part})" if self._part > 1 else ""),
-                subtitle=f"{total} {self.unit}".strip(), remove_on_exit=True).__enter__()
-            self._total, self._done = total, 0
-        self._bar.update(increment=done - self._done)
-        self._done = done
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-            self._bar = None
-
-    def __enter__(self) -> "Progress":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def encode_with_progress(pipe, systems: list[str], button: str = "") -> None:
-    """Each dense encoder of ``systems`` encodes the chunks (or reads them from the cache)
-    with a progress bar, before runs that need them: a re-encoding shows its progress."""
-    from .evaluation import parse_system
-
-    for name in dict.fromkeys(parse_system(s).encoder for s in systems):
-        if name:
-            with Progress(f"encoding the chunks with {name}", "chunks") as bar:
-                from_cache(lambda name=name, bar=bar: pipe.chunk_embeddings(name, on_batch=bar),
-                           button)
+    pipe = Pipeline(load_config(path or config_path(), overrides), read_only=read_only)
+    if not read_only:
+        pipe.on_stage = stage_spinner
+    return pipe
 
 
 def overrides(section: str, **values) -> list[str]:
@@ -149,6 +69,28 @@ def overrides(section: str, **values) -> list[str]:
     import json
 
     return [f"{section}.{k}={json.dumps(v)}" for k, v in values.items()]
+
+
+def command(sub: str, settings: list[str] = ()) -> str:
+    """The CLI command that computes a page's stage for its current settings, as a "not
+    computed yet" note names it: ``bmembed-lab SUB -c CONFIG`` (``CONFIG``: the notebooks'
+    config, filled in by :func:`from_cache`) and a ``--set`` for each of ``settings`` (a
+    page's :func:`overrides`) that differs from the config."""
+    import json
+    import re
+    import shlex
+
+    cfg = load_config(config_path())
+    out = [f"bmembed-lab {sub} -c CONFIG"]
+    for item in settings:
+        key, _, raw = item.partition("=")
+        section, name = key.split(".", 1)
+        value = json.loads(raw)
+        if getattr(getattr(cfg, section), name) == value:
+            continue
+        bare = isinstance(value, str) and re.fullmatch(r"[\w.:/-]+", value)
+        out.append("--set " + shlex.quote(f"{key}={value if bare else raw}"))
+    return " ".join(out)
 
 
 def win_loss(per_query: pd.DataFrame, a: str, b: str, metric: str = "Hit@10") -> pd.DataFrame:
@@ -194,9 +136,9 @@ def drilldown(pipe, query_id: str, systems: list[str], depth: int = 10, width: i
         run, _ = pipe.run(s)
         top = [c for c in run.ranked(run.query_ids.index(query_id))[:depth] if c >= 0]
         cols[s] = [cut(c) for c in top] + [""] * (depth - len(top))
-    table = pd.DataFrame({"rank": range(1, depth + 1), **cols})
+    ranked = pd.DataFrame({"rank": range(1, depth + 1), **cols})
     return {"question": question, "gold": [" ".join(chunks[c].text.split()) for c in sorted(gold)],
-            "table": table}
+            "table": ranked}
 
 
 def highlight(text: str, phrases: list[str], color: str = "#ffe08a") -> str:
@@ -253,7 +195,7 @@ def finding(res: dict, metric: str = "MAP@10") -> str:
     best = s[metric].idxmax()
     out = [
         f"{best} ranks best ({metric} {s.loc[best, metric]:.1f} on {int(s.loc[best, 'queries'])} "
-        f"test questions, {res.get('protocol', 'clean')} protocol)"
+        f"{res.get('questions', 'test')} questions, {res.get('protocol', 'clean')} protocol)"
     ]
 
     def said(row) -> str:

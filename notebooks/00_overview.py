@@ -53,9 +53,17 @@ def _(mo):
 
 
 @app.cell
-def _(mo, pd, workbench):
-    pipe = workbench.open_pipeline(read_only=True)  # opening reads the cache, never computes
-    counts = workbench.from_cache(pipe.report)
+def _(workbench):
+    compute = workbench.compute_button()  # shown by a "not computed yet" note
+    return (compute,)
+
+
+@app.cell
+def _(compute, mo, pd, workbench):
+    pipe = workbench.open_pipeline(read_only=not compute.value)  # opening only reads the cache
+    labelled = workbench.from_cache(pipe.labelled, compute)
+    counts = workbench.from_cache(pipe.report if labelled else lambda: {
+        "documents": len(pipe.dataset()[0].documents), "chunks": len(pipe.chunks()[0])}, compute)
     cfg = pipe.cfg
     mo.vstack(
         [
@@ -68,28 +76,44 @@ def _(mo, pd, workbench):
             ),
             mo.ui.table(
                 pd.DataFrame({"count": list(counts), "value": list(counts.values())}),
-                selection=None,
-                page_size=20,
+                selection=None, page_size=20, show_data_types=False,
+                show_column_summaries=False,
             ),
         ]
     )
-    return (pipe,)
+    return labelled, pipe
 
 
 @app.cell
-def _(mo, pipe, workbench):
+def _(compute, mo, pipe, workbench):
+    from bmembed_lab.check import verdict_line
+
+    with mo.status.spinner(title="check: will BMEmbed help here? (from the stage cache)"):
+        chk = workbench.from_cache(pipe.check, compute)
+    _kind = {"help": "success", "hurt": "danger"}.get(chk["verdict"], "neutral")
+    mo.callout(mo.md(f"**Before any training, `bmembed-lab check` says: {verdict_line(chk)}**\n\n"
+                     + "\n".join(f"- {_r}" for _r in chk["reasons"])), kind=_kind)
+    return (chk,)
+
+
+@app.cell
+def _(compute, labelled, mo, pipe, workbench):
     from bmembed_lab.metrics import tooltips
 
-    trained = workbench.from_cache(pipe.cached_models)
-    systems = workbench.systems_for(trained)
+    trained = workbench.from_cache(pipe.cached_models, compute)
+    which = "test" if labelled else "heldout"  # no labels: the held-out keyword-style queries
+    systems = workbench.systems_for(trained) if labelled else ["bm25", "base", *trained]
+    workbench.encode_with_progress(pipe, systems, compute)
     with mo.status.spinner(title="headline table (from the stage cache)"):
-        _res = workbench.from_cache(lambda: pipe.evaluate(systems))
+        _res = workbench.from_cache(lambda: pipe.evaluate(systems, which), compute)
     headline = _res["summary"]
     finding = workbench.finding(_res)
     _cols = [c for c in ("queries", "Hit@1", "Hit@4", "Hit@10", "MAP@10", "nDCG@10")
              if c in headline.columns]  # what fits a projector; 04 has every column
+    _on = ("test questions" if labelled else "held-out keyword-style queries: this corpus has "
+           "no labelled questions, so these measure how well the student learned its teacher")
     mo.vstack([mo.md(f"**On this corpus:** {finding}"),
-               mo.md("### Headline table (percent, test questions)" + ("" if trained else
+               mo.md(f"### Headline table (percent, {_on})" + ("" if trained else
                      " — no adapted model in the cache yet: train one in `03_training`")),
                mo.ui.table(headline[_cols].round(2).reset_index(), selection=None,
                            show_data_types=False, show_column_summaries=False,
@@ -100,10 +124,10 @@ def _(mo, pipe, workbench):
 
 
 @app.cell
-def _(charts, mo, pipe, trained, workbench):
+def _(charts, labelled, mo, pipe, trained, workbench):
     from bmembed_lab.evaluation import regime_lines
 
-    mo.stop(not trained or not pipe.cfg.eval.heldout_queries)
+    mo.stop(not trained or not labelled or not pipe.cfg.eval.heldout_queries)
     _real = workbench.from_cache(lambda: pipe.evaluate(workbench.systems_for(trained)))
     _held = workbench.from_cache(lambda: pipe.evaluate(["bm25", "base", *trained], "heldout"))
     regimes = {"real questions": _real, "keyword-style queries": _held}

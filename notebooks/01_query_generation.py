@@ -63,14 +63,15 @@ def _(generate, mo, overrides, pd, workbench):
 
     # opening only reads the cache; the Generate button opens a computing pipeline
     pipe = workbench.open_pipeline(overrides=overrides, read_only=not generate.value)
-    docs = workbench.from_cache(pipe.dataset, "Generate (or load the cached queries)")[0].documents
+    _how = ("Generate (or load the cached queries)", workbench.command("queries", overrides))
+    docs = workbench.from_cache(pipe.dataset, *_how)[0].documents
     est = dry_run(docs, pipe.cfg.queries, pipe.cfg.llm)
     mo.vstack(
         [
             mo.md(
                 "**LLM dry run** (nothing is sent): what the llm backend would cost on this corpus"
             ),
-            mo.ui.table(
+            workbench.table(
                 pd.DataFrame({"item": list(est), "value": [str(v) for v in est.values()]}),
                 selection=None,
             ),
@@ -80,14 +81,15 @@ def _(generate, mo, overrides, pd, workbench):
 
 
 @app.cell
-def _(backend, generate, mo, pipe, workbench):
+def _(backend, generate, mo, overrides, pipe, workbench):
     mo.stop(backend.value == "llm" and not generate.value,
             mo.md("Press *Generate* to call the endpoint (replies are cached one by one)."))
     # offline: one tick a document; llm: one a call (extraction calls, then synthesis calls)
     _unit = "LLM calls" if backend.value == "llm" else "documents"
     with workbench.Progress("generating queries", _unit) as _bar:
         qs, _ = workbench.from_cache(lambda: pipe.synthetic_queries(progress=_bar),
-                                     "Generate (or load the cached queries)")
+                                     "Generate (or load the cached queries)",
+                                     workbench.command("queries", overrides))
     mo.md("**Counts**: " + ", ".join(f"{k}: {v}" for k, v in qs.counts.items()))
     return (qs,)
 
@@ -102,7 +104,7 @@ def _(docs, mo, qs):
 
 
 @app.cell
-def _(doc, docs, mo, pd, qs):
+def _(doc, docs, mo, pd, qs, workbench):
     d = next(x for x in docs if x.doc_id == doc.value)
     events = [e for e in qs.events if e.doc_id == d.doc_id]
     queries = [q for q in qs.queries if q.doc_id == d.doc_id]
@@ -122,20 +124,20 @@ def _(doc, docs, mo, pd, qs):
                 f"{len(queries)} kept queries"
             ),
             mo.md(f"> {d.text[:600]}…"),
-            mo.ui.table(side, selection=None, page_size=8),
+            workbench.table(side, selection=None, page_size=8),
         ]
     )
     return (side,)
 
 
 @app.cell
-def _(mo, pd, qs):
+def _(mo, pd, qs, workbench):
     dropped = pd.DataFrame(qs.dropped, columns=["query_id", "text", "reason", "detail"])
     leak = pd.DataFrame(qs.leakage)
     mo.vstack([mo.md(f"### Filter report: {len(dropped)} dropped"),
-               mo.ui.table(dropped, selection=None, page_size=8),
+               workbench.table(dropped, selection=None, page_size=8),
                mo.md(f"### Leakage check: {len(leak)} queries too close to an evaluation question"),
-               mo.ui.table(leak, selection=None, page_size=8)])
+               workbench.table(leak, selection=None, page_size=8)])
     return dropped, leak
 
 

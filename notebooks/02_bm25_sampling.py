@@ -47,8 +47,14 @@ def _(mo):
 
 @app.cell
 def _(workbench):
-    pipe = workbench.open_pipeline(read_only=True)  # opening only reads the cache
-    chunks, _ = workbench.from_cache(pipe.chunks)
+    compute = workbench.compute_button()  # shown by a "not computed yet" note
+    return (compute,)
+
+
+@app.cell
+def _(compute, workbench):
+    pipe = workbench.open_pipeline(read_only=not compute.value)  # opening only reads the cache
+    chunks, _ = workbench.from_cache(pipe.chunks, compute)
     return chunks, pipe
 
 
@@ -62,7 +68,7 @@ def _(mo, pipe):
 
 
 @app.cell
-def _(mo, pipe, recompute, workbench):
+def _(compute, mo, pipe, recompute, workbench):
     with mo.status.progress_bar(total=1, title="BM25 top-k of every training query",
                                 remove_on_exit=True) as _bar:
         _pipe = workbench.open_pipeline() if recompute.value else pipe
@@ -70,10 +76,7 @@ def _(mo, pipe, recompute, workbench):
             from bmembed_lab import cache as _cache
 
             _pipe.invalidate(_cache.RANKING)
-        ranking, _ranking_key = workbench.from_cache(
-            _pipe.training_ranking,
-            "Compute (or recompute) the BM25 ranking of the training queries",
-        )
+        ranking, _ranking_key = workbench.from_cache(_pipe.training_ranking, compute)
         _bar.update()
     mo.stop(not ranking.query_ids, mo.callout(mo.md(
         "**No training query matches any chunk under BM25** (skipped: "
@@ -263,8 +266,8 @@ def _(charts, go, mo, pipe, query, ranking, student, view, workbench):
 
 
 @app.cell
-def _(alpha, charts, go, mo, pipe, workbench):
-    _lists = workbench.from_cache(pipe.training_lists)[0]
+def _(alpha, charts, compute, go, mo, pipe, workbench):
+    _lists = workbench.from_cache(pipe.training_lists, compute)[0]
     _trained_alpha = pipe.cfg.training.alpha
     spread = workbench.target_spread(_lists.scores, alpha.value)
     _at_training = workbench.target_spread(_lists.scores, _trained_alpha)

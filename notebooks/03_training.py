@@ -174,7 +174,7 @@ def _(charts, go, methods, mo, pd, pipe, trained_info, workbench):
                 f"{trained_info['trainable_parameters']:,} of {trained_info['total_parameters']:,} "
                 f"parameters trained{_best}"
             ),
-            mo.ui.table(
+            workbench.table(
                 [{"hyperparameter": k, "value": str(v)} for k, v in hp.items()],
                 selection=None,
                 page_size=40,

@@ -93,7 +93,7 @@ def _(mo, res, workbench):
         ["comparison", "metric", "difference, points [95%]", "p_value", "queries"]].rename(
         columns={"p_value": "p", "queries": "questions"})
     mo.vstack([mo.md("### Paired bootstrap: difference in points [95% interval]"),
-               mo.ui.table(_shown.to_dict("records"), selection=None, page_size=12),
+               workbench.table(_shown.to_dict("records"), selection=None, page_size=12),
                chart_metric])
     return chart_metric, cmp
 
@@ -147,9 +147,9 @@ def _(a, b, charts, mo, pipe, res, wl, workbench):
 
 
 @app.cell
-def _(mo, status, wl):
+def _(mo, status, wl, workbench):
     shown = wl[wl.status == status.value]
-    picked = mo.ui.table(shown.to_dict("records"), selection="single", page_size=10)
+    picked = workbench.table(shown.to_dict("records"), selection="single", page_size=10)
     picked
     return (picked,)
 
@@ -167,7 +167,7 @@ def _(mo, picked, pipe, res, systems, workbench):
                mo.md("**Gold** (★ below): " + " / ".join(f"_{t[:300]}_" for t in view["gold"])),
                mo.md("First gold rank per system: " + ", ".join(
                    f"{s} {workbench.rank_text(ranks.get(s))}" for s in systems)),
-               mo.ui.table(drill.to_dict("records"), selection=None, page_size=10)])
+               workbench.table(drill.to_dict("records"), selection=None, page_size=10)])
     return (drill,)
 
 

@@ -51,8 +51,14 @@ def _(mo):
 
 @app.cell
 def _(workbench):
-    pipe = workbench.open_pipeline(read_only=True)  # opening only reads the cache
-    systems = workbench.systems_for(workbench.from_cache(pipe.cached_models), "dense")
+    compute = workbench.compute_button()  # shown by a "not computed yet" note
+    return (compute,)
+
+
+@app.cell
+def _(compute, workbench):
+    pipe = workbench.open_pipeline(read_only=not compute.value)  # opening only reads the cache
+    systems = workbench.systems_for(workbench.from_cache(pipe.cached_models, compute), "dense")
     return pipe, systems
 
 
@@ -132,11 +138,11 @@ def _(au, charts, go, mo, which):
 
 
 @app.cell
-def _(au, mo, pipe, workbench):
+def _(au, compute, mo, pipe, workbench):
     from bmembed_lab.diagnostics import gains_over_base, reading
 
     gains = gains_over_base(
-        workbench.from_cache(lambda: pipe.evaluate(list(au.system)))["comparisons"]
+        workbench.from_cache(lambda: pipe.evaluate(list(au.system)), compute)["comparisons"]
     )
     _lines = reading(au.to_dict("records"), gains)
     mo.md("### Reading\n\n" + ("\n\n".join(_lines) if _lines else

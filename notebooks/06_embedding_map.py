@@ -46,9 +46,15 @@ def _(mo):
 
 @app.cell
 def _(workbench):
-    pipe = workbench.open_pipeline(read_only=True)  # opening only reads the cache
-    chunks, _ = workbench.from_cache(pipe.chunks)
-    _q = workbench.from_cache(pipe.questions)
+    compute = workbench.compute_button()  # shown by a "not computed yet" note
+    return (compute,)
+
+
+@app.cell
+def _(compute, workbench):
+    pipe = workbench.open_pipeline(read_only=not compute.value)  # opening only reads the cache
+    chunks, _ = workbench.from_cache(pipe.chunks, compute)
+    _q = workbench.from_cache(pipe.questions, compute)
     rel, query_ids, query_texts = _q.relevance, _q.ids, _q.texts
     return chunks, pipe, query_ids, query_texts, rel
 
@@ -97,14 +103,16 @@ def _(MapParams, adapted, min_dist, mo, neighbors, pipe, recompute, workbench):
 
 
 @app.cell
-def _(adapted, pipe, workbench):
+def _(adapted, compute, pipe, workbench):
     # per-question numbers from the evaluation of base and every trained model: the one 05
     # reads and `diagnose` (run by `make demo`) computes
     _dense = workbench.systems_for(workbench.from_cache(pipe.cached_models), "dense")
-    _res = workbench.from_cache(lambda: pipe.evaluate(_dense))
+    workbench.encode_with_progress(pipe, _dense, compute)
+    _res = workbench.from_cache(lambda: pipe.evaluate(_dense), compute)
     _pq = {s: _res["per_query"][_res["per_query"].system == s].set_index("query_id")
            for s in ("base", adapted.value)}
-    runs = {s: workbench.from_cache(lambda s=s: pipe.run(s)[0]) for s in ("base", adapted.value)}
+    runs = {s: workbench.from_cache(lambda s=s: pipe.run(s)[0], compute)
+            for s in ("base", adapted.value)}
     hits = {s: t["Hit@10"] for s, t in _pq.items()}
     moved = workbench.gold_rank_moves(_pq["base"]["gold_rank"], _pq[adapted.value]["gold_rank"])
     return hits, moved, runs
@@ -177,7 +185,7 @@ def _(fig, map_view, mo, table, workbench):
         [mo.md(f"**{len(sel)} selected** (box or lasso on the map)")]
         + (
             [
-                mo.ui.table(
+                workbench.table(
                     sel[
                         ["model", "kind", "item", "document", "relevance", "hit or miss", "text"]
                     ].to_dict("records"),

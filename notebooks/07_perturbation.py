@@ -70,11 +70,13 @@ def _(mo):
 @app.cell
 def _(InputError, compute, keywords_backend, mask_token, max_keywords, mo, substitution_backend,
       workbench):
-    pipe = workbench.open_pipeline(read_only=not compute.value, overrides=workbench.overrides(
+    settings = workbench.overrides(
         "perturbation", keywords=keywords_backend.value, substitution=substitution_backend.value,
-        max_keywords=max_keywords.value, mask_token=mask_token.value or "[MASK]"))
+        max_keywords=max_keywords.value, mask_token=mask_token.value or "[MASK]")
+    pipe = workbench.open_pipeline(read_only=not compute.value, overrides=settings)
     try:
-        pset, _ = workbench.from_cache(pipe.perturbations, "Compute the study for these settings")
+        pset, _ = workbench.from_cache(pipe.perturbations, "Compute the study for these settings",
+                                       workbench.command("perturb", settings))
         problem = None
     except InputError as _err:
         pset, problem = None, str(_err)
@@ -82,9 +84,9 @@ def _(InputError, compute, keywords_backend, mask_token, max_keywords, mo, subst
         problem is not None,
         mo.callout(mo.md(f"**Cannot build the perturbed questions.** {problem}"), kind="danger"),
     )
-    mo.ui.table([{"count": k, "value": v} for k, v in pset.counts.items()], selection=None,
+    workbench.table([{"count": k, "value": v} for k, v in pset.counts.items()], selection=None,
                 label="what was perturbed (and what was skipped)")
-    return pipe, pset
+    return pipe, pset, settings
 
 
 @app.cell
@@ -114,12 +116,12 @@ def _(mo, pipe, workbench):
 
 
 @app.cell
-def _(mo, pipe, systems, workbench):
+def _(mo, pipe, settings, systems, workbench):
     with mo.status.progress_bar(total=3 * len(systems), title="retrieval on original / masked / "
                                 "substituted questions", remove_on_exit=True) as _bar:
         res = workbench.from_cache(
             lambda: pipe.perturbation_study(systems, progress=lambda done, total: _bar.update()),
-            "Compute the study for these settings",
+            "Compute the study for these settings", workbench.command("perturb", settings),
         )
     mo.vstack(
         [
@@ -127,7 +129,7 @@ def _(mo, pipe, systems, workbench):
                 "### The study table (paper Table 5 layout): original → perturbed on the "
                 "same questions (change [95% bootstrap interval]), in percent; negative = worse"
             ),
-            mo.ui.table(res["table"].to_dict("records"), selection=None, page_size=20),
+            workbench.table(res["table"].to_dict("records"), selection=None, page_size=20),
         ]
     )
     return (res,)
@@ -167,7 +169,7 @@ def _(charts, go, metric, mo, perturbation, res):
 
 @app.cell
 def _(mo, pset, workbench):
-    picked = mo.ui.table(
+    picked = workbench.table(
         workbench.perturbation_keywords(pset.queries).to_dict("records"),
         selection="single",
         page_size=8,
@@ -178,7 +180,7 @@ def _(mo, pset, workbench):
 
 
 @app.cell
-def _(mo, picked, pipe, pset, res):
+def _(mo, picked, pipe, pset, res, workbench):
     from bmembed_lab.perturbation.study import rank_change_view
 
     _rows = picked.value
@@ -196,7 +198,7 @@ def _(mo, picked, pipe, pset, res):
                 "Rank of the first gold chunk (1 = top) and its change; negative = worse, as "
                 "in the table and the chart above:"
             ),
-            mo.ui.table(drill.to_dict("records"), selection=None),
+            workbench.table(drill.to_dict("records"), selection=None),
         ]
     )
     return (drill,)

@@ -53,13 +53,24 @@ def _(mo):
 
 @app.cell
 def _(ablations, workbench):
-    table = workbench.from_cache(lambda: ablations.read(workbench.config_path()),
+    sweep = workbench.compute_button(
+        f"Run the sweep here: {len(ablations.variants())} variants, one training run each "
+        "(it resumes; what is cached is skipped)")
+    return (sweep,)
+
+
+@app.cell
+def _(ablations, mo, sweep, workbench):
+    if sweep.value:
+        with mo.status.spinner(title="the ablation sweep, one training run per variant") as _sp:
+            ablations.run(workbench.config_path(), say=lambda _line: _sp.update(subtitle=_line))
+    table = workbench.from_cache(lambda: ablations.read(workbench.config_path()), sweep,
                                  command="bmembed-lab ablations -c CONFIG")
     return (table,)
 
 
 @app.cell
-def _(ablations, mo, table):
+def _(ablations, mo, sweep, table):
     view = mo.ui.radio({"metric against m, per partition strategy": "partitions",
                         "metric against BM25 depth k": "k",
                         "|uniformity| against 1/alpha": "inv_alpha",
@@ -67,9 +78,12 @@ def _(ablations, mo, table):
                        value="metric against m, per partition strategy", label="view")
     metric = mo.ui.dropdown(list(ablations.METRICS), value="MAP@10", label="metric")
     _same = table["same as default"].astype(bool)
+    _missing = len(ablations.variants()) - (len(table) - 1)
     mo.vstack([mo.md(f"**{int((~_same).sum()) - 1}** variant(s) in the cache besides the default "
                      f"recipe" + (f" ({', '.join(table.variant[_same])} are the default recipe "
-                                  "itself)" if _same.any() else "") + "."),
+                                  "itself)" if _same.any() else "") + "."
+                     + (f" {_missing} not run yet:" if _missing else "")),
+               *([sweep] if _missing else []),
                mo.hstack([view, metric], justify="start", gap=2)])
     return metric, view
 
@@ -126,9 +140,9 @@ def _(charts, go, metric, mo, table, view):
 
 
 @app.cell
-def _(ablations, mo, table):
+def _(ablations, mo, table, workbench):
     mo.vstack([mo.md("### Reading\n\n" + ablations.reading(table)),
-               mo.ui.table(ablations.display_rows(table), selection=None)])
+               workbench.table(ablations.display_rows(table), selection=None)])
     return
 
 

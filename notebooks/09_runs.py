@@ -109,7 +109,7 @@ def _(cache_pipe, chosen, mo, runlog, score, workbench):
     mo.vstack([
         mo.md(f"### On the {cache_pipe.cfg.encoder.protocol}-protocol test questions "
               "(paired 95% intervals against the base model)"),
-        mo.ui.table(tests, selection=None),
+        workbench.table(tests, selection=None),
         mo.md("Not scored here: " + ", ".join(_left) + " (query-side students: their passages "
               "are the base model's; `bmembed-lab evaluate` scores them under their config)")
         if _left else mo.md(""),

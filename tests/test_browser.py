@@ -303,3 +303,114 @@ def test_every_notebook_opens_from_the_cache_and_its_open_time_is_recorded(
     (tmp_path / "open_times.json").write_text(json.dumps(times, indent=1))
     print(f"open times (s) on the tiny config, artefacts in {tmp_path}: {times}")
     assert len(times) == 10
+
+
+# five files a newcomer might have: each on its own subject, over a shared clinical vocabulary
+OWN_TOPICS = {
+    "anemia": "anemia hemoglobin iron ferritin pallor transfusion marrow erythrocyte folate",
+    "asthma": "asthma inhaler bronchi wheezing airway allergen spirometry steroid pollen",
+    "diabetes": "diabetes insulin glucose pancreas ketone glycemic metformin retinopathy sugar",
+    "glaucoma": "glaucoma retina optic eyedrop intraocular cornea peripheral drainage laser",
+    "migraine": "migraine aura headache triptan nausea photophobia trigger serotonin caffeine",
+}
+OWN_COMMON = ("patient doctor clinic treatment symptom risk test dose daily chronic therapy visit "
+              "record family history early sign severe mild common rare weeks months study trial "
+              "guideline nurse hospital care plan change diet sleep exercise stress").split()
+
+
+def own_corpus(folder: Path, sentences: int = 120, seed: int = 0) -> Path:
+    import random
+
+    rng = random.Random(seed)
+    folder.mkdir(parents=True)
+    for name, words in OWN_TOPICS.items():
+        topic = words.split()
+        lines = [name.capitalize(), ""] + [
+            " ".join(rng.choice(topic) if rng.random() < 0.4 else rng.choice(OWN_COMMON)
+                     for _ in range(rng.randint(8, 14))).capitalize() + "."
+            for _ in range(sentences)]
+        (folder / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+BUSY = """let n = 0; const walk = (root) => root.querySelectorAll('*').forEach(e => {
+  if (e.tagName === 'MARIMO-PROGRESS') n++; if (e.shadowRoot) walk(e.shadowRoot); });
+walk(document); return n;"""
+PRESS = """const all = []; const walk = (root) => root.querySelectorAll('*').forEach(e => {
+  all.push(e); if (e.shadowRoot) walk(e.shadowRoot); });
+walk(document);
+const b = all.find(e => e.tagName === 'BUTTON' && e.textContent.includes(arguments[0]));
+if (b) { b.scrollIntoView(); b.click(); return true; } return false;"""
+
+
+def settle(d, quiet: float = 3.0, limit: float = 300) -> str:
+    """The page's text once it has stopped changing for ``quiet`` seconds with no marimo
+    spinner or progress bar on it."""
+    t0, last, changed = time.time(), "", time.time()
+    while time.time() - changed < quiet or len(last) < 200:
+        now = all_text(d)
+        if now != last or d.execute_script(BUSY):
+            last, changed = now, time.time()
+        assert time.time() - t0 < limit, "the page did not settle"
+        time.sleep(0.3)
+    return last
+
+
+@pytest.mark.timeout(900)
+def test_a_newcomers_own_corpus_works_from_the_notebooks(serve, browser, tmp_path, monkeypatch):
+    """`bmembed-lab init` on five .txt files, then only the notebooks: 00 offers the compute
+    button and shows the check and the headline after it; 02 shows the package's error with
+    its fix (lists need fewer items on so few chunks); with the fix written into the config
+    (and 2 training steps, for time), 02 draws lists, 03's Train trains with progress, and
+    every other notebook opens without an internal error: a content page, or a note with its
+    fix (no labelled questions: 04-08 say so)."""
+    import re as _re
+
+    from bmembed_lab import pageui
+    from bmembed_lab.cli import main
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    docs = own_corpus(tmp_path / "docs")
+    toml = tmp_path / "bmembed.toml"
+    assert main(["init", str(docs), "--out", str(toml)]) == 0
+    monkeypatch.setenv("BMEMBED_CONFIG", str(toml))
+
+    url, log = serve("00_overview.py")
+    browser.get(url)
+    text = settle(browser)
+    assert "Not computed yet" in text and pageui.COMPUTE in text
+    assert browser.execute_script(PRESS, pageui.COMPUTE)
+    text = settle(browser, limit=600)
+    assert "Not computed yet" not in text
+    assert "bmembed-lab check says: UNCLEAR" in text.replace("\n", " ")  # no labels: unclear
+    assert "Headline table" in text and "held-out keyword-style queries" in text
+    assert_no_errors(browser, log)
+    browser.save_screenshot(str(tmp_path / "own_00.png"))
+
+    url, log = serve("02_bm25_sampling.py")
+    browser.get(url)
+    text = settle(browser)
+    fix = _re.search(r"set sampling\.m = (\d+)", text)
+    assert "no training list could be drawn" in text and fix, text[-2000:]
+    assert_no_errors(browser, log)
+    toml.write_text(toml.read_text() + f"\n[sampling]\nm = {fix.group(1)}\n\n"
+                    "[training]\nsteps = 2\nwarmup_steps = 1\n")
+    browser.get(serve("02_bm25_sampling.py")[0])
+    text = settle(browser)
+    assert "no training list could be drawn" not in text and "training queries ranked" in text
+
+    url, log = serve("03_training.py")
+    browser.get(url)
+    settle(browser)
+    assert browser.execute_script(PRESS, "Train (or load the cached run)")
+    wait_for(lambda: "exported step" in all_text(browser), 600, "the trained run's export")
+    assert_no_errors(browser, log)
+
+    for nb in ("04_evaluation", "05_alignment_uniformity", "06_embedding_map", "07_perturbation",
+               "08_ablations", "09_runs"):
+        url, log = serve(f"{nb}.py")
+        browser.get(url)
+        text = settle(browser)
+        assert_no_errors(browser, log)
+        assert "Fix:" in text or "Not computed yet" in text or "run" in text, nb
+        browser.save_screenshot(str(tmp_path / f"own_{nb}.png"))

@@ -271,10 +271,10 @@ def test_opening_every_notebook_after_the_demo_commands_writes_nothing(tiny_toml
 def test_opening_every_notebook_on_an_empty_cache_computes_and_writes_nothing(tiny_toml):
     """Opening only reads: on a config whose cache is empty every notebook opens, says what is
     not computed yet and how to compute it, and creates no cache folder at all."""
-    from bmembed_lab import workbench
+    from bmembed_lab import pageui, workbench
 
     notes = []
-    real = workbench.from_cache
+    real = pageui.from_cache
 
     def spy(read, button="", command=""):
         try:
@@ -282,12 +282,12 @@ def test_opening_every_notebook_on_an_empty_cache_computes_and_writes_nothing(ti
         except BaseException as stop:  # marimo's stop: the cell shows the note instead
             notes.append(type(stop).__name__)
             raise
-    workbench.from_cache = spy
+    workbench.from_cache = pageui.from_cache = spy  # the notebooks' and pageui's own reads
     try:
         for nb in NOTEBOOKS:
             load_app(nb).run()
     finally:
-        workbench.from_cache = real
+        workbench.from_cache = pageui.from_cache = real
     assert not (tiny_toml.parent / "cache").exists()
     assert len(notes) >= len(NOTEBOOKS) - 1  # every notebook that reads a stage stopped at it
 

@@ -35,6 +35,8 @@ CHAIN = (
     Stage(cache.DENSE_RUN, "runs", "4", "an encoder's top-depth chunks per query"),
     Stage(cache.RRF_RUN, "runs", "4", "reciprocal rank fusion of two runs"),
     Stage(cache.EVALUATION, "runs", "4", "per-query metrics and paired-bootstrap comparisons"),
+    Stage(cache.CHECK, "diagnose", "ours", "`check`: will BMEmbed help here? measurements and "
+                                           "a verdict"),
     Stage(cache.PERTURBATIONS, "perturb", "6, App. F",
           "keyword-masked and synonym-substituted questions"),
     Stage(cache.STUDY, "perturb", "6, Table 5", "every system on the perturbed questions"),

@@ -110,8 +110,10 @@ def evaluation_queries(cfg: Config, ds: Dataset, rel: Relevance, split: str = "t
     it is a selection."""
     if not ds.queries:
         raise InputError("no evaluation queries were read", cfg.corpus.path,
-                         "give corpus.queries (JSONL of {_id, text}) or a BEIR folder with "
-                         "queries.jsonl")
+                         "give corpus.queries (JSONL of {_id, text}) and their labels (qrels "
+                         "or evidence), or a BEIR folder with queries.jsonl; without them "
+                         "`bmembed-lab run` and notebook 00 report on held-out synthetic "
+                         "queries, which measure agreement with BM25, not quality")
     if not rel.grades:
         raise InputError("no evaluation query has a relevant chunk", cfg.corpus.path,
                          "check the qrels/evidence files (their query ids must match the "

@@ -1,12 +1,15 @@
-"""Stages `diagnostics` and `embedding_map`: why adaptation works or not (paper Section 5,
-Appendix E): alignment (raw and normalised) of the evaluation (question, gold chunk) pairs and
-the uniformity of the chunks under each encoder; and one joint 2-D UMAP map of the questions
-and chunks under several encoders, so their points share one coordinate system.
+"""Stages `check`, `diagnostics` and `embedding_map`: whether adaptation should help here
+(ours, before training), and why it works or not (paper Section 5, Appendix E): alignment (raw
+and normalised) of the evaluation (question, gold chunk) pairs and the uniformity of the chunks
+under each encoder; and one joint 2-D UMAP map of the questions and chunks under several
+encoders, so their points share one coordinate system.
 
-Keys: diagnostics = points cap, seed, t, over the query and chunk embedding keys and the
-relevance key; embedding_map = the map parameters and the systems, over every embedding key.
-Saved as ``diagnostics.json`` and ``map.parquet``. Algorithms: :mod:`bmembed_lab.diagnostics`,
-:mod:`bmembed_lab.embedmap`.
+Keys: check = protocol, bootstrap, seed over the BM25 and base runs of the questions it uses,
+their labels, the training queries and base's chunk embeddings; diagnostics = points cap, seed,
+t, over the query and chunk embedding keys and the relevance key; embedding_map = the map
+parameters and the systems, over every embedding key. Saved as ``check.json``,
+``diagnostics.json`` and ``map.parquet``. Algorithms: :mod:`bmembed_lab.check`,
+:mod:`bmembed_lab.diagnostics`, :mod:`bmembed_lab.embedmap`.
 """
 
 from __future__ import annotations
@@ -16,13 +19,29 @@ from dataclasses import asdict
 import numpy as np
 import pandas as pd
 
+from .. import check as check_rule
 from .. import diagnostics, embedmap
-from ..cache import DIAGNOSTICS, EMBEDDING_MAP, StageCache, cached
+from ..cache import CHECK, DIAGNOSTICS, EMBEDDING_MAP, StageCache, cached
 from ..hashing import code_version
-from ..questions import Questions
+from ..questions import Questions, check_sets
 from ..safeio import read_json, write_json
 from ..ticker import ticking
 
+
+
+def check(cache: StageCache, pipe) -> tuple[dict, str]:
+    """(`bmembed-lab check`'s measurements and verdict, its key), for ``pipe``'s config."""
+    labelled = pipe.labelled()
+    q = pipe.questions(check_sets(labelled, labelled and len(pipe.questions("dev")) > 0))
+    keys = [pipe.run(s, q.which)[1] for s in ("bm25", "base")] + [
+        q.relevance_key, pipe.synthetic_queries()[1], pipe.chunk_embeddings("base")[1]]
+    cfg = pipe.cfg
+    conf = {"protocol": cfg.encoder.protocol, "bootstrap": cfg.eval.bootstrap,
+            "seed": cfg.eval.seed}
+    return cached(cache, CHECK, conf, keys, code_version(check_rule),
+                  lambda: check_rule.run_check(pipe),
+                  lambda v, d: write_json(d / "check.json", v),
+                  lambda d: read_json(d / "check.json"))
 
 
 def alignment_uniformity(cache: StageCache, c_emb: np.ndarray, c_key: str, q_emb: np.ndarray,

@@ -27,8 +27,7 @@ from ..hashing import code_version
 from ..safeio import load_npy, read_json, save_npy, write_json
 from ..chunking import Chunk
 from ..config import Config
-from ..errors import NotComputed
-from ..errors import InputError
+from ..errors import InputError, NotComputed
 from ..metrics import interval_text, small_sample_note
 from ..querygen import QuerySet
 from ..sampling import Ranking, TrainingLists
@@ -211,12 +210,13 @@ def cached_methods(cfg: Config, cache: StageCache, input_key, dev_key: str) -> l
     """The methods whose export is already in the cache for this config, nothing trained or
     mined: ``input_key(kind)`` gives the key of the training data of one kind of input (a
     key of :data:`methods.INPUTS`; None where it cannot exist, NotComputed where it is not
-    computed yet)."""
+    computed yet, InputError where it cannot be built: no lists drawn on so few chunks, which
+    the stage that trains says with its fix)."""
     out = []
     for name, m in methods.METHODS.items():
         try:
             key = input_key(m.inputs)
-        except NotComputed:
+        except (NotComputed, InputError):
             continue
         if key is not None and cache.has(MODEL, model_key(cfg, name, key, dev_key)[3]):
             out.append(name)
