@@ -155,23 +155,6 @@ def query_seed(seed: int, query_id: str) -> list[int]:
     return [seed, int(hashlib.sha256(query_id.encode()).hexdigest()[:12], 16)]
 
 
-def _fewer_items(ranking: Ranking, cfg: SamplingConfig) -> str:
-    """The fix's first half when lists cannot be drawn: the largest m that the median ranked
-    query's candidate count allows under the config's strategy (or "lower sampling.m")."""
-    if not ranking.query_ids:
-        return "lower sampling.m or "
-    n = min(cfg.k, int(np.median((ranking.indices >= 0).sum(axis=1))))
-    for m in range(cfg.m - 1, 1, -1):
-        try:
-            rank_partitions(n, m, cfg.strategy, cfg.ratio, cfg.first, cfg.convention)
-        except InputError:
-            continue
-        return (f"set sampling.m = {m} or lower (the median query has {n} BM25 candidates, too "
-                f"few for m = {cfg.m} {cfg.strategy} partitions; m = {m} fits it), or give "
-                "more documents, or ")
-    return "lower sampling.m or "
-
-
 def sample_lists(
     ranking: Ranking, cfg: SamplingConfig, chunk_ids: list[str] | None = None
 ) -> TrainingLists:
@@ -215,11 +198,10 @@ def sample_lists(
             ncand.append(min(cfg.k, n))
     if not qids:
         raise InputError(
-            "no training list could be drawn (skipped: "
-            + ", ".join(f"{len(v)} {r}" for r, v in skipped.items()) + ")",
+            f"no training list could be drawn (skipped: "
+            f"{ {r: len(v) for r, v in skipped.items()} })",
             "sampling",
-            _fewer_items(ranking, cfg) + "check the queries (do they share words with the "
-            "corpus? a word found in most chunks scores nothing under BM25)",
+            "lower sampling.m or check the queries (do they share words with the corpus?)",
         )
     idx = np.array(rows_idx, dtype=np.int64)
     counts = {

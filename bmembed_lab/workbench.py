@@ -303,3 +303,62 @@ def training_estimate(cache, method: str, steps: int, per_step: int, list_size: 
             f"{e['runs']} run(s) in this cache){evals}{raised}.")
 
 
+
+
+# -- one question followed across the notebooks (the URL carries it: ?question=ID) ---------
+FOCUS = "question"  # the URL parameter
+FOLLOW = ("01_query_generation", "02_bm25_sampling", "04_evaluation", "06_embedding_map",
+          "07_perturbation")  # the notebooks that open on a followed question
+
+
+def focus_id() -> str | None:
+    """The followed question's id from the page's URL (``?question=ID``), or None (also where
+    no marimo page runs the notebook: a Jupyter kernel, a script)."""
+    import marimo as mo
+    from marimo._runtime.context.types import ContextNotInitializedError
+
+    try:
+        value = mo.query_params().get(FOCUS)
+    except ContextNotInitializedError:
+        return None
+    return (value[0] if isinstance(value, list) else value) or None
+
+
+def focus_links(query_id: str, here: str) -> str:
+    """Markdown links that open the other notebooks on this question: marimo's gallery
+    (`bmembed-lab notebooks`) opens ``?file=NN.py``, and each reads ``?question=ID``."""
+    from urllib.parse import quote
+
+    return "**Follow this question in:** " + " · ".join(
+        f"[{nb.replace('_', ' ', 1).replace('_', ' ')}](?file={nb}.py&{FOCUS}={quote(query_id)})"
+        for nb in FOLLOW if nb != here)
+
+
+def focus_gold(pipe, query_id: str | None) -> dict | None:
+    """The followed question as the notebooks use it: its text, its gold chunks (rows of the
+    chunk list) and their documents (01 opens the first), or None when it is not a test
+    question of this config (or none is computed yet)."""
+    from .errors import InputError, NotComputed
+
+    if not query_id:
+        return None
+    try:
+        q, chunks = pipe.questions(), pipe.chunks()[0]
+    except (NotComputed, InputError):  # nothing to follow yet, or no labelled questions
+        return None
+    if query_id not in q.relevance.grades:
+        return None
+    gold = sorted(q.relevance.grades[query_id])
+    return {"id": query_id, "text": dict(zip(q.ids, q.texts)).get(query_id, ""), "gold": gold,
+            "documents": list(dict.fromkeys(chunks[c].doc_id for c in gold))}
+
+
+def focus_training_query(ranking, gold: list[int]) -> int | None:
+    """The row of the first training query whose BM25 top chunk is one of ``gold`` (the
+    followed question's gold chunk rows), else of the first with one in its top 10: the list
+    02 shows for that question; None when no training query ranks a gold chunk that high."""
+    for depth in (1, 10):
+        hit = np.flatnonzero(np.isin(ranking.indices[:, :depth], gold).any(axis=1))
+        if len(hit):
+            return int(hit[0])
+    return None

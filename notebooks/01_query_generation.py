@@ -95,11 +95,18 @@ def _(backend, generate, mo, overrides, pipe, workbench):
 
 
 @app.cell
-def _(docs, mo, qs):
-    doc = mo.ui.dropdown({d.title or d.doc_id: d.doc_id for d in docs[:300]},
-                         value=(docs[0].title or docs[0].doc_id), label="document",
+def _(docs, mo, pipe, qs, workbench):
+    # the URL's ?question=ID opens the document of its gold chunk
+    _focus = workbench.focus_gold(pipe, workbench.focus_id())
+    _shown = docs[:300] + [d for d in docs[300:] if _focus and d.doc_id in _focus["documents"]]
+    _first = next((d for d in _shown if _focus and d.doc_id in _focus["documents"]), docs[0])
+    doc = mo.ui.dropdown({d.title or d.doc_id: d.doc_id for d in _shown},
+                         value=(_first.title or _first.doc_id), label="document",
                          searchable=True)
-    doc
+    mo.vstack([doc] + ([mo.md(f"Following question **{_focus['id']}**: _{_focus['text']}_ "
+                              "(its gold chunk's document is chosen). "
+                              + workbench.focus_links(_focus["id"], "01_query_generation"))]
+                       if _focus else []))
     return (doc,)
 
 

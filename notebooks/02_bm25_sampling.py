@@ -93,7 +93,7 @@ def _(compute, mo, pipe, recompute, workbench):
 
 
 @app.cell
-def _(mo, pipe, ranking):
+def _(mo, pipe, ranking, workbench):
     cfg = pipe.cfg.sampling
     k = mo.ui.slider(
         2,
@@ -115,13 +115,16 @@ def _(mo, pipe, ranking):
         label="alpha (label temperature)",
         show_value=True,
     )
+    # the URL's ?question=ID: a training query whose BM25 top chunks hold its gold chunk
+    _focus = workbench.focus_gold(pipe, workbench.focus_id())
+    _row = _focus and workbench.focus_training_query(ranking, _focus["gold"])
+    _rows = list(range(min(200, len(ranking.query_ids)))) + (
+        [_row] if _row is not None and _row >= 200 else [])
     query = mo.ui.dropdown(
-        {
-            f"{t[:70]} ({q})": i
-            for i, (q, t) in enumerate(zip(ranking.query_ids[:200], ranking.query_texts[:200]))
-        },
-        value=f"{ranking.query_texts[0][:70]} ({ranking.query_ids[0]})",
-        label="query",
+        {f"{ranking.query_texts[i][:70]} ({ranking.query_ids[i]})": i for i in _rows},
+        value=(f"{ranking.query_texts[_row or 0][:70]} ({ranking.query_ids[_row or 0]})"),
+        label="query" + (f" (BM25 ranks the followed question {_focus['id']}'s gold chunk "
+                         "near its top)" if _row is not None else ""),
         searchable=True,
     )
     return alpha, k, m, query, ratio, strategy

@@ -48,7 +48,7 @@ def _(mo):
 
 @app.cell
 def _(mo, recompute, workbench):
-    from bmembed_lab.metrics import glossary, tooltips
+    from bmembed_lab.metrics import glossary
 
     pipe = workbench.open_pipeline(read_only=not recompute.value)  # opening only reads the cache
     if recompute.value:
@@ -69,9 +69,10 @@ def _(mo, recompute, workbench):
             mo.md(f"### Summary on the test questions (percent), protocol **{res['protocol']}**, "
                   f"{res['level']}"),
             *[mo.callout(mo.md(_n), kind="warn") for _n in res["notes"]],
-            mo.ui.table(res["summary"].round(2).reset_index(), selection=None,
-                        show_data_types=False, show_column_summaries=False,
-                        header_tooltip=tooltips(res["summary"].columns)),
+            # one row per metric, one column per system: fits a projector's 1,024 px
+            workbench.table(res["summary"].round(2).T.rename_axis("metric").reset_index(),
+                            page_size=12, header_tooltip={"metric": "the glossary below says "
+                                                          "what each one scores"}),
             mo.md(res["metric note"]),
             mo.accordion({"What each column scores, and what it divides by": mo.md(
                 "\n".join(f"- {_line}" for _line in glossary(res["summary"].columns)))}),
@@ -157,8 +158,10 @@ def _(mo, status, wl, workbench):
 @app.cell
 def _(mo, picked, pipe, res, systems, workbench):
     _rows = picked.value
-    mo.stop(not _rows, mo.md("Select a question above to see every system's top 10."))
-    qid = _rows[0]["query_id"]
+    _focus = workbench.focus_gold(pipe, workbench.focus_id())  # ?question=ID in the URL
+    mo.stop(not _rows and not _focus, mo.md("Select a question above to see every system's "
+                                            "top 10."))
+    qid = _rows[0]["query_id"] if _rows else _focus["id"]
     view = workbench.drilldown(pipe, qid, systems)
     gr = res["per_query"]
     ranks = gr[gr.query_id == qid].set_index("system")["gold_rank"]
@@ -167,7 +170,8 @@ def _(mo, picked, pipe, res, systems, workbench):
                mo.md("**Gold** (★ below): " + " / ".join(f"_{t[:300]}_" for t in view["gold"])),
                mo.md("First gold rank per system: " + ", ".join(
                    f"{s} {workbench.rank_text(ranks.get(s))}" for s in systems)),
-               workbench.table(drill.to_dict("records"), selection=None, page_size=10)])
+               workbench.table(drill.to_dict("records"), selection=None, page_size=10),
+               mo.md(workbench.focus_links(qid, "04_evaluation"))])
     return (drill,)
 
 

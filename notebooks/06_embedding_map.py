@@ -119,10 +119,12 @@ def _(adapted, compute, pipe, workbench):
 
 
 @app.cell
-def _(mo, query_ids, query_texts):
+def _(mo, query_ids, query_texts, workbench):
     # built from the questions alone, so changing a map control keeps these choices
+    _first = query_ids.index(workbench.focus_id()) if workbench.focus_id() in query_ids else 0
     question = mo.ui.dropdown({f"{t[:80]} ({q})": q for q, t in zip(query_ids, query_texts)},
-                              value=f"{query_texts[0][:80]} ({query_ids[0]})", label="question",
+                              value=f"{query_texts[_first][:80]} ({query_ids[_first]})",
+                              label="question",  # the URL's ?question=ID, else the first
                               searchable=True)  # type to find one of hundreds
     colour = mo.ui.radio(["relevance", "hit or miss", "document (10 largest)"], value="relevance",
                          label="colour by", inline=True)
@@ -131,10 +133,11 @@ def _(mo, query_ids, query_texts):
 
 
 @app.cell
-def _(adapted, colour, mo, moved, question):
+def _(adapted, colour, mo, moved, question, workbench):
     mo.vstack(
         [
             mo.hstack([question, colour]),
+            mo.md(workbench.focus_links(question.value, "06_embedding_map")),
             mo.md(
                 f"Against base, **{adapted.value}** ranks the gold chunk higher for "
                 f"**{moved['closer']}** test questions, lower for **{moved['further']}**, the same "

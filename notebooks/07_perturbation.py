@@ -184,9 +184,11 @@ def _(mo, picked, pipe, pset, res, workbench):
     from bmembed_lab.perturbation.study import rank_change_view
 
     _rows = picked.value
-    mo.stop(not _rows, mo.md("Select a question above to see how the rank of its gold chunk "
-                             "moves under each perturbation."))
-    qid = _rows[0]["query_id"]
+    _focus = workbench.focus_id()  # ?question=ID in the URL
+    _focus = _focus if any(x.query_id == _focus for x in pset.queries) else None
+    mo.stop(not _rows and not _focus, mo.md("Select a question above to see how the rank of "
+                                            "its gold chunk moves under each perturbation."))
+    qid = _rows[0]["query_id"] if _rows else _focus
     q = next(x for x in pset.queries if x.query_id == qid)
     _rc = res["rank_changes"]
     drill = rank_change_view(_rc[_rc.query_id == qid], pipe.cfg.eval.depth)
@@ -199,6 +201,7 @@ def _(mo, picked, pipe, pset, res, workbench):
                 "in the table and the chart above:"
             ),
             workbench.table(drill.to_dict("records"), selection=None),
+            mo.md(workbench.focus_links(qid, "07_perturbation")),
         ]
     )
     return (drill,)

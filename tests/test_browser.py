@@ -304,6 +304,17 @@ def test_every_notebook_opens_from_the_cache_and_its_open_time_is_recorded(
     print(f"open times (s) on the tiny config, artefacts in {tmp_path}: {times}")
     assert len(times) == 10
 
+    # one question followed: ?question=ID opens 04's drill-down and 07's on it, with links on
+    from bmembed_lab import workbench
+
+    q = workbench.open_pipeline(read_only=True).questions()
+    for nb in ("04_evaluation", "07_perturbation"):
+        url, log = serve(f"{nb}.py")
+        browser.get(url + f"&{workbench.FOCUS}={q.ids[1]}")
+        text = settle(browser)
+        assert q.texts[1] in text and "Follow this question in" in text, nb
+        assert_no_errors(browser, log)
+
 
 # five files a newcomer might have: each on its own subject, over a shared clinical vocabulary
 OWN_TOPICS = {

@@ -68,3 +68,27 @@ def test_a_note_names_the_command_for_the_pages_settings(tiny_toml, monkeypatch)
 
 
 from .test_notebooks import tiny_toml  # noqa: E402, F401  (fixture)
+
+
+def test_a_followed_question_opens_its_document_list_and_links(tiny_toml):  # noqa: F811
+    """?question=ID: focus_gold names its gold chunks and their documents (01 opens the first),
+    focus_training_query the training query whose BM25 top chunks hold a gold chunk (02's
+    list), focus_links the other notebooks on the same question."""
+    pipe = workbench.open_pipeline(tiny_toml)
+    q = pipe.questions()
+    chunks = pipe.chunks()[0]
+    ranking = pipe.training_ranking()[0]
+    f = workbench.focus_gold(pipe, q.ids[0])
+    assert f["id"] == q.ids[0] and f["text"] == q.texts[0]
+    assert set(f["gold"]) == set(q.relevance.grades[q.ids[0]])
+    assert f["documents"] == list(dict.fromkeys(chunks[c].doc_id for c in f["gold"]))
+    assert workbench.focus_gold(pipe, "not-a-question") is None
+    assert workbench.focus_gold(pipe, None) is None
+    found = [workbench.focus_training_query(ranking, workbench.focus_gold(pipe, i)["gold"])
+             for i in q.ids]
+    for qid, row in zip(q.ids, found):
+        if row is not None:
+            assert set(ranking.indices[row, :10]) & set(q.relevance.grades[qid])
+    assert any(r is not None for r in found)
+    links = workbench.focus_links("q 1", "04_evaluation")
+    assert "?file=06_embedding_map.py&question=q%201" in links and "04_evaluation" not in links

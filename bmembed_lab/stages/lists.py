@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Callable
 
+import numpy as np
+
 from .. import bm25, partitions, sampling
 from ..bm25 import BM25Index
 from ..cache import LISTS, RANKING, StageCache, cached
@@ -21,6 +23,7 @@ from ..hashing import code_version
 from ..ticker import ticking
 from ..chunking import Chunk
 from ..config import Config
+from ..errors import InputError
 from ..querygen import QuerySet
 
 
@@ -60,5 +63,38 @@ def training_lists(cfg: Config, cache: StageCache, ranking: sampling.Ranking, ra
     s = cfg.sampling
     conf = {k: v for k, v in asdict(s).items() if k != "drop_duplicate_chunks"}
     return cached(cache, LISTS, conf, [ranking_key], code_version(sampling, partitions),
-                  lambda: sampling.sample_lists(ranking, s, [c.chunk_id for c in chunks]),
+                  lambda: _draw(ranking, s, [c.chunk_id for c in chunks]),
                   lambda v, d: v.save(d), sampling.TrainingLists.load)
+
+
+def _draw(ranking: sampling.Ranking, s, chunk_ids: list[str]) -> sampling.TrainingLists:
+    """The lists, or, when not one can be drawn, an error that says why in words and names
+    the list size that fits this corpus (a few small files: too few BM25 candidates for m)."""
+    try:
+        return sampling.sample_lists(ranking, s, chunk_ids)
+    except InputError as err:
+        if err.where != "sampling" or not err.what.startswith("no training list"):
+            raise
+        skipped = ([f"{len(ranking.query_ids)} too few candidates"] if ranking.query_ids else []
+                   ) + [f"{len(v)} {r}" for r, v in ranking.skipped.items()]
+        raise InputError(f"no training list could be drawn (skipped: {', '.join(skipped)})",
+                         "sampling", _fewer_items(ranking, s) + "check the queries (do they "
+                         "share words with the corpus? a word found in most chunks scores "
+                         "nothing under BM25)") from None
+
+
+def _fewer_items(ranking: sampling.Ranking, s) -> str:
+    """The fix's first half: the largest m that the median ranked query's candidate count
+    allows under the config's strategy (or "lower sampling.m")."""
+    if not ranking.query_ids:
+        return "lower sampling.m or "
+    n = min(s.k, int(np.median((ranking.indices >= 0).sum(axis=1))))
+    for m in range(s.m - 1, 1, -1):
+        try:
+            partitions.rank_partitions(n, m, s.strategy, s.ratio, s.first, s.convention)
+        except InputError:
+            continue
+        return (f"set sampling.m = {m} or lower (the median query has {n} BM25 candidates, too "
+                f"few for m = {s.m} {s.strategy} partitions; m = {m} fits it), or give more "
+                "documents, or ")
+    return "lower sampling.m or "
