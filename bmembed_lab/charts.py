@@ -53,6 +53,21 @@ def map_legend_name(value: str, kind: str) -> str:
     return value if kind in value else f"{value} ({kind})"
 
 
+# fixed colours of the map's named groups, whatever the question: one meaning, one colour
+MAP_COLOURS = {"selected question": "#111111", "question": "#9e9e9e", "gold chunk": "#2ca02c",
+               "chunk": "#d9d9d9", "hit@10": "#2ca02c", "miss@10": "#d62728",
+               "closer": "#2ca02c", "further": "#d62728", "same": "#9e9e9e",
+               "other documents": "#d9d9d9", "not ranked": "#d9d9d9"}
+
+
+def map_colours(values: list[str], documents: list[str], palette: list[str]) -> dict:
+    """Each colour group's colour: a named group's fixed one (:data:`MAP_COLOURS`), the
+    ``documents`` (the largest first, at most as many as ``palette`` has colours) the palette's
+    in that order, so a document keeps its colour across questions and none shares one."""
+    by_doc = {d: palette[i] for i, d in enumerate(documents[:len(palette)])}
+    return {v: MAP_COLOURS.get(v) or by_doc.get(v) or "#7f7f7f" for v in values}
+
+
 def map_figure(table: pd.DataFrame, lines: dict, question: str):
     """The embedding map: one panel per model (same axes: one joint UMAP fit), a point per
     chunk and question coloured by ``table.colour`` (one legend entry per colour and kind,
@@ -73,8 +88,8 @@ def map_figure(table: pd.DataFrame, lines: dict, question: str):
     scatter = go.Scattergl if len(table) > WEBGL_POINTS else go.Scatter
     fig = make_subplots(rows=1, cols=len(models), subplot_titles=[f"<b>{m}</b>" for m in models],
                         shared_yaxes=True, horizontal_spacing=0.03)
-    palette = qualitative.Plotly  # plotly's default colours, in the order the values appear
-    colours = {v: palette[i % len(palette)] for i, v in enumerate(dict.fromkeys(table.colour))}
+    colours = map_colours(list(dict.fromkeys(table.colour)), table.attrs.get("documents", []),
+                          qualitative.Plotly)
     for col, model in enumerate(models, start=1):
         panel = table[table.model == model]
         for (value, kind), pts in panel.groupby(["colour", "kind"], sort=False):

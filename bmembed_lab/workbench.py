@@ -18,6 +18,9 @@ from .config import load_config
 from .evaluation import systems_for  # noqa: F401 (the notebooks' lists of systems)
 from .listview import (  # noqa: F401 (the notebooks' views of the training lists)
     design_list, listnet_floor, model_view, peaked_warning, target_spread)
+from .mapview import (  # noqa: F401 (06's map and the followed question)
+    FOCUS, FOLLOW, focus_gold, focus_id, focus_links, focus_training_query, gold_rank_moves,
+    map_table, panel_shift, question_moves, selected_keys)
 from .pageui import (  # noqa: F401 (what a page shows around the cache)
     Progress, compute_button, encode_with_progress, error_note, from_cache, stage_spinner,
     table)
@@ -210,20 +213,6 @@ def finding(res: dict, metric: str = "MAP@10") -> str:
     return "; ".join(out) + f" ({metric} points, paired 95% interval)."
 
 
-def gold_rank_moves(base_ranks: pd.Series, adapted_ranks: pd.Series, depth: int = 10) -> dict:
-    """How many questions' first gold chunk an adapted model ranks higher (closer), lower
-    (further) or the same as base; ranks past ``depth`` or missing count as depth + 1."""
-    common = base_ranks.index.intersection(adapted_ranks.index)
-    b = base_ranks.loc[common].fillna(depth + 1).clip(upper=depth + 1)
-    a = adapted_ranks.loc[common].fillna(depth + 1).clip(upper=depth + 1)
-    return {
-        "closer": int((a < b).sum()),
-        "further": int((a > b).sum()),
-        "same": int((a == b).sum()),
-        "depth": depth,
-    }
-
-
 def rank_pairs(per_query: pd.DataFrame, a: str, b: str, depth: int) -> pd.DataFrame:
     """Per question both systems rank: the first gold chunk's rank under ``b`` and ``a``
     (past ``depth`` or never found: depth + 1) and whether ``a`` brought it closer, further or
@@ -235,50 +224,6 @@ def rank_pairs(per_query: pd.DataFrame, a: str, b: str, depth: int) -> pd.DataFr
     y = ra.loc[common].fillna(depth + 1).clip(upper=depth + 1).astype(int).to_numpy()
     move = np.select([y < x, y > x], ["closer", "further"], "same")
     return pd.DataFrame({"query_id": common, f"rank ({b})": x, f"rank ({a})": y, "move": move})
-
-
-def selected_keys(fig, points) -> set[tuple]:
-    """The (model, kind, item) of each point a box or lasso selection on the map picked.
-    marimo sends each point's trace (``curveNumber``) and index in it (``pointIndex``, or
-    ``pointNumber``), not its ``customdata``: the keys are looked up in ``fig``'s traces."""
-    out = set()
-    for p in points or []:
-        c = p.get("curveNumber")
-        i = p.get("pointIndex", p.get("pointNumber"))
-        if not (isinstance(c, int) and isinstance(i, int) and 0 <= c < len(fig.data)):
-            continue
-        data = fig.data[c].customdata
-        if data is not None and 0 <= i < len(data):
-            out.add(tuple(str(x) for x in data[i][:3]))
-    return out
-
-
-def map_table(coords: pd.DataFrame, chunks, grades: dict, question: str, texts: dict,
-              hits: dict, top_documents: int = 10) -> pd.DataFrame:
-    """The map's points with what they can be coloured by: relevance to ``question`` (the
-    selected question / other questions / its gold chunks / other chunks), hit or miss at 10
-    per model, and document (the ``top_documents`` largest by mapped chunks, the rest grouped,
-    so the legend stays readable for any corpus)."""
-    pos = {c.chunk_id: i for i, c in enumerate(chunks)}
-    gold = {chunks[c].chunk_id for c in grades.get(question, {})}
-    t = coords.copy()
-    is_q = t.kind == "query"
-    t["text"] = [
-        texts.get(i, "")[:120] if q else chunks[pos[i]].text[:120] for q, i in zip(is_q, t.item)
-    ]
-    doc = pd.Series(
-        [None if q else chunks[pos[i]].doc_id for q, i in zip(is_q, t.item)], index=t.index
-    )
-    big = set(doc[~is_q].value_counts().index[:top_documents])
-    t["document"] = [
-        "question" if q else (d if d in big else "other documents") for q, d in zip(is_q, doc)
-    ]
-    t["document (10 largest)"] = t["document"]
-    t["relevance"] = np.where(is_q, np.where(t.item == question, "selected question", "question"),
-                              np.where(t.item.isin(gold), "gold chunk", "chunk"))
-    t["hit or miss"] = ["chunk" if not q else ("hit@10" if hits[m].get(i, 0) > 0 else "miss@10")
-                        for m, q, i in zip(t.model, is_q, t.item)]
-    return t
 
 
 def training_estimate(cache, method: str, steps: int, per_step: int, list_size: int,
@@ -301,64 +246,3 @@ def training_estimate(cache, method: str, steps: int, per_step: int, list_size: 
     return (f"Estimated {e['train'] / 60:.1f} min of training ({steps} steps x {per_step} per "
             f"step x {texts} texts at {e['rate'] * 1000:.0f} ms per text, the median of "
             f"{e['runs']} run(s) in this cache){evals}{raised}.")
-
-
-
-
-# -- one question followed across the notebooks (the URL carries it: ?question=ID) ---------
-FOCUS = "question"  # the URL parameter
-FOLLOW = ("01_query_generation", "02_bm25_sampling", "04_evaluation", "06_embedding_map",
-          "07_perturbation")  # the notebooks that open on a followed question
-
-
-def focus_id() -> str | None:
-    """The followed question's id from the page's URL (``?question=ID``), or None (also where
-    no marimo page runs the notebook: a Jupyter kernel, a script)."""
-    import marimo as mo
-    from marimo._runtime.context.types import ContextNotInitializedError
-
-    try:
-        value = mo.query_params().get(FOCUS)
-    except ContextNotInitializedError:
-        return None
-    return (value[0] if isinstance(value, list) else value) or None
-
-
-def focus_links(query_id: str, here: str) -> str:
-    """Markdown links that open the other notebooks on this question: marimo's gallery
-    (`bmembed-lab notebooks`) opens ``?file=NN.py``, and each reads ``?question=ID``."""
-    from urllib.parse import quote
-
-    return "**Follow this question in:** " + " · ".join(
-        f"[{nb.replace('_', ' ', 1).replace('_', ' ')}](?file={nb}.py&{FOCUS}={quote(query_id)})"
-        for nb in FOLLOW if nb != here)
-
-
-def focus_gold(pipe, query_id: str | None) -> dict | None:
-    """The followed question as the notebooks use it: its text, its gold chunks (rows of the
-    chunk list) and their documents (01 opens the first), or None when it is not a test
-    question of this config (or none is computed yet)."""
-    from .errors import InputError, NotComputed
-
-    if not query_id:
-        return None
-    try:
-        q, chunks = pipe.questions(), pipe.chunks()[0]
-    except (NotComputed, InputError):  # nothing to follow yet, or no labelled questions
-        return None
-    if query_id not in q.relevance.grades:
-        return None
-    gold = sorted(q.relevance.grades[query_id])
-    return {"id": query_id, "text": dict(zip(q.ids, q.texts)).get(query_id, ""), "gold": gold,
-            "documents": list(dict.fromkeys(chunks[c].doc_id for c in gold))}
-
-
-def focus_training_query(ranking, gold: list[int]) -> int | None:
-    """The row of the first training query whose BM25 top chunk is one of ``gold`` (the
-    followed question's gold chunk rows), else of the first with one in its top 10: the list
-    02 shows for that question; None when no training query ranks a gold chunk that high."""
-    for depth in (1, 10):
-        hit = np.flatnonzero(np.isin(ranking.indices[:, :depth], gold).any(axis=1))
-        if len(hit):
-            return int(hit[0])
-    return None

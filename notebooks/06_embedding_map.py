@@ -115,7 +115,8 @@ def _(adapted, compute, pipe, workbench):
             for s in ("base", adapted.value)}
     hits = {s: t["Hit@10"] for s, t in _pq.items()}
     moved = workbench.gold_rank_moves(_pq["base"]["gold_rank"], _pq[adapted.value]["gold_rank"])
-    return hits, moved, runs
+    moves = workbench.question_moves(_pq["base"]["gold_rank"], _pq[adapted.value]["gold_rank"])
+    return hits, moved, moves, runs
 
 
 @app.cell
@@ -126,22 +127,34 @@ def _(mo, query_ids, query_texts, workbench):
                               value=f"{query_texts[_first][:80]} ({query_ids[_first]})",
                               label="question",  # the URL's ?question=ID, else the first
                               searchable=True)  # type to find one of hundreds
-    colour = mo.ui.radio(["relevance", "hit or miss", "document (10 largest)"], value="relevance",
-                         label="colour by", inline=True)
+    colour = mo.ui.radio(["relevance", "hit or miss", "rank change", "document (10 largest)"],
+                         value="relevance", label="colour by", inline=True)
+    search = mo.ui.text(placeholder="words in a chunk or question", label="find text",
+                        full_width=False)
     texts = dict(zip(query_ids, query_texts))
-    return colour, question, texts
+    return colour, question, search, texts
 
 
 @app.cell
-def _(adapted, colour, mo, moved, question, workbench):
+def _(adapted, colour, coords, mo, moved, question, search, workbench):
+    _shift = workbench.panel_shift(coords, "base", adapted.value)
+    _alike = _shift["median"] < 0.02
     mo.vstack(
         [
-            mo.hstack([question, colour]),
+            mo.hstack([question, colour, search], wrap=True),
             mo.md(workbench.focus_links(question.value, "06_embedding_map")),
             mo.md(
                 f"Against base, **{adapted.value}** ranks the gold chunk higher for "
                 f"**{moved['closer']}** test questions, lower for **{moved['further']}**, the same "
-                f"for **{moved['same']}** (first gold chunk's rank, top {moved['depth']})."
+                f"for **{moved['same']}** (first gold chunk's rank, top {moved['depth']}; colour "
+                "by rank change to see which)."
+            ),
+            mo.md(
+                f"Between the panels a point moved by a median **{_shift['median']:.1%}** of the "
+                f"map's width; {_shift['moved a tenth']:.0%} of the {_shift['points']:,} points "
+                "moved more than a tenth of it"
+                + (": **the panels barely differ**, the adapted model kept base's neighbourhoods"
+                   " (what moved is in the ranks above, not in the picture)." if _alike else ".")
             ),
         ]
     )
@@ -149,11 +162,13 @@ def _(adapted, colour, mo, moved, question, workbench):
 
 
 @app.cell
-def _(chunks, colour, coords, hits, mo, question, rel, runs, texts, workbench):
+def _(chunks, colour, coords, hits, mo, moves, pipe, question, rel, runs, texts, workbench):
     mo.stop(not (coords.kind == "query").any() or question.value not in set(coords.item),
             mo.callout(mo.md("This question is not on the map (beyond the map's question sample)."),
                        kind="info"))
-    table = workbench.map_table(coords, chunks, rel.grades, question.value, texts, hits)
+    _titles = {d.doc_id: d.title for d in pipe.dataset()[0].documents if d.title}
+    table = workbench.map_table(coords, chunks, rel.grades, question.value, texts, hits,
+                                titles=_titles, moves=moves)
     table["colour"] = table[colour.value]
 
     def top_chunks(model: str, k: int = 5) -> list[str]:
@@ -201,6 +216,35 @@ def _(fig, map_view, mo, table, workbench):
         )
     )
     return (sel,)
+
+
+@app.cell
+def _(chunks, mo, pd, question, runs, texts, workbench):
+    # the selected question's nearest chunks under each model, with their cosine similarity
+    _rows = []
+    for _m, _run in runs.items():
+        _r = _run.query_ids.index(question.value)
+        for _k, (_c, _score) in enumerate(zip(_run.indices[_r][:5], _run.scores[_r][:5])):
+            if _c >= 0:
+                _rows.append({"model": _m, "rank": _k + 1, "cosine": round(float(_score), 3),
+                              "document": chunks[_c].doc_id,
+                              "chunk": " ".join(chunks[_c].text.split())[:160]})
+    mo.vstack([mo.md(f"**Nearest chunks of the selected question** (_{texts[question.value]}_), "
+                     "cosine similarity under each model:"),
+               workbench.table(pd.DataFrame(_rows), page_size=10, wrapped_columns=["chunk"])])
+    return
+
+
+@app.cell
+def _(mo, search, table, workbench):
+    _q = search.value.strip().lower()
+    _found = table[table.text.str.lower().str.contains(_q, regex=False)] if _q else table[:0]
+    mo.stop(not _q)
+    mo.vstack([mo.md(f"**{len(_found)} points** hold \"{search.value.strip()}\" (first 120 "
+                     "characters of their text; every model's panel counts its own)"),
+               workbench.table(_found[["model", "kind", "item", "document", "text"]]
+                               .to_dict("records"), page_size=8, wrapped_columns=["text"])])
+    return
 
 
 if __name__ == "__main__":
