@@ -100,8 +100,12 @@ def _(mo, pd, pipe, recompute, systems, workbench):
             "uniformity_points",
         ]
     ]
-    mo.ui.table(au.round(4).rename(columns=lambda c: c.replace("_", " ")), selection=None,
-                show_data_types=False, show_column_summaries=False)
+    _shown = au.round(4)[["system", "alignment", "alignment_norm", "uniformity_abs", "pairs"]]
+    mo.vstack([workbench.table(_shown.rename(columns={"alignment_norm": "normalised alignment",
+                                                      "uniformity_abs": "|uniformity|"})),
+               mo.md(f"Uniformity over {int(au.uniformity_points.iloc[0]):,} chunks (a seeded "
+                     f"sample where there are more); pairs skipped (the question sits on a "
+                     f"chunk): {int(au.pairs_skipped.sum())}.")])
     return (au,)
 
 
@@ -149,6 +153,79 @@ def _(au, compute, mo, pipe, workbench):
                                 "Only the base model is in the cache: train one (notebook 03 or "
                                 "`bmembed-lab run`) to see what adapting it moves."))
     return (gains,)
+
+
+@app.cell
+def _(compute, mo, pipe, systems, workbench):
+    from bmembed_lab import diagview
+
+    # the distributions behind the two means, from the cached embeddings (seconds)
+    _q = workbench.from_cache(pipe.questions, compute)
+    dists, curves = {}, {}
+    for _s in systems:
+        _c, _, _qe, _ = workbench.from_cache(lambda _s=_s: pipe.embeddings(_s), compute)
+        dists[_s] = diagview.pair_distances(_qe, _c, _q.ids, _q.relevance.grades)
+        curves[_s] = diagview.uniformity_curve(_c)
+    return curves, diagview, dists
+
+
+@app.cell
+def _(charts, curves, dists, go, mo, systems):
+    from plotly.subplots import make_subplots
+
+    hist = make_subplots(rows=1, cols=len(systems), shared_yaxes=True,
+                         subplot_titles=[f"<b>{_s}</b>" for _s in systems])
+    for _i, _s in enumerate(systems, start=1):
+        for _name, _key, _colour in (("question - its gold chunk", "positive", "#2ca02c"),
+                                     ("question - a random chunk", "random", "#9e9e9e")):
+            hist.add_histogram(x=dists[_s][_key], name=_name, marker_color=_colour, opacity=0.6,
+                               histnorm="probability", xbins={"start": 0, "end": 4, "size": 0.1},
+                               legendgroup=_name, showlegend=_i == 1, row=1, col=_i)
+    hist.update_layout(barmode="overlay", height=330, margin={"t": 60},
+                       title="Squared distances on the sphere (0 = same direction, 4 = opposite)")
+    hist.update_xaxes(range=[0, 4])
+    curve = go.Figure([go.Scatter(x=[t for t, _ in curves[_s]], y=[u for _, u in curves[_s]],
+                                  mode="lines+markers", name=_s) for _s in systems])
+    curve.update_layout(height=300, margin={"t": 50}, xaxis_title="t", xaxis_type="log",
+                        yaxis={"title": "|uniformity| at t", "rangemode": "tozero"},
+                        title="Uniformity as a function of t (the table uses t = 2)")
+    mo.vstack([
+        mo.md("### Behind the means\n\nThe alignment is the mean of the green distances; "
+              "uniformity reads how far apart the chunks are, which the grey ones (random "
+              "pairs) show. If an adapted model pulls every pair closer, the green bars move "
+              "left without the gold chunk beating the others."),
+        mo.ui.plotly(hist, config=charts.PLOT_CONFIG),
+        mo.ui.plotly(curve, config=charts.PLOT_CONFIG),
+        mo.md("Along the training steps: not shown, since a run keeps only its exported "
+              "step's model (its checkpoints are removed on export)."),
+    ])
+    return curve, hist
+
+
+@app.cell
+def _(charts, compute, diagview, dists, go, mo, pipe, systems, workbench):
+    mo.stop(len(systems) < 2)
+    _adapted = systems[1]
+    _res = workbench.from_cache(lambda: pipe.evaluate(["base", _adapted]), compute)
+    _pq = _res["per_query"]
+    _moves = workbench.question_moves(_pq[_pq.system == "base"].set_index("query_id").gold_rank,
+                                      _pq[_pq.system == _adapted].set_index("query_id").gold_rank)
+    moved = diagview.alignment_moves(dists["base"], dists[_adapted], _moves)
+    _box = go.Figure([go.Box(y=moved[moved["rank change"] == _g]["change"], name=_g,
+                             marker_color=charts.MAP_COLOURS.get(_g, "#7f7f7f"))
+                      for _g in ("closer", "same", "further")])
+    _box.add_hline(y=0, line_dash="dot")
+    _box.update_layout(height=320, margin={"t": 50},
+                       yaxis_title="alignment change (adapted - base)",
+                       title=f"Did moving a question towards its gold chunk buy it a rank? "
+                             f"({_adapted} against base)")
+    mo.vstack([mo.ui.plotly(_box, config=charts.PLOT_CONFIG),
+               workbench.table(diagview.moves_summary(moved)),
+               mo.md("Below zero: the question sits closer to its gold chunk than under base. "
+                     "Where most questions whose rank fell also moved closer, the whole space "
+                     "contracted (the grey random-pair distances above shrink too): closeness "
+                     "alone did not rank the gold chunk higher.")])
+    return (moved,)
 
 
 if __name__ == "__main__":
