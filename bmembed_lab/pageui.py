@@ -143,10 +143,22 @@ def encode_with_progress(pipe, systems: list[str], button=None) -> None:
                            button)
 
 
-def table(data, selection=None, **options):
-    """A table as the pages show it: no dtype labels under the headers and no column summaries
-    (a projector's width holds the values instead); ``options`` go to ``mo.ui.table``."""
-    import marimo as mo
+def _plain(value):
+    """A cell as a reader reads it: a list as its items joined by commas, not Python's repr."""
+    return ", ".join(map(str, value)) if isinstance(value, (list, tuple, set)) else value
 
+
+def table(data, selection=None, **options):
+    """A table as the pages show it: no dtype labels under the headers, no column summaries (a
+    projector's width holds the values instead), lists as their items; ``options`` go to
+    ``mo.ui.table``."""
+    import marimo as mo
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        data = data.apply(lambda col: col.map(_plain) if col.dtype == object else col)
+    elif isinstance(data, list):
+        data = [{k: _plain(v) for k, v in row.items()} if isinstance(row, dict) else row
+                for row in data]
     return mo.ui.table(data, selection=selection, **({"show_data_types": False,
                                                       "show_column_summaries": False} | options))

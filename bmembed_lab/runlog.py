@@ -36,8 +36,8 @@ TOOLTIPS = {  # column -> what it says (notebook 09's headers; every key a setti
     "differs in": "the settings where this run departs from what most runs used (batch: lists "
                   "or question-positive pairs per step; lists: the key of its training lists, "
                   "the same for runs on the same queries and lists: sampling strategy, m, k)",
-    "exported step": "the step the dev split chose: its weights are the export",
-    "minutes": "training time on the machine that ran it, dev evaluations included",
+    "exported": "the step the dev split chose (its weights are the export) and the training "
+                "time in minutes on the machine that ran it, dev evaluations included",
 }
 
 
@@ -121,12 +121,13 @@ def gain_text(sel: dict) -> str:
 def settings_table(runs: list[Run]) -> pd.DataFrame:
     """One row per run: its label, method, dev gain over the base model (paired 95% interval),
     what sets its settings apart (:func:`settings`), the dev questions it was chosen on, the
-    exported step and its training minutes; runs on the same dev questions together."""
+    exported step and its training minutes (one column: a projector's width holds the table);
+    runs on the same dev questions together."""
     rows = [{"run": r.label, "method": r.method,
              f"dev {sel.get('metric', 'score')} − base [95%]": gain_text(sel),
              "differs in": apart or "(the common settings)", "dev set": dev_set(sel),
-             "exported step": sel.get("best_step"),
-             "minutes": round(r.info.get("seconds", 0.0) / 60, 1)}
+             "exported": f"step {sel.get('best_step')}, "
+                         f"{r.info.get('seconds', 0.0) / 60:.1f} min"}
             for r, apart, sel in zip(runs, settings(runs),
                                      [r.info.get("selection") or {} for r in runs])]
     return pd.DataFrame(rows).sort_values("dev set", kind="stable", ignore_index=True)

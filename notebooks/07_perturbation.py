@@ -85,7 +85,8 @@ def _(InputError, compute, keywords_backend, mask_token, max_keywords, mo, subst
         mo.callout(mo.md(f"**Cannot build the perturbed questions.** {problem}"), kind="danger"),
     )
     workbench.table([{"count": k, "value": v} for k, v in pset.counts.items()], selection=None,
-                label="what was perturbed (and what was skipped)")
+                    label="what was perturbed (and what was skipped)", page_size=12,
+                    wrapped_columns=["count", "value"])
     return pipe, pset, settings
 
 

@@ -92,3 +92,12 @@ def test_a_followed_question_opens_its_document_list_and_links(tiny_toml):  # no
     assert any(r is not None for r in found)
     links = workbench.focus_links("q 1", "04_evaluation")
     assert "?file=06_embedding_map.py&question=q%201" in links and "04_evaluation" not in links
+
+
+def test_a_table_shows_lists_as_their_items_and_no_dtype_labels():
+    import pandas as pd
+
+    rows = pageui.table([{"count": "examples", "value": ["a", "b"]}, {"count": "n", "value": 3}])
+    assert rows.data[0]["value"] == "a, b" and rows.data[1]["value"] == 3
+    frame = pageui.table(pd.DataFrame({"names": [["x", "y"]], "n": [1]}))
+    assert frame.data["names"].tolist() == ["x, y"] and frame.data["n"].tolist() == [1]
