@@ -204,7 +204,7 @@ def _(charts, go, mo, np, view):
 
 
 @app.cell
-def _(charts, go, mo, view):
+def _(charts, go, mo, view, workbench):
     _items = view["items"]
     target_fig = go.Figure(go.Bar(x=[f"{r}" for r in _items["rank"]], y=_items["target p"],
                                   marker_color="#2ca02c"))
@@ -225,8 +225,7 @@ def _(charts, go, mo, view):
         [
             warn,
             mo.ui.plotly(target_fig, config=charts.PLOT_CONFIG),
-            mo.ui.table(_items, selection=None, page_size=20, show_data_types=False,
-                        show_column_summaries=False),
+            workbench.table(_items, page_size=20, wrapped_columns=["text"]),
         ]
     )
     return (target_fig,)
