@@ -61,7 +61,8 @@ def test_verdicts_follow_the_per_question_scores():
         by["BMEmbed raises uniformity at similar alignment (Section 5)"], col, better)
     table = claims.render(better)
     rows = [ln for ln in table.splitlines() if ln.startswith("| ") and " | demo" not in ln]
-    assert len(rows) == len(claims.CLAIMS) + len(claims.UNTRIED)
+    assert len(rows) == len(claims.CLAIMS) + len(claims.AGAINST_BASE) + len(claims.UNTRIED)
+    assert "| BMEmbed > base encoder | +5.00" in table  # the same cell in both tables
     assert all(ln.count(" | ") == len(claims.COLUMNS) for ln in rows)  # no stray pipes
     assert "Summary: " in table
 
