@@ -162,7 +162,7 @@ def _(mo, picked, pipe, res, systems, workbench):
     mo.stop(not _rows and not _focus, mo.md("Select a question above to see every system's "
                                             "top 10."))
     qid = _rows[0]["query_id"] if _rows else _focus["id"]
-    view = workbench.drilldown(pipe, qid, systems)
+    view = workbench.drilldown(pipe, qid, systems, width=240)  # wrapped below, not cut at 90
     gr = res["per_query"]
     ranks = gr[gr.query_id == qid].set_index("system")["gold_rank"]
     drill = view["table"]
@@ -170,7 +170,8 @@ def _(mo, picked, pipe, res, systems, workbench):
                mo.md("**Gold** (★ below): " + " / ".join(f"_{t[:300]}_" for t in view["gold"])),
                mo.md("First gold rank per system: " + ", ".join(
                    f"{s} {workbench.rank_text(ranks.get(s))}" for s in systems)),
-               workbench.table(drill.to_dict("records"), selection=None, page_size=10),
+               workbench.table(drill.to_dict("records"), selection=None, page_size=10,
+                               wrapped_columns=list(systems)),
                mo.md(workbench.focus_links(qid, "04_evaluation"))])
     return (drill,)
 
