@@ -156,10 +156,20 @@ def _(au, compute, mo, pipe, workbench):
 
 
 @app.cell
-def _(compute, mo, pipe, systems, workbench):
+def _(mo):
+    behind = mo.ui.switch(label="show the distributions behind the means (a few seconds: they "
+                                "read every embedding)", value=False)
+    behind
+    return (behind,)
+
+
+@app.cell
+def _(behind, compute, mo, pipe, systems, workbench):
     from bmembed_lab import diagview
 
-    # the distributions behind the two means, from the cached embeddings (seconds)
+    # the distributions behind the two means, from the cached embeddings (seconds), on demand
+    # so the page opens as fast as before
+    mo.stop(not behind.value)
     _q = workbench.from_cache(pipe.questions, compute)
     dists, curves = {}, {}
     for _s in systems:

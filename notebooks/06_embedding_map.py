@@ -162,11 +162,11 @@ def _(adapted, colour, coords, mo, moved, question, search, workbench):
 
 
 @app.cell
-def _(chunks, colour, coords, hits, mo, moves, pipe, question, rel, runs, texts, workbench):
+def _(chunks, colour, coords, hits, mo, moves, question, rel, runs, texts, workbench):
     mo.stop(not (coords.kind == "query").any() or question.value not in set(coords.item),
             mo.callout(mo.md("This question is not on the map (beyond the map's question sample)."),
                        kind="info"))
-    _titles = {d.doc_id: d.title for d in pipe.dataset()[0].documents if d.title}
+    _titles = {c.doc_id: c.title for c in chunks if c.title}  # the chunks carry their titles
     table = workbench.map_table(coords, chunks, rel.grades, question.value, texts, hits,
                                 titles=_titles, moves=moves)
     table["colour"] = table[colour.value]
