@@ -10,12 +10,20 @@ spinner (:func:`stage_spinner`) while long steps (encoding) show their own progr
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 COMPUTE = "Compute what this page needs"
 
-# the spinner a computing pipeline opened in the running cell; from_cache closes it
-_active: list = []
+# the spinner a computing pipeline opened in the running cell; from_cache closes it. Per
+# thread: `marimo run` runs each browser session's kernel as a thread of one process
+_local = threading.local()
+
+
+def _active() -> list:
+    if not hasattr(_local, "spinners"):
+        _local.spinners = []
+    return _local.spinners
 
 
 def compute_button(label: str = COMPUTE):
@@ -30,16 +38,18 @@ def stage_spinner(stage: str) -> None:
     being computed (or read from the cache) until the cell's read ends."""
     import marimo as mo
 
-    if not _active:
+    active = _active()
+    if not active:
         spin = mo.status.spinner(title="Computing what the cache lacks (a training run takes "
                                        "minutes)", remove_on_exit=True)
-        _active.append((spin, spin.__enter__()))
-    _active[0][1].update(subtitle=f"stage {stage.split(':')[0]}")
+        active.append((spin, spin.__enter__()))
+    active[0][1].update(subtitle=f"stage {stage.split(':')[0]}")
 
 
 def _close_spinner() -> None:
-    while _active:
-        _active.pop()[0].__exit__(None, None, None)
+    active = _active()
+    while active:
+        active.pop()[0].__exit__(None, None, None)
 
 
 def _run_text(command: str) -> str:

@@ -101,3 +101,18 @@ def test_a_table_shows_lists_as_their_items_and_no_dtype_labels():
     assert rows.data[0]["value"] == "a, b" and rows.data[1]["value"] == 3
     frame = pageui.table(pd.DataFrame({"names": [["x", "y"]], "n": [1]}))
     assert frame.data["names"].tolist() == ["x, y"] and frame.data["n"].tolist() == [1]
+
+
+def test_the_stage_spinner_opens_once_per_thread_and_closes():
+    import threading
+
+    pageui.stage_spinner("chunks")
+    pageui.stage_spinner("dense_run:base:test")  # the same spinner, its subtitle changed
+    assert len(pageui._active()) == 1
+    seen = []
+    other = threading.Thread(target=lambda: seen.append(len(pageui._active())))
+    other.start()
+    other.join()
+    assert seen == [0]  # another session's thread has its own
+    pageui._close_spinner()
+    assert pageui._active() == []
