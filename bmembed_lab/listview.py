@@ -18,13 +18,14 @@ def design_list(ranking, row: int, chunks, sampling: SamplingConfig, alpha: floa
     the target softmax(scores / alpha), its entropy and a warning if near one-hot / uniform.
     Ranks and intervals are shown 1-based (rank 1 = BM25's first), as the CLI prints them;
     the stored lists keep 0-based ranks."""
-    from .sampling import Ranking, sample_lists
+    from .sampling import Ranking
+    from .stages.lists import draw_lists
 
     n = int((ranking.indices[row] >= 0).sum())
     k = min(sampling.k, n)
     one = Ranking([ranking.query_ids[row]], [ranking.query_texts[row]],
                   ranking.indices[row:row + 1], ranking.scores[row:row + 1])
-    lists = sample_lists(one, sampling, [c.chunk_id for c in chunks])
+    lists = draw_lists(one, sampling, [c.chunk_id for c in chunks])
     edges = partition_boundaries(k, sampling.m, sampling.strategy, sampling.ratio, sampling.first,
                                  sampling.convention)
     scores = lists.scores[0].astype(float)

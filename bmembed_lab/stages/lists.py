@@ -63,13 +63,14 @@ def training_lists(cfg: Config, cache: StageCache, ranking: sampling.Ranking, ra
     s = cfg.sampling
     conf = {k: v for k, v in asdict(s).items() if k != "drop_duplicate_chunks"}
     return cached(cache, LISTS, conf, [ranking_key], code_version(sampling, partitions),
-                  lambda: _draw(ranking, s, [c.chunk_id for c in chunks]),
+                  lambda: draw_lists(ranking, s, [c.chunk_id for c in chunks]),
                   lambda v, d: v.save(d), sampling.TrainingLists.load)
 
 
-def _draw(ranking: sampling.Ranking, s, chunk_ids: list[str]) -> sampling.TrainingLists:
+def draw_lists(ranking: sampling.Ranking, s, chunk_ids: list[str]) -> sampling.TrainingLists:
     """The lists, or, when not one can be drawn, an error that says why in words and names
-    the list size that fits this corpus (a few small files: too few BM25 candidates for m)."""
+    the list size that fits this corpus (a few small files: too few BM25 candidates for m).
+    02's partition designer draws its one list here too, so it says the same."""
     try:
         return sampling.sample_lists(ranking, s, chunk_ids)
     except InputError as err:
