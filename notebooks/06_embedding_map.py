@@ -136,9 +136,15 @@ def _(mo, query_ids, query_texts, workbench):
 
 
 @app.cell
-def _(adapted, colour, coords, mo, moved, question, search, workbench):
-    _shift = workbench.panel_shift(coords, "base", adapted.value)
-    _alike = _shift["median"] < 0.02
+def _(adapted, coords, workbench):
+    # how far the panels differ: once per map, not again when the question or colour changes
+    shift = workbench.panel_shift(coords, "base", adapted.value)
+    return (shift,)
+
+
+@app.cell
+def _(adapted, colour, mo, moved, question, search, shift, workbench):
+    _alike = shift["median"] < 0.02
     mo.vstack(
         [
             mo.hstack([question, colour, search], wrap=True),
@@ -150,8 +156,8 @@ def _(adapted, colour, coords, mo, moved, question, search, workbench):
                 "by rank change to see which)."
             ),
             mo.md(
-                f"Between the panels a point moved by a median **{_shift['median']:.1%}** of the "
-                f"map's width; {_shift['moved a tenth']:.0%} of the {_shift['points']:,} points "
+                f"Between the panels a point moved by a median **{shift['median']:.1%}** of the "
+                f"map's width; {shift['moved a tenth']:.0%} of the {shift['points']:,} points "
                 "moved more than a tenth of it"
                 + (": **the panels barely differ**, the adapted model kept base's neighbourhoods"
                    " (what moved is in the ranks above, not in the picture)." if _alike else ".")

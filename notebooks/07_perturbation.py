@@ -24,8 +24,7 @@ def _():
     import plotly.graph_objects as go
 
     from bmembed_lab import charts, perturbation, workbench
-    from bmembed_lab.errors import InputError
-    return InputError, charts, go, mo, perturbation, workbench
+    return charts, go, mo, perturbation, workbench
 
 
 @app.cell
@@ -68,22 +67,14 @@ def _(mo):
 
 
 @app.cell
-def _(InputError, compute, keywords_backend, mask_token, max_keywords, mo, substitution_backend,
-      workbench):
+def _(compute, keywords_backend, mask_token, max_keywords, substitution_backend, workbench):
     settings = workbench.overrides(
         "perturbation", keywords=keywords_backend.value, substitution=substitution_backend.value,
         max_keywords=max_keywords.value, mask_token=mask_token.value or "[MASK]")
     pipe = workbench.open_pipeline(read_only=not compute.value, overrides=settings)
-    try:
-        pset, _ = workbench.from_cache(pipe.perturbations, "Compute the study for these settings",
-                                       workbench.command("perturb", settings))
-        problem = None
-    except InputError as _err:
-        pset, problem = None, str(_err)
-    mo.stop(
-        problem is not None,
-        mo.callout(mo.md(f"**Cannot build the perturbed questions.** {problem}"), kind="danger"),
-    )
+    # a package error (no keyword backend, no WordNet ...) stops here with its fix
+    pset, _ = workbench.from_cache(pipe.perturbations, "Compute the study for these settings",
+                                   workbench.command("perturb", settings))
     workbench.table([{"count": k, "value": v} for k, v in pset.counts.items()], selection=None,
                     label="what was perturbed (and what was skipped)", page_size=12,
                     wrapped_columns=["count", "value"])
