@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable, TypeVar
 
 
 from .errors import InputError, NotComputed
+from . import hashing
 from .hashing import file_sha256, stable_hash
 from .safeio import atomic_write_text
 
@@ -55,6 +56,8 @@ TRAIN_RUNS = "train_runs"  # checkpoints of unfinished training runs
 ENCODE_SHARDS = "encode_shards"  # finished shards of unfinished encodings
 TRACKING = "tracking"  # experiment trackers' logs, one folder per training run (report_to)
 SUB_STORES = (LLM_CALLS, TRAIN_RUNS, ENCODE_SHARDS, TRACKING)
+# files at the root: the code hashes of the modules by their contents (hashing.KNOWN_CODE)
+CODE_HASHES = "code_hashes.json"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -80,6 +83,25 @@ class StageCache:
         self.enabled = enabled
         self.read_only = read_only
         self.unwritable = ""  # why a cache served read-only cannot be written (check_writable)
+        self._code_hashes = self._read_code_hashes()
+
+    # -- the code hashes kept beside the entries ----------------------------------------
+    def _read_code_hashes(self) -> int:
+        """Add the root's :data:`CODE_HASHES` to ``hashing.KNOWN_CODE``; how many it held. An
+        unreadable file counts as none (it only saves parsing)."""
+        try:
+            known = json.loads((self.root / CODE_HASHES).read_text())
+        except (OSError, ValueError):
+            return 0
+        if isinstance(known, dict):
+            hashing.KNOWN_CODE.update({k: v for k, v in known.items()
+                                       if isinstance(k, str) and isinstance(v, str)})
+        return len(known) if isinstance(known, dict) else 0
+
+    def _write_code_hashes(self) -> None:
+        if len(hashing.KNOWN_CODE) != self._code_hashes and self.root.is_dir():
+            atomic_write_text(self.root / CODE_HASHES, json.dumps(hashing.KNOWN_CODE, indent=0))
+            self._code_hashes = len(hashing.KNOWN_CODE)
 
     # -- the root and its marker -------------------------------------------------------
     @property
@@ -168,6 +190,8 @@ class StageCache:
                 log.warning("cache entry %s/%s is corrupted (%s) and cannot be set aside (%s); "
                             "recomputing", stage, key, err, move_err)
             return None
+        if not self.read_only:  # a run that found its stages cached leaves their code hashes
+            self._write_code_hashes()
         return Entry(stage, key, path, manifest)
 
     def has(self, stage: str, key: str) -> bool:
@@ -238,6 +262,7 @@ class StageCache:
                 shutil.rmtree(tmp)
             else:
                 os.replace(tmp, final)
+            self._write_code_hashes()
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

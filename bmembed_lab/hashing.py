@@ -26,6 +26,10 @@ def stable_hash(obj: Any, length: int = 16) -> str:
 
 
 _SOURCE_HASHES: dict[str, str] = {}
+# sha256 of a module's files as stored (names and bytes) -> its code hash: parsing every module
+# took most of a second of each notebook's open, reading them takes milliseconds. A cache keeps
+# this table beside its entries (StageCache: CODE_HASHES), so a read-only open parses nothing.
+KNOWN_CODE: dict[str, str] = {}
 
 
 def _code_only(source: str) -> bytes:
@@ -62,9 +66,13 @@ def code_version(*modules: ModuleType | str) -> str:
                 files = [p for d in m.__path__ for p in sorted(Path(d).rglob("*.py"))]
             else:
                 files = [Path(inspect.getsourcefile(m))]
-            src = b"".join(p.name.encode() + _code_only(p.read_text(encoding="utf-8"))
-                           for p in files)
-            _SOURCE_HASHES[name] = hashlib.sha256(src).hexdigest()
+            raw = hashlib.sha256(b"".join(p.name.encode() + b"\0" + p.read_bytes()
+                                          for p in files)).hexdigest()
+            if raw not in KNOWN_CODE:
+                src = b"".join(p.name.encode() + _code_only(p.read_text(encoding="utf-8"))
+                               for p in files)
+                KNOWN_CODE[raw] = hashlib.sha256(src).hexdigest()
+            _SOURCE_HASHES[name] = KNOWN_CODE[raw]
         h.update(_SOURCE_HASHES[name].encode())
     return h.hexdigest()[:12]
 

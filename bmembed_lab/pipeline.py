@@ -161,12 +161,18 @@ class Pipeline(StageMemo):
                                    self.chunks()[0], mined, sims, items)
         return data, self._input_key(inputs)
 
+    def _dev_questions(self):
+        """The questions that select a training run's exported step, or None (no dev split, or
+        ``training.eval_every`` = 0)."""
+        q = self.questions(dev_set(self.labelled())) if self.cfg.training.eval_every else ()
+        return q if len(q) else None
+
     def dev_pool(self):
         """(dev pool, its key, chunk texts) that select a training run's exported step, or None
         (no dev split, or ``training.eval_every`` = 0)."""
         def run():
-            q = self.questions(dev_set(self.labelled())) if self.cfg.training.eval_every else ()
-            if not len(q):
+            q = self._dev_questions()
+            if q is None:
                 return None
             parts = [self.run("bm25", q.which), self.run("base", q.which)]
             from .bm25 import tokenize_cfg
@@ -178,11 +184,20 @@ class Pipeline(StageMemo):
             return pool, key, [c.text for c in self.chunks()[0]]
         return self._stage(f"{train.MODEL}:dev_pool", run)
 
+    def dev_key(self) -> str:
+        """The dev pool's key, '' where no pool selects the step (none, or an empty one), from
+        the runs' keys alone: what a cached model is found by, without BM25's index."""
+        q = self._dev_questions()
+        if q is None or not self.cfg.training.dev_queries:
+            return ""
+        return train.dev_pool_key(self.cfg, q, "+".join(
+            self.run(s, q.which)[1] for s in ("bm25", "base")))
+
     def trained(self, method: str = methods.DEFAULT, on_step=None, progress: bool = True,
                 accelerator=None) -> tuple[train.TrainedModel, str]:
         return self._stage(f"{train.MODEL}:{method}", lambda: train.trained(
             self.cfg, self.cache, method, *self.training_inputs(method), on_step=on_step,
-            progress=progress, accelerator=accelerator, dev=self.dev_pool(),
+            progress=progress, accelerator=accelerator, dev=self.dev_pool, dev_key=self.dev_key(),
             base_chunks=lambda: self.chunk_embeddings()[0]))
 
     def cached_models(self) -> list[str]:
@@ -190,10 +205,9 @@ class Pipeline(StageMemo):
         trained or mined: only the keys of the training data are computed."""
         try:  # (a read-only pipeline: what is not cached yet has no cached model either)
             self.synthetic_queries()
-            dev = self.dev_pool()
+            dev_key = self.dev_key()
         except NotComputed:
             return []
-        dev_key = dev[1] if dev is not None and len(dev[0]) else ""
         return train.cached_methods(self.cfg, self.cache, self._input_key, dev_key)
 
     def unfinished_runs(self) -> dict:

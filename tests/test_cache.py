@@ -1,5 +1,6 @@
 """Stage cache: hit, miss, corruption detected and recomputed, atomic writes, no pickle."""
 
+import json
 import logging
 
 import numpy as np
@@ -129,6 +130,41 @@ def test_code_version_of_a_module_named_by_string_reads_it_without_importing(
     (pkg / "part.py").write_text("raise RuntimeError('edited')\n")
     hashing._SOURCE_HASHES.pop("named_pkg_for_test")
     assert code_version("named_pkg_for_test") != v_pkg and "named_pkg_for_test" not in sys.modules
+
+
+def test_a_cache_keeps_the_code_hashes_so_a_read_only_open_parses_nothing(tmp_path,
+                                                                        monkeypatch):
+    """A writing cache leaves the modules' code hashes (by their bytes) at its root; a read-only
+    one reads them and then never parses a module, and gives the same keys; a module whose
+    bytes changed is parsed again; a read-only cache writes nothing."""
+    import importlib
+
+    from bmembed_lab import hashing
+    from bmembed_lab.cache import CODE_HASHES, StageCache
+
+    (tmp_path / "memo_mod_for_test.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    monkeypatch.setattr(hashing, "KNOWN_CODE", {})
+    monkeypatch.setattr(hashing, "_SOURCE_HASHES", {})
+    cache = StageCache(tmp_path / "cache")
+    version = hashing.code_version("memo_mod_for_test")
+    cache.store("stage", "k", lambda d: (d / "v.json").write_text("1"))
+    assert json.loads((tmp_path / "cache" / CODE_HASHES).read_text()) == hashing.KNOWN_CODE
+
+    monkeypatch.setattr(hashing, "KNOWN_CODE", {})  # a new process
+    monkeypatch.setattr(hashing, "_SOURCE_HASHES", {})
+    parsed = []
+    real = hashing._code_only
+    monkeypatch.setattr(hashing, "_code_only", lambda src: parsed.append(src) or real(src))
+    before = (tmp_path / "cache" / CODE_HASHES).read_bytes()
+    ro = StageCache(tmp_path / "cache", read_only=True)
+    assert hashing.code_version("memo_mod_for_test") == version and parsed == []
+    (tmp_path / "memo_mod_for_test.py").write_text("X = 2\n")
+    hashing._SOURCE_HASHES.clear()
+    assert hashing.code_version("memo_mod_for_test") != version and len(parsed) == 1
+    assert ro.lookup("stage", "k") is not None
+    assert (tmp_path / "cache" / CODE_HASHES).read_bytes() == before
 
 
 def test_code_version_follows_code_not_comments_docstrings_or_layout():

@@ -90,15 +90,20 @@ def test_a_run_worse_than_base_is_marked_in_the_export_and_the_evaluation(
                       sampling__m=3, training__steps=3, training__warmup_steps=1,
                       training__eval_every=2, training__patience=0)
     pipe = Pipeline(cfg)
-    tm, _ = pipe.trained("bmembed")
+    tm, tm_key = pipe.trained("bmembed")
     sel = tm.info["selection"]
     assert sel["worse_than_base"] and sel["best_step"] == 3 and sel["base"] == 80.0
     assert "WORSE THAN BASE" in tm.info["name"]
     assert "WORSE THAN BASE" in (tm.path / "README.md").read_text()
     res = pipe.evaluate(["bm25", "base", "bmembed"])
     assert len(res["notes"]) == 1 and "below the base model's 80.00" in res["notes"][0]
-    # the cached model is found again with the same dev pool
-    assert Pipeline(cfg).cached_models() == ["bmembed"]
+    # the cached model is found again with the same dev pool, by its key alone: a notebook
+    # that lists or loads cached models never builds BM25's index for the pool's scores
+    again = Pipeline(cfg)
+    again.bm25_index = lambda: pytest.fail("the BM25 index was built to find a cached model")
+    assert again.cached_models() == ["bmembed"] and again.trained("bmembed")[1] == tm_key
+    assert again.dev_key() == pipe.dev_pool()[1] != ""
+    assert Pipeline(replace(cfg, training=replace(cfg.training, dev_queries=0))).dev_key() == ""
 
 
 def test_dev_pool_bounds_the_encoding(tmp_path, beir_dir, tiny_model_dir):

@@ -188,11 +188,18 @@ def dev_pool(cfg: Config, q, runs: list, base_embeddings=None, bm25_scores=None
     if bm25_scores is not None and len(pool):  # BM25 on the same candidates: the card's row
         s = np.asarray(bm25_scores(pool.query_texts, pool.chunk_indices), dtype=np.float64)
         pool.bm25 = selection.ranked_values(lambda i, rows: s[i, rows], pool).tolist()
-    key = StageCache.make_key("dev_pool", {"pool": t.dev_pool, "queries": t.dev_queries,
-                                           "metric": t.dev_metric, "labelled": q.labelled,
-                                           "relevant": t.dev_relevant},
-                              [runs_key, q.relevance_key], "")
-    return pool, key
+    return pool, dev_pool_key(cfg, q, runs_key)
+
+
+def dev_pool_key(cfg: Config, q, runs_key: str) -> str:
+    """The key of :func:`dev_pool`'s pool, from the dev questions ``q`` and its runs' keys
+    joined by "+"; computed without building the pool (which needs BM25's index), so a
+    cached model is found without it."""
+    t = cfg.training
+    return StageCache.make_key("dev_pool", {"pool": t.dev_pool, "queries": t.dev_queries,
+                                            "metric": t.dev_metric, "labelled": q.labelled,
+                                            "relevant": t.dev_relevant},
+                               [runs_key, q.relevance_key], "")
 
 
 def starts_as_base(cfg: Config) -> bool:
@@ -270,19 +277,17 @@ def folder_note(label: str, folder: Path, protocol: str) -> str | None:
 
 
 def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on_step=None,
-            progress: bool = True, accelerator=None, dev=None, base_chunks=None
-            ) -> tuple[TrainedModel, str]:
+            progress: bool = True, accelerator=None, dev=None, base_chunks=None,
+            dev_key: str = "") -> tuple[TrainedModel, str]:
     """(the exported model, its key): loaded when cached, else trained (resuming from the
-    run's newest checkpoint) and exported. With ``dev`` = (:class:`~bmembed_lab.selection.DevPool`,
-    its key, chunk texts) and ``training.eval_every`` > 0, the best dev checkpoint is exported
+    run's newest checkpoint) and exported. With ``dev_key`` (:func:`dev_pool_key`; '' = none)
+    and ``dev()`` giving (:class:`~bmembed_lab.selection.DevPool`, its key, chunk texts), built
+    only when training, the best dev checkpoint is exported
     and a run that never beats the base model is marked (a query-side student's dev pool is
     scored on ``base_chunks()``, the base encoder's chunk embeddings, as its index will be).
     With an ``accelerator`` (DDP) every
     rank trains, the ranks' weights are compared, and rank 0 exports while the others wait."""
-    pool, dev_key, chunk_texts = dev if dev is not None else (None, "", None)
-    tcfg, base, conf, key = model_key(
-        cfg, method, data_key, dev_key if pool is not None and len(pool) else ""
-    )
+    tcfg, base, conf, key = model_key(cfg, method, data_key, dev_key)
     # a read-only pipeline never loads weights (it computes nothing): it checks their sizes and
     # the small files' checksums; any pipeline that can encode or train verifies every file
     entry = cache.lookup(MODEL, key, checksum_limit=1 << 20 if cache.read_only else None)
@@ -294,6 +299,7 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
         log.warning("%s: training.batch_size = %d raised to %d (in-batch negatives need a batch; "
                     "the paper's CL baseline uses 16); set it to 16 or more to silence this",
                     method, cfg.training.batch_size, tcfg.batch_size)
+    pool, _, chunk_texts = dev() if dev is not None and dev_key else (None, "", None)
     enc = training.prepare_model(encoder_mod.Encoder.load(cfg.encoder, trainable=True), tcfg)
     run_dir = cache.sub_store(TRAIN_RUNS) / key
     selector, kept = None, {}
