@@ -68,7 +68,7 @@ def map_colours(values: list[str], documents: list[str], palette: list[str]) -> 
     return {v: MAP_COLOURS.get(v) or by_doc.get(v) or "#7f7f7f" for v in values}
 
 
-def map_figure(table: pd.DataFrame, lines: dict, question: str):
+def map_figure(table: pd.DataFrame, lines: dict, question: str, projection: str = "UMAP"):
     """The embedding map: one panel per model (same axes: one joint UMAP fit), a point per
     chunk and question coloured by ``table.colour`` (one legend entry per colour and kind,
     shared by the panels), each point's ``customdata`` = (model, kind, item) for selections.
@@ -129,15 +129,17 @@ def map_figure(table: pd.DataFrame, lines: dict, question: str):
     for t in fig.data:
         if t.hoverinfo != "skip" and t.name in marked:
             t.showlegend = False
-    fig.update_xaxes(title_text="UMAP 1", matches="x")
-    fig.update_yaxes(title_text="UMAP 2", row=1, col=1)
+    fig.update_xaxes(title_text=f"{projection} 1", matches="x")
+    fig.update_yaxes(title_text=f"{projection} 2", row=1, col=1)
+    units = ("the axes have no units" if projection == "UMAP" else
+             "the two directions of largest variance: distances are kept, squeezed")
     fig.update_layout(
         height=620, dragmode="lasso", legend={"title": "", "itemsizing": "constant"},
         margin={"t": 110},
         title={"text": "The selected question (black star), its gold chunks (green diamonds) and "
                        "the model's top 5 (red rings)",
-               "subtitle": {"text": "one joint UMAP fit: a position means the same on both panels; "
-                                    "the axes have no units"}})
+               "subtitle": {"text": f"one joint {projection} fit: a position means the same on "
+                                    f"both panels; {units}"}})
     return fig
 
 
@@ -205,6 +207,53 @@ def _question_overlay(fig, go, pts: pd.DataFrame, lines: dict, question: str, co
             col=col,
         )
 
+
+def preview_figure(coords: pd.DataFrame, title: str):
+    """A plain map (a panel per model, chunks grey, questions blue): the PCA preview 06 shows
+    at once while a UMAP fit runs."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    models = list(dict.fromkeys(coords.model))
+    fig = make_subplots(rows=1, cols=len(models), subplot_titles=models, shared_yaxes=True,
+                        horizontal_spacing=0.03)
+    for col, model in enumerate(models, start=1):
+        for kind, colour in (("chunk", "#bdbdbd"), ("query", "#1f77b4")):
+            pts = coords[(coords.model == model) & (coords.kind == kind)]
+            fig.add_trace(go.Scattergl(x=pts.x.to_numpy(), y=pts.y.to_numpy(), mode="markers",
+                                       marker={"size": 4, "color": colour},
+                                       name=KIND_NAMES.get(kind, kind), showlegend=col == 1,
+                                       hoverinfo="skip"), row=1, col=col)
+    fig.update_layout(title=title, height=420, margin={"l": 10, "r": 10, "t": 60, "b": 10})
+    return fig
+
+
+def movement_figure(moved: pd.DataFrame, a: str, b: str, arrows: int = 150):
+    """One panel: an arrow per selected point from where it sits under ``a`` to where it sits
+    under ``b`` (the farthest ``arrows`` of ``moved``, :func:`workbench.movements`' rows)."""
+    import plotly.graph_objects as go
+
+    m = moved.head(arrows)
+    fig = go.Figure()
+    for kind, colour in (("chunk", "#7f7f7f"), ("query", "#1f77b4")):
+        pts = m[m.kind == kind]
+        fig.add_trace(go.Scatter(x=pts.x_a, y=pts.y_a, mode="markers", name=f"{kind} under {a}",
+                                 marker={"size": 6, "color": "white",
+                                         "line": {"color": colour, "width": 1.5}},
+                                 text=pts.item, hovertemplate="%{text}<extra></extra>"))
+        fig.add_trace(go.Scatter(x=pts.x_b, y=pts.y_b, mode="markers", name=f"{kind} under {b}",
+                                 marker={"size": 6, "color": colour}, text=pts.item,
+                                 hovertemplate="%{text}<extra></extra>"))
+    for r in m.itertuples():
+        fig.add_annotation(x=r.x_b, y=r.y_b, ax=r.x_a, ay=r.y_a, xref="x", yref="y",
+                           axref="x", ayref="y", showarrow=True, arrowhead=2, arrowsize=1,
+                           arrowwidth=1, arrowcolor="#555", text="")
+    fig.update_layout(title={"text": f"How the selected points moved from {a} (hollow) to {b} "
+                                     "(filled)", "subtitle": {"text": (
+                                         f"the {arrows} that moved most" if len(moved) > arrows
+                                         else f"all {len(moved)}")}},
+                      height=440, margin={"l": 10, "r": 10, "t": 90, "b": 10})
+    return fig
 
 def plotly_preload():
     """A hidden, empty plotly figure for a notebook's first cell (marimo output). marimo loads

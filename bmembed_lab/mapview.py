@@ -67,12 +67,17 @@ def map_table(coords: pd.DataFrame, chunks, grades: dict, question: str, texts: 
     return t
 
 
+def _panels(coords: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+    """Each (kind, item) on both panels: x_a, y_a under ``a``, x_b, y_b under ``b``."""
+    pa = coords[coords.model == a].set_index(["kind", "item"])[["x", "y"]]
+    pb = coords[coords.model == b].set_index(["kind", "item"])[["x", "y"]]
+    return pa.merge(pb, left_index=True, right_index=True, suffixes=("_a", "_b"))
+
+
 def panel_shift(coords: pd.DataFrame, a: str, b: str) -> dict:
     """How far the points moved between two panels of one joint map: the median distance
     between an item's position under ``a`` and under ``b``, as a share of the map's width."""
-    pa = coords[coords.model == a].set_index(["kind", "item"])[["x", "y"]]
-    pb = coords[coords.model == b].set_index(["kind", "item"])[["x", "y"]]
-    both = pa.join(pb, lsuffix="_a", rsuffix="_b", how="inner")
+    both = _panels(coords, a, b)
     d = np.hypot(both.x_a - both.x_b, both.y_a - both.y_b)
     width = float(max(np.ptp(coords.x), np.ptp(coords.y)) or 1.0)
     return {"points": len(both), "median": float(np.median(d)) / width if len(d) else 0.0,
@@ -86,6 +91,63 @@ def question_moves(base_ranks: pd.Series, adapted_ranks: pd.Series, depth: int =
     b, a = both.iloc[:, 0].clip(upper=depth + 1), both.iloc[:, 1].clip(upper=depth + 1)
     return dict(zip(both.index, np.select([a < b, a > b], ["closer", "further"], "same")))
 
+
+def cached_map(pipe, systems: tuple[str, ...], params) -> pd.DataFrame | None:
+    """The UMAP map of ``systems`` from the cache of a read-only ``pipe``, or None when it is
+    not there yet (06 then fits one, showing PCA meanwhile)."""
+    from .errors import NotComputed
+
+    try:
+        return pipe.embedding_map(systems, params)
+    except NotComputed:
+        return None
+
+def movements(coords: pd.DataFrame, keys: set[tuple], a: str, b: str) -> pd.DataFrame:
+    """Where the selected points (``keys``: (model, kind, item), from either panel) sit under
+    ``a`` and under ``b`` in one joint map: kind, item, x_a, y_a, x_b, y_b and how far they
+    moved, the farthest first."""
+    picked = {(k, i) for _, k, i in keys}
+    both = _panels(coords, a, b)
+    both = both[[k in picked for k in both.index]].reset_index()
+    both["moved"] = np.hypot(both.x_a - both.x_b, both.y_a - both.y_b)
+    return both.sort_values("moved", ascending=False, ignore_index=True)
+
+
+def region_table(coords: pd.DataFrame, hits: dict, a: str, b: str, texts: dict,
+                 regions: int = 8, seed: int = 0) -> pd.DataFrame:
+    """Where on the map ``b`` gains over ``a``: the questions of ``a``'s panel grouped into
+    ``regions`` regions by k-means on their positions (seeded), each region's Hit@10 under
+    both models, the paired difference with its 95% bootstrap interval, and the question
+    nearest the region's centre as its example; regions with the largest change first.
+    ``hits``: model -> per-question Hit@10 (0 or 1) indexed by question id."""
+    from scipy.cluster.vq import kmeans2  # (scikit-learn's KMeans took 2.3 s to import)
+
+    from .metrics import interval_text, paired_bootstrap
+
+    q = coords[(coords.model == a) & (coords.kind == "query")].reset_index(drop=True)
+    q = q[q.item.isin(hits[a].index) & q.item.isin(hits[b].index)].reset_index(drop=True)
+    k = min(regions, len(q))
+    if k < 2:
+        return pd.DataFrame()
+    xy = q[["x", "y"]].to_numpy(dtype=np.float64)
+    centres, labels = kmeans2(xy, k, seed=seed, minit="++")
+    rows = []
+    for r in range(k):
+        if not (labels == r).any():  # (k-means may leave a region empty)
+            continue
+        members = q.item[labels == r]
+        ha, hb = (100.0 * hits[m].loc[members].to_numpy() for m in (a, b))  # in percent
+        ci = paired_bootstrap(hb, ha, n_boot=2000, seed=seed)
+        centre = members.iloc[int(np.argmin(np.linalg.norm(xy[labels == r] - centres[r],
+                                                           axis=1)))]
+        rows.append({"questions": len(members), f"Hit@10 {a}": round(float(ha.mean()), 1),
+                     f"Hit@10 {b}": round(float(hb.mean()), 1), "diff": ci["diff"],
+                     "change [95% interval]": interval_text(ci["diff"], ci["low"], ci["high"]),
+                     "clear": "gain" if ci["low"] > 0 else "loss" if ci["high"] < 0 else "-",
+                     "example question": texts.get(centre, centre)[:100]})
+    out = pd.DataFrame(rows).sort_values("diff", ascending=False, ignore_index=True)
+    out.insert(0, "region", range(1, len(out) + 1))
+    return out.drop(columns="diff")
 
 # -- one question followed across the notebooks (the URL carries it: ?question=ID) ---------
 FOCUS = "question"  # the URL parameter

@@ -315,15 +315,18 @@ class Pipeline(StageMemo):
         return self._stage(f"{diagnose.DIAGNOSTICS}:{system}", run)
 
     def embedding_map(self, systems: tuple[str, ...] = ("base", methods.DEFAULT),
-                      params: MapParams | None = None) -> pd.DataFrame:
-        """Joint 2-D UMAP of the evaluation queries and the chunks under each encoder (one fit,
-        comparable positions). Chunks beyond ``params.max_chunks`` are subsampled, always
-        keeping the mapped queries' gold chunks."""
+                      params: MapParams | None = None, projection: str = "umap") -> pd.DataFrame:
+        """Joint 2-D UMAP (``projection`` "pca": PCA, instant and not cached) of the evaluation
+        queries and the chunks under each encoder (one fit, comparable positions). Chunks
+        beyond ``params.max_chunks`` are subsampled, always keeping the mapped queries' gold
+        chunks."""
+        args = (systems, params, self.questions().ids,
+                self.relevance()[0].grades, [c.chunk_id for c in self.chunks()[0]],
+                self.embeddings)
+        if projection == "pca":
+            return diagnose.pca_map(diagnose.map_points(*args)[0])
         return self._stage(f"{diagnose.EMBEDDING_MAP}:{'+'.join(systems)}:{hash(params)}",
-                           lambda: diagnose.embedding_map(
-                               self.cache, systems, params, self.questions().ids,
-                               self.relevance()[0].grades, [c.chunk_id for c in self.chunks()[0]],
-                               self.embeddings)[0])
+                           lambda: diagnose.embedding_map(self.cache, *args)[0])
 
     def report(self) -> dict:
         """Counts worth printing beside the results."""

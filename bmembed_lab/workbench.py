@@ -19,8 +19,9 @@ from .evaluation import systems_for  # noqa: F401 (the notebooks' lists of syste
 from .listview import (  # noqa: F401 (the notebooks' views of the training lists)
     design_list, listnet_floor, model_view, peaked_warning, target_spread)
 from .mapview import (  # noqa: F401 (06's map and the followed question)
-    FOCUS, FOLLOW, focus_gold, focus_id, focus_links, focus_training_query, gold_rank_moves,
-    map_table, panel_shift, question_moves, selected_keys)
+    FOCUS, FOLLOW, cached_map, focus_gold, focus_id, focus_links, focus_training_query,
+    gold_rank_moves, map_table, movements, panel_shift, question_moves, region_table,
+    selected_keys)
 from .pageui import (  # noqa: F401 (what a page shows around the cache)
     Progress, compute_button, encode_with_progress, error_note, from_cache, stage_spinner,
     table)

@@ -36,10 +36,13 @@ def _(mo):
     The evaluation questions and the chunks, embedded by the base encoder and by the adapted
     one, are projected by **one joint UMAP fit**, so a point's position means the same on both
     panels. Colour by relevance to the selected question, by whether the model finds a gold
-    chunk in its top 10, or by document (the 10 largest; the rest grouped). Pick a question to
-    draw its lines to the gold chunks (green) and to the model's top 5 (red). Select points with the
-    box or lasso tool to list them.
-    Coordinates are cached per (models, corpus, parameters): reopening costs no UMAP compilation.
+    chunk in its top 10, by rank change, or by document (the 10 largest; the rest grouped).
+    Pick a question to draw its lines to the gold chunks (green) and to the model's top 5 (red).
+    Select points with the box or lasso tool to list them and to see how far they moved.
+    Coordinates are cached per (models, corpus, parameters): reopening costs no UMAP compilation;
+    while a new UMAP fit runs, a PCA view of the same points shows at once (PCA, a linear
+    projection, keeps global distances that UMAP does not: choose it above to read the whole
+    page in it).
     """)
     return
 
@@ -80,25 +83,42 @@ def _(MapParams, mo, pipe, workbench):
         0.0, 0.9, step=0.05, value=MapParams().min_dist, label="min_dist", show_value=True
     )
     recompute = mo.ui.run_button(label="Compute (or recompute) the map")
-    mo.hstack([adapted, neighbors, min_dist, recompute])
-    return adapted, min_dist, neighbors, recompute
+    projection = mo.ui.radio(["UMAP", "PCA (instant)"], value="UMAP", label="projection",
+                             inline=True)
+    mo.hstack([adapted, projection, neighbors, min_dist, recompute], wrap=True)
+    return adapted, min_dist, neighbors, projection, recompute
 
 
 @app.cell
-def _(MapParams, adapted, min_dist, mo, neighbors, pipe, recompute, workbench):
+def _(MapParams, adapted, charts, compute, min_dist, mo, neighbors, pipe, projection,
+      recompute, workbench):
     params = MapParams(n_neighbors=neighbors.value, min_dist=min_dist.value)
-    # opening shows the cached map; moving a UMAP control (or the button) fits a new one
-    _moved = params != MapParams()
-    _pipe = workbench.open_pipeline() if recompute.value or _moved else pipe
-    with mo.status.spinner(
-        title="Embedding map (cached after the first fit; UMAP compiles ~40 s once)"
-    ):
-        if recompute.value:
-            from bmembed_lab import cache as _cache
+    _systems = ("base", adapted.value)
+    _pca = lambda: pipe.embedding_map(_systems, params, "pca")  # noqa: E731 (instant)
+    # opening shows the cached map; moving a UMAP control (or the button) fits a new one,
+    # and while it fits the same points show under PCA
+    _fit = recompute.value or params != MapParams()
+    if projection.value != "UMAP":
+        coords = workbench.from_cache(_pca, compute)
+    else:
+        coords = None if recompute.value else workbench.cached_map(pipe, _systems, params)
+        if coords is None:
+            if _fit:
+                mo.output.replace(mo.ui.plotly(charts.preview_figure(
+                    workbench.from_cache(_pca, compute),
+                    f"PCA preview while UMAP fits (n_neighbors {params.n_neighbors}, min_dist "
+                    f"{params.min_dist:g})"), config=charts.PLOT_CONFIG))
+            _pipe = workbench.open_pipeline() if _fit else pipe
+            with mo.status.spinner(
+                title="Embedding map (cached after the first fit; UMAP compiles ~40 s once)"
+            ):
+                if recompute.value:
+                    from bmembed_lab import cache as _cache
 
-            _pipe.invalidate(_cache.EMBEDDING_MAP)
-        coords = workbench.from_cache(lambda: _pipe.embedding_map(("base", adapted.value), params),
-                                      "Compute (or recompute) the map")
+                    _pipe.invalidate(_cache.EMBEDDING_MAP)
+                coords = workbench.from_cache(lambda: _pipe.embedding_map(_systems, params),
+                                              "Compute (or recompute) the map")
+            mo.output.clear()
     return (coords,)
 
 
@@ -188,8 +208,8 @@ def _(chunks, colour, coords, hits, mo, moves, question, rel, runs, texts, workb
 
 
 @app.cell
-def _(charts, lines, question, table):
-    fig = charts.map_figure(table, lines, question.value)
+def _(charts, lines, projection, question, table):
+    fig = charts.map_figure(table, lines, question.value, projection.value.split()[0])
     return (fig,)
 
 
@@ -201,10 +221,11 @@ def _(charts, fig, mo):
 
 
 @app.cell
-def _(fig, map_view, mo, table, workbench):
+def _(adapted, charts, coords, fig, map_view, mo, table, workbench):
     keys = workbench.selected_keys(fig, map_view.value)  # (model, kind, item) of each point
     sel = table[[(str(m), str(k), str(i)) in keys
                  for m, k, i in zip(table.model, table.kind, table.item)]]
+    _moved = workbench.movements(coords, keys, "base", adapted.value)
     mo.vstack(
         [mo.md(f"**{len(sel)} selected** (box or lasso on the map)")]
         + (
@@ -215,13 +236,36 @@ def _(fig, map_view, mo, table, workbench):
                     ].to_dict("records"),
                     selection=None,
                     page_size=10,
-                )
+                ),
+                mo.ui.plotly(charts.movement_figure(_moved, "base", adapted.value),
+                             config=charts.PLOT_CONFIG),
             ]
             if len(sel)
             else []
         )
     )
     return (sel,)
+
+
+@app.cell
+def _(mo):
+    by_region = mo.ui.switch(label="Hit@10 by map region: where does the adapted model gain?")
+    by_region
+    return (by_region,)
+
+
+@app.cell
+def _(adapted, by_region, coords, hits, mo, texts, workbench):
+    # as Arize Phoenix does for its clusters: a metric per region of the map, on a switch
+    mo.stop(not by_region.value)
+    _regions = workbench.region_table(coords, hits, "base", adapted.value, texts)
+    mo.stop(_regions.empty, mo.md("Too few questions on the map to group."))
+    mo.vstack([mo.md(f"**Where {adapted.value} gains or loses:** the questions grouped into "
+                     f"{len(_regions)} regions of base's panel (k-means on their positions), "
+                     "each region's Hit@10 under both models and the paired difference with "
+                     "its 95% interval (few questions per region: read the intervals)."),
+               workbench.table(_regions, page_size=10, wrapped_columns=["example question"])])
+    return
 
 
 @app.cell

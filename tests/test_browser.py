@@ -119,6 +119,13 @@ def wait_for(fn, timeout=180, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def js_click(d, element) -> None:
+    """Click ``element`` where a plain click may be intercepted (scrolled out of view, or a
+    toast drawn over it)."""
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click()",
+                     element)
+
+
 def press_slider(d, index: int, key: str, times: int) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
 
@@ -209,8 +216,9 @@ def test_embedding_map_redraws_when_the_colouring_changes(serve, browser, tmp_pa
         " const p = (e.shadowRoot || e).querySelector('.js-plotly-plot');"
         " return p && p.getClientRects().length > 0; }).length")
     assert shown == 1  # one map, drawn once (besides the hidden figure that preloads plotly)
-    radio = shadow_all(browser, "marimo-radio")[0]
-    options = radio.shadow_root.find_elements("css selector", "[role=radio], input[type=radio]")
+    radios = shadow_all(browser, "marimo-radio")  # projection, then colour
+    options = radios[1].shadow_root.find_elements("css selector",
+                                                  "[role=radio], input[type=radio]")
     options[1].click()  # colour by hit or miss
     after = wait_for(lambda: [t for t in browser.execute_script(legend) if t and t != before],
                      what="the map to redraw")[0]
@@ -225,11 +233,28 @@ def test_embedding_map_redraws_when_the_colouring_changes(serve, browser, tmp_pa
     n = wait_for(lambda: [int(x) for x in re.findall(r"(\d+) selected", all_text(browser))
                           if int(x) > 0], what="selected points listed")[0]
     assert n > 0 and picked
+    wait_for(lambda: [t for t in plot_titles(browser) if t.startswith("How the selected points")],
+             what="the selection's movement arrows")
     press_slider(browser, 0, Keys.ARROW_RIGHT, 3)  # n_neighbors: a new map, the colouring kept
-    time.sleep(5)
-    kept = wait_for(lambda: [t for t in browser.execute_script(legend) if t], timeout=300,
-                    what="the refitted map")[0]
-    assert "hit@10" in kept or "miss@10" in kept
+    wait_for(lambda: [t for t in plot_titles(browser) if t.startswith("PCA preview while UMAP")],
+             timeout=120, what="the PCA preview while UMAP fits")
+    kept = wait_for(lambda: [t for t in browser.execute_script(legend)  # (not the preview's)
+                             if "hit@10" in t or "miss@10" in t], timeout=300,
+                    what="the refitted map, still coloured by hit or miss")[0]
+    assert kept
+    wait_for(lambda: not [t for t in plot_titles(browser) if t.startswith("PCA preview")],
+             timeout=300, what="the preview to give way to the fitted map")
+    switch = shadow_all(browser, "marimo-switch")[0].shadow_root.find_element(
+        "css selector", "button, [role=switch], input")  # Hit@10 by map region
+    js_click(browser, switch)
+    regions = wait_for(lambda: re.findall(r"the questions grouped into (\d+) regions",
+                                          all_text(browser)), what="the regions' table")
+    assert int(regions[0]) >= 2
+    projection = radios[0].shadow_root.find_elements("css selector",
+                                                     "[role=radio], input[type=radio]")
+    js_click(browser, projection[1])  # PCA: the whole page on the linear map, at once
+    wait_for(lambda: [t for t in browser.execute_script(legend) if "hit@10" in t or
+                      "miss@10" in t], timeout=60, what="the PCA map")
     browser.save_screenshot(str(tmp_path / "06_embedding_map.png"))
     assert (tmp_path / "06_embedding_map.png").stat().st_size > 10_000
     assert_no_errors(browser, log)

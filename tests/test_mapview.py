@@ -45,3 +45,51 @@ def test_question_moves_and_how_far_the_panels_differ():
     shift = panel_shift(coords, "base", "bm")
     assert shift["points"] == 3 and shift["median"] == 0.0
     assert np.isclose(shift["moved a tenth"], 1 / 3)
+
+
+def test_selected_points_move_between_panels_farthest_first():
+    from bmembed_lab.charts import movement_figure
+    from bmembed_lab.mapview import movements
+
+    coords = pd.DataFrame({"model": ["base"] * 3 + ["tuned"] * 3, "kind": ["query", "chunk",
+                                                                          "chunk"] * 2,
+                           "item": ["q", "c1", "c2"] * 2, "x": [0, 1, 2, 0, 4, 2.5],
+                           "y": [0, 0, 0, 3, 0, 0]})
+    # selected in either panel: q under tuned, c1 under base; c2 not selected
+    moved = movements(coords, {("tuned", "query", "q"), ("base", "chunk", "c1")}, "base", "tuned")
+    assert list(moved["item"]) == ["q", "c1"] and list(moved["moved"]) == [3.0, 3.0]
+    assert moved.loc[0, ["x_a", "y_a", "x_b", "y_b"]].tolist() == [0, 0, 0, 3]
+    fig = movement_figure(moved, "base", "tuned", arrows=1)
+    assert len(fig.layout.annotations) == 1
+    assert fig.layout.title.subtitle.text == "the 1 that moved most"
+
+
+def test_regions_of_the_map_report_where_a_model_gains_with_an_interval():
+    from bmembed_lab.mapview import region_table
+
+    rng = np.random.default_rng(0)
+    ids = [f"q{i}" for i in range(80)]
+    x = np.r_[rng.normal(0, 0.1, 40), rng.normal(10, 0.1, 40)]  # two far-apart groups
+    coords = pd.DataFrame({"model": "base", "kind": "query", "item": ids, "x": x, "y": 0.0})
+    base = pd.Series(0.0, index=ids)
+    tuned = pd.Series([1.0] * 40 + [0.0] * 40, index=ids)  # gains only in the left group
+    out = region_table(coords, {"base": base, "tuned": tuned}, "base", "tuned",
+                       {i: f"text {i}" for i in ids}, regions=2)
+    assert list(out.questions) == [40, 40] and list(out.clear) == ["gain", "-"]
+    assert out.loc[0, "Hit@10 tuned"] == 100.0 and out.loc[0, "change [95% interval]"].startswith(
+        "+100.0")
+    assert out.loc[1, "change [95% interval]"] == "no question differs (0 points)"
+    assert int(out.loc[0, "example question"].removeprefix("text q")) < 40  # one of its own
+
+
+def test_pca_map_keeps_every_point_and_a_line_stays_a_line():
+    from bmembed_lab.stages.diagnose import pca_map
+
+    t = np.linspace(-1, 1, 20)[:, None]
+    line = t * np.array([[1.0, 2.0, 2.0]]) / 3  # points on a line in 3-D
+    blocks = [("base", "query", [f"q{i}" for i in range(10)], line[:10]),
+              ("base", "chunk", [f"c{i}" for i in range(10)], line[10:])]
+    out = pca_map(blocks)
+    assert list(out.item) == [f"q{i}" for i in range(10)] + [f"c{i}" for i in range(10)]
+    assert np.allclose(out.y, 0, atol=1e-9)  # one direction holds all the spread
+    assert np.allclose(np.abs(np.diff(out.x)), np.abs(np.diff(t[:, 0])) * 1.0, atol=1e-9)
