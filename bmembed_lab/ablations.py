@@ -130,7 +130,7 @@ def run(config, overrides: list[str] = (), axes: list[str] | None = None,
                 f"{max(left, 0) / 60:.1f} min of the budget left")
             continue
         say(f"ablations: {v.label}")
-        measure(pipeline(config, overrides, v), default)
+        measure(pipeline(config, overrides, v).adopt(default), default)
     return read(config, overrides, axes)
 
 
@@ -141,8 +141,8 @@ def read(config, overrides: list[str] = (), axes: list[str] | None = None) -> pd
     rows = [row_of(None) | measure(default, default)]
     for v in variants(axes):
         try:
-            rows.append(row_of(v) | measure(pipeline(config, overrides, v, read_only=True),
-                                            default))
+            rows.append(row_of(v) | measure(pipeline(config, overrides, v, read_only=True)
+                                            .adopt(default), default))
         except NotComputed:
             continue
     table = pd.DataFrame(rows)  # a variant whose options are the default's is the same run

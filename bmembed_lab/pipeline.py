@@ -9,7 +9,7 @@ The stage wiring (cache keys, formats, the algorithm each stage calls) lives in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from . import methods, variants
@@ -39,6 +39,15 @@ if TYPE_CHECKING:
     from .sampling import Ranking, TrainingLists
 
 
+def recipe_free(name: str) -> bool:
+    """Whether a memo entry's stage is one no sampling or training option reaches: a stage of
+    the corpus or the questions, or one of the systems that train nothing."""
+    stage, _, rest = name.partition(":")
+    return stage in ("dataset", "chunks", "relevance", "queries", "questions") or (
+        stage in ("bm25_run", "dense_run", "rrf_run", "embeddings", "encoder", "diagnostics")
+        and rest.split(":")[0] in ("bm25", "base", "rrf"))
+
+
 @dataclass
 class Pipeline(StageMemo):
     """The stages chained for one config, each computed (or loaded) once per instance
@@ -55,6 +64,16 @@ class Pipeline(StageMemo):
             if not self.read_only:
                 self.cache.check_writable()
         check_device(self.cfg.encoder.device)
+
+    def adopt(self, other: "Pipeline") -> "Pipeline":
+        """Take ``other``'s memo entries that no sampling or training option reaches (the
+        corpus, the questions, BM25's and the base encoder's stages) where the two configs
+        differ in those two sections alone, as an ablation variant and its default recipe do:
+        loading them again for each variant was most of notebook 08's open. Returns self."""
+        same = replace(self.cfg, sampling=other.cfg.sampling, training=other.cfg.training)
+        if same == other.cfg and self.cache.root == other.cache.root:
+            self._memo.update({n: v for n, v in other._memo.items() if recipe_free(n)})
+        return self
 
     # -- data ----------------------------------------------------------------------------------
     def dataset(self) -> tuple[Dataset, str]:
@@ -219,7 +238,6 @@ class Pipeline(StageMemo):
         """The base encoder, or a trained method's export (its ``merged/`` carries the module
         stack it was trained and evaluated with); lazy: its model loads only when something is
         encoded (cache keys need only its identity)."""
-        from dataclasses import replace
 
         def run():
             if name == "base":

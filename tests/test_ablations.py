@@ -51,3 +51,23 @@ def test_the_budget_skips_what_no_longer_fits(config, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "about 4 min of training" in out
     assert out.count("skipped: estimated 1.3 min") >= 2  # the default's 1/alpha = 0.5 is cached
+
+
+def test_a_variant_reuses_only_what_no_sampling_or_training_option_reaches(config):
+    """ablations.read gives each variant the default's corpus, questions and base stages (most
+    of notebook 08's open) and nothing its recipe reaches; another corpus shares nothing."""
+    from bmembed_lab.pipeline import recipe_free
+
+    assert all(recipe_free(n) for n in ("dataset", "chunks:bm25_index", "questions:test",
+                                        "embeddings:base:chunks", "rrf_run:rrf:test"))
+    assert not any(recipe_free(n) for n in ("lists", "train_ranking", "model:bmembed",
+                                            "embeddings:bmembed:chunks", "rrf_run:rrf+bmembed:test",
+                                            "evaluation:test:bm25|base", "model:dev_pool"))
+    default = ablations.pipeline(config, [])
+    default.questions(), default.training_lists()
+    k100 = ablations.AXES["k"][1][0]
+    variant = ablations.pipeline(config, [], k100).adopt(default)
+    assert variant.chunks() is default.chunks() and variant.questions() is default.questions()
+    assert "lists" not in variant._memo and variant.training_lists() is not default.training_lists()
+    other = ablations.pipeline(config, ["chunking.chunk_tokens=32"]).adopt(default)
+    assert other._memo == {}
