@@ -9,7 +9,9 @@ questions' gold chunks, and per-question ranks. Out: plain arrays and tables:
 * :func:`uniformity_curve`: log E exp(-t ||x - y||^2) over the chunks at several t (the paper
   and Wang and Isola report t = 2; a curve shows whether the comparison depends on it);
 * :func:`alignment_moves`: each question's alignment change beside its gold rank change, so
-  whether moving a question towards its gold chunk bought it a better rank can be read.
+  whether moving a question towards its gold chunk bought it a better rank can be read;
+* :func:`trace_figure`: alignment and uniformity along training, from the rows each run's dev
+  evaluations traced (:mod:`bmembed_lab.geotrace`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 from .diagnostics import on_sphere, uniformity
+
+_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e")  # a model's line, in order
 
 TS = (0.5, 1.0, 2.0, 4.0, 8.0)  # uniformity's t: the paper's 2 in the middle
 
@@ -66,3 +70,31 @@ def moves_summary(table: pd.DataFrame) -> pd.DataFrame:
                          "moved closer to its gold chunk": (g.apply(lambda s: (s < 0).mean())
                                                             .map("{:.0%}".format))}
                         ).reset_index()
+
+
+def trace_figure(traces: dict[str, list[dict]], exported: dict[str, int | None],
+                 alignment: str = "alignment_norm"):
+    """Alignment (``alignment``: "alignment_norm" or "alignment") and |uniformity| of the dev
+    pool against the training step, a line per model (its ``geometry_trace`` rows), the
+    exported step ringed."""
+    from plotly.subplots import make_subplots
+
+    label = "normalised alignment" if alignment == "alignment_norm" else "alignment"
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[f"{label} (lower is better)",
+                                                        "|uniformity| (higher: more spread)"])
+    for i, (name, rows) in enumerate(traces.items()):
+        steps = [r["step"] for r in rows]
+        for col, key in ((1, alignment), (2, "uniformity_abs")):
+            fig.add_scatter(x=steps, y=[r[key] for r in rows], mode="lines+markers", name=name,
+                            legendgroup=name, showlegend=col == 1, row=1, col=col,
+                            line={"color": _COLOURS[i % len(_COLOURS)]})
+            best = [r[key] for r in rows if r["step"] == exported.get(name)]
+            if best:
+                fig.add_scatter(x=[exported[name]], y=best, mode="markers", row=1, col=col,
+                                marker={"size": 14, "symbol": "circle-open", "color": "#111"},
+                                name="exported step", legendgroup="exported",
+                                showlegend=col == 1 and i == 0)
+    fig.update_xaxes(title_text="training step")
+    fig.update_layout(height=340, margin={"t": 60},
+                      title="Along training, on the dev pool (what each dev evaluation encoded)")
+    return fig

@@ -217,7 +217,8 @@ class Pipeline(StageMemo):
         return self._stage(f"{train.MODEL}:{method}", lambda: train.trained(
             self.cfg, self.cache, method, *self.training_inputs(method), on_step=on_step,
             progress=progress, accelerator=accelerator, dev=self.dev_pool, dev_key=self.dev_key(),
-            base_chunks=lambda: self.chunk_embeddings()[0]))
+            base_chunks=lambda: self.chunk_embeddings()[0],
+            base_queries=lambda texts: self.query_embeddings("base", texts)[0]))
 
     def cached_models(self) -> list[str]:
         """Trained methods whose export is already in the cache for this config. Nothing is

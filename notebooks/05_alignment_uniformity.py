@@ -156,6 +156,31 @@ def _(au, compute, mo, pipe, workbench):
 
 
 @app.cell
+def _(charts, compute, mo, pipe, systems, which, workbench):
+    from bmembed_lab.diagview import trace_figure
+
+    # along training: each dev evaluation traced the dev pool's geometry into train.json
+    _infos = {_s: workbench.from_cache(lambda _s=_s: pipe.trained(_s)[0].info, compute)
+              for _s in systems if _s != "base"}
+    _traces = {_s: _i.get("geometry_trace") or [] for _s, _i in _infos.items()}
+    _shown = {_s: _t for _s, _t in _traces.items() if len(_t) > 1}
+    _none = [_s for _s in _traces if _s not in _shown]
+    _note = (f" No trace for **{', '.join(_none)}**: trained before runs stored one, or without "
+             "dev evaluations (`training.eval_every` = 0); a new run stores it." if _none else "")
+    mo.stop(not _infos)
+    mo.vstack(
+        [mo.md("### Along training\n\nAt each dev evaluation the run measured alignment and "
+               "uniformity on what it encoded anyway: the dev questions and their pool of "
+               "candidate chunks (not the test set: the level differs from the table above, "
+               "the direction is what to read). The ring marks the step that was exported."
+               + _note)]
+        + ([mo.ui.plotly(trace_figure(_shown, {
+            _s: (_infos[_s].get("selection") or {}).get("best_step") for _s in _shown},
+            which.value), config=charts.PLOT_CONFIG)] if _shown else []))
+    return
+
+
+@app.cell
 def _(mo):
     behind = mo.ui.switch(label="show the distributions behind the means (a few seconds: they "
                                 "read every embedding)", value=False)
@@ -206,8 +231,6 @@ def _(charts, curves, dists, go, mo, systems):
               "left without the gold chunk beating the others."),
         mo.ui.plotly(hist, config=charts.PLOT_CONFIG),
         mo.ui.plotly(curve, config=charts.PLOT_CONFIG),
-        mo.md("Along the training steps: not shown, since a run keeps only its exported "
-              "step's model (its checkpoints are removed on export)."),
     ])
     return curve, hist
 

@@ -27,6 +27,7 @@ from ..hashing import code_version
 from ..safeio import load_npy, read_json, save_npy, write_json
 from ..chunking import Chunk
 from ..config import Config
+from ..geotrace import GeometryTrace
 from ..errors import InputError, NotComputed
 from ..metrics import interval_text, small_sample_note
 from ..querygen import QuerySet
@@ -278,13 +279,16 @@ def folder_note(label: str, folder: Path, protocol: str) -> str | None:
 
 def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on_step=None,
             progress: bool = True, accelerator=None, dev=None, base_chunks=None,
-            dev_key: str = "") -> tuple[TrainedModel, str]:
+            dev_key: str = "", base_queries=None) -> tuple[TrainedModel, str]:
     """(the exported model, its key): loaded when cached, else trained (resuming from the
     run's newest checkpoint) and exported. With ``dev_key`` (:func:`dev_pool_key`; '' = none)
     and ``dev()`` giving (:class:`~bmembed_lab.selection.DevPool`, its key, chunk texts), built
     only when training, the best dev checkpoint is exported
     and a run that never beats the base model is marked (a query-side student's dev pool is
     scored on ``base_chunks()``, the base encoder's chunk embeddings, as its index will be).
+    Each dev evaluation also traces the pool's alignment and uniformity
+    (:class:`~bmembed_lab.geotrace.GeometryTrace`; step 0 from ``base_chunks()`` and
+    ``base_queries(texts)`` where it is read from them) into train.json's ``geometry_trace``.
     With an ``accelerator`` (DDP) every
     rank trains, the ranks' weights are compared, and rank 0 exports while the others wait."""
     tcfg, base, conf, key = model_key(cfg, method, data_key, dev_key)
@@ -302,12 +306,15 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
     pool, _, chunk_texts = dev() if dev is not None and dev_key else (None, "", None)
     enc = training.prepare_model(encoder_mod.Encoder.load(cfg.encoder, trainable=True), tcfg)
     run_dir = cache.sub_store(TRAIN_RUNS) / key
-    selector, kept = None, {}
+    selector, kept, trace = None, {}, None
     if pool is not None and len(pool) and tcfg.eval_every:
         fixed = (np.asarray(base_chunks()[pool.chunk_indices], dtype=np.float32)
                  if tcfg.query_side and base_chunks is not None else None)
-        selector = selection.Selector(lambda e: selection.dev_score(
-            e, pool, chunk_texts, progress=progress, keep=kept, chunk_emb=fixed), run_dir,
+        trace = GeometryTrace(pool, cfg.eval.seed)
+        if pool.start is not None and base_chunks is not None and base_queries is not None:
+            trace.start(base_queries(pool.query_texts), base_chunks()[pool.chunk_indices])
+        selector = selection.Selector(trace.wrap(lambda e: selection.dev_score(
+            e, pool, chunk_texts, progress=progress, keep=kept, chunk_emb=fixed), kept), run_dir,
             tcfg.eval_every,
             tcfg.patience, tcfg.dev_metric, pool.what, seed=cfg.eval.seed, start=pool.start,
             kept=kept, bm25=pool.bm25)
@@ -319,6 +326,8 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
         on_step = track.wrap(on_step)
         if selector is not None:
             selector.on_eval = track.dev
+    if selector is not None:
+        selector.on_eval = trace.at_step(selector.on_eval)
     try:
         result = training.train(enc, data, tcfg, run_dir, on_step=on_step, progress=progress,
                                 accelerator=accelerator, selector=selector)
@@ -342,7 +351,7 @@ def trained(cfg: Config, cache: StageCache, method: str, data, data_key: str, on
             "pooling": enc.pooling, "hyperparameters": asdict(tcfg), "losses": result.losses,
             "processes": len(digests), "rank_weight_digests": digests,
             "protocol": cfg.encoder.protocol, "query_prefix": enc.query_instruction,
-            "selection": result.selection}
+            "selection": result.selection, "geometry_trace": trace.rows if trace else []}
     warn = worse_than_base_line(info["name"], result.selection)
     if warn:
         log.warning(warn)
