@@ -95,6 +95,23 @@ def trace_figure(traces: dict[str, list[dict]], exported: dict[str, int | None],
                                 name="exported step", legendgroup="exported",
                                 showlegend=col == 1 and i == 0)
     fig.update_xaxes(title_text="training step")
+    fig.update_yaxes(rangemode="tozero")  # from zero: a 1% change looks like one
     fig.update_layout(height=340, margin={"t": 60},
                       title="Along training, on the dev pool (what each dev evaluation encoded)")
     return fig
+
+
+def trace_reading(name: str, rows: list[dict], exported: int | None) -> str:
+    """One sentence on a run's trace: normalised alignment and |uniformity| at step 0, at the
+    exported step and at the last step traced, each change in percent of step 0's value."""
+    first, last = rows[0], rows[-1]
+    best = next((r for r in rows if r["step"] == exported), last)
+
+    def moved(key: str) -> str:
+        pct = [round(100 * (r[key] - first[key]) / abs(first[key]), 1) + 0.0  # (no "-0.0")
+               if first[key] else 0.0 for r in (best, last)]
+        return (f"{first[key]:.3f} at step {first['step']}, {best[key]:.3f} at the exported "
+                f"step {best['step']} ({pct[0]:+.1f}%), {last[key]:.3f} at step {last['step']} "
+                f"({pct[1]:+.1f}%)")
+    return (f"**{name}**: normalised alignment {moved('alignment_norm')}; |uniformity| "
+            f"{moved('uniformity_abs')}.")

@@ -157,7 +157,7 @@ def _(au, compute, mo, pipe, workbench):
 
 @app.cell
 def _(charts, compute, mo, pipe, systems, which, workbench):
-    from bmembed_lab.diagview import trace_figure
+    from bmembed_lab.diagview import trace_figure, trace_reading
 
     # along training: each dev evaluation traced the dev pool's geometry into train.json
     _infos = {_s: workbench.from_cache(lambda _s=_s: pipe.trained(_s)[0].info, compute)
@@ -165,6 +165,7 @@ def _(charts, compute, mo, pipe, systems, which, workbench):
     _traces = {_s: _i.get("geometry_trace") or [] for _s, _i in _infos.items()}
     _shown = {_s: _t for _s, _t in _traces.items() if len(_t) > 1}
     _none = [_s for _s in _traces if _s not in _shown]
+    _best = {_s: (_infos[_s].get("selection") or {}).get("best_step") for _s in _shown}
     _note = (f" No trace for **{', '.join(_none)}**: trained before runs stored one, or without "
              "dev evaluations (`training.eval_every` = 0); a new run stores it." if _none else "")
     mo.stop(not _infos)
@@ -174,9 +175,9 @@ def _(charts, compute, mo, pipe, systems, which, workbench):
                "candidate chunks (not the test set: the level differs from the table above, "
                "the direction is what to read). The ring marks the step that was exported."
                + _note)]
-        + ([mo.ui.plotly(trace_figure(_shown, {
-            _s: (_infos[_s].get("selection") or {}).get("best_step") for _s in _shown},
-            which.value), config=charts.PLOT_CONFIG)] if _shown else []))
+        + ([mo.ui.plotly(trace_figure(_shown, _best, which.value), config=charts.PLOT_CONFIG)]
+           + [mo.md(trace_reading(_s, _t, _best[_s])) for _s, _t in _shown.items()]
+           if _shown else []))
     return
 
 

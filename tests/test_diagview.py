@@ -40,3 +40,16 @@ def test_alignment_change_per_question_beside_its_rank_change():
     s = diagview.moves_summary(t).set_index("rank change")
     assert s.loc["closer", "questions"] == 1
     assert s.loc["closer", "moved closer to its gold chunk"] == "100%"
+
+
+def test_a_trace_reads_its_first_exported_and_last_step():
+    from bmembed_lab.diagview import trace_figure, trace_reading
+
+    rows = [{"step": s, "alignment": 0.7, "alignment_norm": n, "uniformity_abs": u}
+            for s, n, u in ((0, 1.2, 3.0), (10, 1.2, 2.7), (20, 1.08, 2.4))]
+    text = trace_reading("bmembed", rows, 10)
+    assert "1.200 at step 0, 1.200 at the exported step 10 (+0.0%), 1.080 at step 20 (-10.0%)" \
+        in text and "3.000 at step 0, 2.700 at the exported step 10 (-10.0%)" in text
+    fig = trace_figure({"bmembed": rows}, {"bmembed": 10})
+    rings = [t for t in fig.data if t.name == "exported step"]
+    assert [list(t.x) for t in rings] == [[10], [10]] and list(rings[1].y) == [2.7]
