@@ -21,7 +21,6 @@ import pandas as pd
 
 from .diagnostics import on_sphere, uniformity
 
-_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e")  # a model's line, in order
 
 TS = (0.5, 1.0, 2.0, 4.0, 8.0)  # uniformity's t: the paper's 2 in the middle
 
@@ -77,6 +76,7 @@ def trace_figure(traces: dict[str, list[dict]], exported: dict[str, int | None],
     """Alignment (``alignment``: "alignment_norm" or "alignment") and |uniformity| of the dev
     pool against the training step, a line per model (its ``geometry_trace`` rows), the
     exported step ringed."""
+    from plotly.colors import qualitative
     from plotly.subplots import make_subplots
 
     label = "normalised alignment" if alignment == "alignment_norm" else "alignment"
@@ -87,7 +87,7 @@ def trace_figure(traces: dict[str, list[dict]], exported: dict[str, int | None],
         for col, key in ((1, alignment), (2, "uniformity_abs")):
             fig.add_scatter(x=steps, y=[r[key] for r in rows], mode="lines+markers", name=name,
                             legendgroup=name, showlegend=col == 1, row=1, col=col,
-                            line={"color": _COLOURS[i % len(_COLOURS)]})
+                            line={"color": qualitative.Plotly[i % 10]})
             best = [r[key] for r in rows if r["step"] == exported.get(name)]
             if best:
                 fig.add_scatter(x=[exported[name]], y=best, mode="markers", row=1, col=col,
