@@ -9,6 +9,7 @@ each value to its option's type and checks it (:mod:`.configrules`).
 
 from __future__ import annotations
 
+import functools
 import re
 
 import tomllib
@@ -82,12 +83,17 @@ SECTIONS = {f.name: f.type for f in fields(Config) if f.name != "base_dir"}
 
 
 def _section_class(name: str):
-    return get_type_hints(Config)[name]
+    return _hints(Config)[name]
+
+
+@functools.cache  # the classes never change; evaluating their annotations is not free
+def _hints(cls) -> dict:
+    return get_type_hints(cls)
 
 
 def _coerce(section: str, key: str, value: Any, where: str) -> Any:
     cls = _section_class(section)
-    hints = get_type_hints(cls)
+    hints = _hints(cls)
     if key not in hints:
         raise InputError(f"unknown option {section}.{key}", where,
                          f"known options in [{section}]: {', '.join(hints)}")

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -313,3 +314,25 @@ def test_write_jsonl_is_atomic_and_leaves_nothing_behind_on_failure(tmp_path):
         write_jsonl(path, rows())
     assert read_jsonl(path) == [{"a": 1}]
     assert [f.name for f in tmp_path.iterdir()] == ["rows.jsonl"]
+
+
+def test_checksums_taken_once_per_file_and_a_change_seen(tmp_path, monkeypatch):
+    # a notebook reading one stage from many pipelines (08) hashes its files once; a file
+    # changed afterwards (same size, in place) is still caught
+    import bmembed_lab.cache as cache_mod
+
+    cache, calls = StageCache(tmp_path, read_only=False), []
+    _, key = _run(cache, calls)
+    f = tmp_path / "stage" / key / "x.npy"
+    os.utime(f, (f.stat().st_atime - 60, f.stat().st_mtime - 60))  # written a minute ago
+    hashed = []
+    real = cache_mod.file_sha256
+    monkeypatch.setattr(cache_mod, "file_sha256", lambda p: hashed.append(p) or real(p))
+    assert cache.lookup("stage", key) is not None and len(hashed) == 1
+    assert cache.lookup("stage", key) is not None and len(hashed) == 1  # not hashed again
+    flip_last_byte(f)
+    assert cache.lookup("stage", key) is None and len(hashed) == 2
+    _, key = _run(cache, calls)  # recomputed now: its files are hashed at every read for a while
+    before = len(hashed)
+    cache.lookup("stage", key), cache.lookup("stage", key)
+    assert len(hashed) == before + 2
