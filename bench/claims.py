@@ -30,6 +30,7 @@ from claims_run import UNTRIED  # noqa: E402  (the variants' one home)
 RUNS = ROOT / "bench" / "results" / "claims_runs.json"
 OUT = ROOT / "bench" / "claims.md"
 CELLS = ROOT / "bench" / "results" / "claims_table.json"  # the same cells, for checking prose
+AUTO = ROOT / "bench" / "results" / "auto_runs.json"  # auto's decisions (bench/auto_run.py)
 N_BOOT = 10000
 
 
@@ -248,7 +249,33 @@ def rung(recs: list[dict], *systems: str) -> str:
     return f"rung {recs[0]['rung']}" + (f" ({'; '.join(info)})" if info else "")
 
 
-def render(runs: list[dict]) -> str:
+def auto_cell(col: Column, runs: list[dict], autos: list[dict]) -> str:
+    """The model `auto` exports (the winner, or base when none wins) against base, per seed
+    whose decision is known, pooled as above."""
+    decided = {a["seed"]: a for a in autos if a["corpus"] == col.corpus and a["determined"]}
+    recs = [r for r in records(runs, col) if r["seed"] in decided]
+    recs = [r for r in recs if (decided[r["seed"]]["winner"] or "base") in r[col.queries]]
+    if not recs:
+        return "not run"
+    exported = [decided[r["seed"]]["winner"] or "base" for r in recs]
+    per_seed, mean = paired([r[col.queries][e] for r, e in zip(recs, exported)],
+                            [r[col.queries]["base"] for r in recs], 0)
+    open_ = [a["seed"] for a in autos if a["corpus"] == col.corpus and not a["determined"]]
+    return cell_text(per_seed, mean, "exports " + ", ".join(
+        f"{e} (seed {r['seed']})" for r, e in zip(recs, exported)) + (
+        f"; seed(s) {', '.join(map(str, open_))} undetermined" if open_ else ""))
+
+
+def auto_summary(runs: list[dict], autos: list[dict]) -> str:
+    cells = [auto_cell(c, runs, autos) for c in COLUMNS]
+    done = [x for x in cells if x != "not run"]
+    return (f"`auto` on {len(done)} of {len(COLUMNS)} sets: clearly better than base on "
+            f"{sum('**supported**' in x for x in done)}, clearly worse on "
+            f"{sum('**contradicted**' in x for x in done)} (target: never worse, better on at "
+            "least three of five).")
+
+
+def render(runs: list[dict], autos: list[dict] = ()) -> str:
     lines = ["# Which of the paper's claims hold, corpus by corpus", "",
              "Written by `python bench/claims.py` from `bench/results/claims_runs.json` "
              "(`python bench/claims_run.py`); do not edit. MAP@10 differences in points on the "
@@ -279,6 +306,16 @@ def render(runs: list[dict]) -> str:
     for name, text in UNTRIED.items():
         lines.append(f"| {text} | " + " | ".join(untried_cell(name, c, runs) for c in COLUMNS)
                      + " |")
+    lines += ["", "## What `training.method = \"auto\"` exports", "",
+              "auto's rule (`bmembed_lab/auto.py`) applied to each seed's trained candidates "
+              "(`bench/results/auto_runs.json`, `python bench/auto_run.py`): the winner on dev, "
+              "or the base model when none is clearly above it there; its test MAP@10 minus "
+              "base's, as above (0 where base is exported).", "",
+              "| | " + " | ".join(c.title for c in COLUMNS) + " |",
+              "|---" * (len(COLUMNS) + 1) + "|",
+              "| auto's export > base encoder | "
+              + " | ".join(auto_cell(c, runs, list(autos)) for c in COLUMNS) + " |",
+              "", auto_summary(runs, list(autos))]
     return "\n".join(lines) + "\n"
 
 
@@ -296,15 +333,19 @@ def main() -> None:
     from benchutil import write_block
 
     runs = json.loads(RUNS.read_text()) if RUNS.is_file() else []
-    OUT.write_text(render(runs))
+    autos = json.loads(AUTO.read_text()) if AUTO.is_file() else []
+    OUT.write_text(render(runs, autos))
     CELLS.write_text(json.dumps({  # every cell's text, so prose quoting one can be checked
         "claims": {cl.text: {c.title: cell(cl, c, runs) for c in COLUMNS} for cl in CLAIMS},
         "against base": {cl.text: {c.title: cell(cl, c, runs) for c in COLUMNS}
                          for cl in AGAINST_BASE},
         "variants": {text: {c.title: untried_cell(name, c, runs) for c in COLUMNS}
                      for name, text in UNTRIED.items()},
-        "summary": summary(runs)}, indent=1, ensure_ascii=False))
-    write_block(ROOT / "README.md", "claims", summary(runs) + " " + measured_note(runs))
+        "auto": {c.title: auto_cell(c, runs, autos) for c in COLUMNS},
+        "summary": summary(runs), "auto summary": auto_summary(runs, autos)},
+        indent=1, ensure_ascii=False))
+    write_block(ROOT / "README.md", "claims", summary(runs) + " " + auto_summary(runs, autos)
+                + " " + measured_note(runs))
     print(OUT.read_text())
 
 

@@ -106,12 +106,21 @@ def say_estimate(pipe, systems: list[str], seed: int) -> None:
               "evaluations and the evaluation on top)", flush=True)
 
 
-def main() -> None:
+def pipeline(corpus: str, variant: str, seed: int):
+    """The pipeline of one record: the corpus's config (clean protocol), the variant's
+    overrides and the seed (of training and of sampling)."""
     from check_validation import config as corpus_config
 
     from bmembed_lab.config import load_config
     from bmembed_lab.pipeline import Pipeline
 
+    config = CORPORA[corpus]
+    overrides = VARIANTS[variant] + [f"training.seed={seed}", f"sampling.seed={seed}"]
+    return Pipeline(load_config(ROOT / config, overrides) if config else
+                    corpus_config(corpus, "clean", overrides)), overrides
+
+
+def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default="demo", choices=sorted(CORPORA))
@@ -125,9 +134,7 @@ def main() -> None:
     rows = json.loads(OUT.read_text()) if OUT.is_file() else []
     systems = a.systems.split(",") if a.variant == "default" else ["bmembed"]
     for seed in [int(s) for s in a.seeds.split(",")]:
-        overrides = VARIANTS[a.variant] + [f"training.seed={seed}", f"sampling.seed={seed}"]
-        pipe = Pipeline(load_config(ROOT / config, overrides) if config else
-                        corpus_config(a.corpus, "clean", overrides))
+        pipe, overrides = pipeline(a.corpus, a.variant, seed)
         t = pipe.cfg.training
         key = {"corpus": a.corpus, "variant": a.variant, "seed": seed}
         record = next((r for r in rows if {k: r[k] for k in key} == key), None)

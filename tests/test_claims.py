@@ -61,7 +61,7 @@ def test_verdicts_follow_the_per_question_scores():
         by["BMEmbed raises uniformity at similar alignment (Section 5)"], col, better)
     table = claims.render(better)
     rows = [ln for ln in table.splitlines() if ln.startswith("| ") and " | demo" not in ln]
-    assert len(rows) == len(claims.CLAIMS) + len(claims.AGAINST_BASE) + len(claims.UNTRIED)
+    assert len(rows) == len(claims.CLAIMS) + len(claims.AGAINST_BASE) + len(claims.UNTRIED) + 1
     assert "| BMEmbed > base encoder | +5.00" in table  # the same cell in both tables
     assert all(ln.count(" | ") == len(claims.COLUMNS) for ln in rows)  # no stray pipes
     assert "Summary: " in table
@@ -86,3 +86,23 @@ def test_an_untried_variant_is_measured_against_default_bmembed_mnrl_and_base():
     assert claims.untried_cell("bmembed+mnrl", col, [default, variant]) == "not run"
     del default["questions"]["mnrl"]
     assert "vs mnrl: not run" in claims.untried_cell("anchor-1", col, [default, variant])
+
+
+def test_what_auto_exports_is_scored_against_base():
+    # the winner's test scores where auto chose one, base's (a zero difference) where it chose
+    # none, undetermined seeds named and left out
+    claims = load_claims()
+    rng = np.random.default_rng(1)
+    col = claims.COLUMNS[0]
+    runs = [record(0, [0.05] * 200, rng), record(1, [0.05] * 200, rng)]
+    won = [{"corpus": "demo", "seed": 0, "winner": "bmembed", "determined": True},
+           {"corpus": "demo", "seed": 1, "winner": None, "determined": False}]
+    text = claims.auto_cell(col, runs, won)
+    assert "**supported**; 1 seed" in text and "exports bmembed (seed 0)" in text
+    assert "seed(s) 1 undetermined" in text
+    none = [{"corpus": "demo", "seed": s, "winner": None, "determined": True} for s in (0, 1)]
+    text = claims.auto_cell(col, runs, none)
+    assert text.startswith("+0.00 [+0.00, +0.00] **inconclusive**; 2 seeds")
+    assert "exports base (seed 0), base (seed 1)" in text
+    assert claims.auto_cell(claims.COLUMNS[2], runs, won) == "not run"
+    assert "clearly better than base on 1, clearly worse on 0" in claims.auto_summary(runs, won)
