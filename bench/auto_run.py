@@ -4,9 +4,11 @@ For every record of bench/results/claims_runs.json (the default recipe) whose co
 have all of auto's candidates trained (:data:`bmembed_lab.methods.AUTO_CANDIDATES`), the same
 pipeline is opened (`claims_run.pipeline`: the same config, overrides and seed) for its cache,
 where the runs the record measured are found by their training seconds (the record stores
-them), and `auto`'s rule (`auto.choose`, what `bmembed-lab train` applies after training the
-candidates) decides among them: nothing is trained here. The decision (the winner or
-none, why, each candidate's dev score and its paired interval against base) goes to
+them), and `auto`'s rule (`auto.confirm` and `auto.choose`, what `bmembed-lab train` applies
+after training the candidates) decides among them: nothing is trained. A seed where a candidate
+cleared the dev pool but its run is gone (or moved to another cache key) is undetermined. The
+decision (the winner or none, why, each candidate's dev score and its paired interval against
+base, on the pool and ranking the whole corpus) goes to
 bench/results/auto_runs.json, one entry per (corpus, seed); bench/claims.py then scores the
 model auto exports (the winner, or the base model when there is none) on the test questions and
 the keyword-style queries from the per-question scores the claims runs stored.
@@ -40,22 +42,34 @@ def measured_run(cache_root: Path, seconds: float) -> dict | None:
     return None
 
 
-def from_names(rec: dict) -> dict:
-    """The decision where a measured run's cache is gone: each run's name carries its dev
-    verdict against base ("[NOT CLEARLY BETTER ...]", "[WORSE ...]", or none: its paired
-    interval above zero, auto's eligibility rule), which settles the winner when at most one
-    candidate is eligible; with more, the dev scores that would break the tie are not stored."""
-    from bmembed_lab import methods
+def candidates(pipe, rec: dict) -> tuple[list, list[str]]:
+    """auto's candidates for one record, as `auto.run` would see them after training: each
+    measured run's dev result from its train.json, and for each clearly above base on the dev
+    pool, the whole-corpus check (`auto.confirm`), which needs the run in the cache under the
+    current code's key. Returns (candidates, the methods that could not be judged: their run
+    is gone, so only its name's dev verdict is known, or it cannot be evaluated here)."""
+    from bmembed_lab import auto, methods
 
-    ok = [m for m in methods.AUTO_CANDIDATES if "[" not in rec["training"][m]["name"]]
-    how = "from the runs' dev verdicts (their cached runs are gone)"
-    if len(ok) > 1:
-        return {"winner": None, "determined": False, "eligible": ok,
-                "reason": f"undetermined {how}: {', '.join(ok)} all clearly above base on dev"}
-    return {"winner": ok[0] if ok else None, "determined": True, "eligible": ok,
-            "reason": (f"{ok[0]} wins: the only candidate clearly above base on dev" if ok else
-                       "no candidate clearly above base on dev: the base model is the answer")
-            + f" ({how})"}
+    cands, unknown = [], []
+    cached = pipe.cached_models()
+    for m in methods.AUTO_CANDIDATES:
+        seconds = rec["training"][m]["seconds"]
+        info = measured_run(pipe.cache.root, seconds)
+        if info is None:  # the run's cache is gone: its name still says its dev verdict
+            if "[" not in rec["training"][m]["name"]:  # clearly above base on the pool
+                unknown.append(m)
+            cands.append(auto.Candidate(m, skipped="not clearly above base on the dev pool "
+                                        "(its run's cache is gone)"))
+            continue
+        c = auto.candidate(m, info)
+        if c.gain is not None and c.gain["low"] > 0:
+            same = m in cached and abs(pipe.trained(m)[0].info["seconds"] - seconds) < 1e-6
+            if same:
+                c.corpus_gain = auto.corpus_gain(pipe, m)
+            else:
+                unknown.append(m)
+        cands.append(c)
+    return cands, unknown
 
 
 def main() -> None:
@@ -76,18 +90,13 @@ def main() -> None:
             print(f"{rec['corpus']} seed {rec['seed']}: not every candidate trained, skipped")
             continue
         pipe, _ = pipeline(rec["corpus"], "default", rec["seed"])
-        found = {m: measured_run(pipe.cache.root, rec["training"][m]["seconds"])
-                 for m in methods.AUTO_CANDIDATES}
         key = {"corpus": rec["corpus"], "seed": rec["seed"]}
-        if None in found.values():
-            entry = key | from_names(rec)
-            print(f"{rec['corpus']} seed {rec['seed']}: {entry['reason']}", flush=True)
-        else:
-            decision = auto.choose([auto.candidate(m, info) for m, info in found.items()],
-                                   pipe.cfg.training.dev_metric, seed=pipe.cfg.eval.seed)
-            entry = key | decision.to_dict() | {"determined": True}
-            print(f"{rec['corpus']} seed {rec['seed']}: " + "\n  ".join(decision.lines()),
-                  flush=True)
+        cands, unknown = candidates(pipe, rec)
+        decision = auto.choose(cands, pipe.cfg.training.dev_metric, seed=pipe.cfg.eval.seed)
+        entry = key | decision.to_dict() | {"determined": not unknown, "unjudged": unknown}
+        print(f"{rec['corpus']} seed {rec['seed']}: " + ("\n  ".join(decision.lines())
+              if not unknown else f"undetermined: {', '.join(unknown)} cleared the dev pool "
+              "but cannot be checked on the whole corpus here"), flush=True)
         rows = [r for r in rows if (r["corpus"], r["seed"]) != (rec["corpus"], rec["seed"])]
         rows.append(entry)
         OUT.write_text(json.dumps(rows, indent=1) + "\n")

@@ -12,10 +12,14 @@ from bmembed_lab.stages import train as train_stage
 from .conftest import tiny_config_file
 
 
-def constructed(monkeypatch, deltas: dict[str, float]):
+def constructed(monkeypatch, deltas: dict[str, float], corpus: dict[str, float] | None = None):
     """dev_score returns, per dev query, the base model's score at step 0 and base + the
     method's delta (+ noise) at its last step: candidates train in AUTO_CANDIDATES order, two
-    dev evaluations each."""
+    dev evaluations each. Ranking the whole corpus, a method gains ``corpus`` (default: the
+    same deltas) with an interval of +-1."""
+    corpus = corpus or deltas
+    monkeypatch.setattr(auto, "corpus_gain", lambda pipe, m: {
+        "diff": corpus[m], "low": corpus[m] - 1, "high": corpus[m] + 1, "queries": 5})
     rng = np.random.default_rng(0)
     calls = []
 
@@ -71,6 +75,33 @@ def test_auto_exports_nothing_when_every_candidate_is_worse(tmp_path, beir_dir, 
     entry = next((tmp_path / "cache" / "auto").iterdir())  # the decision, kept; no model
     assert not (entry / "merged").exists()
     assert "the base model is the answer" in (entry / "README.md").read_text()
+
+
+def test_a_pool_gain_that_the_whole_corpus_does_not_confirm_exports_nothing(
+        tmp_path, beir_dir, tiny_model_dir, monkeypatch, capsys):
+    # the dev pool says cl and bmembed beat base; ranking the whole corpus neither does clearly
+    constructed(monkeypatch, {"bmembed": 2.0, "cl": 6.0, "mnrl": -3.0},
+                {"bmembed": 0.5, "cl": -1.0, "mnrl": -3.0})
+    assert main(["train", "--config", str(config(tmp_path, beir_dir, tiny_model_dir))]) == 0
+    out = capsys.readouterr().out
+    assert "bmembed, cl did on the dev pool, not ranking the whole corpus" in out
+    assert "ranking the whole corpus -1.00 [-2.00, +0.00]" in out and "export: none" in out
+
+
+def test_the_real_whole_corpus_score_is_paired_against_base(tmp_path, beir_dir,
+                                                            tiny_model_dir):
+    # corpus_gain itself on a tiny trained run: the dev questions, both systems, points
+    from bmembed_lab.config import load_config
+    from bmembed_lab.pipeline import Pipeline
+
+    pipe = Pipeline(load_config(config(tmp_path, beir_dir, tiny_model_dir)))
+    pipe.trained("bmembed", progress=False)
+    g = auto.corpus_gain(pipe, "bmembed")
+    dev = pipe.evaluate(["base", "bmembed"], "dev")["per_query"]
+    means = dev.groupby("system")["MAP@10"].mean()
+    assert g["queries"] == dev.query_id.nunique() > 0
+    assert g["diff"] == pytest.approx(100 * (means["bmembed"] - means["base"]))
+    assert g["low"] <= g["diff"] <= g["high"]
 
 
 def test_choose_prefers_clearly_better_over_higher_but_unclear():
