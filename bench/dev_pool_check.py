@@ -30,8 +30,7 @@ def main() -> None:
     from claims_run import OUT as RUNS
     from claims_run import pipeline
 
-    from bmembed_lab import methods
-    from bmembed_lab.metrics import paired_bootstrap
+    from bmembed_lab import auto, methods
 
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,25 +43,21 @@ def main() -> None:
         pipe, _ = pipeline(rec["corpus"], "default", rec["seed"])
         found = {m: measured_run(pipe.cache.root, rec["training"][m]["seconds"])
                  for m in methods.AUTO_CANDIDATES if m in rec["training"]}
-        here = [m for m, info in found.items()
-                if info and m in pipe.cached_models() and (info.get("selection") or {})
-                .get("gain over base")]
-        if not here:
-            continue
-        table = pipe.evaluate(["base", *here], "dev")["per_query"]
-        metric = pipe.cfg.training.dev_metric
-        t = table.pivot_table(index="query_id", columns="system", values=metric)
-        for m in here:
-            whole = paired_bootstrap(100 * t[m].to_numpy(), 100 * t["base"].to_numpy(), 10000, 0)
+        cached = pipe.cached_models()
+        here = [m for m, info in found.items() if info and m in cached
+                and (info.get("selection") or {}).get("gain over base")]
+        for m in here:  # auto's own whole-corpus check (auto.corpus_gain), 10,000 resamples
+            whole = auto.corpus_gain(pipe, m, n_boot=10000)
             pool = found[m]["selection"]["gain over base"]
             rows.append({"corpus": rec["corpus"], "seed": rec["seed"], "method": m,
-                         "metric": metric, "questions": len(t),
+                         "metric": pipe.cfg.training.dev_metric,
+                         "questions": whole["queries"],
                          "pool gain": {k: pool[k] for k in ("diff", "low", "high")},
                          "whole-corpus gain": {k: whole[k] for k in ("diff", "low", "high")}})
             r = rows[-1]
             print(f"{r['corpus']} seed {r['seed']} {m}: pool {pool['diff']:+.2f} "
                   f"[{pool['low']:+.2f}, {pool['high']:+.2f}], whole corpus {whole['diff']:+.2f} "
-                  f"[{whole['low']:+.2f}, {whole['high']:+.2f}] ({len(t)} dev questions)",
+                  f"[{whole['low']:+.2f}, {whole['high']:+.2f}] ({whole['queries']} dev questions)",
                   flush=True)
         OUT.write_text(json.dumps(rows, indent=1) + "\n")
 

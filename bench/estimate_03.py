@@ -53,8 +53,7 @@ def copy_setup(config: Path, seed: int, steps: int | None, into: Path) -> Path:
     for p in config.parent.parent.iterdir():  # the folders the config's ../ paths name
         if p.name not in (config.parent.name, cache.name) and not p.name.startswith("."):
             (into / p.name).symlink_to(p)
-    shutil.copytree(cache, into / cache.name, symlinks=True)
-    (into / cache.name).rename(into / "cache") if cache.name != "cache" else None
+    shutil.copytree(cache, into / "cache", symlinks=True)
     extra = [f"seed = {seed}"] + ([f"steps = {steps}"] if steps else [])
     text = re.sub(r"(?m)^dir = .*$", 'dir = "../cache"', raw)
     text = re.sub(r"(?m)^steps = .*$\n?", "", text) if steps else text
